@@ -1,0 +1,319 @@
+//! The command line: subcommands, flags, messages and exit codes.
+//!
+//! Exit codes: 0 success; 1 a file could not be counted (the others still were); 2 a usage or
+//! configuration error; 3 the command needs a part that is not built yet.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::classify::AddressClassifier;
+use crate::clock::HourClock;
+use crate::config::{self, RawSettings, setting_for_flag};
+use crate::count::Counter;
+use crate::report::count_file;
+
+const EXIT_FILE_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_NOT_BUILT: u8 = 3;
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Run,
+    Report {
+        json: bool,
+        top: usize,
+        files: Vec<PathBuf>,
+    },
+    Import {
+        files: Vec<PathBuf>,
+    },
+    MigrateSqlite {
+        database: PathBuf,
+    },
+    Help,
+    Version,
+}
+
+/// Run the program with `args` (without the program name) and an environment lookup.
+pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> ExitCode {
+    let mut settings = RawSettings::from_env(env);
+    let command = match parse_args(args, &mut settings) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("nettraffic-sentinel: {message}");
+            eprintln!("Run 'nettraffic-sentinel --help' for usage.");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{}", usage());
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("nettraffic-sentinel {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Report { json, top, files } => report(&settings, json, top, &files),
+        Command::Run => match settings.resolve() {
+            Err(error) => config_failed(&error),
+            Ok(config) => {
+                eprintln!(
+                    "nettraffic-sentinel: configuration is valid (zone {}, {} local prefixes), but live capture is not built yet; it comes next. Count capture files with 'nettraffic-sentinel report FILE…'.",
+                    config.zone.name(),
+                    config.local_prefixes.len()
+                );
+                ExitCode::from(EXIT_NOT_BUILT)
+            }
+        },
+        Command::Import { .. } | Command::MigrateSqlite { .. } => {
+            eprintln!(
+                "nettraffic-sentinel: this command needs the database, which is not built yet; 'report' counts capture files without one."
+            );
+            ExitCode::from(EXIT_NOT_BUILT)
+        }
+    }
+}
+
+fn config_failed(error: &config::ConfigError) -> ExitCode {
+    eprintln!("nettraffic-sentinel: {error}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn report(settings: &RawSettings, json: bool, top: usize, files: &[PathBuf]) -> ExitCode {
+    let classifier = match settings.local_prefixes() {
+        Ok(prefixes) => AddressClassifier::new(&prefixes),
+        Err(error) => return config_failed(&error),
+    };
+    let zone = match settings.zone() {
+        Ok(zone) => zone,
+        Err(error) => return config_failed(&error),
+    };
+    let mut failed = false;
+    let stdout = std::io::stdout();
+    for path in files {
+        // A fresh counter per file: nothing of one file's hour cache leaks into the next.
+        let mut counter = Counter::new(classifier.clone(), HourClock::new(zone.clone()));
+        let report = count_file(path, &mut counter);
+        match &report.outcome {
+            Ok(counted) => {
+                if let Some(why) = &counted.stopped_early {
+                    eprintln!(
+                        "nettraffic-sentinel: warning: {}: {why}; the {} packets before it are counted",
+                        path.display(),
+                        counted.tally.packets_total
+                    );
+                }
+            }
+            Err(error) => {
+                failed = true;
+                eprintln!("nettraffic-sentinel: {}: {error}", path.display());
+            }
+        }
+        let text = if json {
+            format!("{}\n", report.to_json())
+        } else {
+            report.to_text(top)
+        };
+        let mut out = stdout.lock();
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            // The reader went away (e.g. `| head`): stop quietly.
+            return ExitCode::SUCCESS;
+        }
+    }
+    if failed {
+        ExitCode::from(EXIT_FILE_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command, String> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut subcommand: Option<String> = None;
+    let mut positional: Vec<PathBuf> = Vec::new();
+    let mut json = false;
+    let mut top = 10usize;
+    let mut help = false;
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') | Long("help") => help = true,
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Long("json") => json = true,
+            Long("top") => {
+                let value = parser.value().map_err(|e| e.to_string())?;
+                top = value
+                    .string()
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--top expects a whole number of addresses")?;
+            }
+            Long(flag) => {
+                let name = format!("--{flag}");
+                let setting =
+                    setting_for_flag(&name).ok_or_else(|| format!("unknown flag '{name}'"))?;
+                let value = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|_| format!("{name} expects text (UTF-8)"))?;
+                settings.set_flag(setting, value);
+            }
+            Value(value) if subcommand.is_none() => {
+                let name = value
+                    .string()
+                    .map_err(|_| "the command must be text".to_string())?;
+                subcommand = Some(name);
+            }
+            Value(value) => positional.push(PathBuf::from(value)),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    if help {
+        return Ok(Command::Help);
+    }
+    let command =
+        match subcommand.as_deref() {
+            None | Some("run") => Command::Run,
+            Some("report") => Command::Report {
+                json,
+                top,
+                files: std::mem::take(&mut positional),
+            },
+            Some("import") => Command::Import {
+                files: std::mem::take(&mut positional),
+            },
+            Some("migrate-sqlite") => {
+                let mut files = positional.drain(..);
+                match (files.next(), files.next()) {
+                    (Some(database), None) => Command::MigrateSqlite { database },
+                    _ => return Err(
+                        "migrate-sqlite expects exactly one file: the original's SQLite database"
+                            .into(),
+                    ),
+                }
+            }
+            Some(other) => {
+                return Err(format!(
+                    "unknown command '{other}': expected run, report, import or migrate-sqlite"
+                ));
+            }
+        };
+    match &command {
+        Command::Report { files, .. } | Command::Import { files } if files.is_empty() => {
+            Err("name at least one capture file (pcap or pcapng)".into())
+        }
+        Command::Run if !positional.is_empty() => Err(format!(
+            "'run' takes no file arguments (got '{}')",
+            positional[0].display()
+        )),
+        _ if json && !matches!(command, Command::Report { .. }) => {
+            Err("--json belongs to 'report'".into())
+        }
+        _ => Ok(command),
+    }
+}
+
+fn usage() -> String {
+    let mut text = String::from(
+        "nettraffic-sentinel: how much of your broadband a NAS really uses.\n\n\
+         Usage:\n  \
+         nettraffic-sentinel [run] [SETTINGS]       capture, store and serve (the monitor)\n  \
+         nettraffic-sentinel report [--json] [--top N] [SETTINGS] FILE...\n                                             \
+         count pcap/pcapng files and print the totals\n  \
+         nettraffic-sentinel import FILE...         count capture files into the database\n  \
+         nettraffic-sentinel migrate-sqlite OLD.db  take over the original's SQLite history\n\n\
+         Settings (flag, or environment variable; the flag wins):\n",
+    );
+    for setting in config::setting::ALL {
+        let default = if setting.default.is_empty() {
+            String::new()
+        } else {
+            format!(" [default: {}]", setting.default)
+        };
+        text.push_str(&format!(
+            "  {:<24} {:<20} {}{}\n",
+            format!("{} VALUE", setting.flag),
+            setting.env,
+            setting.help,
+            default
+        ));
+    }
+    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted, 2 bad usage or settings, 3 not built yet.\n");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> (Result<Command, String>, RawSettings) {
+        let mut settings = RawSettings::default();
+        let args = args.iter().map(OsString::from).collect();
+        (parse_args(args, &mut settings), settings)
+    }
+
+    #[test]
+    fn no_arguments_means_run() {
+        assert_eq!(parse(&[]).0, Ok(Command::Run));
+    }
+
+    #[test]
+    fn report_takes_files_and_flags_in_any_order() {
+        let (command, settings) = parse(&["report", "a.pcap", "--json", "--tz", "UTC", "b.pcapng"]);
+        assert_eq!(
+            command,
+            Ok(Command::Report {
+                json: true,
+                top: 10,
+                files: vec!["a.pcap".into(), "b.pcapng".into()],
+            })
+        );
+        assert_eq!(settings.get(config::setting::TZ), "UTC");
+    }
+
+    #[test]
+    fn repeated_local_flags_add_up() {
+        let (_, settings) = parse(&[
+            "report",
+            "x",
+            "--local",
+            "10.1.0.0/16",
+            "--local",
+            "2001:db8::/32",
+        ]);
+        assert_eq!(settings.local_prefixes().map(|p| p.len()), Ok(2));
+    }
+
+    #[test]
+    fn usage_errors_name_the_problem() {
+        assert!(parse(&["report"]).0.unwrap_err().contains("capture file"));
+        assert!(
+            parse(&["frobnicate"])
+                .0
+                .unwrap_err()
+                .contains("'frobnicate'")
+        );
+        assert!(
+            parse(&["report", "x", "--nope", "1"])
+                .0
+                .unwrap_err()
+                .contains("--nope")
+        );
+        assert!(parse(&["--json"]).0.unwrap_err().contains("report"));
+        assert!(
+            parse(&["migrate-sqlite"])
+                .0
+                .unwrap_err()
+                .contains("exactly one")
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! Settings (SPEC §3): environment variables with the original's names, each with a flag.
+//!
+//! Two stages, as ripgrep does it: [`RawSettings`] collects strings (environment first, flags
+//! override, no system calls), then [`RawSettings::resolve`] turns them into a typed [`Config`]
+//! or one [`ConfigError`] that quotes the bad value, names the setting and says what is expected.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use log::LevelFilter;
+
+use crate::classify::parse_prefix;
+use crate::clock::Zone;
+
+/// One setting: its environment variable, its flag and its default (as text, parsed like input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setting {
+    pub env: &'static str,
+    pub flag: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+macro_rules! settings {
+    ($($id:ident: $env:literal, $flag:literal, $default:literal, $help:literal;)*) => {
+        $(pub const $id: Setting = Setting { env: $env, flag: $flag, default: $default, help: $help };)*
+        /// Every setting, in the order `--help` lists them.
+        pub const ALL: &[Setting] = &[$($id),*];
+    };
+}
+
+/// The settings of SPEC §3.
+pub mod setting {
+    use super::Setting;
+    settings! {
+        MONITOR_IFACE: "MONITOR_IFACE", "--iface", "", "interfaces to capture, comma-separated (default: the default route's)";
+        EXCLUDE_IPV6_PREFIX: "EXCLUDE_IPV6_PREFIX", "--exclude-prefix", "", "extra non-public prefixes, comma-separated (the original's name; IPv4 too)";
+        LOCAL_PREFIXES: "LOCAL_PREFIXES", "--local", "", "extra non-public prefixes, comma-separated (repeatable flag)";
+        AUTO_LOCAL_PREFIXES: "AUTO_LOCAL_PREFIXES", "--auto-local-prefixes", "true", "treat the monitored interfaces' own global prefixes as local";
+        WEB_PORT: "WEB_PORT", "--web-port", "8080", "port of the dashboard and API";
+        WEB_BIND: "WEB_BIND", "--web-bind", "0.0.0.0", "address the dashboard and API listen on";
+        SAVE_INTERVAL: "SAVE_INTERVAL", "--save-interval", "300", "seconds between database commits (10 to 3600)";
+        DB_PATH: "DB_PATH", "--db-path", "./data/traffic.redb", "the database file";
+        TZ: "TZ", "--tz", "", "time zone for hours, days and months (default: /etc/localtime, else UTC)";
+        TOP_IPS_PER_DAY: "TOP_IPS_PER_DAY", "--top-ips-per-day", "1000", "remote addresses kept per day";
+        WEB_AUTH: "WEB_AUTH", "--web-auth", "", "user:password turns on HTTP basic auth (all but /api/health)";
+        LOG_LEVEL: "LOG_LEVEL", "--log-level", "info", "error, warn, info or debug";
+    }
+}
+
+/// A setting that cannot be used, and what would fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub setting: Setting,
+    pub value: String,
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}) is '{}': {}",
+            self.setting.env, self.setting.flag, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Interfaces to capture; empty means "the interface of the default route".
+    pub interfaces: Vec<String>,
+    /// `LOCAL_PREFIXES` and `EXCLUDE_IPV6_PREFIX` together.
+    pub local_prefixes: Vec<IpNet>,
+    pub auto_local_prefixes: bool,
+    pub web_port: u16,
+    pub web_bind: IpAddr,
+    pub save_interval: Duration,
+    pub db_path: PathBuf,
+    pub zone: Zone,
+    pub top_ips_per_day: usize,
+    pub web_auth: Option<(String, String)>,
+    pub log_level: LevelFilter,
+}
+
+/// Settings as text, before validation.
+#[derive(Clone, Debug, Default)]
+pub struct RawSettings {
+    env: Vec<(Setting, String)>,
+    flags: Vec<(Setting, String)>,
+}
+
+/// Settings that hold comma-separated lists; their flags may be repeated and add up.
+const LIST_SETTINGS: [Setting; 3] = [
+    setting::MONITOR_IFACE,
+    setting::LOCAL_PREFIXES,
+    setting::EXCLUDE_IPV6_PREFIX,
+];
+
+impl RawSettings {
+    /// Read every setting's environment variable through `lookup` (e.g. `std::env::var`).
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> RawSettings {
+        let env = setting::ALL
+            .iter()
+            .filter_map(|setting| lookup(setting.env).map(|value| (*setting, value)))
+            .collect();
+        RawSettings {
+            env,
+            flags: Vec::new(),
+        }
+    }
+
+    /// Record a flag; flags override the environment.
+    pub fn set_flag(&mut self, setting: Setting, value: String) {
+        self.flags.push((setting, value));
+    }
+
+    /// The setting's text: its flags (list settings join repeated flags), else its environment
+    /// variable, else its default.
+    pub fn get(&self, setting: Setting) -> String {
+        let mut flags = self
+            .flags
+            .iter()
+            .filter(|(s, _)| *s == setting)
+            .map(|(_, v)| v.as_str());
+        if LIST_SETTINGS.contains(&setting) {
+            let joined: Vec<&str> = flags.collect();
+            if !joined.is_empty() {
+                return joined.join(",");
+            }
+        } else if let Some(last) = flags.next_back() {
+            return last.to_string();
+        }
+        self.env
+            .iter()
+            .find(|(s, _)| *s == setting)
+            .map_or(setting.default, |(_, v)| v.as_str())
+            .to_string()
+    }
+
+    /// Validate everything.
+    ///
+    /// # Errors
+    /// The first setting that cannot be used.
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        use setting::{AUTO_LOCAL_PREFIXES, SAVE_INTERVAL, TOP_IPS_PER_DAY, WEB_BIND, WEB_PORT};
+        Ok(Config {
+            interfaces: self.interfaces()?,
+            local_prefixes: self.local_prefixes()?,
+            auto_local_prefixes: self.boolean(AUTO_LOCAL_PREFIXES)?,
+            web_port: self.number(WEB_PORT, 1, u64::from(u16::MAX))? as u16,
+            web_bind: self.parse(WEB_BIND, "an IP address such as 0.0.0.0, 127.0.0.1 or ::")?,
+            save_interval: Duration::from_secs(self.number(SAVE_INTERVAL, 10, 3600)?),
+            db_path: self.db_path()?,
+            zone: self.zone()?,
+            top_ips_per_day: self.number(TOP_IPS_PER_DAY, 1, 1_000_000)? as usize,
+            web_auth: self.web_auth()?,
+            log_level: self.log_level()?,
+        })
+    }
+
+    fn error(&self, setting: Setting, expected: impl Into<String>) -> ConfigError {
+        ConfigError {
+            setting,
+            value: self.get(setting),
+            expected: expected.into(),
+        }
+    }
+
+    fn list(&self, setting: Setting) -> Vec<String> {
+        self.get(setting)
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn interfaces(&self) -> Result<Vec<String>, ConfigError> {
+        let setting = setting::MONITOR_IFACE;
+        let mut names: Vec<String> = Vec::new();
+        for name in self.list(setting) {
+            let name = name.as_str();
+            // IFNAMSIZ is 16 with the terminating NUL; '/' and whitespace are never in a name.
+            if name.len() > 15 || name.contains(['/', ' ', '\t']) || name == "." || name == ".." {
+                return Err(self.error(
+                    setting,
+                    format!("'{name}' cannot be an interface name (at most 15 characters, no '/' or spaces); `ip -o link` lists them"),
+                ));
+            }
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    /// `LOCAL_PREFIXES` and `EXCLUDE_IPV6_PREFIX` together.
+    ///
+    /// # Errors
+    /// The first item that is not a prefix.
+    pub fn local_prefixes(&self) -> Result<Vec<IpNet>, ConfigError> {
+        let mut prefixes = self.prefixes(setting::LOCAL_PREFIXES)?;
+        prefixes.extend(self.prefixes(setting::EXCLUDE_IPV6_PREFIX)?);
+        Ok(prefixes)
+    }
+
+    fn prefixes(&self, setting: Setting) -> Result<Vec<IpNet>, ConfigError> {
+        self.list(setting)
+            .iter()
+            .map(|item| parse_prefix(item).map_err(|why| self.error(setting, why)))
+            .collect()
+    }
+
+    fn boolean(&self, setting: Setting) -> Result<bool, ConfigError> {
+        match self.get(setting).trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(self.error(setting, "expected true or false")),
+        }
+    }
+
+    fn number(&self, setting: Setting, min: u64, max: u64) -> Result<u64, ConfigError> {
+        match self.get(setting).trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(self.error(
+                setting,
+                format!("expected a whole number from {min} to {max}"),
+            )),
+        }
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        setting: Setting,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        self.get(setting)
+            .trim()
+            .parse()
+            .map_err(|_| self.error(setting, format!("expected {expected}")))
+    }
+
+    fn db_path(&self) -> Result<PathBuf, ConfigError> {
+        let path = self.get(setting::DB_PATH);
+        let path = path.trim();
+        if path.is_empty() || path.ends_with('/') {
+            return Err(self.error(
+                setting::DB_PATH,
+                "expected a file path such as /data/traffic.redb",
+            ));
+        }
+        Ok(PathBuf::from(path))
+    }
+
+    /// The zone from `--tz`, `TZ`, /etc/localtime or UTC.
+    ///
+    /// # Errors
+    /// When `TZ` names no zone.
+    pub fn zone(&self) -> Result<Zone, ConfigError> {
+        let name = self.get(setting::TZ);
+        let configured = (!name.trim().is_empty()).then_some(name.as_str());
+        Zone::from_system(configured).map_err(|error| self.error(setting::TZ, error.to_string()))
+    }
+
+    fn web_auth(&self) -> Result<Option<(String, String)>, ConfigError> {
+        let value = self.get(setting::WEB_AUTH);
+        if value.is_empty() {
+            return Ok(None);
+        }
+        match value.split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                Ok(Some((user.to_string(), password.to_string())))
+            }
+            _ => Err(ConfigError {
+                setting: setting::WEB_AUTH,
+                // Never echo a password into a log.
+                value: "(hidden)".to_string(),
+                expected: "expected user:password, both non-empty".to_string(),
+            }),
+        }
+    }
+
+    fn log_level(&self) -> Result<LevelFilter, ConfigError> {
+        match self
+            .get(setting::LOG_LEVEL)
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "error" => Ok(LevelFilter::Error),
+            "warn" | "warning" => Ok(LevelFilter::Warn),
+            "info" => Ok(LevelFilter::Info),
+            "debug" => Ok(LevelFilter::Debug),
+            "trace" => Ok(LevelFilter::Trace),
+            _ => Err(self.error(setting::LOG_LEVEL, "expected error, warn, info or debug")),
+        }
+    }
+}
+
+/// Find the setting a flag names (`--tz`, `--local`, …).
+pub fn setting_for_flag(flag: &str) -> Option<Setting> {
+    setting::ALL.iter().copied().find(|s| s.flag == flag)
+}

@@ -1,0 +1,111 @@
+//! An exact, single-threaded tally: every hour and every remote address, for `report` and `import`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
+
+use super::Tally;
+use crate::classify::Direction;
+use crate::clock::HourStart;
+
+/// Upload and download bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpDown {
+    pub up: u64,
+    pub down: u64,
+}
+
+impl UpDown {
+    #[inline]
+    pub fn add(&mut self, direction: Direction, bytes: u64) {
+        match direction {
+            Direction::Up => self.up += bytes,
+            Direction::Down => self.down += bytes,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.up + self.down
+    }
+}
+
+impl std::ops::AddAssign for UpDown {
+    fn add_assign(&mut self, other: UpDown) {
+        self.up += other.up;
+        self.down += other.down;
+    }
+}
+
+/// Totals of one capture (or any bounded batch of frames), kept exactly.
+#[derive(Clone, Debug, Default)]
+pub struct FileTally {
+    /// Every packet record read, of any kind; maintained by the source.
+    pub packets_total: u64,
+    pub packets_counted: u64,
+    pub malformed: u64,
+    pub lan_bytes: u64,
+    pub total: UpDown,
+    hours: HashMap<HourStart, UpDown, RandomState>,
+    remotes: HashMap<IpAddr, UpDown, RandomState>,
+    /// Packets arrive in time order, so the current hour is kept aside and folded in on change.
+    current_hour: Option<(HourStart, UpDown)>,
+}
+
+impl FileTally {
+    pub fn new() -> FileTally {
+        FileTally::default()
+    }
+
+    /// Bytes per hour start.
+    pub fn hours(&self) -> HashMap<HourStart, UpDown> {
+        let mut hours: HashMap<HourStart, UpDown> =
+            self.hours.iter().map(|(h, v)| (*h, *v)).collect();
+        if let Some((hour, bytes)) = self.current_hour {
+            *hours.entry(hour).or_default() += bytes;
+        }
+        hours
+    }
+
+    /// Bytes per remote address.
+    pub fn remotes(&self) -> impl Iterator<Item = (&IpAddr, &UpDown)> {
+        self.remotes.iter()
+    }
+
+    pub fn remote_count(&self) -> usize {
+        self.remotes.len()
+    }
+}
+
+impl Tally for FileTally {
+    #[inline]
+    fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64) {
+        self.packets_counted += 1;
+        self.total.add(direction, bytes);
+        match &mut self.current_hour {
+            Some((current, acc)) if *current == hour => acc.add(direction, bytes),
+            slot => {
+                if let Some((previous, acc)) = slot.take() {
+                    *self.hours.entry(previous).or_default() += acc;
+                }
+                let mut acc = UpDown::default();
+                acc.add(direction, bytes);
+                *slot = Some((hour, acc));
+            }
+        }
+        self.remotes
+            .entry(remote)
+            .or_default()
+            .add(direction, bytes);
+    }
+
+    #[inline]
+    fn lan(&mut self, bytes: u64) {
+        self.lan_bytes += bytes;
+    }
+
+    #[inline]
+    fn malformed(&mut self) {
+        self.malformed += 1;
+    }
+}

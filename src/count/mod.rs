@@ -1,0 +1,98 @@
+//! Parsed, classified packets → tallies. One code path for every source of frames.
+//!
+//! [`Counter::count`] takes a frame (bytes + link type + what the source knows about it) and adds
+//! it to a [`Tally`]. The ring, a capture file, the benchmarks and the fuzzers all call it, so a
+//! frame counts the same wherever it comes from. What a tally keeps is its own business: the
+//! capture-file tally ([`FileTally`]) keeps every hour and every remote address exactly; the live
+//! tallies keep atomics and a bounded heavy-hitter map.
+
+mod file_tally;
+
+use std::net::IpAddr;
+
+pub use file_tally::{FileTally, UpDown};
+
+use crate::classify::{AddressClassifier, Direction, Verdict};
+use crate::clock::{HourClock, HourStart};
+use crate::parse::{FrameMeta, LinkType, Skip, parse_frame};
+
+/// One frame as a source hands it over.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    pub link: LinkType,
+    /// The captured bytes (possibly fewer than were on the wire).
+    pub data: &'a [u8],
+    pub meta: FrameMeta,
+    /// Unix seconds (UTC).
+    pub unix_second: i64,
+}
+
+/// Where counted packets go.
+pub trait Tally {
+    /// A public packet: `bytes` up or down in `hour`, exchanged with `remote`.
+    fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64);
+    /// A packet between two non-public addresses.
+    fn lan(&mut self, bytes: u64);
+    /// An IP packet with a broken header.
+    fn malformed(&mut self);
+}
+
+/// What happened to one frame; lets sources keep their own statistics without a second parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Traffic(Direction),
+    Lan,
+    Malformed,
+    NotIp,
+}
+
+/// Parses, classifies and attributes frames to local hours.
+#[derive(Clone, Debug)]
+pub struct Counter {
+    classifier: AddressClassifier,
+    clock: HourClock,
+}
+
+impl Counter {
+    pub fn new(classifier: AddressClassifier, clock: HourClock) -> Counter {
+        Counter { classifier, clock }
+    }
+
+    pub fn classifier(&self) -> &AddressClassifier {
+        &self.classifier
+    }
+
+    /// Replace the address rules (the interfaces' own prefixes change when the ISP renumbers).
+    pub fn set_classifier(&mut self, classifier: AddressClassifier) {
+        self.classifier = classifier;
+    }
+
+    pub fn clock(&self) -> &HourClock {
+        &self.clock
+    }
+
+    /// Count one frame into `tally`.
+    #[inline]
+    pub fn count<T: Tally>(&mut self, frame: &Frame<'_>, tally: &mut T) -> Outcome {
+        let packet = match parse_frame(frame.link, frame.data, &frame.meta) {
+            Ok(packet) => packet,
+            Err(Skip::NotIp) => return Outcome::NotIp,
+            Err(Skip::Malformed) => {
+                tally.malformed();
+                return Outcome::Malformed;
+            }
+        };
+        let bytes = u64::from(packet.bytes);
+        match self.classifier.verdict(&packet) {
+            Verdict::Lan => {
+                tally.lan(bytes);
+                Outcome::Lan
+            }
+            Verdict::Traffic { direction, remote } => {
+                let hour = self.clock.hour_of(frame.unix_second);
+                tally.traffic(hour, direction, remote, bytes);
+                Outcome::Traffic(direction)
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The `nettraffic-sentinel` command: parse the command line, run, map errors to exit codes.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    nettraffic_sentinel::cli::main(args, |name| std::env::var(name).ok())
+}

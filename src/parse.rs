@@ -1,0 +1,272 @@
+//! Frame bytes + link type → the facts counting needs (addresses, IP-layer bytes, direction hint).
+//!
+//! Every rule here is SPEC §2 and `pcaps/README.md` sections 2–4. The parser never panics and never
+//! allocates: every byte it reads is behind a length check, and the kernel, a capture file or a
+//! fuzzer may hand it anything.
+//!
+//! etherparse supplies the Ethernet II, VLAN and IPv6 header views, whose checks are exactly the
+//! rules' (length, and for IPv6 the version nibble). Three headers are read here instead, because
+//! etherparse's checks differ from the rules: its IPv4 view wants the whole options area captured
+//! (the rules need only the 20 fixed bytes, so a snapped header still counts), its SLL view rejects
+//! unknown packet and hardware types (the rules ignore the hardware type), and it has no SLL2 or
+//! PPPoE session view with protocol-field compression.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::{Ethernet2HeaderSlice, Ipv6HeaderSlice, SingleVlanHeaderSlice};
+
+/// `sll_pkttype` / SLL packet type of a frame this host sent (linux/if_packet.h).
+pub const PACKET_OUTGOING: u16 = 4;
+
+/// The link layers the counter understands; the entry point of the parser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkType {
+    /// Ethernet II, with up to two VLAN tags and PPPoE sessions.
+    Ethernet,
+    /// Linux cooked capture v1 (DLT 113).
+    LinuxSll,
+    /// Linux cooked capture v2 (DLT 276).
+    LinuxSll2,
+    /// IP with no link header; the version nibble decides (DLT 101, 12, 14; `ppp0`, `wg0`, `tun0`).
+    RawIp,
+    /// IPv4 with no link header (DLT 228).
+    RawIpv4,
+    /// IPv6 with no link header (DLT 229).
+    RawIpv6,
+    /// BSD loopback / null: a 4-byte address family in either byte order (DLT 0, 108).
+    Null,
+}
+
+impl LinkType {
+    /// Map a pcap/pcapng link-type number to a supported link layer.
+    pub fn from_dlt(dlt: u32) -> Option<LinkType> {
+        Some(match dlt {
+            1 => LinkType::Ethernet,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            101 | 12 | 14 => LinkType::RawIp,
+            228 => LinkType::RawIpv4,
+            229 => LinkType::RawIpv6,
+            0 | 108 => LinkType::Null,
+            _ => return None,
+        })
+    }
+}
+
+/// What the source knows about a frame besides its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// Length of the frame on the wire (`tp_len`, pcap `orig_len`), never the captured length.
+    pub wire_len: u32,
+    /// Linux packet type from the source (`sll_pkttype`); 0 when unknown. SLL/SLL2 headers override it.
+    pub pkttype: u16,
+    /// The kernel removed one VLAN tag into the ring header (`TP_STATUS_VLAN_VALID`).
+    pub vlan_stripped: bool,
+}
+
+/// One IP packet as counting sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packet {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IP-layer bytes by rule R4.3.
+    pub bytes: u32,
+    /// The frame was sent by this host (`PACKET_OUTGOING`).
+    pub outgoing: bool,
+}
+
+/// Why a frame is not an IP packet that can be counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Not IP, or too short for its link header: counted nowhere but in the packet total.
+    NotIp,
+    /// An IP header that is cut short, has the wrong version or an IHL below 5.
+    Malformed,
+}
+
+#[derive(Clone, Copy)]
+enum IpVersion {
+    V4,
+    V6,
+    /// Raw IP: the first nibble decides.
+    Either,
+}
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+const PPPOE_HEADER_LEN: usize = 6;
+const MAX_VLAN_TAGS: u8 = 2;
+const SLL_HEADER_LEN: usize = 16;
+const SLL2_HEADER_LEN: usize = 20;
+const NULL_HEADER_LEN: usize = 4;
+const IPV4_MIN_HEADER_LEN: usize = 20;
+const IPV6_HEADER_LEN: u32 = 40;
+
+/// Parse one frame by the counting rules.
+///
+/// # Errors
+/// [`Skip::NotIp`] for frames that are not IP (or too short for their link header) and
+/// [`Skip::Malformed`] for broken IP headers.
+#[inline]
+pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Packet, Skip> {
+    let (offset, version, pkttype) = match link {
+        LinkType::Ethernet => {
+            let (offset, version) = ethernet(frame, meta.vlan_stripped)?;
+            (offset, version, meta.pkttype)
+        }
+        LinkType::LinuxSll => {
+            let header = frame.get(..SLL_HEADER_LEN).ok_or(Skip::NotIp)?;
+            let pkttype = be16(header, 0);
+            let version = ip_ethertype(be16(header, 14)).ok_or(Skip::NotIp)?;
+            (SLL_HEADER_LEN, version, pkttype)
+        }
+        LinkType::LinuxSll2 => {
+            let header = frame.get(..SLL2_HEADER_LEN).ok_or(Skip::NotIp)?;
+            let version = ip_ethertype(be16(header, 0)).ok_or(Skip::NotIp)?;
+            (SLL2_HEADER_LEN, version, u16::from(header[10]))
+        }
+        LinkType::RawIp => (0, IpVersion::Either, meta.pkttype),
+        LinkType::RawIpv4 => (0, IpVersion::V4, meta.pkttype),
+        LinkType::RawIpv6 => (0, IpVersion::V6, meta.pkttype),
+        LinkType::Null => (NULL_HEADER_LEN, null_family(frame)?, meta.pkttype),
+    };
+    let ip = frame.get(offset..).unwrap_or_default();
+    // A record may claim a wire length below what was captured; R1.4 takes the larger.
+    let wire_ip_len = meta
+        .wire_len
+        .max(frame.len() as u32)
+        .saturating_sub(offset as u32);
+    let (src, dst, header_len) = match version {
+        IpVersion::V4 => ipv4(ip)?,
+        IpVersion::V6 => ipv6(ip)?,
+        IpVersion::Either => match ip.first().map(|b| b >> 4) {
+            Some(4) => ipv4(ip)?,
+            Some(6) => ipv6(ip)?,
+            _ => return Err(Skip::Malformed),
+        },
+    };
+    let bytes = if header_len == 0 || header_len > wire_ip_len {
+        wire_ip_len
+    } else {
+        header_len
+    };
+    Ok(Packet {
+        src,
+        dst,
+        bytes,
+        outgoing: pkttype == PACKET_OUTGOING,
+    })
+}
+
+/// Walk Ethernet II, up to two VLAN tags (one may already be stripped by the kernel) and PPPoE.
+#[inline]
+fn ethernet(frame: &[u8], vlan_stripped: bool) -> Result<(usize, IpVersion), Skip> {
+    let header = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| Skip::NotIp)?;
+    let mut ether_type = header.ether_type().0;
+    let mut offset = header.slice().len();
+    let mut tags = u8::from(vlan_stripped);
+    while is_vlan_tpid(ether_type) && tags < MAX_VLAN_TAGS {
+        let rest = frame.get(offset..).unwrap_or_default();
+        let tag = SingleVlanHeaderSlice::from_slice(rest).map_err(|_| Skip::NotIp)?;
+        ether_type = tag.ether_type().0;
+        offset += tag.slice().len();
+        tags += 1;
+    }
+    if ether_type == ETHERTYPE_PPPOE_SESSION {
+        return pppoe_session(frame, offset + PPPOE_HEADER_LEN);
+    }
+    let version = ip_ethertype(ether_type).ok_or(Skip::NotIp)?;
+    Ok((offset, version))
+}
+
+#[inline]
+fn is_vlan_tpid(ether_type: u16) -> bool {
+    matches!(ether_type, 0x8100 | 0x88a8 | 0x9100)
+}
+
+/// Read the PPP protocol field after the (unvalidated) PPPoE header, with RFC 1661 compression.
+fn pppoe_session(frame: &[u8], protocol_at: usize) -> Result<(usize, IpVersion), Skip> {
+    let first = *frame.get(protocol_at).ok_or(Skip::NotIp)?;
+    // An odd first byte is a complete, compressed 1-byte protocol field.
+    let (protocol, len) = if first & 1 == 1 {
+        (u16::from(first), 1)
+    } else {
+        let second = *frame.get(protocol_at + 1).ok_or(Skip::NotIp)?;
+        (u16::from_be_bytes([first, second]), 2)
+    };
+    let version = match protocol {
+        PPP_IPV4 => IpVersion::V4,
+        PPP_IPV6 => IpVersion::V6,
+        _ => return Err(Skip::NotIp),
+    };
+    Ok((protocol_at + len, version))
+}
+
+#[inline]
+fn ip_ethertype(protocol: u16) -> Option<IpVersion> {
+    match protocol {
+        ETHERTYPE_IPV4 => Some(IpVersion::V4),
+        ETHERTYPE_IPV6 => Some(IpVersion::V6),
+        _ => None,
+    }
+}
+
+/// The BSD null header's address family, written in the capturing host's byte order.
+fn null_family(frame: &[u8]) -> Result<IpVersion, Skip> {
+    let header: [u8; 4] = frame
+        .get(..NULL_HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(Skip::NotIp)?;
+    let family = match header {
+        [family, 0, 0, 0] => family,
+        [0, 0, 0, family] => family,
+        _ => return Err(Skip::NotIp),
+    };
+    match family {
+        2 => Ok(IpVersion::V4),
+        // AF_INET6 is 24 on NetBSD/OpenBSD, 28 on FreeBSD and 30 on macOS.
+        24 | 28 | 30 => Ok(IpVersion::V6),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// The fixed IPv4 header: addresses and Total Length (used as it is, even below the header length).
+#[inline]
+fn ipv4(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32), Skip> {
+    let header: &[u8; IPV4_MIN_HEADER_LEN] = ip
+        .get(..IPV4_MIN_HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(Skip::Malformed)?;
+    let version = header[0] >> 4;
+    let ihl = header[0] & 0x0f;
+    if version != 4 || ihl < 5 {
+        return Err(Skip::Malformed);
+    }
+    let total_len = u32::from(be16(header, 2));
+    let src = Ipv4Addr::new(header[12], header[13], header[14], header[15]);
+    let dst = Ipv4Addr::new(header[16], header[17], header[18], header[19]);
+    Ok((IpAddr::V4(src), IpAddr::V4(dst), total_len))
+}
+
+/// The IPv6 header: addresses and Payload Length + 40 (0 stays 0: a jumbogram or an offloaded length).
+#[inline]
+fn ipv6(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32), Skip> {
+    let header = Ipv6HeaderSlice::from_slice(ip).map_err(|_| Skip::Malformed)?;
+    let payload_len = u32::from(header.payload_length());
+    let len = if payload_len == 0 {
+        0
+    } else {
+        payload_len + IPV6_HEADER_LEN
+    };
+    let src: Ipv6Addr = header.source_addr();
+    let dst: Ipv6Addr = header.destination_addr();
+    Ok((IpAddr::V6(src), IpAddr::V6(dst), len))
+}
+
+#[inline]
+fn be16(bytes: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([bytes[at], bytes[at + 1]])
+}
