@@ -283,10 +283,13 @@ impl Pcapng {
             }
             self.block.clear();
             self.block.extend_from_slice(&head[..header_len]);
-            self.block.resize(block_len as usize, 0);
-            let got = read_full(&mut input, &mut self.block[header_len..])
+            // Grow with the data actually read, so a lying length costs no memory.
+            let rest = u64::from(block_len) - header_len as u64;
+            let got = (&mut input)
+                .take(rest)
+                .read_to_end(&mut self.block)
                 .map_err(io_error(self.info.linktype))?;
-            if got < block_len as usize - header_len {
+            if (got as u64) < rest {
                 return self.end(first, "the last block is cut off");
             }
             // pcap-parser insists that the trailing length repeats the leading one; the rules
