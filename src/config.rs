@@ -308,3 +308,158 @@ impl RawSettings {
 pub fn setting_for_flag(flag: &str) -> Option<Setting> {
     setting::ALL.iter().copied().find(|s| s.flag == flag)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(env: &[(&str, &str)]) -> RawSettings {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RawSettings::from_env(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_are_the_specs() {
+        let config = settings(&[("TZ", "UTC")])
+            .resolve()
+            .expect("defaults are valid");
+        assert!(config.interfaces.is_empty());
+        assert!(config.local_prefixes.is_empty());
+        assert!(config.auto_local_prefixes);
+        assert_eq!(config.web_port, 8080);
+        assert_eq!(config.web_bind, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(config.save_interval, Duration::from_secs(300));
+        assert_eq!(config.db_path, PathBuf::from("./data/traffic.redb"));
+        assert_eq!(config.zone.name(), "UTC");
+        assert_eq!(config.top_ips_per_day, 1000);
+        assert_eq!(config.web_auth, None);
+        assert_eq!(config.log_level, LevelFilter::Info);
+    }
+
+    #[test]
+    fn the_originals_variables_are_read() {
+        let config = settings(&[
+            ("MONITOR_IFACE", "eth0, ovs_eth0,eth0"),
+            ("EXCLUDE_IPV6_PREFIX", "fe80::/10,240e:33e:2f08:d600::/56"),
+            ("LOCAL_PREFIXES", "203.0.113.7"),
+            ("WEB_PORT", "9100"),
+            ("SAVE_INTERVAL", "60"),
+            ("DB_PATH", "/data/traffic.redb"),
+            ("TZ", "Asia/Shanghai"),
+            ("WEB_AUTH", "admin:s3cret:with:colons"),
+            ("LOG_LEVEL", "DEBUG"),
+            ("AUTO_LOCAL_PREFIXES", "off"),
+        ])
+        .resolve()
+        .expect("valid");
+        assert_eq!(
+            config.interfaces,
+            ["eth0", "ovs_eth0"],
+            "deduplicated, trimmed"
+        );
+        let prefixes: Vec<String> = config
+            .local_prefixes
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            prefixes,
+            ["203.0.113.7/32", "fe80::/10", "240e:33e:2f08:d600::/56"]
+        );
+        assert_eq!(config.web_port, 9100);
+        assert_eq!(config.save_interval, Duration::from_secs(60));
+        assert_eq!(config.zone.name(), "Asia/Shanghai");
+        assert_eq!(
+            config.web_auth,
+            Some(("admin".to_string(), "s3cret:with:colons".to_string()))
+        );
+        assert_eq!(config.log_level, LevelFilter::Debug);
+        assert!(!config.auto_local_prefixes);
+    }
+
+    #[test]
+    fn flags_override_the_environment_and_list_flags_add_up() {
+        let mut raw = settings(&[("WEB_PORT", "9000"), ("LOCAL_PREFIXES", "10.9.0.0/16")]);
+        raw.set_flag(setting::WEB_PORT, "9001".into());
+        raw.set_flag(setting::WEB_PORT, "9002".into());
+        raw.set_flag(setting::LOCAL_PREFIXES, "2001:db8:1::/48".into());
+        raw.set_flag(setting::LOCAL_PREFIXES, "198.51.100.0/24".into());
+        raw.set_flag(setting::TZ, "UTC".into());
+        let config = raw.resolve().expect("valid");
+        assert_eq!(config.web_port, 9002, "the last flag wins");
+        assert_eq!(config.local_prefixes.len(), 2, "flags replace the variable");
+    }
+
+    fn error_of(env: &[(&str, &str)]) -> String {
+        let mut env = env.to_vec();
+        env.push(("TZ", "UTC"));
+        match settings(&env).resolve() {
+            Ok(_) => panic!("{env:?} should be rejected"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_quote_the_value_and_say_what_is_expected() {
+        let cases = [
+            (("SAVE_INTERVAL", "5"), "from 10 to 3600"),
+            (("SAVE_INTERVAL", "3601"), "from 10 to 3600"),
+            (("SAVE_INTERVAL", "5m"), "whole number"),
+            (("WEB_PORT", "0"), "from 1 to 65535"),
+            (("WEB_PORT", "70000"), "from 1 to 65535"),
+            (("WEB_BIND", "localhost"), "IP address"),
+            (("LOCAL_PREFIXES", "10.0.0.0/33"), "not a prefix"),
+            (("EXCLUDE_IPV6_PREFIX", "240e::/129"), "not a prefix"),
+            (("AUTO_LOCAL_PREFIXES", "maybe"), "true or false"),
+            (("TOP_IPS_PER_DAY", "0"), "from 1 to"),
+            (("LOG_LEVEL", "verbose"), "error, warn, info or debug"),
+            (("DB_PATH", "/data/"), "file path"),
+            (
+                ("MONITOR_IFACE", "a-very-long-interface-name"),
+                "at most 15",
+            ),
+        ];
+        for ((name, value), expected) in cases {
+            let message = error_of(&[(name, value)]);
+            assert!(message.starts_with(name), "{message}");
+            assert!(message.contains(&format!("'{value}'")), "{message}");
+            assert!(message.contains(expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_bad_web_auth_never_echoes_the_password() {
+        let message = error_of(&[("WEB_AUTH", "onlyapassword")]);
+        assert!(message.starts_with("WEB_AUTH"), "{message}");
+        assert!(!message.contains("onlyapassword"), "{message}");
+        let message = error_of(&[("WEB_AUTH", ":pw")]);
+        assert!(!message.contains("pw'"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_zone_is_an_error_not_utc() {
+        let error = settings(&[("TZ", "Mars/Olympus")])
+            .resolve()
+            .expect_err("unknown zone");
+        assert!(error.to_string().contains("Mars/Olympus"), "{error}");
+        let zone = settings(&[("TZ", "Asia/Kathmandu")])
+            .zone()
+            .expect("known zone");
+        assert_eq!(zone.name(), "Asia/Kathmandu");
+    }
+
+    #[test]
+    fn every_setting_has_a_distinct_flag_and_variable() {
+        for (i, a) in setting::ALL.iter().enumerate() {
+            assert!(a.flag.starts_with("--"));
+            for b in &setting::ALL[i + 1..] {
+                assert_ne!(a.flag, b.flag);
+                assert_ne!(a.env, b.env);
+            }
+            assert_eq!(setting_for_flag(a.flag), Some(*a));
+        }
+    }
+}
