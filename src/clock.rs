@@ -119,6 +119,11 @@ impl Zone {
         )
     }
 
+    /// The local calendar day that contains `unix_second`.
+    pub fn date_of(&self, unix_second: i64) -> jiff::civil::Date {
+        self.tz.to_datetime(timestamp(unix_second)).date()
+    }
+
     /// The jiff zone, for calendar arithmetic elsewhere.
     pub fn time_zone(&self) -> &TimeZone {
         &self.tz

@@ -48,6 +48,10 @@ pub mod setting {
         TOP_IPS_PER_DAY: "TOP_IPS_PER_DAY", "--top-ips-per-day", "1000", "remote addresses kept per day";
         WEB_AUTH: "WEB_AUTH", "--web-auth", "", "user:password turns on HTTP basic auth (all but /api/health)";
         LOG_LEVEL: "LOG_LEVEL", "--log-level", "info", "error, warn, info or debug";
+        CAPTURE_WORKERS: "CAPTURE_WORKERS", "--capture-workers", "1", "capture threads per interface (PACKET_FANOUT when above 1)";
+        RING_BLOCK_SIZE: "RING_BLOCK_SIZE", "--ring-block-size", "262144", "bytes per capture ring block (a power of two, 4096 to 16777216)";
+        RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "32", "blocks per capture ring (2 to 4096)";
+        RING_RETIRE_MS: "RING_RETIRE_MS", "--ring-retire-ms", "50", "milliseconds before a partly filled block is handed over (1 to 100)";
     }
 }
 
@@ -87,6 +91,16 @@ pub struct Config {
     pub top_ips_per_day: usize,
     pub web_auth: Option<(String, String)>,
     pub log_level: LevelFilter,
+    pub capture_workers: usize,
+    pub ring: RingSettings,
+}
+
+/// Capture ring geometry (see `capture::ring::Geometry`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingSettings {
+    pub block_size: u32,
+    pub block_count: u32,
+    pub retire_timeout: Duration,
 }
 
 /// Settings as text, before validation.
@@ -149,7 +163,10 @@ impl RawSettings {
     /// # Errors
     /// The first setting that cannot be used.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
-        use setting::{AUTO_LOCAL_PREFIXES, SAVE_INTERVAL, TOP_IPS_PER_DAY, WEB_BIND, WEB_PORT};
+        use setting::{
+            AUTO_LOCAL_PREFIXES, CAPTURE_WORKERS, SAVE_INTERVAL, TOP_IPS_PER_DAY, WEB_BIND,
+            WEB_PORT,
+        };
         Ok(Config {
             interfaces: self.interfaces()?,
             local_prefixes: self.local_prefixes()?,
@@ -162,6 +179,8 @@ impl RawSettings {
             top_ips_per_day: self.number(TOP_IPS_PER_DAY, 1, 1_000_000)? as usize,
             web_auth: self.web_auth()?,
             log_level: self.log_level()?,
+            capture_workers: self.number(CAPTURE_WORKERS, 1, 64)? as usize,
+            ring: self.ring()?,
         })
     }
 
@@ -245,6 +264,21 @@ impl RawSettings {
             .trim()
             .parse()
             .map_err(|_| self.error(setting, format!("expected {expected}")))
+    }
+
+    fn ring(&self) -> Result<RingSettings, ConfigError> {
+        let block_size = self.number(setting::RING_BLOCK_SIZE, 4096, 16 * 1024 * 1024)?;
+        if !block_size.is_power_of_two() {
+            return Err(self.error(
+                setting::RING_BLOCK_SIZE,
+                "expected a power of two such as 262144 or 1048576",
+            ));
+        }
+        Ok(RingSettings {
+            block_size: block_size as u32,
+            block_count: self.number(setting::RING_BLOCKS, 2, 4096)? as u32,
+            retire_timeout: Duration::from_millis(self.number(setting::RING_RETIRE_MS, 1, 100)?),
+        })
     }
 
     fn db_path(&self) -> Result<PathBuf, ConfigError> {
@@ -337,6 +371,9 @@ mod tests {
         assert_eq!(config.top_ips_per_day, 1000);
         assert_eq!(config.web_auth, None);
         assert_eq!(config.log_level, LevelFilter::Info);
+        assert_eq!(config.capture_workers, 1);
+        assert_eq!(config.ring.block_size * config.ring.block_count, 8 << 20);
+        assert!(config.ring.retire_timeout <= Duration::from_millis(100));
     }
 
     #[test]

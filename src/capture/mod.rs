@@ -1,3 +1,7 @@
-//! Sources of frames. `file` reads capture files; the live ring joins it here.
+//! Sources of frames: capture files, and the live AF_PACKET ring.
 
+pub mod block;
+pub mod bpf;
 pub mod file;
+pub mod iface;
+pub mod ring;

@@ -7,6 +7,8 @@
 //! tallies keep atomics and a bounded heavy-hitter map.
 
 mod file_tally;
+pub mod heavy;
+pub mod live;
 
 use std::net::IpAddr;
 

@@ -1,0 +1,245 @@
+//! A bounded heavy-hitter tally of remote addresses (Space-Saving, Metwally et al. 2005).
+//!
+//! At most `capacity` addresses are kept. A new address arriving when the table is full takes the
+//! place of the lightest one and inherits its total as an over-estimate (`error`), so an address
+//! that really is among the heaviest is never pushed out by a flood of one-packet spoofed sources,
+//! and memory stays fixed whatever the flood: `capacity` entries plus the index.
+//!
+//! Entries live in an indexed min-heap ordered by total bytes: the lightest is found in O(1), an
+//! update moves an entry down the heap in O(log capacity), and a map finds an address's slot.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
+
+use super::UpDown;
+use crate::classify::Direction;
+
+/// One tracked address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeavyEntry {
+    pub addr: IpAddr,
+    /// Bytes counted for this address since it entered the table.
+    pub bytes: UpDown,
+    /// Bytes it may have inherited from the entry it replaced (0 for an exact count).
+    pub error: u64,
+}
+
+impl HeavyEntry {
+    /// The estimated total: an upper bound on the address's real bytes.
+    pub fn estimate(&self) -> u64 {
+        self.bytes.total() + self.error
+    }
+}
+
+/// Bounded remote-address tally.
+#[derive(Clone, Debug)]
+pub struct HeavyHitters {
+    capacity: usize,
+    heap: Vec<HeavyEntry>,
+    slots: HashMap<IpAddr, usize, RandomState>,
+}
+
+impl HeavyHitters {
+    /// A tally that keeps at most `capacity` (at least 1) addresses.
+    pub fn new(capacity: usize) -> HeavyHitters {
+        let capacity = capacity.max(1);
+        HeavyHitters {
+            capacity,
+            heap: Vec::with_capacity(capacity),
+            slots: HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Add `bytes` in `direction` for `addr`.
+    #[inline]
+    pub fn add(&mut self, addr: IpAddr, direction: Direction, bytes: u64) {
+        if let Some(&slot) = self.slots.get(&addr) {
+            self.heap[slot].bytes.add(direction, bytes);
+            self.sift_down(slot);
+            return;
+        }
+        let mut fresh = UpDown::default();
+        fresh.add(direction, bytes);
+        if self.heap.len() < self.capacity {
+            let slot = self.heap.len();
+            self.heap.push(HeavyEntry {
+                addr,
+                bytes: fresh,
+                error: 0,
+            });
+            self.slots.insert(addr, slot);
+            self.sift_up(slot);
+            return;
+        }
+        // Full: the lightest entry (the heap's root) makes room and hands over its total.
+        let evicted = self.heap[0];
+        self.slots.remove(&evicted.addr);
+        self.heap[0] = HeavyEntry {
+            addr,
+            bytes: fresh,
+            error: evicted.estimate(),
+        };
+        self.slots.insert(addr, 0);
+        self.sift_down(0);
+    }
+
+    /// Every tracked entry, heaviest first.
+    pub fn entries(&self) -> Vec<HeavyEntry> {
+        let mut entries = self.heap.clone();
+        entries.sort_by(|a, b| b.estimate().cmp(&a.estimate()).then(a.addr.cmp(&b.addr)));
+        entries
+    }
+
+    /// Approximate heap memory in bytes (for the memory-bound statement).
+    pub fn memory_bytes(&self) -> usize {
+        self.heap.capacity() * std::mem::size_of::<HeavyEntry>()
+            + self.slots.capacity() * (std::mem::size_of::<(IpAddr, usize)>() + 1)
+    }
+
+    fn sift_up(&mut self, mut slot: usize) {
+        while slot > 0 {
+            let parent = (slot - 1) / 2;
+            if self.heap[parent].estimate() <= self.heap[slot].estimate() {
+                break;
+            }
+            self.swap(slot, parent);
+            slot = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut slot: usize) {
+        loop {
+            let left = 2 * slot + 1;
+            if left >= self.heap.len() {
+                return;
+            }
+            let right = left + 1;
+            let lighter = if right < self.heap.len()
+                && self.heap[right].estimate() < self.heap[left].estimate()
+            {
+                right
+            } else {
+                left
+            };
+            if self.heap[slot].estimate() <= self.heap[lighter].estimate() {
+                return;
+            }
+            self.swap(slot, lighter);
+            slot = lighter;
+        }
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        self.slots.insert(self.heap[a].addr, a);
+        self.slots.insert(self.heap[b].addr, b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn addr(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(0xCB00_7100 + n))
+    }
+
+    #[test]
+    fn exact_while_under_capacity() {
+        let mut heavy = HeavyHitters::new(10);
+        let mut model: HashMap<IpAddr, UpDown> = HashMap::new();
+        for i in 0..1000u32 {
+            let (a, dir, bytes) = (
+                addr(i % 7),
+                if i % 3 == 0 {
+                    Direction::Up
+                } else {
+                    Direction::Down
+                },
+                u64::from(i),
+            );
+            heavy.add(a, dir, bytes);
+            model.entry(a).or_default().add(dir, bytes);
+        }
+        assert_eq!(heavy.len(), 7);
+        for entry in heavy.entries() {
+            assert_eq!(entry.error, 0);
+            assert_eq!(entry.bytes, model[&entry.addr]);
+        }
+    }
+
+    #[test]
+    fn a_flood_of_one_packet_sources_keeps_memory_fixed_and_the_heavy_address() {
+        let mut heavy = HeavyHitters::new(64);
+        let heavy_addr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+        heavy.add(heavy_addr, Direction::Down, 1_000_000);
+        let memory_before = heavy.memory_bytes();
+        for i in 0..200_000u32 {
+            heavy.add(addr(1000 + i), Direction::Down, 64);
+            if i % 1000 == 0 {
+                heavy.add(heavy_addr, Direction::Down, 1500);
+            }
+        }
+        assert_eq!(heavy.len(), 64);
+        assert!(
+            heavy.memory_bytes() <= memory_before * 2,
+            "index may rehash once, not grow"
+        );
+        let top = heavy.entries()[0];
+        assert_eq!(top.addr, heavy_addr);
+        assert_eq!(top.bytes.down, 1_000_000 + 200 * 1500);
+        assert_eq!(top.error, 0, "never evicted, so exact");
+    }
+
+    #[test]
+    fn estimates_are_upper_bounds_and_the_heap_stays_consistent() {
+        // Model check against exact counts over a skewed random stream.
+        let mut heavy = HeavyHitters::new(50);
+        let mut exact: HashMap<IpAddr, u64> = HashMap::new();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Skewed: small ids are much more frequent.
+            let id = ((state % 1000) * (state % 1000) / 1000) as u32;
+            let bytes = 60 + state % 1400;
+            heavy.add(addr(id), Direction::Up, bytes);
+            *exact.entry(addr(id)).or_default() += bytes;
+        }
+        let total: u64 = exact.values().sum();
+        for entry in heavy.entries() {
+            let real = exact[&entry.addr];
+            assert!(entry.estimate() >= real, "{entry:?} real {real}");
+            // Space-Saving's guarantee: over-estimate at most total / capacity.
+            assert!(entry.error <= total / 50 + 1);
+        }
+        for (slot, entry) in heavy.heap.iter().enumerate() {
+            assert_eq!(heavy.slots[&entry.addr], slot);
+            if slot > 0 {
+                assert!(heavy.heap[(slot - 1) / 2].estimate() <= entry.estimate());
+            }
+        }
+        // Every address heavier than total / capacity is present.
+        for (a, real) in &exact {
+            if *real > total / 50 {
+                assert!(heavy.slots.contains_key(a), "{a} with {real} missing");
+            }
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Live tallies: what capture workers count and other threads read while capture goes on.
+//!
+//! Each capture worker owns one [`LiveShard`] behind its own cache-padded mutex and takes that lock
+//! once per ring block (thousands of frames), never per packet; no two workers share a shard or a
+//! cache line. Readers (the summary log, later the API and the persister) lock a shard only long
+//! enough to copy it. Memory is bounded whatever arrives: hours and days kept are capped, and
+//! remote addresses go into a fixed-size [`HeavyHitters`] table per day.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crossbeam_utils::CachePadded;
+use jiff::civil::Date;
+
+use super::heavy::{HeavyEntry, HeavyHitters};
+use super::{Tally, UpDown};
+use crate::classify::Direction;
+use crate::clock::{HourStart, Zone};
+
+/// Hours kept in memory; storage takes them over once it exists. Two days and a bit.
+pub const HOURS_KEPT: usize = 50;
+/// Local days whose remote addresses are kept (today and yesterday).
+pub const DAYS_KEPT: usize = 2;
+
+/// Plain counters of one shard.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames read from the ring (or file), of any kind.
+    pub frames: u64,
+    /// Packets attributed up or down.
+    pub counted: u64,
+    pub malformed: u64,
+    pub lan_bytes: u64,
+    pub total: UpDown,
+}
+
+impl std::ops::AddAssign for Counters {
+    fn add_assign(&mut self, other: Counters) {
+        self.frames += other.frames;
+        self.counted += other.counted;
+        self.malformed += other.malformed;
+        self.lan_bytes += other.lan_bytes;
+        self.total += other.total;
+    }
+}
+
+/// Everything one worker counts.
+#[derive(Clone, Debug)]
+pub struct LiveShard {
+    pub counters: Counters,
+    hours: BTreeMap<HourStart, UpDown>,
+    days: BTreeMap<Date, HeavyHitters>,
+    zone: Zone,
+    remote_capacity: usize,
+    /// The day of the last hour seen, so the tz database is asked once per hour.
+    day_of_hour: Option<(HourStart, Date)>,
+}
+
+impl LiveShard {
+    /// An empty shard attributing days in `zone`, keeping `remote_capacity` addresses per day.
+    pub fn new(zone: Zone, remote_capacity: usize) -> LiveShard {
+        LiveShard {
+            counters: Counters::default(),
+            hours: BTreeMap::new(),
+            days: BTreeMap::new(),
+            zone,
+            remote_capacity,
+            day_of_hour: None,
+        }
+    }
+
+    /// Count a frame read from the source, whatever became of it ([`Tally`] sees only some).
+    #[inline]
+    pub fn frame_seen(&mut self) {
+        self.counters.frames += 1;
+    }
+
+    /// Bytes per hour kept in memory.
+    pub fn hours(&self) -> &BTreeMap<HourStart, UpDown> {
+        &self.hours
+    }
+
+    /// The heavy-hitter table of each kept local day.
+    pub fn days(&self) -> &BTreeMap<Date, HeavyHitters> {
+        &self.days
+    }
+
+    #[cold]
+    fn day_of(&mut self, hour: HourStart) -> Date {
+        let date = self.zone.date_of(hour);
+        self.day_of_hour = Some((hour, date));
+        date
+    }
+
+    #[cold]
+    fn new_hour(&mut self, hour: HourStart) -> &mut UpDown {
+        if self.hours.len() >= HOURS_KEPT {
+            // Keep the newest hours: a clock that jumped back must not evict the present.
+            if let Some((&oldest, _)) = self.hours.iter().next().filter(|(o, _)| **o < hour) {
+                self.hours.remove(&oldest);
+            }
+        }
+        self.hours.entry(hour).or_default()
+    }
+
+    #[cold]
+    fn new_day(&mut self, day: Date) -> &mut HeavyHitters {
+        while self.days.len() >= DAYS_KEPT {
+            match self.days.keys().next().copied() {
+                Some(oldest) if oldest < day => {
+                    self.days.remove(&oldest);
+                }
+                _ => break,
+            }
+        }
+        let capacity = self.remote_capacity;
+        self.days
+            .entry(day)
+            .or_insert_with(|| HeavyHitters::new(capacity))
+    }
+}
+
+impl Tally for LiveShard {
+    #[inline]
+    fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64) {
+        self.counters.counted += 1;
+        self.counters.total.add(direction, bytes);
+        match self.hours.get_mut(&hour) {
+            Some(slot) => slot.add(direction, bytes),
+            None => self.new_hour(hour).add(direction, bytes),
+        }
+        let day = match self.day_of_hour {
+            Some((cached, date)) if cached == hour => date,
+            _ => self.day_of(hour),
+        };
+        match self.days.get_mut(&day) {
+            Some(table) => table.add(remote, direction, bytes),
+            None => self.new_day(day).add(remote, direction, bytes),
+        }
+    }
+
+    #[inline]
+    fn lan(&mut self, bytes: u64) {
+        self.counters.lan_bytes += bytes;
+    }
+
+    #[inline]
+    fn malformed(&mut self) {
+        self.counters.malformed += 1;
+    }
+}
+
+/// A shard as its worker and readers share it.
+#[derive(Debug)]
+pub struct SharedShard(CachePadded<Mutex<LiveShard>>);
+
+impl SharedShard {
+    pub fn new(shard: LiveShard) -> SharedShard {
+        SharedShard(CachePadded::new(Mutex::new(shard)))
+    }
+
+    /// Lock the shard. A worker that panicked leaves counts that are still valid numbers, so a
+    /// poisoned lock is used as it is.
+    pub fn lock(&self) -> MutexGuard<'_, LiveShard> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What readers see: several shards added together.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveSnapshot {
+    pub counters: Counters,
+    pub hours: BTreeMap<HourStart, UpDown>,
+    /// Per local day, remote addresses with their bytes (heaviest first; estimates for addresses
+    /// that entered a full table).
+    pub remotes: BTreeMap<Date, Vec<HeavyEntry>>,
+}
+
+impl LiveSnapshot {
+    /// Add a shard into the snapshot.
+    pub fn add_shard(&mut self, shard: &LiveShard) {
+        self.counters += shard.counters;
+        for (hour, bytes) in &shard.hours {
+            *self.hours.entry(*hour).or_default() += *bytes;
+        }
+        for (day, table) in &shard.days {
+            self.add_remotes(*day, table.entries());
+        }
+    }
+
+    /// Add another snapshot (e.g. one interface's into the all-interface total).
+    pub fn add(&mut self, other: &LiveSnapshot) {
+        self.counters += other.counters;
+        for (hour, bytes) in &other.hours {
+            *self.hours.entry(*hour).or_default() += *bytes;
+        }
+        for (day, entries) in &other.remotes {
+            self.add_remotes(*day, entries.clone());
+        }
+    }
+
+    fn add_remotes(&mut self, day: Date, entries: Vec<HeavyEntry>) {
+        let list = self.remotes.entry(day).or_default();
+        let mut merged: HashMap<IpAddr, HeavyEntry> = list.drain(..).map(|e| (e.addr, e)).collect();
+        for entry in entries {
+            merged
+                .entry(entry.addr)
+                .and_modify(|existing| {
+                    existing.bytes += entry.bytes;
+                    existing.error += entry.error;
+                })
+                .or_insert(entry);
+        }
+        list.extend(merged.into_values());
+        list.sort_by(|a, b| b.estimate().cmp(&a.estimate()).then(a.addr.cmp(&b.addr)));
+    }
+}
+
+/// One second of traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateSample {
+    /// Unix second at the end of the interval.
+    pub unix_second: i64,
+    pub bytes: UpDown,
+}
+
+/// The last [`RateSampler::KEPT`] one-second samples of the all-interface totals.
+#[derive(Clone, Debug, Default)]
+pub struct RateSampler {
+    samples: VecDeque<RateSample>,
+    last_total: Option<UpDown>,
+}
+
+impl RateSampler {
+    /// Seconds of history kept, as the original's 120-second window.
+    pub const KEPT: usize = 120;
+
+    /// Record the totals read at `unix_second`; the sample is the difference from the last read.
+    pub fn record(&mut self, unix_second: i64, total: UpDown) {
+        if let Some(last) = self.last_total {
+            // Totals only grow while the process lives; saturate in case a shard was reset.
+            let bytes = UpDown {
+                up: total.up.saturating_sub(last.up),
+                down: total.down.saturating_sub(last.down),
+            };
+            if self.samples.len() == Self::KEPT {
+                self.samples.pop_front();
+            }
+            self.samples.push_back(RateSample { unix_second, bytes });
+        }
+        self.last_total = Some(total);
+    }
+
+    pub fn samples(&self) -> impl Iterator<Item = &RateSample> {
+        self.samples.iter()
+    }
+
+    /// The most recent one-second sample.
+    pub fn latest(&self) -> Option<RateSample> {
+        self.samples.back().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn remote(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(0xC633_6400 + n))
+    }
+
+    #[test]
+    fn counts_hours_days_and_remotes() {
+        let zone = Zone::named("Asia/Shanghai").expect("zone");
+        let mut shard = LiveShard::new(zone.clone(), 100);
+        // 2024-01-01 15:00 UTC = 23:00 in Shanghai; an hour later is the next local day.
+        let hour = 1_704_121_200;
+        shard.traffic(hour, Direction::Up, remote(1), 100);
+        shard.traffic(hour, Direction::Down, remote(1), 50);
+        shard.traffic(hour + 3600, Direction::Down, remote(2), 7);
+        shard.lan(99);
+        shard.malformed();
+        assert_eq!(shard.counters.counted, 3);
+        assert_eq!(shard.counters.total, UpDown { up: 100, down: 57 });
+        assert_eq!(shard.counters.lan_bytes, 99);
+        assert_eq!(shard.hours()[&hour], UpDown { up: 100, down: 50 });
+        let days: Vec<String> = shard.days().keys().map(|d| d.to_string()).collect();
+        assert_eq!(days, ["2024-01-01", "2024-01-02"]);
+    }
+
+    #[test]
+    fn memory_stays_bounded_when_hours_and_days_keep_coming() {
+        let mut shard = LiveShard::new(Zone::utc(), 10);
+        for i in 0..1000i64 {
+            shard.traffic(i * 3600, Direction::Up, remote(i as u32), 1);
+        }
+        assert_eq!(shard.hours().len(), HOURS_KEPT);
+        assert_eq!(shard.days().len(), DAYS_KEPT);
+        assert_eq!(
+            shard.hours().keys().next_back(),
+            Some(&(999 * 3600)),
+            "the newest hour is kept"
+        );
+        // A clock that jumps back does not evict the present.
+        shard.traffic(0, Direction::Up, remote(0), 1);
+        assert!(shard.hours().contains_key(&(999 * 3600)));
+    }
+
+    #[test]
+    fn snapshots_add_shards_and_merge_remote_addresses() {
+        let mut a = LiveShard::new(Zone::utc(), 10);
+        let mut b = LiveShard::new(Zone::utc(), 10);
+        a.traffic(0, Direction::Up, remote(1), 10);
+        b.traffic(0, Direction::Down, remote(1), 5);
+        b.traffic(3600, Direction::Down, remote(2), 1);
+        let mut snapshot = LiveSnapshot::default();
+        snapshot.add_shard(&a);
+        snapshot.add_shard(&b);
+        assert_eq!(snapshot.counters.counted, 3);
+        assert_eq!(snapshot.hours[&0], UpDown { up: 10, down: 5 });
+        let day = &snapshot.remotes[&Date::constant(1970, 1, 1)];
+        assert_eq!(day[0].addr, remote(1));
+        assert_eq!(day[0].bytes, UpDown { up: 10, down: 5 });
+        assert_eq!(day.len(), 2);
+    }
+
+    #[test]
+    fn the_rate_sampler_keeps_120_one_second_differences() {
+        let mut sampler = RateSampler::default();
+        for second in 0..200u64 {
+            sampler.record(
+                second as i64,
+                UpDown {
+                    up: second * 10,
+                    down: second * 20,
+                },
+            );
+        }
+        assert_eq!(sampler.samples().count(), RateSampler::KEPT);
+        assert_eq!(
+            sampler.latest(),
+            Some(RateSample {
+                unix_second: 199,
+                bytes: UpDown { up: 10, down: 20 }
+            })
+        );
+        assert_eq!(sampler.samples().next().map(|s| s.unix_second), Some(80));
+    }
+}
