@@ -1,1 +1,341 @@
-fn main() {}
+//! What one packet costs from bytes in memory to a tally: parse → classify → clock → count, through
+//! the same [`Counter::count`] the ring and capture files use. The goal is ≤ 40 ns per packet on one
+//! core for the realistic mix, which is 10 Gbit/s of 934-byte frames with some headroom on a NAS CPU.
+//!
+//! Inputs:
+//! - `realistic_pcaps`: every frame of the shared real captures (`<shared>/pcaps/`), odd and damaged
+//!   ones included, as `report` would read them.
+//! - `realistic_mix`: the 100-frame traffic mix the live capture benchmarks replay
+//!   (`<shared>/bench/mix.pcap`).
+//! - `worst_flood`: 64-byte IPv4 frames from one million distinct public sources, the most packets
+//!   per second a link carries and a remote map that only ever misses.
+//!
+//! Sinks: the real [`FileTally`]; a sink that only adds bytes, so the difference is the map cost;
+//! and a baseline that sums `wire_len` over the same frames, the memory floor measured in the same
+//! run. This machine is shared and noisy, so the ratio to that baseline is the figure to compare
+//! between runs, not the nanoseconds; the summary printed at the end gives both, in ns per packet.
+//!
+//! `NETTRAFFIC_SHARED` points at the shared folder when it is not `../shared` beside the repository.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::BufReader;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use nettraffic_sentinel::capture::file::read_capture;
+use nettraffic_sentinel::classify::{AddressClassifier, Direction};
+use nettraffic_sentinel::clock::{HourClock, HourStart, Zone};
+use nettraffic_sentinel::count::{Counter, FileTally, Frame, Tally};
+use nettraffic_sentinel::parse::{FrameMeta, LinkType};
+
+const BASELINE: &str = "baseline_sum_wire_len";
+const BYTES_ONLY: &str = "bytes_only_sink";
+const FILE_TALLY: &str = "file_tally";
+const SINKS: [&str; 3] = [BASELINE, BYTES_ONLY, FILE_TALLY];
+
+const FLOOD_SOURCES: u32 = 1_000_000;
+const FLOOD_FRAME_LEN: usize = 64;
+/// Coprime with [`FLOOD_SOURCES`], so `i * STRIDE mod FLOOD_SOURCES` visits every source once in
+/// an order that has nothing sequential for the hasher or the prefetcher to exploit.
+const FLOOD_STRIDE: u64 = 618_033;
+
+/// Frames kept back to back in one buffer, the way a ring block holds them.
+#[derive(Default)]
+struct Corpus {
+    bytes: Vec<u8>,
+    records: Vec<(LinkType, Range<usize>, u32, i64)>,
+}
+
+impl Corpus {
+    fn push(&mut self, link: LinkType, data: &[u8], wire_len: u32, unix_second: i64) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        self.records
+            .push((link, start..self.bytes.len(), wire_len, unix_second));
+    }
+
+    fn append(&mut self, other: Corpus) {
+        for (link, range, wire_len, unix_second) in &other.records {
+            self.push(*link, &other.bytes[range.clone()], *wire_len, *unix_second);
+        }
+    }
+
+    fn frames(&self) -> Vec<Frame<'_>> {
+        self.records
+            .iter()
+            .map(|(link, range, wire_len, unix_second)| Frame {
+                link: *link,
+                data: &self.bytes[range.clone()],
+                meta: FrameMeta {
+                    wire_len: *wire_len,
+                    ..FrameMeta::default()
+                },
+                unix_second: *unix_second,
+            })
+            .collect()
+    }
+
+    /// A capture file as `report` reads it, or `None` when `report` would count none of it.
+    fn read(path: &Path) -> Option<Corpus> {
+        let file = File::open(path).ok()?;
+        let mut corpus = Corpus::default();
+        read_capture(BufReader::new(file), |record| {
+            corpus.push(
+                record.link,
+                record.data,
+                record.wire_len,
+                record.unix_second,
+            );
+        })
+        .ok()?;
+        Some(corpus)
+    }
+}
+
+fn shared_dir() -> PathBuf {
+    let dir = std::env::var_os("NETTRAFFIC_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    assert!(
+        dir.join("pcaps").is_dir() && dir.join("bench/mix.pcap").is_file(),
+        "the shared captures are not at {} (pcaps/ and bench/mix.pcap): set NETTRAFFIC_SHARED to \
+         the folder holding them",
+        dir.display()
+    );
+    dir
+}
+
+fn shared_pcaps(shared: &Path) -> Corpus {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(shared.join("pcaps"))
+        .expect("pcaps/ is readable")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    paths.sort();
+    let mut all = Corpus::default();
+    for path in &paths {
+        // README, licences and unsupported captures are not frames; `report` skips them too.
+        if let Some(corpus) = Corpus::read(path) {
+            all.append(corpus);
+        }
+    }
+    all
+}
+
+fn flood() -> Corpus {
+    const SECOND: i64 = 1_730_000_000;
+    let mut corpus = Corpus::default();
+    corpus
+        .bytes
+        .reserve(FLOOD_SOURCES as usize * FLOOD_FRAME_LEN);
+    for i in 0..u64::from(FLOOD_SOURCES) {
+        let source = flood_source((i * FLOOD_STRIDE % u64::from(FLOOD_SOURCES)) as u32);
+        corpus.push(
+            LinkType::Ethernet,
+            &udp_frame(source, Ipv4Addr::new(192, 168, 1, 10)),
+            FLOOD_FRAME_LEN as u32,
+            SECOND,
+        );
+    }
+    corpus
+}
+
+/// The `index`-th flood source, all public: 198.18.0.0/15 (benchmarking, but not in the non-public
+/// list), 203.0.113.0/24, then 11.0.0.0/8.
+fn flood_source(index: u32) -> Ipv4Addr {
+    const BENCHMARKING: u32 = 1 << 17;
+    const TEST_NET_3: u32 = 1 << 8;
+    if index < BENCHMARKING {
+        Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + index)
+    } else if index < BENCHMARKING + TEST_NET_3 {
+        Ipv4Addr::new(203, 0, 113, (index - BENCHMARKING) as u8)
+    } else {
+        Ipv4Addr::from(u32::from(Ipv4Addr::new(11, 0, 0, 0)) + index - BENCHMARKING - TEST_NET_3)
+    }
+}
+
+/// A 64-byte Ethernet II / IPv4 / UDP frame, the smallest a flood sends.
+fn udp_frame(src: Ipv4Addr, dst: Ipv4Addr) -> [u8; FLOOD_FRAME_LEN] {
+    let mut frame = [0u8; FLOOD_FRAME_LEN];
+    frame[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x0a]);
+    frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+    frame[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip = &mut frame[14..];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((FLOOD_FRAME_LEN - 14) as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    ip[20..22].copy_from_slice(&40_000u16.to_be_bytes());
+    ip[22..24].copy_from_slice(&443u16.to_be_bytes());
+    ip[24..26].copy_from_slice(&((FLOOD_FRAME_LEN - 34) as u16).to_be_bytes());
+    frame
+}
+
+/// Adds bytes and nothing else: parse, classify and clock cost without any map.
+#[derive(Default)]
+struct BytesOnly {
+    up: u64,
+    down: u64,
+    lan: u64,
+    malformed: u64,
+}
+
+impl Tally for BytesOnly {
+    #[inline]
+    fn traffic(&mut self, _hour: HourStart, direction: Direction, _remote: IpAddr, bytes: u64) {
+        match direction {
+            Direction::Up => self.up += bytes,
+            Direction::Down => self.down += bytes,
+        }
+    }
+
+    #[inline]
+    fn lan(&mut self, bytes: u64) {
+        self.lan += bytes;
+    }
+
+    #[inline]
+    fn malformed(&mut self) {
+        self.malformed += 1;
+    }
+}
+
+fn counter() -> Counter {
+    // A zone with daylight saving, so hour changes go through the real tz database.
+    let zone = Zone::named("Europe/Berlin").expect("the bundled tz database has Europe/Berlin");
+    Counter::new(AddressClassifier::default(), HourClock::new(zone))
+}
+
+fn count_all<T: Tally>(counter: &mut Counter, frames: &[Frame<'_>], tally: &mut T) {
+    for frame in black_box(frames) {
+        counter.count(frame, tally);
+    }
+}
+
+/// Baseline and bytes-only sink, which do not depend on how the tally is kept.
+fn bench_common(group: &mut BenchmarkGroup<'_, WallTime>, frames: &[Frame<'_>]) {
+    group.throughput(Throughput::Elements(frames.len() as u64));
+    group.bench_function(BASELINE, |b| {
+        b.iter(|| {
+            black_box(frames)
+                .iter()
+                .map(|frame| u64::from(frame.meta.wire_len))
+                .sum::<u64>()
+        });
+    });
+    let mut counter = counter();
+    let mut sink = BytesOnly::default();
+    group.bench_function(BYTES_ONLY, |b| {
+        b.iter(|| count_all(&mut counter, frames, &mut sink));
+    });
+    black_box(&sink);
+}
+
+/// Real captures: one tally kept across iterations, so after the first pass every remote and hour
+/// is known, the steady state of a long-running capture.
+fn bench_realistic(c: &mut Criterion, name: &str, corpus: &Corpus) {
+    let frames = corpus.frames();
+    eprintln!("{name}: {} frames", frames.len());
+    let mut group = c.benchmark_group(name);
+    bench_common(&mut group, &frames);
+    let mut counter = counter();
+    let mut tally = FileTally::new();
+    group.bench_function(FILE_TALLY, |b| {
+        b.iter(|| count_all(&mut counter, &frames, &mut tally));
+    });
+    black_box(&tally);
+    group.finish();
+}
+
+/// The flood: a fresh tally every iteration, so the map grows from empty as under a real attack.
+fn bench_flood(c: &mut Criterion, corpus: &Corpus) {
+    let frames = corpus.frames();
+    eprintln!("worst_flood: {} frames", frames.len());
+    let mut group = c.benchmark_group("worst_flood");
+    // An iteration is a million packets (tens of milliseconds or more): few, equal samples.
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.measurement_time(Duration::from_secs(20));
+    bench_common(&mut group, &frames);
+    let mut counter = counter();
+    group.bench_function(FILE_TALLY, |b| {
+        b.iter_batched(
+            FileTally::new,
+            |mut tally| {
+                count_all(&mut counter, &frames, &mut tally);
+                // Returned so that freeing the map is not timed.
+                tally
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+/// The per-packet median of each benchmark and its ratio to the baseline of the same input, read
+/// back from criterion's results of this run.
+/// Results older than `since` are from an earlier run (another filter) and are left out.
+fn print_summary(inputs: &[(&str, usize)], since: SystemTime) {
+    let home = std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|dir| Path::new(&dir).join("criterion"))
+        })
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion"));
+    let median_ns = |group: &str, sink: &str| -> Option<f64> {
+        let path = home.join(group).join(sink).join("new/estimates.json");
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+        if modified < since {
+            return None;
+        }
+        let text = std::fs::read_to_string(path).ok()?;
+        let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
+        estimates["median"]["point_estimate"].as_f64()
+    };
+    println!("\nns per packet (median), and × the {BASELINE} of the same input:");
+    println!(
+        "{:<18} {:>8} {:<22} {:>10} {:>9}",
+        "input", "frames", "sink", "ns/packet", "ratio"
+    );
+    for (group, frames) in inputs {
+        let per_packet = |sink| median_ns(group, sink).map(|ns| ns / *frames as f64);
+        let baseline = per_packet(BASELINE);
+        for sink in SINKS {
+            let Some(ns) = per_packet(sink) else { continue };
+            let ratio = baseline.map_or(String::from("-"), |base| format!("{:.1}", ns / base));
+            println!("{group:<18} {frames:>8} {sink:<22} {ns:>10.2} {ratio:>9}");
+        }
+    }
+}
+
+fn main() {
+    let started = SystemTime::now();
+    let mut c = Criterion::default().configure_from_args();
+    let shared = shared_dir();
+    let pcaps = shared_pcaps(&shared);
+    let mix = Corpus::read(&shared.join("bench/mix.pcap")).expect("bench/mix.pcap is a capture");
+    let flood = flood();
+    bench_realistic(&mut c, "realistic_pcaps", &pcaps);
+    bench_realistic(&mut c, "realistic_mix", &mix);
+    bench_flood(&mut c, &flood);
+    c.final_summary();
+    // `cargo test --benches` and `-- --test` run each benchmark once: no figures worth a summary.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|arg| arg == "--bench") && !args.iter().any(|arg| arg == "--test") {
+        print_summary(
+            &[
+                ("realistic_pcaps", pcaps.records.len()),
+                ("realistic_mix", mix.records.len()),
+                ("worst_flood", flood.records.len()),
+            ],
+            started,
+        );
+    }
+}
