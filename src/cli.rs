@@ -1,7 +1,8 @@
 //! The command line: subcommands, flags, messages and exit codes.
 //!
 //! Exit codes: 0 success; 1 a file could not be counted (the others still were); 2 a usage or
-//! configuration error; 3 the command needs a part that is not built yet.
+//! configuration error; 3 the command needs a part that is not built yet. `run` exits 1 when
+//! capture cannot start (no CAP_NET_RAW).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -60,14 +61,7 @@ pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> ExitCo
         Command::Report { json, top, files } => report(&settings, json, top, &files),
         Command::Run => match settings.resolve() {
             Err(error) => config_failed(&error),
-            Ok(config) => {
-                eprintln!(
-                    "nettraffic-sentinel: configuration is valid (zone {}, {} local prefixes), but live capture is not built yet; it comes next. Count capture files with 'nettraffic-sentinel report FILE…'.",
-                    config.zone.name(),
-                    config.local_prefixes.len()
-                );
-                ExitCode::from(EXIT_NOT_BUILT)
-            }
+            Ok(config) => crate::run::run(&config),
         },
         Command::Import { .. } | Command::MigrateSqlite { .. } => {
             eprintln!(

@@ -28,4 +28,5 @@ pub mod config;
 pub mod count;
 pub mod parse;
 pub mod report;
+pub mod run;
 pub mod units;

@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod bpf;
+pub mod engine;
 pub mod file;
 pub mod iface;
 pub mod ring;

@@ -387,6 +387,21 @@ fn set_option<T>(
     }
 }
 
+/// Check that this process may open packet sockets (CAP_NET_RAW), before any thread starts.
+///
+/// # Errors
+/// [`RingError::Permission`] without the capability, else the failing call.
+pub fn check_permission() -> Result<(), RingError> {
+    // SAFETY: socket(2) with constant arguments; a valid result is owned (and closed) at once.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(os_error("socket(AF_PACKET)"));
+    }
+    // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(())
+}
+
 /// The index of a network interface, or `None` when there is no such interface.
 pub fn interface_index(name: &str) -> Option<i32> {
     let name = CString::new(name).ok()?;

@@ -1,0 +1,198 @@
+//! `run`: the monitor. Starts capture on the configured interfaces, logs a one-line summary every
+//! `SAVE_INTERVAL`, and on SIGTERM/SIGINT stops capture and prints the final tally.
+//!
+//! Until storage and the web layer exist, the final tally is the monitor's output: one JSON line on
+//! stdout (per interface and together, in the shape of `report --json`), and a log line ending in
+//! `seen_pkts=N seen_bytes=M` that the capture-cost harness reads.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use log::{error, info, warn};
+use serde_json::{Map, Value, json};
+
+use crate::capture::engine::{Engine, EngineSettings, LiveState, sleep_unless_stopped};
+use crate::capture::iface;
+use crate::capture::ring::{Geometry, check_permission};
+use crate::clock::Zone;
+use crate::config::Config;
+use crate::count::UpDown;
+use crate::count::live::LiveSnapshot;
+use crate::units::format_bytes;
+
+const EXIT_CAPTURE_FAILED: u8 = 1;
+const EXIT_CONFIG: u8 = 2;
+
+/// Run the monitor until SIGTERM or SIGINT.
+pub fn run(config: &Config) -> ExitCode {
+    init_logging(config.log_level);
+    if let Err(error) = check_permission() {
+        error!("{error}");
+        return ExitCode::from(EXIT_CAPTURE_FAILED);
+    }
+    let interfaces = if config.interfaces.is_empty() {
+        match iface::default_route_interface() {
+            Some(name) => {
+                info!(
+                    "MONITOR_IFACE is not set: capturing {name}, the interface of the default route"
+                );
+                vec![name]
+            }
+            None => {
+                error!(
+                    "MONITOR_IFACE is not set and this host has no default route to take it from: set MONITOR_IFACE to one of {}",
+                    iface::all_names().join(", ")
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    } else {
+        config.interfaces.clone()
+    };
+    for name in &interfaces {
+        if iface::lookup(name).is_none() {
+            warn!(
+                "interface '{name}' does not exist (this host has: {}); capture starts when it appears",
+                iface::all_names().join(", ")
+            );
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            error!("cannot install the handler for signal {signal}: {error}");
+            return ExitCode::from(EXIT_CAPTURE_FAILED);
+        }
+    }
+    let settings = EngineSettings {
+        interfaces,
+        workers: config.capture_workers,
+        geometry: Geometry {
+            block_size: config.ring.block_size,
+            block_count: config.ring.block_count,
+            retire_timeout: config.ring.retire_timeout,
+        },
+        zone: config.zone.clone(),
+        local_prefixes: config.local_prefixes.clone(),
+        auto_local_prefixes: config.auto_local_prefixes,
+        remote_capacity: config.top_ips_per_day.saturating_mul(2),
+    };
+    info!(
+        "nettraffic-sentinel {} capturing {} (zone {}, {} configured local prefixes)",
+        env!("CARGO_PKG_VERSION"),
+        settings.interfaces.join(", "),
+        config.zone.name(),
+        config.local_prefixes.len()
+    );
+    let engine = match Engine::start(settings, Arc::clone(&stop)) {
+        Ok(engine) => engine,
+        Err(error) => {
+            error!("cannot start the capture threads: {error}");
+            return ExitCode::from(EXIT_CAPTURE_FAILED);
+        }
+    };
+    while sleep_unless_stopped(config.save_interval, &stop) {
+        log_summary(&engine.live, "so far");
+    }
+    info!("stopping");
+    let live = engine.stop();
+    log_summary(&live, "final");
+    println!("{}", final_json(&live));
+    ExitCode::SUCCESS
+}
+
+fn init_logging(level: log::LevelFilter) {
+    let config = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_thread_level(log::LevelFilter::Off)
+        .set_target_level(log::LevelFilter::Off)
+        .build();
+    // A logger set twice (tests) keeps the first; nothing to report then.
+    let _ = simplelog::TermLogger::init(
+        level,
+        config,
+        simplelog::TerminalMode::Stderr,
+        simplelog::ColorChoice::Never,
+    );
+}
+
+fn log_summary(live: &LiveState, when: &str) {
+    let mut seen = (0u64, 0u64);
+    for interface in &live.interfaces {
+        let counters = interface.counters();
+        let kernel = interface.kernel_stats();
+        seen.0 += counters.frames;
+        seen.1 += counters.wire_bytes;
+        info!(
+            "{} {when}: up {} down {} ({} packets counted, {} frames read, {} malformed, LAN {}, {} dropped by the kernel)",
+            interface.name,
+            format_bytes(counters.total.up),
+            format_bytes(counters.total.down),
+            counters.counted,
+            counters.frames,
+            counters.malformed,
+            format_bytes(counters.lan_bytes),
+            kernel.drops
+        );
+    }
+    info!(
+        "all interfaces {when}: seen_pkts={} seen_bytes={}",
+        seen.0, seen.1
+    );
+}
+
+fn updown(bytes: UpDown) -> Value {
+    json!({"up_bytes": bytes.up, "down_bytes": bytes.down})
+}
+
+/// A live snapshot in the shape of `report --json` (hours by local label, remotes summed over days).
+pub fn snapshot_json(snapshot: &LiveSnapshot, zone: &Zone) -> Value {
+    let mut hours: Map<String, Value> = Map::new();
+    let mut merged_hours: std::collections::BTreeMap<String, UpDown> = Default::default();
+    for (start, bytes) in &snapshot.hours {
+        *merged_hours.entry(zone.hour_label(*start)).or_default() += *bytes;
+    }
+    for (label, bytes) in merged_hours {
+        hours.insert(label, updown(bytes));
+    }
+    let mut remotes: std::collections::BTreeMap<String, UpDown> = Default::default();
+    for entries in snapshot.remotes.values() {
+        for entry in entries {
+            *remotes.entry(entry.addr.to_string()).or_default() += entry.bytes;
+        }
+    }
+    let remotes: Map<String, Value> = remotes.into_iter().map(|(k, v)| (k, updown(v))).collect();
+    let counters = snapshot.counters;
+    json!({
+        "packets_total": counters.frames,
+        "wire_bytes": counters.wire_bytes,
+        "packets_counted": counters.counted,
+        "malformed": counters.malformed,
+        "lan_bytes": counters.lan_bytes,
+        "up_bytes": counters.total.up,
+        "down_bytes": counters.total.down,
+        "hours": hours,
+        "remote_ips": remotes,
+    })
+}
+
+fn final_json(live: &LiveState) -> Value {
+    let mut interfaces = Map::new();
+    for interface in &live.interfaces {
+        let mut value = snapshot_json(&interface.snapshot(), &live.zone);
+        let kernel = interface.kernel_stats();
+        if let Some(map) = value.as_object_mut() {
+            map.insert(
+                "kernel".into(),
+                json!({"packets": kernel.packets, "drops": kernel.drops, "freezes": kernel.freezes}),
+            );
+        }
+        interfaces.insert(interface.name.clone(), value);
+    }
+    json!({
+        "interfaces": interfaces,
+        "total": snapshot_json(&live.total(), &live.zone),
+    })
+}
