@@ -104,7 +104,9 @@ impl Zone {
     /// The start of the local hour containing `unix_second`.
     pub fn hour_start(&self, unix_second: i64) -> HourStart {
         let local = unix_second.saturating_add(self.offset_at(unix_second));
-        unix_second - local.rem_euclid(SECONDS_PER_HOUR)
+        // Saturating: a file's if_tsoffset can put a packet at i64::MIN, whose hour would start
+        // before the first representable second.
+        unix_second.saturating_sub(local.rem_euclid(SECONDS_PER_HOUR))
     }
 
     /// The local label "YYYY-MM-DD HH:00" of the hour that starts at `hour`.
