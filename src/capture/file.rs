@@ -455,7 +455,8 @@ impl Interface {
     /// `floor(T / R) + if_tsoffset` (R6.1).
     fn unix_second(&self, ticks: u64) -> i64 {
         let whole = match self.ticks_per_second {
-            Some(per_second) => (u128::from(ticks) / per_second) as i64,
+            // A 1-tick-per-second interface can count past i64::MAX seconds: saturate, not wrap.
+            Some(per_second) => i64::try_from(u128::from(ticks) / per_second).unwrap_or(i64::MAX),
             None => 0,
         };
         whole.saturating_add(self.offset_seconds)
