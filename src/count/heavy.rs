@@ -48,7 +48,9 @@ impl HeavyHitters {
         HeavyHitters {
             capacity,
             heap: Vec::with_capacity(capacity),
-            slots: HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
+            // Twice the entries: evictions leave tombstones, and with the table at most half full
+            // the map clears them in place instead of ever growing.
+            slots: HashMap::with_capacity_and_hasher(2 * capacity, RandomState::default()),
         }
     }
 
@@ -104,7 +106,8 @@ impl HeavyHitters {
         entries
     }
 
-    /// Approximate heap memory in bytes (for the memory-bound statement).
+    /// Heap memory in bytes, approximately: the entries plus the index at the capacity the map
+    /// reports (which the map lowers while it holds tombstones, never raises after `new`).
     pub fn memory_bytes(&self) -> usize {
         self.heap.capacity() * std::mem::size_of::<HeavyEntry>()
             + self.slots.capacity() * (std::mem::size_of::<(IpAddr, usize)>() + 1)

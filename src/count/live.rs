@@ -28,6 +28,8 @@ pub const DAYS_KEPT: usize = 2;
 pub struct Counters {
     /// Frames read from the ring (or file), of any kind.
     pub frames: u64,
+    /// Their lengths on the wire, added up.
+    pub wire_bytes: u64,
     /// Packets attributed up or down.
     pub counted: u64,
     pub malformed: u64,
@@ -38,6 +40,7 @@ pub struct Counters {
 impl std::ops::AddAssign for Counters {
     fn add_assign(&mut self, other: Counters) {
         self.frames += other.frames;
+        self.wire_bytes += other.wire_bytes;
         self.counted += other.counted;
         self.malformed += other.malformed;
         self.lan_bytes += other.lan_bytes;
@@ -72,8 +75,9 @@ impl LiveShard {
 
     /// Count a frame read from the source, whatever became of it ([`Tally`] sees only some).
     #[inline]
-    pub fn frame_seen(&mut self) {
+    pub fn frame_seen(&mut self, wire_len: u32) {
         self.counters.frames += 1;
+        self.counters.wire_bytes += u64::from(wire_len);
     }
 
     /// Bytes per hour kept in memory.
@@ -347,5 +351,51 @@ mod tests {
             })
         );
         assert_eq!(sampler.samples().next().map(|s| s.unix_second), Some(80));
+    }
+}
+
+#[cfg(test)]
+mod flood {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    /// The memory bound: whatever arrives, a shard holds at most `HOURS_KEPT` hours and
+    /// `DAYS_KEPT` fixed-size address tables. Millions of distinct spoofed sources (IPv6, the
+    /// largest key) must leave the tables no larger than the first `capacity` made them.
+    /// Ten million in an optimised build (`cargo test --release`), one million in a debug build.
+    #[test]
+    fn a_flood_of_spoofed_sources_does_not_grow_the_shard() {
+        let flood: u64 = if cfg!(debug_assertions) {
+            1_000_000
+        } else {
+            10_000_000
+        };
+        let capacity = 2000;
+        let mut shard = LiveShard::new(Zone::utc(), capacity);
+        let hour = 1_800_000_000 - 1_800_000_000 % 3600;
+        let source = |i: u64| IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
+        for i in 0..capacity as u64 {
+            shard.traffic(hour, Direction::Down, source(i), 64);
+        }
+        let filled: usize = shard.days().values().map(HeavyHitters::memory_bytes).sum();
+        for i in capacity as u64..flood {
+            shard.traffic(hour, Direction::Down, source(i), 64);
+        }
+        let flooded: usize = shard.days().values().map(HeavyHitters::memory_bytes).sum();
+        assert!(
+            flooded <= filled,
+            "tables must not grow under a flood: {flooded} > {filled}"
+        );
+        assert_eq!(
+            shard.days().values().map(HeavyHitters::len).sum::<usize>(),
+            capacity
+        );
+        assert_eq!(
+            shard.counters.total.down,
+            flood * 64,
+            "every byte is still counted"
+        );
+        // The bound the README states: under 512 KiB per table of 2000 addresses.
+        assert!(filled < 512 * 1024, "{filled} bytes");
     }
 }
