@@ -372,7 +372,7 @@ mod flood {
         };
         let capacity = 2000;
         let mut shard = LiveShard::new(Zone::utc(), capacity);
-        let hour = 1_800_000_000 - 1_800_000_000 % 3600;
+        let hour = 1_800_000_000; // 2027-01-15 08:00 UTC, an hour boundary
         let source = |i: u64| IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
         for i in 0..capacity as u64 {
             shard.traffic(hour, Direction::Down, source(i), 64);
