@@ -53,7 +53,11 @@ impl std::ops::AddAssign for Counters {
 pub struct LiveShard {
     pub counters: Counters,
     hours: BTreeMap<HourStart, UpDown>,
-    days: BTreeMap<Date, HeavyHitters>,
+    /// The hour being counted, kept out of the map so a packet costs one comparison; folded
+    /// into `hours` when the hour changes.
+    current_hour: Option<(HourStart, UpDown)>,
+    /// At most `DAYS_KEPT` days, oldest first (a short list beats a map for two entries).
+    days: Vec<(Date, HeavyHitters)>,
     zone: Zone,
     remote_capacity: usize,
     /// The day of the last hour seen, so the tz database is asked once per hour.
@@ -66,7 +70,8 @@ impl LiveShard {
         LiveShard {
             counters: Counters::default(),
             hours: BTreeMap::new(),
-            days: BTreeMap::new(),
+            current_hour: None,
+            days: Vec::new(),
             zone,
             remote_capacity,
             day_of_hour: None,
@@ -81,13 +86,17 @@ impl LiveShard {
     }
 
     /// Bytes per hour kept in memory.
-    pub fn hours(&self) -> &BTreeMap<HourStart, UpDown> {
-        &self.hours
+    pub fn hours(&self) -> BTreeMap<HourStart, UpDown> {
+        let mut hours = self.hours.clone();
+        if let Some((hour, bytes)) = self.current_hour {
+            *hours.entry(hour).or_default() += bytes;
+        }
+        hours
     }
 
-    /// The heavy-hitter table of each kept local day.
-    pub fn days(&self) -> &BTreeMap<Date, HeavyHitters> {
-        &self.days
+    /// The heavy-hitter table of each kept local day, oldest first.
+    pub fn days(&self) -> impl Iterator<Item = (&Date, &HeavyHitters)> {
+        self.days.iter().map(|(date, table)| (date, table))
     }
 
     #[cold]
@@ -97,31 +106,43 @@ impl LiveShard {
         date
     }
 
+    /// Fold the current hour into the map and start counting `hour`.
     #[cold]
-    fn new_hour(&mut self, hour: HourStart) -> &mut UpDown {
-        if self.hours.len() >= HOURS_KEPT {
-            // Keep the newest hours: a clock that jumped back must not evict the present.
-            if let Some((&oldest, _)) = self.hours.iter().next().filter(|(o, _)| **o < hour) {
-                self.hours.remove(&oldest);
-            }
+    fn switch_hour(&mut self, hour: HourStart) {
+        if let Some((previous, bytes)) = self.current_hour.take() {
+            *self.hours.entry(previous).or_default() += bytes;
         }
-        self.hours.entry(hour).or_default()
-    }
-
-    #[cold]
-    fn new_day(&mut self, day: Date) -> &mut HeavyHitters {
-        while self.days.len() >= DAYS_KEPT {
-            match self.days.keys().next().copied() {
-                Some(oldest) if oldest < day => {
-                    self.days.remove(&oldest);
+        while self.hours.len() >= HOURS_KEPT {
+            // Keep the newest hours: a clock that jumped back must not evict the present.
+            match self.hours.keys().next().copied() {
+                Some(oldest) if oldest < hour => {
+                    self.hours.remove(&oldest);
                 }
                 _ => break,
             }
         }
-        let capacity = self.remote_capacity;
-        self.days
-            .entry(day)
-            .or_insert_with(|| HeavyHitters::new(capacity))
+        let already = self.hours.remove(&hour).unwrap_or_default();
+        self.current_hour = Some((hour, already));
+    }
+
+    #[cold]
+    fn table_for(&mut self, day: Date) -> &mut HeavyHitters {
+        let position = match self.days.iter().position(|(d, _)| *d == day) {
+            Some(position) => position,
+            None => {
+                if self.days.len() >= DAYS_KEPT {
+                    let (oldest, _) = self.days[0];
+                    if oldest < day {
+                        self.days.remove(0);
+                    }
+                }
+                let at = self.days.partition_point(|(d, _)| *d < day);
+                self.days
+                    .insert(at, (day, HeavyHitters::new(self.remote_capacity)));
+                at
+            }
+        };
+        &mut self.days[position].1
     }
 }
 
@@ -130,17 +151,22 @@ impl Tally for LiveShard {
     fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64) {
         self.counters.counted += 1;
         self.counters.total.add(direction, bytes);
-        match self.hours.get_mut(&hour) {
-            Some(slot) => slot.add(direction, bytes),
-            None => self.new_hour(hour).add(direction, bytes),
+        match &mut self.current_hour {
+            Some((current, slot)) if *current == hour => slot.add(direction, bytes),
+            _ => {
+                self.switch_hour(hour);
+                if let Some((_, slot)) = &mut self.current_hour {
+                    slot.add(direction, bytes);
+                }
+            }
         }
         let day = match self.day_of_hour {
             Some((cached, date)) if cached == hour => date,
             _ => self.day_of(hour),
         };
-        match self.days.get_mut(&day) {
-            Some(table) => table.add(remote, direction, bytes),
-            None => self.new_day(day).add(remote, direction, bytes),
+        match self.days.last_mut() {
+            Some((last, table)) if *last == day => table.add(remote, direction, bytes),
+            _ => self.table_for(day).add(remote, direction, bytes),
         }
     }
 
@@ -185,10 +211,10 @@ impl LiveSnapshot {
     /// Add a shard into the snapshot.
     pub fn add_shard(&mut self, shard: &LiveShard) {
         self.counters += shard.counters;
-        for (hour, bytes) in &shard.hours {
-            *self.hours.entry(*hour).or_default() += *bytes;
+        for (hour, bytes) in shard.hours() {
+            *self.hours.entry(hour).or_default() += bytes;
         }
-        for (day, table) in &shard.days {
+        for (day, table) in shard.days() {
             self.add_remotes(*day, table.entries());
         }
     }
@@ -290,7 +316,7 @@ mod tests {
         assert_eq!(shard.counters.total, UpDown { up: 100, down: 57 });
         assert_eq!(shard.counters.lan_bytes, 99);
         assert_eq!(shard.hours()[&hour], UpDown { up: 100, down: 50 });
-        let days: Vec<String> = shard.days().keys().map(|d| d.to_string()).collect();
+        let days: Vec<String> = shard.days().map(|(d, _)| d.to_string()).collect();
         assert_eq!(days, ["2024-01-01", "2024-01-02"]);
     }
 
@@ -301,7 +327,7 @@ mod tests {
             shard.traffic(i * 3600, Direction::Up, remote(i as u32), 1);
         }
         assert_eq!(shard.hours().len(), HOURS_KEPT);
-        assert_eq!(shard.days().len(), DAYS_KEPT);
+        assert_eq!(shard.days().count(), DAYS_KEPT);
         assert_eq!(
             shard.hours().keys().next_back(),
             Some(&(999 * 3600)),
@@ -377,19 +403,16 @@ mod flood {
         for i in 0..capacity as u64 {
             shard.traffic(hour, Direction::Down, source(i), 64);
         }
-        let filled: usize = shard.days().values().map(HeavyHitters::memory_bytes).sum();
+        let filled: usize = shard.days().map(|(_, t)| t.memory_bytes()).sum();
         for i in capacity as u64..flood {
             shard.traffic(hour, Direction::Down, source(i), 64);
         }
-        let flooded: usize = shard.days().values().map(HeavyHitters::memory_bytes).sum();
+        let flooded: usize = shard.days().map(|(_, t)| t.memory_bytes()).sum();
         assert!(
             flooded <= filled,
             "tables must not grow under a flood: {flooded} > {filled}"
         );
-        assert_eq!(
-            shard.days().values().map(HeavyHitters::len).sum::<usize>(),
-            capacity
-        );
+        assert_eq!(shard.days().map(|(_, t)| t.len()).sum::<usize>(), capacity);
         assert_eq!(
             shard.counters.total.down,
             flood * 64,
