@@ -206,7 +206,11 @@ impl Ring {
             return Err(os_error("bind(interface)"));
         }
         if let Some(group) = options.fanout_group {
-            let mode = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
+            // Hash mode without PACKET_FANOUT_FLAG_DEFRAG: that flag makes the kernel reassemble
+            // IPv4 fragments before fanout, so a datagram's fragments would count as one packet
+            // (and fragments of an incomplete datagram not at all), against the rule that each
+            // fragment counts on its own. Which ring a fragment lands in does not matter.
+            let mode = libc::PACKET_FANOUT_HASH;
             let argument = (u32::from(group) | (mode << 16)) as libc::c_int;
             set_option(&socket, libc::SOL_PACKET, libc::PACKET_FANOUT, &argument).map_err(|e| {
                 RingError::Os {
