@@ -29,6 +29,8 @@ use crate::parse::FrameMeta;
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait in poll, so a stop request is noticed promptly.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// Extra wait for the last block beyond two retire timeouts, for timer slack.
+const DRAIN_SLACK: Duration = Duration::from_millis(20);
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -460,14 +462,7 @@ impl Worker {
             (*classifier).clone(),
             HourClock::new(self.live.zone.clone()),
         );
-        let mut kernel = KernelStats::default();
-        let mut last_check = Instant::now();
-        while !self.stop.load(Ordering::Relaxed) {
-            if let Err(error) = ring.wait(POLL_TIMEOUT) {
-                // ENETDOWN when the interface went down or away: look again from the start.
-                warn!("interface {name}: capture interrupted: {error}");
-                break;
-            }
+        let mut count_ready_blocks = |ring: &mut Ring| {
             while let Some(guard) = ring.next_block() {
                 let Some(block) = guard.block() else { continue };
                 if self.live.classifier.generation.load(Ordering::Acquire) != generation {
@@ -480,6 +475,16 @@ impl Worker {
                     count_ring_frame(&mut counter, &mut tally, &frame, kind.link, info.index);
                 }
             }
+        };
+        let mut kernel = KernelStats::default();
+        let mut last_check = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            if let Err(error) = ring.wait(POLL_TIMEOUT) {
+                // ENETDOWN when the interface went down or away: look again from the start.
+                warn!("interface {name}: capture interrupted: {error}");
+                break;
+            }
+            count_ready_blocks(&mut ring);
             if last_check.elapsed() >= CHECK_EVERY {
                 last_check = Instant::now();
                 if let Ok(now) = ring.stats() {
@@ -498,6 +503,20 @@ impl Worker {
                     // Deleted, or deleted and re-created under a new index: open it again.
                     _ => break,
                 }
+            }
+        }
+        // Before the ring closes (stop requested, interface down or gone), count the frames the
+        // kernel already accepted: the block it is still filling is handed over by its retire
+        // timer, which keeps running without the interface, within one retire timeout.
+        let deadline = Instant::now() + ring.geometry().retire_timeout * 2 + DRAIN_SLACK;
+        loop {
+            count_ready_blocks(&mut ring);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if ring.wait(left.min(POLL_TIMEOUT)).is_err() {
+                std::thread::sleep(left.min(Duration::from_millis(5)));
             }
         }
         if let Ok(now) = ring.stats() {
