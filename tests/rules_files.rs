@@ -723,6 +723,24 @@ fn malformed_interface_options_end_option_parsing() {
 }
 
 #[test]
+fn options_after_the_end_of_options_marker_are_ignored() {
+    let writer = PcapngWriter::new().section(true);
+    // opt_endofopt first, then an if_tsresol of milliseconds that is no longer an option.
+    let after_the_end = [
+        writer.options(&[]),
+        writer.options(&[(IF_TSRESOL, vec![3])]),
+    ]
+    .concat();
+    let bytes = writer
+        .interface_raw_options(1, &after_the_end)
+        // Default microseconds: 5 000 000 µs = 5 s (not 5 000 s).
+        .enhanced(0, 5_000_000, 114, &up_100())
+        .finish();
+    let (_, records) = read_ok(&bytes);
+    assert_eq!(records[0].unix_second, 5);
+}
+
+#[test]
 fn extreme_time_offsets_and_resolutions_do_not_break_counting() {
     let little = PcapngWriter::new().section(false);
     let earliest = little.tsoffset(i64::MIN);
