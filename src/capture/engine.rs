@@ -480,9 +480,26 @@ impl Worker {
         let mut last_check = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             if let Err(error) = ring.wait(POLL_TIMEOUT) {
-                // ENETDOWN when the interface went down or away: look again from the start.
-                warn!("interface {name}: capture interrupted: {error}");
-                break;
+                match iface::lookup(&name) {
+                    // ENETDOWN when the interface was set down (or was down when bound): the
+                    // socket stays bound and the kernel delivers again once it is up, so keep
+                    // the ring; reopening it would only fail the same way, over and over.
+                    Some(current) if current.index == info.index => {
+                        let state = if current.up {
+                            CaptureState::Capturing
+                        } else {
+                            CaptureState::Down
+                        };
+                        self.set_state(state, Some(info.index));
+                        // Not a busy loop should the error ever repeat.
+                        sleep_unless_stopped(POLL_TIMEOUT, &self.stop);
+                    }
+                    // Gone, or re-created under a new index: look again from the start.
+                    _ => {
+                        warn!("interface {name}: capture interrupted: {error}");
+                        break;
+                    }
+                }
             }
             count_ready_blocks(&mut ring);
             if last_check.elapsed() >= CHECK_EVERY {
