@@ -563,3 +563,5 @@ pub fn read_via_file(bytes: &[u8]) -> (Result<CaptureInfo, FileError>, Vec<SeenR
     });
     (result, seen)
 }
+
+pub mod netns;
