@@ -104,7 +104,9 @@ impl AddressClassifier {
     }
 
     /// Is `addr` on the internet side (not in any non-public range)?
-    #[inline]
+    // Like `verdict`, forced inline: called out of line, its address argument goes through
+    // memory and the load of it stalls on store forwarding (benches/pipeline).
+    #[inline(always)]
     pub fn is_public(&self, addr: IpAddr) -> bool {
         match addr {
             IpAddr::V4(v4) => !self.v4.contains(u32::from(v4)),
@@ -146,7 +148,9 @@ impl AddressClassifier {
     }
 
     /// Upload, download or LAN by rule R5.5.
-    #[inline]
+    // Inlining `is_public` alone makes this too large for the compiler to inline, which moves the
+    // stall here; both together keep the packet in registers (benches/pipeline).
+    #[inline(always)]
     pub fn verdict(&self, packet: &Packet) -> Verdict {
         let src_public = self.is_public(packet.src);
         let dst_public = self.is_public(packet.dst);

@@ -110,7 +110,9 @@ const IPV6_HEADER_LEN: u32 = 40;
 /// # Errors
 /// [`Skip::NotIp`] for frames that are not IP (or too short for their link header) and
 /// [`Skip::Malformed`] for broken IP headers.
-#[inline]
+// Left to the compiler it is not inlined, and the caller reads the returned `Packet` back with
+// wider loads than the stores that wrote it, stalling on store forwarding (benches/pipeline).
+#[inline(always)]
 pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Packet, Skip> {
     let (offset, version, pkttype) = match link {
         LinkType::Ethernet => {
