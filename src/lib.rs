@@ -29,4 +29,5 @@ pub mod count;
 pub mod parse;
 pub mod report;
 pub mod run;
+pub mod store;
 pub mod units;

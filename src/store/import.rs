@@ -1,0 +1,1 @@
+//! `import`: capture files into the history (placeholder until the importer is written).

@@ -1,0 +1,1 @@
+//! `migrate-sqlite`: the original's SQLite history into ours (placeholder until written).

@@ -1,0 +1,181 @@
+//! The history: one redb file that keeps every hour of traffic for as long as the NAS lives.
+//!
+//! Jobs, one per file: [`schema`] (tables and byte layouts), [`open`] (refuse files that are not
+//! ours, damaged or newer, before anything is written), [`persister`] (the `persister` thread
+//! that stores absolute totals every `SAVE_INTERVAL`), [`query`] (series, totals and top addresses
+//! computed on read, with what memory holds and has not committed yet), [`import`] (capture files
+//! into the history) and [`migrate`] (the original's SQLite history).
+//!
+//! # Layout (schema version 1)
+//!
+//! Numbers in keys are big-endian and signed ones have their sign bit flipped, so keys compare as
+//! plain bytes in numeric order; numbers in values are little-endian.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | text: `format`, `schema_version`, `created`, `last_commit` | bytes: `b"nettraffic-sentinel history"`, u32 LE, i64 LE Unix second, i64 LE Unix second |
+//! | `scopes` | text: interface name, `""` for all interfaces together | u32: scope id (`""` is 0) |
+//! | `hours` | 12 bytes: `scope u32 BE \| hour start i64 BE^sign` | 16 bytes: `up u64 LE \| down u64 LE` |
+//! | `day_remotes` | 8 bytes: `scope u32 BE \| year i16 BE^sign \| month u8 \| day u8` | entries `family u8 (4\|6) \| address (4\|16 bytes) \| up u64 LE \| down u64 LE`, heaviest first |
+//! | `imports` | 32 bytes: SHA-256 of an imported capture file | `imported_at i64 LE \| packets u64 LE \| up u64 LE \| down u64 LE \| file name UTF-8` |
+//! | `sqlite_hours` | text: the original's `hour_ts`, e.g. `2024-08-15 13:00:00` | 16 bytes: the row's bytes already taken, as in `hours` |
+//!
+//! An hour start is the UTC second at which the local hour begins ([`crate::clock::HourStart`]),
+//! so the two hours that share a label when clocks fall back stay apart. Scope 0 holds every
+//! interface together plus imported and migrated history (which belong to no interface), so it
+//! may exceed the sum of the interface scopes. Remote addresses are kept per interface scope and
+//! local day (at most `TOP_IPS_PER_DAY` each); "all interfaces" merges them on read, and imported
+//! addresses sit in scope 0. Days, months and years are never stored: they are sums on read.
+//!
+//! # Durability
+//! Every commit is `Durability::Immediate` with redb's quick repair on: the allocator state is
+//! saved with each commit and the commit is two-phase, so reopening after a crash or power cut
+//! takes milliseconds instead of a walk over the whole file. The price is two `fsync`s per
+//! commit, once per `SAVE_INTERVAL`.
+
+pub mod import;
+pub mod migrate;
+pub mod open;
+pub mod persister;
+pub mod query;
+pub mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use redb::Database;
+
+use crate::clock::Zone;
+pub use persister::{Committed, LiveView, Persister};
+pub use query::{Granularity, Point, ReadView, RemoteTotal, Scope};
+
+/// redb's page cache. Its default (1 GiB) suits a server; a commit here touches a few dozen
+/// pages and the ten-year hourly table of one interface is about 3 MiB, so 4 MiB keeps the hot
+/// part of the history in memory and leaves the rest to the kernel's page cache.
+pub const CACHE_BYTES: usize = 4 << 20;
+
+/// Why the history file cannot be used. Each message is one sentence a NAS owner can act on.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The file exists but is something else (not redb, or another program's redb file).
+    NotOurs { path: PathBuf },
+    /// The file is ours (or looks like redb) but cannot be read.
+    Damaged { path: PathBuf, why: String },
+    /// Written by a newer version of this program.
+    Newer { path: PathBuf, version: u32 },
+    /// Another process (usually the running monitor) has the file open.
+    InUse { path: PathBuf },
+    /// The file or its directory cannot be created or written.
+    Unwritable { path: PathBuf, why: String },
+    /// A read or write failed while the file was open (disk full, read-only file system, I/O).
+    Io { why: String },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::NotOurs { path } => write!(
+                f,
+                "DB_PATH {} is not a NetTraffic-Sentinel database (it holds something else) and was left untouched: set DB_PATH to another file or move that one away",
+                path.display()
+            ),
+            StoreError::Damaged { path, why } => write!(
+                f,
+                "DB_PATH {} is damaged ({why}) and was left untouched: restore it from a backup, or move it away to start a new history",
+                path.display()
+            ),
+            StoreError::Newer { path, version } => write!(
+                f,
+                "DB_PATH {} was written by a newer NetTraffic-Sentinel (database version {version}, this program reads up to {}) and was left untouched: run the newer version",
+                path.display(),
+                schema::SCHEMA_VERSION
+            ),
+            StoreError::InUse { path } => write!(
+                f,
+                "DB_PATH {} is open in another NetTraffic-Sentinel process (the monitor?): stop it first, or use another file",
+                path.display()
+            ),
+            StoreError::Unwritable { path, why } => write!(
+                f,
+                "DB_PATH {} cannot be created or written ({why}): point DB_PATH at a writable place such as /data/traffic.redb",
+                path.display()
+            ),
+            StoreError::Io { why } => write!(f, "the database could not be written: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl StoreError {
+    /// A failure while the file was open, with the OS's reason when there is one.
+    pub(crate) fn io(error: impl Into<redb::Error>) -> StoreError {
+        let error: redb::Error = error.into();
+        let why = match &error {
+            redb::Error::Io(io) => io.to_string(),
+            other => other.to_string(),
+        };
+        StoreError::Io { why }
+    }
+}
+
+/// The open history file.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    zone: Zone,
+    top_per_day: usize,
+    /// What the persister's last successful commit took from memory; held across each commit so
+    /// a reader never sees a commit without its marks (which would count the same bytes twice).
+    committed: Mutex<Committed>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("zone", &self.zone.name())
+            .field("top_per_day", &self.top_per_day)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Open (or create) the history at `path`. See [`open::open`].
+    ///
+    /// # Errors
+    /// See [`StoreError`]; a file that is not ours, damaged or newer is not modified.
+    pub fn open(path: &Path, zone: Zone, top_per_day: usize) -> Result<Store, StoreError> {
+        let db = open::open(path)?;
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+            zone,
+            top_per_day: top_per_day.max(1),
+            committed: Mutex::new(Committed::default()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn zone(&self) -> &Zone {
+        &self.zone
+    }
+
+    pub fn top_per_day(&self) -> usize {
+        self.top_per_day
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub(crate) fn committed(&self) -> MutexGuard<'_, Committed> {
+        self.committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,507 @@
+//! The persister: every `SAVE_INTERVAL`, one write transaction with the absolute totals of every
+//! hour and day that memory holds.
+//!
+//! Capture counts cumulatively since the process started. The first time this process touches
+//! a key (scope + hour, or scope + day + address) it reads the stored value; from then on the
+//! key's absolute total is that stored value plus what memory has counted since, and that total
+//! is what each commit writes. Repeating a commit, or retrying one that failed (disk full,
+//! read-only file system) or whose outcome is unknown, therefore writes the same numbers again and
+//! can never count anything twice; a restart in the same hour reads the stored hour and goes on
+//! from it. A failed commit costs one log line per interval; the counts stay in memory.
+//!
+//! If memory's value for a key ever shrinks (a worker's bounded table dropped an hour or an
+//! address that later came back), the shrink is taken as "already counted" rather than subtracted,
+//! so a stored total never goes down and never exceeds what was really counted.
+//!
+//! # Clock policy
+//! Live frames are dated by the system clock, and a NAS without a real-time clock can run with a
+//! wrong one until NTP sets it. A live hour is stored only if, at the first commit after it was
+//! counted, it lies within the time this process can have seen traffic:
+//! `[now − time since start − 2 h, now + 1 h]`, and never before 2020-01-01 UTC. "Time since
+//! start" is measured by the boot-time clock (`/proc/uptime`, which counts suspend and never
+//! jumps), so a clock that was years behind at start-up and then set forward cannot put the
+//! start-up minutes into a real hour of the past, and hours dated ahead of the clock that later
+//! corrected itself are not stored either. An hour refused once is never stored by this process;
+//! its bytes are named in one log line. Imported capture files are not subject to this: their
+//! timestamps are whatever they are, 1970 included.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use jiff::civil::Date;
+use log::{info, warn};
+use redb::{Durability, ReadableTable, WriteTransaction};
+
+use super::query::day_start;
+use super::schema::{
+    ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes,
+    decode_remotes, encode_remotes, keep_heaviest,
+};
+use super::{Store, StoreError};
+use crate::capture::engine::{LiveState, unix_now};
+use crate::clock::HourStart;
+use crate::count::UpDown;
+use crate::count::live::LiveSnapshot;
+
+/// 2020-01-01 00:00:00 UTC: no live frame of this program's lifetime can be older.
+pub const PLAUSIBLE_FROM: i64 = 1_577_836_800;
+/// How far ahead of the commit's clock an hour may start (a frame is at most this much ahead).
+const AHEAD: i64 = 3600;
+/// How much earlier than the process start an hour may start: the hour containing the start,
+/// plus an hour of slack for small clock steps.
+const BEHIND: i64 = 2 * 3600;
+
+/// What memory holds, per interface, as the persister and readers take it.
+#[derive(Clone, Debug, Default)]
+pub struct LiveView {
+    /// Each monitored interface's counts since the process started.
+    pub interfaces: Vec<(String, LiveSnapshot)>,
+}
+
+impl LiveView {
+    /// Copy the counts of every interface out of the capture engine's live state.
+    pub fn from_state(live: &LiveState) -> LiveView {
+        LiveView {
+            interfaces: live
+                .interfaces
+                .iter()
+                .map(|interface| (interface.name.clone(), interface.snapshot()))
+                .collect(),
+        }
+    }
+
+    /// Every interface's hours added together.
+    pub fn all_hours(&self) -> BTreeMap<HourStart, UpDown> {
+        let mut hours = BTreeMap::new();
+        for (_, snapshot) in &self.interfaces {
+            for (hour, bytes) in &snapshot.hours {
+                *hours.entry(*hour).or_insert_with(UpDown::default) += *bytes;
+            }
+        }
+        hours
+    }
+
+    /// The hours of one scope (`""`: all interfaces together).
+    pub fn hours_of(&self, scope: &str) -> BTreeMap<HourStart, UpDown> {
+        if scope == ALL_SCOPE_NAME {
+            return self.all_hours();
+        }
+        self.interfaces
+            .iter()
+            .filter(|(name, _)| name == scope)
+            .flat_map(|(_, snapshot)| snapshot.hours.iter().map(|(h, b)| (*h, *b)))
+            .collect()
+    }
+}
+
+/// What the last successful commit took from memory, for readers to add only the rest.
+#[derive(Clone, Debug, Default)]
+pub struct Committed {
+    /// (scope name, hour) → memory's value that the stored total includes.
+    pub hours: HashMap<(String, HourStart), UpDown>,
+    /// (interface, day) → address → memory's value that the stored list includes.
+    pub remotes: HashMap<(String, Date), HashMap<IpAddr, UpDown>>,
+    /// Live hours this process will never store (implausible timestamps).
+    pub refused: HashSet<HourStart>,
+    /// Unix second of the last successful commit.
+    pub last_commit: Option<i64>,
+}
+
+/// The span of hour starts a commit accepts from live capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub from: i64,
+    pub until: i64,
+}
+
+impl Window {
+    /// The window at wall-clock second `now` for a process that has run `lived` seconds.
+    pub fn at(now: i64, lived: i64) -> Window {
+        Window {
+            from: now
+                .saturating_sub(lived.max(0))
+                .saturating_sub(BEHIND)
+                .max(PLAUSIBLE_FROM),
+            until: now.saturating_add(AHEAD),
+        }
+    }
+
+    pub fn contains(&self, hour: HourStart) -> bool {
+        (self.from..=self.until).contains(&hour)
+    }
+}
+
+/// How long this process has lived, by a clock that neither jumps nor stops in suspend.
+#[derive(Clone, Copy, Debug)]
+struct Lifetime {
+    boot_seconds_at_start: Option<f64>,
+    started: Instant,
+}
+
+impl Lifetime {
+    fn start() -> Lifetime {
+        Lifetime {
+            boot_seconds_at_start: boot_seconds(),
+            started: Instant::now(),
+        }
+    }
+
+    fn seconds(&self) -> i64 {
+        match (self.boot_seconds_at_start, boot_seconds()) {
+            (Some(then), Some(now)) if now >= then => (now - then) as i64,
+            // No /proc (not Linux, or a strange container): the monotonic clock, which does not
+            // count suspend, so the window is narrower after one; that only refuses more.
+            _ => self.started.elapsed().as_secs() as i64,
+        }
+    }
+}
+
+/// Seconds since boot, suspend included (the first field of /proc/uptime).
+fn boot_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/uptime").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// One key's absolute total and the memory value it already includes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Acc {
+    total: UpDown,
+    seen: UpDown,
+}
+
+impl Acc {
+    /// Take memory's value `now`: add what it grew by since last seen.
+    fn observe(&mut self, now: UpDown) {
+        // A shrink means part of memory was dropped (and may have come back smaller): it was
+        // counted already, so add nothing rather than subtract or guess.
+        self.total.up += now.up.saturating_sub(self.seen.up);
+        self.total.down += now.down.saturating_sub(self.seen.down);
+        self.seen = now;
+    }
+}
+
+#[derive(Debug, Default)]
+struct DayAcc {
+    totals: HashMap<IpAddr, UpDown>,
+    seen: HashMap<IpAddr, UpDown>,
+}
+
+/// What one commit did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Hour buckets written (all scopes).
+    pub hours: usize,
+    /// Day address lists written.
+    pub days: usize,
+    /// Hours refused by this commit for the first time, with their bytes.
+    pub refused: Vec<(HourStart, UpDown)>,
+    pub took: Duration,
+}
+
+/// The persister's state: what it has taken from memory and the absolute totals it writes.
+#[derive(Debug)]
+pub struct Persister {
+    store: Arc<Store>,
+    hours: HashMap<(String, HourStart), Acc>,
+    days: HashMap<(String, Date), DayAcc>,
+    refused: HashSet<HourStart>,
+    scope_ids: HashMap<String, u32>,
+    lifetime: Lifetime,
+    failures: u32,
+}
+
+impl Persister {
+    pub fn new(store: Arc<Store>) -> Persister {
+        Persister {
+            store,
+            hours: HashMap::new(),
+            days: HashMap::new(),
+            refused: HashSet::new(),
+            scope_ids: HashMap::new(),
+            lifetime: Lifetime::start(),
+            failures: 0,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Commit what `view` holds, at the system clock's time.
+    ///
+    /// # Errors
+    /// When the write transaction fails; nothing is lost from memory and the next commit retries.
+    pub fn commit(&mut self, view: &LiveView) -> Result<CommitReport, StoreError> {
+        let lived = self.lifetime.seconds();
+        self.commit_at(view, unix_now(), lived)
+    }
+
+    /// Commit what `view` holds as if the clock read `now` after `lived` seconds of process life.
+    ///
+    /// # Errors
+    /// As [`Persister::commit`].
+    pub fn commit_at(
+        &mut self,
+        view: &LiveView,
+        now: i64,
+        lived: i64,
+    ) -> Result<CommitReport, StoreError> {
+        let started = Instant::now();
+        let window = Window::at(now, lived);
+        let mut report = CommitReport::default();
+
+        // Which live hours may be stored (judged once per hour, for all scopes alike).
+        let all_hours = view.all_hours();
+        for (hour, bytes) in &all_hours {
+            if !self.refused.contains(hour) && !window.contains(*hour) {
+                self.refused.insert(*hour);
+                report.refused.push((*hour, *bytes));
+            }
+        }
+        self.refused.retain(|hour| all_hours.contains_key(hour));
+
+        let store = Arc::clone(&self.store);
+        let mut txn = store.db().begin_write().map_err(StoreError::io)?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StoreError::Io { why: e.to_string() })?;
+        txn.set_quick_repair(true);
+
+        let mut touched_hours: HashSet<(String, HourStart)> = HashSet::new();
+        let mut scopes: Vec<(String, BTreeMap<HourStart, UpDown>)> =
+            vec![(ALL_SCOPE_NAME.to_string(), all_hours)];
+        for (name, snapshot) in &view.interfaces {
+            scopes.push((name.clone(), snapshot.hours.clone()));
+        }
+        for (scope, hours) in &scopes {
+            let id = self.scope_id(&txn, scope)?;
+            let mut table = txn.open_table(HOURS).map_err(StoreError::io)?;
+            for (hour, memory) in hours {
+                if self.refused.contains(hour) {
+                    continue;
+                }
+                let key = (scope.clone(), *hour);
+                let acc = match self.hours.get_mut(&key) {
+                    Some(acc) => acc,
+                    None => {
+                        let stored = table
+                            .get(Hour {
+                                scope: id,
+                                start: *hour,
+                            })
+                            .map_err(StoreError::io)?
+                            .map(|v| v.value())
+                            .unwrap_or_default();
+                        self.hours.entry(key.clone()).or_insert(Acc {
+                            total: stored,
+                            seen: UpDown::default(),
+                        })
+                    }
+                };
+                acc.observe(*memory);
+                table
+                    .insert(
+                        Hour {
+                            scope: id,
+                            start: *hour,
+                        },
+                        acc.total,
+                    )
+                    .map_err(StoreError::io)?;
+                touched_hours.insert(key);
+                report.hours += 1;
+            }
+        }
+        // Keys memory no longer holds cannot change any more; a key that comes back is read anew.
+        self.hours.retain(|key, _| touched_hours.contains(key));
+
+        let zone = store.zone().clone();
+        let top = store.top_per_day();
+        let mut touched_days: HashSet<(String, Date)> = HashSet::new();
+        for (name, snapshot) in &view.interfaces {
+            let id = self.scope_id(&txn, name)?;
+            let mut table = txn.open_table(DAY_REMOTES).map_err(StoreError::io)?;
+            for (date, entries) in &snapshot.remotes {
+                let from = day_start(&zone, *date);
+                let until = date.tomorrow().map_or(i64::MAX, |d| day_start(&zone, d));
+                if until <= window.from || from > window.until {
+                    continue;
+                }
+                let key = (name.clone(), *date);
+                let day = Day {
+                    scope: id,
+                    date: *date,
+                };
+                if !self.days.contains_key(&key) {
+                    let stored = match table.get(day).map_err(StoreError::io)? {
+                        Some(value) => decode_remotes(value.value()).unwrap_or_default(),
+                        None => Vec::new(),
+                    };
+                    let totals = stored.into_iter().map(|r| (r.addr, r.bytes)).collect();
+                    self.days.insert(
+                        key.clone(),
+                        DayAcc {
+                            totals,
+                            seen: HashMap::new(),
+                        },
+                    );
+                }
+                let Some(acc) = self.days.get_mut(&key) else {
+                    continue;
+                };
+                let mut seen = HashMap::with_capacity(entries.len());
+                for entry in entries {
+                    let mut one = Acc {
+                        total: acc.totals.get(&entry.addr).copied().unwrap_or_default(),
+                        seen: acc.seen.get(&entry.addr).copied().unwrap_or_default(),
+                    };
+                    // `bytes` is exact since the address entered the table; its inherited
+                    // `error` is an over-estimate and never stored.
+                    one.observe(entry.bytes);
+                    acc.totals.insert(entry.addr, one.total);
+                    seen.insert(entry.addr, entry.bytes);
+                }
+                acc.seen = seen;
+                let mut list: Vec<RemoteBytes> = acc
+                    .totals
+                    .iter()
+                    .map(|(addr, bytes)| RemoteBytes {
+                        addr: *addr,
+                        bytes: *bytes,
+                    })
+                    .collect();
+                keep_heaviest(&mut list, top);
+                // Bounded: the stored list plus what memory holds, whatever a flood brings.
+                let kept: HashSet<IpAddr> = list.iter().map(|r| r.addr).collect();
+                acc.totals
+                    .retain(|addr, _| kept.contains(addr) || acc.seen.contains_key(addr));
+                table
+                    .insert(day, encode_remotes(&list).as_slice())
+                    .map_err(StoreError::io)?;
+                touched_days.insert(key);
+                report.days += 1;
+            }
+        }
+        self.days.retain(|key, _| touched_days.contains(key));
+
+        {
+            let mut meta = txn.open_table(META).map_err(StoreError::io)?;
+            meta.insert(META_LAST_COMMIT, &now.to_le_bytes()[..])
+                .map_err(StoreError::io)?;
+        }
+        // Readers take this lock to pair a read snapshot with the marks of the same commit.
+        let mut committed = store.committed();
+        txn.commit().map_err(StoreError::io)?;
+        committed.hours = self
+            .hours
+            .iter()
+            .map(|(key, acc)| (key.clone(), acc.seen))
+            .collect();
+        committed.remotes = self
+            .days
+            .iter()
+            .map(|(key, acc)| (key.clone(), acc.seen.clone()))
+            .collect();
+        committed.refused = self.refused.clone();
+        committed.last_commit = Some(now);
+        drop(committed);
+        report.took = started.elapsed();
+        Ok(report)
+    }
+
+    /// The id of `scope`, created in this transaction when it is new.
+    fn scope_id(&mut self, txn: &WriteTransaction, scope: &str) -> Result<u32, StoreError> {
+        if scope == ALL_SCOPE_NAME {
+            return Ok(ALL_SCOPE);
+        }
+        if let Some(id) = self.scope_ids.get(scope) {
+            return Ok(*id);
+        }
+        let id = super::query::scope_id_for_write(txn, scope)?;
+        self.scope_ids.insert(scope.to_string(), id);
+        Ok(id)
+    }
+
+    /// Commit, and log the outcome the way an owner wants to read it: a failure once per
+    /// interval with its reason, the recovery once, refused hours once each.
+    pub fn commit_and_log(&mut self, view: &LiveView) -> Result<CommitReport, StoreError> {
+        let outcome = self.commit(view);
+        match &outcome {
+            Ok(report) => {
+                if self.failures > 0 {
+                    info!(
+                        "saved to {} again after {} failed attempt(s); nothing counted in memory was lost",
+                        self.store.path().display(),
+                        self.failures
+                    );
+                }
+                self.failures = 0;
+                for (hour, bytes) in &report.refused {
+                    warn!(
+                        "not storing {} bytes counted in the hour {} (system clock time): that time is outside what this process can have seen, so the clock was wrong or has jumped",
+                        bytes.total(),
+                        self.store.zone().hour_label(*hour)
+                    );
+                }
+            }
+            Err(error) => {
+                // A retried commit after a failure may have partly reached the disk: the
+                // scope ids it assigned must be looked up again.
+                self.scope_ids.clear();
+                self.failures += 1;
+                warn!(
+                    "could not save the counts to {}: {error}; they stay in memory and saving is retried next interval",
+                    self.store.path().display()
+                );
+            }
+        }
+        outcome
+    }
+
+    /// Run on a thread named `persister`, committing every `interval` until [`PersisterThread::finish`].
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn spawn(
+        mut self,
+        live: Arc<LiveState>,
+        interval: Duration,
+    ) -> std::io::Result<PersisterThread> {
+        let (sender, receiver) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("persister".into())
+            .spawn(move || {
+                // A message (or the sender gone) means capture has stopped: make the last commit.
+                while let Err(RecvTimeoutError::Timeout) = receiver.recv_timeout(interval) {
+                    let _ = self.commit_and_log(&LiveView::from_state(&live));
+                }
+                self.commit_and_log(&LiveView::from_state(&live))
+            })?;
+        Ok(PersisterThread { sender, thread })
+    }
+}
+
+/// The running persister thread.
+#[derive(Debug)]
+pub struct PersisterThread {
+    sender: mpsc::Sender<()>,
+    thread: JoinHandle<Result<CommitReport, StoreError>>,
+}
+
+impl PersisterThread {
+    /// Make the final commit (call after capture has stopped) and wait for it.
+    ///
+    /// # Errors
+    /// When the final commit failed, or the thread died.
+    pub fn finish(self) -> Result<CommitReport, StoreError> {
+        let _ = self.sender.send(());
+        self.thread.join().unwrap_or_else(|_| {
+            Err(StoreError::Io {
+                why: "the persister thread stopped unexpectedly".into(),
+            })
+        })
+    }
+}

@@ -1,0 +1,433 @@
+//! The tables of the history file and the byte layout of their keys and values.
+//!
+//! The layout is written out in the module doc of [`crate::store`]; the constants here are where
+//! it lives in code, and every offset is derived from the width before it so the two cannot drift.
+//! Keys compare as plain bytes (big-endian, signed numbers with their sign bit flipped), so redb's
+//! order is time order and a range scan of one scope is one contiguous run of the tree.
+
+use std::cmp::Ordering;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use jiff::civil::Date;
+use redb::{Key, TableDefinition, TypeName, Value};
+
+use crate::clock::HourStart;
+use crate::count::UpDown;
+
+/// Written under [`META_FORMAT`]: says "this file is a NetTraffic-Sentinel history".
+pub const FORMAT: &[u8] = b"nettraffic-sentinel history";
+/// The layout version this program writes. A file with a higher one is refused, never rewritten.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `meta` keys.
+pub const META_FORMAT: &str = "format";
+pub const META_SCHEMA_VERSION: &str = "schema_version";
+/// Unix second the file was created at (i64 little-endian).
+pub const META_CREATED: &str = "created";
+/// Unix second of the persister's last successful commit (i64 little-endian).
+pub const META_LAST_COMMIT: &str = "last_commit";
+
+/// Identity and version records: text key → raw bytes.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Scope name → scope id. The empty name is every interface together (and imported history).
+pub const SCOPES: TableDefinition<&str, u32> = TableDefinition::new("scopes");
+/// (scope, hour start) → up/down bytes.
+pub const HOURS: TableDefinition<HourKey, Counts> = TableDefinition::new("hours");
+/// (scope, local date) → that day's heaviest remote addresses, heaviest first.
+pub const DAY_REMOTES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("day_remotes");
+/// SHA-256 of an imported capture file → what its import added.
+pub const IMPORTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("imports");
+/// The original's `hour_ts` label → the bytes already taken from that row.
+pub const SQLITE_HOURS: TableDefinition<&str, Counts> = TableDefinition::new("sqlite_hours");
+
+/// The scope id of all interfaces together.
+pub const ALL_SCOPE: u32 = 0;
+/// The scope name of all interfaces together.
+pub const ALL_SCOPE_NAME: &str = "";
+
+const SCOPE_WIDTH: usize = 4;
+const HOUR_WIDTH: usize = 8;
+/// Width of an hour key: scope, then hour start.
+pub const HOUR_KEY_WIDTH: usize = SCOPE_WIDTH + HOUR_WIDTH;
+const YEAR_WIDTH: usize = 2;
+/// Width of a day key: scope, year, month, day.
+pub const DAY_KEY_WIDTH: usize = SCOPE_WIDTH + YEAR_WIDTH + 2;
+const COUNT_WIDTH: usize = 8;
+/// Width of an up/down value.
+pub const COUNTS_WIDTH: usize = 2 * COUNT_WIDTH;
+
+/// Flip the sign bit so that big-endian bytes of a signed number sort in numeric order.
+fn ordered_i64(value: i64) -> [u8; 8] {
+    ((value as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn from_ordered_i64(bytes: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
+
+fn array<const N: usize>(data: &[u8], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    if let Some(slice) = data.get(at..at + N) {
+        out.copy_from_slice(slice);
+    }
+    out
+}
+
+/// One hourly bucket's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hour {
+    pub scope: u32,
+    pub start: HourStart,
+}
+
+/// redb key type of [`Hour`]: `scope u32 BE | start i64 BE, sign bit flipped` (12 bytes).
+#[derive(Debug)]
+pub struct HourKey;
+
+impl Value for HourKey {
+    type SelfType<'a> = Hour;
+    type AsBytes<'a> = [u8; HOUR_KEY_WIDTH];
+
+    fn fixed_width() -> Option<usize> {
+        Some(HOUR_KEY_WIDTH)
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> Hour
+    where
+        Self: 'a,
+    {
+        Hour {
+            scope: u32::from_be_bytes(array(data, 0)),
+            start: from_ordered_i64(array(data, SCOPE_WIDTH)),
+        }
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a Hour) -> [u8; HOUR_KEY_WIDTH]
+    where
+        Self: 'b,
+    {
+        let mut out = [0u8; HOUR_KEY_WIDTH];
+        out[..SCOPE_WIDTH].copy_from_slice(&value.scope.to_be_bytes());
+        out[SCOPE_WIDTH..].copy_from_slice(&ordered_i64(value.start));
+        out
+    }
+
+    fn type_name() -> TypeName {
+        TypeName::new("nettraffic_sentinel::HourKey")
+    }
+}
+
+impl Key for HourKey {
+    fn compare(data1: &[u8], data2: &[u8]) -> Ordering {
+        data1.cmp(data2)
+    }
+}
+
+/// One local day's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day {
+    pub scope: u32,
+    pub date: Date,
+}
+
+/// redb key type of [`Day`]: `scope u32 BE | year i16 BE, sign bit flipped | month u8 | day u8`
+/// (8 bytes).
+#[derive(Debug)]
+pub struct DayKey;
+
+impl Value for DayKey {
+    type SelfType<'a> = Day;
+    type AsBytes<'a> = [u8; DAY_KEY_WIDTH];
+
+    fn fixed_width() -> Option<usize> {
+        Some(DAY_KEY_WIDTH)
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> Day
+    where
+        Self: 'a,
+    {
+        let year = (u16::from_be_bytes(array(data, SCOPE_WIDTH)) ^ (1 << 15)) as i16;
+        let month = data.get(SCOPE_WIDTH + YEAR_WIDTH).copied().unwrap_or(1) as i8;
+        let day = data.get(SCOPE_WIDTH + YEAR_WIDTH + 1).copied().unwrap_or(1) as i8;
+        Day {
+            scope: u32::from_be_bytes(array(data, 0)),
+            // Only this module writes day keys, always from a valid date; a damaged key reads as
+            // the first day of the epoch rather than stopping a query.
+            date: Date::new(year, month, day).unwrap_or(Date::constant(1970, 1, 1)),
+        }
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a Day) -> [u8; DAY_KEY_WIDTH]
+    where
+        Self: 'b,
+    {
+        let mut out = [0u8; DAY_KEY_WIDTH];
+        out[..SCOPE_WIDTH].copy_from_slice(&value.scope.to_be_bytes());
+        let year = (value.date.year() as u16) ^ (1 << 15);
+        out[SCOPE_WIDTH..SCOPE_WIDTH + YEAR_WIDTH].copy_from_slice(&year.to_be_bytes());
+        out[SCOPE_WIDTH + YEAR_WIDTH] = value.date.month() as u8;
+        out[SCOPE_WIDTH + YEAR_WIDTH + 1] = value.date.day() as u8;
+        out
+    }
+
+    fn type_name() -> TypeName {
+        TypeName::new("nettraffic_sentinel::DayKey")
+    }
+}
+
+impl Key for DayKey {
+    fn compare(data1: &[u8], data2: &[u8]) -> Ordering {
+        data1.cmp(data2)
+    }
+}
+
+/// redb value type of [`UpDown`]: `up u64 LE | down u64 LE` (16 bytes).
+#[derive(Debug)]
+pub struct Counts;
+
+impl Value for Counts {
+    type SelfType<'a> = UpDown;
+    type AsBytes<'a> = [u8; COUNTS_WIDTH];
+
+    fn fixed_width() -> Option<usize> {
+        Some(COUNTS_WIDTH)
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> UpDown
+    where
+        Self: 'a,
+    {
+        UpDown {
+            up: u64::from_le_bytes(array(data, 0)),
+            down: u64::from_le_bytes(array(data, COUNT_WIDTH)),
+        }
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a UpDown) -> [u8; COUNTS_WIDTH]
+    where
+        Self: 'b,
+    {
+        let mut out = [0u8; COUNTS_WIDTH];
+        out[..COUNT_WIDTH].copy_from_slice(&value.up.to_le_bytes());
+        out[COUNT_WIDTH..].copy_from_slice(&value.down.to_le_bytes());
+        out
+    }
+
+    fn type_name() -> TypeName {
+        TypeName::new("nettraffic_sentinel::Counts")
+    }
+}
+
+/// A remote address with its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteBytes {
+    pub addr: IpAddr,
+    pub bytes: UpDown,
+}
+
+const FAMILY_V4: u8 = 4;
+const FAMILY_V6: u8 = 6;
+
+/// Encode a day's remote list: each entry `family u8 (4|6) | address (4|16) | up u64 LE | down u64 LE`.
+pub fn encode_remotes(list: &[RemoteBytes]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(list.len() * (1 + 16 + COUNTS_WIDTH));
+    for entry in list {
+        match entry.addr {
+            IpAddr::V4(v4) => {
+                out.push(FAMILY_V4);
+                out.extend_from_slice(&v4.octets());
+            }
+            IpAddr::V6(v6) => {
+                out.push(FAMILY_V6);
+                out.extend_from_slice(&v6.octets());
+            }
+        }
+        out.extend_from_slice(&Counts::as_bytes(&entry.bytes));
+    }
+    out
+}
+
+/// Decode a day's remote list; `None` when the bytes are not a list this module wrote.
+pub fn decode_remotes(mut data: &[u8]) -> Option<Vec<RemoteBytes>> {
+    let mut list = Vec::new();
+    while let Some((&family, rest)) = data.split_first() {
+        let width = match family {
+            FAMILY_V4 => 4,
+            FAMILY_V6 => 16,
+            _ => return None,
+        };
+        if rest.len() < width + COUNTS_WIDTH {
+            return None;
+        }
+        let addr = if width == 4 {
+            IpAddr::V4(Ipv4Addr::from(array::<4>(rest, 0)))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(array::<16>(rest, 0)))
+        };
+        let bytes = Counts::from_bytes(&rest[width..width + COUNTS_WIDTH]);
+        list.push(RemoteBytes { addr, bytes });
+        data = &rest[width + COUNTS_WIDTH..];
+    }
+    Some(list)
+}
+
+/// Sort heaviest first (ties by address, so the order is stable) and keep at most `limit`.
+pub fn keep_heaviest(list: &mut Vec<RemoteBytes>, limit: usize) {
+    list.sort_by(|a, b| {
+        b.bytes
+            .total()
+            .cmp(&a.bytes.total())
+            .then(a.addr.cmp(&b.addr))
+    });
+    list.truncate(limit);
+}
+
+/// What an import recorded under its digest:
+/// `imported_at i64 LE | packets u64 LE | up u64 LE | down u64 LE | file name (UTF-8)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub imported_at: i64,
+    pub packets: u64,
+    pub bytes: UpDown,
+    pub file: String,
+}
+
+const IMPORT_HEAD: usize = 8 + 8 + COUNTS_WIDTH;
+
+impl ImportRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(IMPORT_HEAD + self.file.len());
+        out.extend_from_slice(&self.imported_at.to_le_bytes());
+        out.extend_from_slice(&self.packets.to_le_bytes());
+        out.extend_from_slice(&Counts::as_bytes(&self.bytes));
+        out.extend_from_slice(self.file.as_bytes());
+        out
+    }
+
+    pub fn decode(data: &[u8]) -> Option<ImportRecord> {
+        if data.len() < IMPORT_HEAD {
+            return None;
+        }
+        Some(ImportRecord {
+            imported_at: i64::from_le_bytes(array(data, 0)),
+            packets: u64::from_le_bytes(array(data, 8)),
+            bytes: Counts::from_bytes(&data[16..IMPORT_HEAD]),
+            file: String::from_utf8_lossy(&data[IMPORT_HEAD..]).into_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hour_keys_sort_by_scope_then_time_including_before_1970() {
+        let keys = [
+            Hour {
+                scope: 0,
+                start: i64::MIN,
+            },
+            Hour {
+                scope: 0,
+                start: -3600,
+            },
+            Hour { scope: 0, start: 0 },
+            Hour {
+                scope: 0,
+                start: 1_700_000_000,
+            },
+            Hour {
+                scope: 1,
+                start: -7200,
+            },
+        ];
+        for pair in keys.windows(2) {
+            let a = HourKey::as_bytes(&pair[0]);
+            let b = HourKey::as_bytes(&pair[1]);
+            assert_eq!(HourKey::compare(&a, &b), Ordering::Less, "{pair:?}");
+        }
+        for key in keys {
+            assert_eq!(HourKey::from_bytes(&HourKey::as_bytes(&key)), key);
+        }
+        // The documented layout, byte for byte: scope 1, hour start -1 (0x7fff…ff once flipped).
+        let bytes = HourKey::as_bytes(&Hour {
+            scope: 1,
+            start: -1,
+        });
+        assert_eq!(
+            bytes,
+            [0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
+    }
+
+    #[test]
+    fn day_keys_sort_by_calendar_and_round_trip() {
+        let days = [
+            Date::constant(-1, 12, 31),
+            Date::constant(1970, 1, 1),
+            Date::constant(1970, 1, 2),
+            Date::constant(2024, 2, 29),
+            Date::constant(2024, 10, 1),
+        ];
+        for pair in days.windows(2) {
+            let a = DayKey::as_bytes(&Day {
+                scope: 3,
+                date: pair[0],
+            });
+            let b = DayKey::as_bytes(&Day {
+                scope: 3,
+                date: pair[1],
+            });
+            assert_eq!(DayKey::compare(&a, &b), Ordering::Less, "{pair:?}");
+        }
+        let key = Day {
+            scope: 3,
+            date: Date::constant(2024, 2, 29),
+        };
+        // 2024 = 0x07e8, flipped 0x87e8.
+        assert_eq!(DayKey::as_bytes(&key), [0, 0, 0, 3, 0x87, 0xe8, 2, 29]);
+        assert_eq!(DayKey::from_bytes(&DayKey::as_bytes(&key)), key);
+    }
+
+    #[test]
+    fn counts_are_two_little_endian_u64() {
+        let bytes = Counts::as_bytes(&UpDown { up: 1, down: 256 });
+        assert_eq!(bytes, [1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(Counts::from_bytes(&bytes), UpDown { up: 1, down: 256 });
+    }
+
+    #[test]
+    fn remote_lists_round_trip_and_reject_foreign_bytes() {
+        let list = vec![
+            RemoteBytes {
+                addr: "203.0.113.9".parse().expect("address"),
+                bytes: UpDown { up: 5, down: 7 },
+            },
+            RemoteBytes {
+                addr: "2001:db8::1".parse().expect("address"),
+                bytes: UpDown { up: 1, down: 0 },
+            },
+        ];
+        let bytes = encode_remotes(&list);
+        assert_eq!(bytes.len(), (1 + 4 + 16) + (1 + 16 + 16));
+        assert_eq!(&bytes[..5], &[4, 203, 0, 113, 9]);
+        assert_eq!(decode_remotes(&bytes), Some(list));
+        assert_eq!(decode_remotes(&[]), Some(vec![]));
+        assert_eq!(decode_remotes(&[5, 1, 2]), None);
+        assert_eq!(decode_remotes(&bytes[..bytes.len() - 1]), None);
+    }
+
+    #[test]
+    fn import_records_round_trip() {
+        let record = ImportRecord {
+            imported_at: 1_700_000_000,
+            packets: 12,
+            bytes: UpDown { up: 3, down: 4 },
+            file: "wan.pcapng".into(),
+        };
+        assert_eq!(ImportRecord::decode(&record.encode()), Some(record));
+        assert_eq!(ImportRecord::decode(&[0; 5]), None);
+    }
+}

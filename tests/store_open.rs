@@ -1,0 +1,180 @@
+//! Opening the history file: a file that is not ours, damaged, or from a newer schema version
+//! stops with one clear sentence and is left byte for byte as it was (real files in temp dirs).
+
+use std::path::{Path, PathBuf};
+
+use nettraffic_sentinel::clock::Zone;
+use nettraffic_sentinel::count::UpDown;
+use nettraffic_sentinel::count::live::LiveSnapshot;
+use nettraffic_sentinel::store::{LiveView, Persister, Store, StoreError};
+use std::sync::Arc;
+
+mod store_support;
+use store_support::TempDir;
+
+fn open(path: &Path) -> Result<Store, StoreError> {
+    Store::open(path, Zone::utc(), 1000)
+}
+
+fn bytes_of(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read the file")
+}
+
+/// A history with a few real hours in it, closed cleanly.
+fn history(dir: &TempDir) -> PathBuf {
+    let path = dir.path().join("traffic.redb");
+    let store = Arc::new(open(&path).expect("a new file opens"));
+    let mut snapshot = LiveSnapshot::default();
+    for i in 0..200i64 {
+        snapshot.hours.insert(
+            1_700_000_000 - 1_700_000_000 % 3600 + i * 3600,
+            UpDown {
+                up: i as u64,
+                down: 2 * i as u64,
+            },
+        );
+    }
+    let view = LiveView {
+        interfaces: vec![("eth0".into(), snapshot)],
+    };
+    let mut persister = Persister::new(Arc::clone(&store));
+    persister
+        .commit_at(&view, 1_700_000_000 + 200 * 3600, 300 * 3600)
+        .expect("commit");
+    drop(persister);
+    drop(store);
+    path
+}
+
+fn assert_refused(path: &Path, expect: &str) {
+    let before = bytes_of(path);
+    let error = open(path).expect_err("must be refused");
+    let message = error.to_string();
+    eprintln!("{message}");
+    assert!(
+        message.contains(expect),
+        "expected '{expect}' in: {message}"
+    );
+    assert!(
+        message.contains(&path.display().to_string()),
+        "names the file: {message}"
+    );
+    assert!(message.contains("untouched"), "{message}");
+    assert!(!message.contains('\n'), "one sentence: {message}");
+    assert_eq!(bytes_of(path), before, "the file must be left untouched");
+}
+
+#[test]
+fn a_file_that_is_not_ours_is_refused_untouched() {
+    let dir = TempDir::new("store-open-foreign");
+    let text = dir.path().join("notes.redb");
+    std::fs::write(&text, b"shopping list: milk, eggs\n").expect("write");
+    assert_refused(&text, "not a NetTraffic-Sentinel database");
+
+    // A real redb file of some other program.
+    let other = dir.path().join("other.redb");
+    {
+        let db = redb::Database::create(&other).expect("create");
+        let txn = db.begin_write().expect("write");
+        {
+            let table: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("stuff");
+            let mut table = txn.open_table(table).expect("table");
+            table.insert("apples", 3).expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    assert_refused(&other, "not a NetTraffic-Sentinel database");
+}
+
+#[test]
+fn a_file_from_a_newer_version_is_refused_untouched() {
+    let dir = TempDir::new("store-open-newer");
+    let path = history(&dir);
+    {
+        let db = redb::Database::open(&path).expect("open");
+        let txn = db.begin_write().expect("write");
+        {
+            let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+            let mut meta = txn.open_table(meta).expect("meta");
+            meta.insert("schema_version", &7u32.to_le_bytes()[..])
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    assert_refused(&path, "newer NetTraffic-Sentinel (database version 7");
+}
+
+#[test]
+fn a_damaged_file_is_refused_untouched() {
+    let dir = TempDir::new("store-open-damaged");
+    let path = history(&dir);
+    let good = bytes_of(&path);
+    assert!(good.len() > 8192, "{} bytes", good.len());
+
+    // Cut in half (a copy that stopped part way).
+    std::fs::write(&path, &good[..good.len() / 2]).expect("write");
+    assert_refused(&path, "damaged");
+
+    // The header after redb's magic number overwritten (both commit slots gone).
+    let mut header = good.clone();
+    for byte in &mut header[9..512] {
+        *byte = 0x5a;
+    }
+    std::fs::write(&path, &header).expect("write");
+    assert_refused(&path, "damaged");
+
+    // Pages in the middle overwritten (a bad sector, a stray write): the header is fine, the
+    // trees' checksums are not.
+    let mut middle = good.clone();
+    let pages = middle.len() / 4096;
+    for page in 2..pages {
+        for byte in &mut middle[page * 4096 + 64..page * 4096 + 96] {
+            *byte ^= 0xff;
+        }
+    }
+    std::fs::write(&path, &middle).expect("write");
+    assert_refused(&path, "damaged");
+
+    // A good file opens again after all that.
+    std::fs::write(&path, &good).expect("write");
+    open(&path).expect("the undamaged file opens");
+}
+
+#[test]
+fn an_unwritable_place_says_so() {
+    let dir = TempDir::new("store-open-unwritable");
+    // A directory where the file should be.
+    let path = dir.path().join("traffic.redb");
+    std::fs::create_dir(&path).expect("mkdir");
+    let message = open(&path).expect_err("a directory").to_string();
+    assert!(
+        message.contains("cannot be created or written"),
+        "{message}"
+    );
+    // A parent that is a file.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x").expect("write");
+    let message = open(&blocker.join("traffic.redb"))
+        .expect_err("parent is a file")
+        .to_string();
+    assert!(
+        message.contains("cannot be created or written"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_new_file_is_created_with_its_directory_and_reopens() {
+    let dir = TempDir::new("store-open-new");
+    let path = dir.path().join("a").join("b").join("traffic.redb");
+    drop(open(&path).expect("created"));
+    drop(open(&path).expect("reopened"));
+    // While one handle has it open, a second open says it is in use.
+    let first = open(&path).expect("open");
+    let message = open(&path).expect_err("in use").to_string();
+    assert!(
+        message.contains("another NetTraffic-Sentinel process"),
+        "{message}"
+    );
+    drop(first);
+}
