@@ -10,7 +10,9 @@
 //! - `worst_flood`: 64-byte IPv4 frames from one million distinct public sources, the most packets
 //!   per second a link carries and a remote map that only ever misses.
 //!
-//! Sinks: the real [`FileTally`]; a sink that only adds bytes, so the difference is the map cost;
+//! Sinks: the real [`FileTally`] (exact, for `report`); the real [`LiveShard`] that live capture
+//! counts into (bounded heavy-hitter tables, default capacity); a sink that only adds bytes, so the
+//! difference is the map cost;
 //! and a baseline that sums `wire_len` over the same frames, the memory floor measured in the same
 //! run. This machine is shared and noisy, so the ratio to that baseline is the figure to compare
 //! between runs, not the nanoseconds; the summary printed at the end gives both, in ns per packet.
@@ -30,13 +32,15 @@ use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use nettraffic_sentinel::capture::file::read_capture;
 use nettraffic_sentinel::classify::{AddressClassifier, Direction};
 use nettraffic_sentinel::clock::{HourClock, HourStart, Zone};
+use nettraffic_sentinel::count::live::LiveShard;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Tally};
 use nettraffic_sentinel::parse::{FrameMeta, LinkType};
 
 const BASELINE: &str = "baseline_sum_wire_len";
 const BYTES_ONLY: &str = "bytes_only_sink";
 const FILE_TALLY: &str = "file_tally";
-const SINKS: [&str; 3] = [BASELINE, BYTES_ONLY, FILE_TALLY];
+const LIVE_SHARD: &str = "live_shard";
+const SINKS: [&str; 4] = [BASELINE, BYTES_ONLY, FILE_TALLY, LIVE_SHARD];
 
 const FLOOD_SOURCES: u32 = 1_000_000;
 const FLOOD_FRAME_LEN: usize = 64;
@@ -245,13 +249,25 @@ fn bench_realistic(c: &mut Criterion, name: &str, corpus: &Corpus) {
     eprintln!("{name}: {} frames", frames.len());
     let mut group = c.benchmark_group(name);
     bench_common(&mut group, &frames);
-    let mut counter = counter();
+    let mut file_counter = counter();
     let mut tally = FileTally::new();
     group.bench_function(FILE_TALLY, |b| {
-        b.iter(|| count_all(&mut counter, &frames, &mut tally));
+        b.iter(|| count_all(&mut file_counter, &frames, &mut tally));
     });
     black_box(&tally);
+    let mut live_counter = counter();
+    let mut shard = live_shard();
+    group.bench_function(LIVE_SHARD, |b| {
+        b.iter(|| count_all(&mut live_counter, &frames, &mut shard));
+    });
+    black_box(&shard);
     group.finish();
+}
+
+/// A live shard as `run` makes it with the default TOP_IPS_PER_DAY (1000): 2000 addresses a day.
+fn live_shard() -> LiveShard {
+    let zone = Zone::named("Europe/Berlin").expect("the bundled tz database has Europe/Berlin");
+    LiveShard::new(zone, 2000)
 }
 
 /// The flood: a fresh tally every iteration, so the map grows from empty as under a real attack.
@@ -272,6 +288,16 @@ fn bench_flood(c: &mut Criterion, corpus: &Corpus) {
                 count_all(&mut counter, &frames, &mut tally);
                 // Returned so that freeing the map is not timed.
                 tally
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function(LIVE_SHARD, |b| {
+        b.iter_batched(
+            live_shard,
+            |mut shard| {
+                count_all(&mut counter, &frames, &mut shard);
+                shard
             },
             BatchSize::PerIteration,
         );

@@ -34,20 +34,30 @@ impl HeavyEntry {
 }
 
 /// Bounded remote-address tally.
+///
+/// Entries stay where they were first stored (`entries`); the heap orders their indices by
+/// estimate and carries the estimate along, so sifting touches two small arrays and never the
+/// hash map: under a flood each packet costs one lookup, one removal and one insertion.
 #[derive(Clone, Debug)]
 pub struct HeavyHitters {
     capacity: usize,
-    heap: Vec<HeavyEntry>,
-    slots: HashMap<IpAddr, usize, RandomState>,
+    entries: Vec<HeavyEntry>,
+    /// Min-heap of (estimate, index into `entries`).
+    heap: Vec<(u64, u32)>,
+    /// For each entry, its position in `heap`.
+    position: Vec<u32>,
+    slots: HashMap<IpAddr, u32, RandomState>,
 }
 
 impl HeavyHitters {
-    /// A tally that keeps at most `capacity` (at least 1) addresses.
+    /// A tally that keeps at most `capacity` (1 to 2^31) addresses.
     pub fn new(capacity: usize) -> HeavyHitters {
-        let capacity = capacity.max(1);
+        let capacity = capacity.clamp(1, 1 << 31);
         HeavyHitters {
             capacity,
+            entries: Vec::with_capacity(capacity),
             heap: Vec::with_capacity(capacity),
+            position: Vec::with_capacity(capacity),
             // Twice the entries: evictions leave tombstones, and with the table at most half full
             // the map clears them in place instead of ever growing.
             slots: HashMap::with_capacity_and_hasher(2 * capacity, RandomState::default()),
@@ -59,97 +69,108 @@ impl HeavyHitters {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.entries.is_empty()
     }
 
     /// Add `bytes` in `direction` for `addr`.
     #[inline]
     pub fn add(&mut self, addr: IpAddr, direction: Direction, bytes: u64) {
-        if let Some(&slot) = self.slots.get(&addr) {
-            self.heap[slot].bytes.add(direction, bytes);
-            self.sift_down(slot);
+        if let Some(&index) = self.slots.get(&addr) {
+            let entry = &mut self.entries[index as usize];
+            entry.bytes.add(direction, bytes);
+            let at = self.position[index as usize] as usize;
+            self.heap[at].0 = entry.estimate();
+            self.sift_down(at);
             return;
         }
         let mut fresh = UpDown::default();
         fresh.add(direction, bytes);
-        if self.heap.len() < self.capacity {
-            let slot = self.heap.len();
-            self.heap.push(HeavyEntry {
+        if self.entries.len() < self.capacity {
+            let index = self.entries.len() as u32;
+            let entry = HeavyEntry {
                 addr,
                 bytes: fresh,
                 error: 0,
-            });
-            self.slots.insert(addr, slot);
-            self.sift_up(slot);
+            };
+            self.entries.push(entry);
+            self.position.push(self.heap.len() as u32);
+            self.heap.push((entry.estimate(), index));
+            self.slots.insert(addr, index);
+            self.sift_up(self.heap.len() - 1);
             return;
         }
         // Full: the lightest entry (the heap's root) makes room and hands over its total.
-        let evicted = self.heap[0];
+        let index = self.heap[0].1;
+        let evicted = self.entries[index as usize];
         self.slots.remove(&evicted.addr);
-        self.heap[0] = HeavyEntry {
+        let entry = HeavyEntry {
             addr,
             bytes: fresh,
             error: evicted.estimate(),
         };
-        self.slots.insert(addr, 0);
+        self.entries[index as usize] = entry;
+        self.slots.insert(addr, index);
+        self.heap[0].0 = entry.estimate();
         self.sift_down(0);
     }
 
     /// Every tracked entry, heaviest first.
     pub fn entries(&self) -> Vec<HeavyEntry> {
-        let mut entries = self.heap.clone();
+        let mut entries = self.entries.clone();
         entries.sort_by(|a, b| b.estimate().cmp(&a.estimate()).then(a.addr.cmp(&b.addr)));
         entries
     }
 
-    /// Heap memory in bytes, approximately: the entries plus the index at the capacity the map
-    /// reports (which the map lowers while it holds tombstones, never raises after `new`).
+    /// Heap memory in bytes, approximately: the entries and heap arrays plus the index at the
+    /// capacity the map reports (which the map lowers while it holds tombstones, never raises
+    /// after `new`).
     pub fn memory_bytes(&self) -> usize {
-        self.heap.capacity() * std::mem::size_of::<HeavyEntry>()
-            + self.slots.capacity() * (std::mem::size_of::<(IpAddr, usize)>() + 1)
+        self.entries.capacity() * std::mem::size_of::<HeavyEntry>()
+            + self.heap.capacity() * std::mem::size_of::<(u64, u32)>()
+            + self.position.capacity() * std::mem::size_of::<u32>()
+            + self.slots.capacity() * (std::mem::size_of::<(IpAddr, u32)>() + 1)
     }
 
-    fn sift_up(&mut self, mut slot: usize) {
-        while slot > 0 {
-            let parent = (slot - 1) / 2;
-            if self.heap[parent].estimate() <= self.heap[slot].estimate() {
+    fn sift_up(&mut self, mut at: usize) {
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if self.heap[parent].0 <= self.heap[at].0 {
                 break;
             }
-            self.swap(slot, parent);
-            slot = parent;
+            self.swap(at, parent);
+            at = parent;
         }
     }
 
-    fn sift_down(&mut self, mut slot: usize) {
+    fn sift_down(&mut self, mut at: usize) {
+        let len = self.heap.len();
         loop {
-            let left = 2 * slot + 1;
-            if left >= self.heap.len() {
+            let left = 2 * at + 1;
+            if left >= len {
                 return;
             }
             let right = left + 1;
-            let lighter = if right < self.heap.len()
-                && self.heap[right].estimate() < self.heap[left].estimate()
-            {
+            let lighter = if right < len && self.heap[right].0 < self.heap[left].0 {
                 right
             } else {
                 left
             };
-            if self.heap[slot].estimate() <= self.heap[lighter].estimate() {
+            if self.heap[at].0 <= self.heap[lighter].0 {
                 return;
             }
-            self.swap(slot, lighter);
-            slot = lighter;
+            self.swap(at, lighter);
+            at = lighter;
         }
     }
 
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
-        self.slots.insert(self.heap[a].addr, a);
-        self.slots.insert(self.heap[b].addr, b);
+        self.position[self.heap[a].1 as usize] = a as u32;
+        self.position[self.heap[b].1 as usize] = b as u32;
     }
 }
 
@@ -232,10 +253,13 @@ mod tests {
             // Space-Saving's guarantee: over-estimate at most total / capacity.
             assert!(entry.error <= total / 50 + 1);
         }
-        for (slot, entry) in heavy.heap.iter().enumerate() {
-            assert_eq!(heavy.slots[&entry.addr], slot);
-            if slot > 0 {
-                assert!(heavy.heap[(slot - 1) / 2].estimate() <= entry.estimate());
+        for (at, &(estimate, index)) in heavy.heap.iter().enumerate() {
+            let entry = heavy.entries[index as usize];
+            assert_eq!(heavy.position[index as usize] as usize, at);
+            assert_eq!(heavy.slots[&entry.addr], index);
+            assert_eq!(estimate, entry.estimate());
+            if at > 0 {
+                assert!(heavy.heap[(at - 1) / 2].0 <= estimate);
             }
         }
         // Every address heavier than total / capacity is present.
