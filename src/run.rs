@@ -1,5 +1,8 @@
-//! `run`: the monitor. Starts capture on the configured interfaces, logs a one-line summary every
-//! `SAVE_INTERVAL`, and on SIGTERM/SIGINT stops capture and prints the final tally.
+//! `run`: the monitor. Opens the history at `DB_PATH`, starts capture on the configured
+//! interfaces and the `persister` thread (one commit every `SAVE_INTERVAL`), logs a one-line
+//! summary every interval, and on SIGTERM/SIGINT stops capture, makes the last commit and prints
+//! the final tally. Exit codes: 0 after a clean stop, 1 when capture cannot start or the last
+//! commit failed, 2 for bad settings (including a database that cannot be used).
 //!
 //! Until storage and the web layer exist, the final tally is the monitor's output: one JSON line on
 //! stdout (per interface and together, in the shape of `report --json`), and a log line ending in
@@ -19,6 +22,7 @@ use crate::clock::Zone;
 use crate::config::Config;
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
+use crate::store::{Persister, Store};
 use crate::units::format_bytes;
 
 const EXIT_CAPTURE_FAILED: u8 = 1;
@@ -59,6 +63,14 @@ pub fn run(config: &Config) -> ExitCode {
         }
     }
 
+    let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
+        Ok(store) => Arc::new(store),
+        Err(error) => {
+            error!("{error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [libc::SIGTERM, libc::SIGINT] {
         if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
@@ -93,14 +105,41 @@ pub fn run(config: &Config) -> ExitCode {
             return ExitCode::from(EXIT_CAPTURE_FAILED);
         }
     };
+    let persister = match Persister::new(Arc::clone(&store))
+        .spawn(Arc::clone(&engine.live), config.save_interval)
+    {
+        Ok(persister) => persister,
+        Err(error) => {
+            error!("cannot start the persister thread: {error}");
+            engine.stop();
+            return ExitCode::from(EXIT_CAPTURE_FAILED);
+        }
+    };
     while sleep_unless_stopped(config.save_interval, &stop) {
         log_summary(&engine.live, "so far");
     }
     info!("stopping");
+    // Capture first, so the last commit holds every frame the kernel had accepted.
     let live = engine.stop();
+    let saved = persister.finish();
     log_summary(&live, "final");
     println!("{}", final_json(&live));
-    ExitCode::SUCCESS
+    match saved {
+        Ok(report) => {
+            info!(
+                "saved to {} ({} hours, {} days of addresses, in {} ms)",
+                store.path().display(),
+                report.hours,
+                report.days,
+                report.took.as_millis()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            error!("the last counts could not be saved: {error}");
+            ExitCode::from(EXIT_CAPTURE_FAILED)
+        }
+    }
 }
 
 fn init_logging(level: log::LevelFilter) {

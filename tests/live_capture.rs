@@ -21,6 +21,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -265,6 +266,8 @@ const SETTINGS: [&str; 16] = [
 /// `nettraffic-sentinel run` inside a namespace; killed on drop if still running.
 struct Monitor {
     what: String,
+    /// Its history file, removed on drop.
+    db: PathBuf,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
     stderr_thread: Option<JoinHandle<()>>,
@@ -322,6 +325,13 @@ impl Monitor {
         interfaces: &str,
         settings: &[(&str, &str)],
     ) -> Monitor {
+        // Each monitor its own history file: tests run in parallel.
+        static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+        let db = std::env::temp_dir().join(format!(
+            "nts-live-{}-{}.redb",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::Relaxed)
+        ));
         let mut command = lab.exec(namespace, env!("CARGO_BIN_EXE_nettraffic-sentinel"));
         command.arg("run");
         for setting in SETTINGS {
@@ -331,6 +341,7 @@ impl Monitor {
             .env("MONITOR_IFACE", interfaces)
             .env("TZ", "UTC")
             .env("LOG_LEVEL", "info")
+            .env("DB_PATH", &db)
             .envs(settings.iter().copied())
             .current_dir(std::env::temp_dir())
             .stdin(Stdio::null())
@@ -357,6 +368,7 @@ impl Monitor {
         });
         Monitor {
             what: format!("monitor of {interfaces} in {namespace}"),
+            db,
             child,
             log,
             stderr_thread: Some(stderr_thread),
@@ -461,6 +473,7 @@ impl Drop for Monitor {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        let _ = std::fs::remove_file(&self.db);
     }
 }
 
