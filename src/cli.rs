@@ -63,7 +63,11 @@ pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> ExitCo
             Err(error) => config_failed(&error),
             Ok(config) => crate::run::run(&config),
         },
-        Command::Import { .. } | Command::MigrateSqlite { .. } => {
+        Command::Import { files } => match settings.resolve() {
+            Err(error) => config_failed(&error),
+            Ok(config) => crate::store::import::command(&config, &files),
+        },
+        Command::MigrateSqlite { .. } => {
             eprintln!(
                 "nettraffic-sentinel: this command needs the database, which is not built yet; 'report' counts capture files without one."
             );
