@@ -155,7 +155,7 @@ pub fn import(
     counter: &Counter,
     files: &[PathBuf],
 ) -> Result<Vec<(PathBuf, FileOutcome)>, StoreError> {
-    let mut txn = store.db().begin_write().map_err(StoreError::io)?;
+    let mut txn = store.begin_write()?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| StoreError::Io { why: e.to_string() })?;
     txn.set_quick_repair(true);

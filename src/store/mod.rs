@@ -42,9 +42,9 @@ pub mod schema;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
-use redb::Database;
+use redb::{Database, ReadTransaction, WriteTransaction};
 
 use crate::clock::Zone;
 pub use persister::{Committed, LiveView, Persister};
@@ -122,7 +122,9 @@ impl StoreError {
 
 /// The open history file.
 pub struct Store {
-    db: Database,
+    /// `None` after a write error until it is reopened: redb refuses every operation after an
+    /// I/O error ("previous I/O error") until the database is closed and opened again.
+    db: RwLock<Option<Database>>,
     path: PathBuf,
     zone: Zone,
     top_per_day: usize,
@@ -149,7 +151,7 @@ impl Store {
     pub fn open(path: &Path, zone: Zone, top_per_day: usize) -> Result<Store, StoreError> {
         let db = open::open(path)?;
         Ok(Store {
-            db,
+            db: RwLock::new(Some(db)),
             path: path.to_path_buf(),
             zone,
             top_per_day: top_per_day.max(1),
@@ -169,8 +171,44 @@ impl Store {
         self.top_per_day
     }
 
-    pub(crate) fn db(&self) -> &Database {
-        &self.db
+    /// A write transaction on the open file.
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        match db.as_ref() {
+            Some(db) => db.begin_write().map_err(StoreError::io),
+            None => Err(StoreError::Io {
+                why: "the database is closed after a write error and could not be opened again yet"
+                    .into(),
+            }),
+        }
+    }
+
+    /// A read transaction on the open file.
+    pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        use redb::ReadableDatabase;
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        match db.as_ref() {
+            Some(db) => db.begin_read().map_err(StoreError::io),
+            None => Err(StoreError::Io {
+                why: "the database is closed after a write error and could not be opened again yet"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Close the file and open it again, as redb requires after a failed write. Leaves it closed
+    /// (and says why) when it cannot be opened yet, e.g. while the disk is still full.
+    ///
+    /// # Errors
+    /// Why it cannot be opened.
+    pub(crate) fn reopen(&self) -> Result<(), StoreError> {
+        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        // Dropping closes it and releases the file lock; a close error changes nothing here.
+        if let Some(old) = db.take() {
+            let _ = old.close();
+        }
+        *db = Some(open::open(&self.path)?);
+        Ok(())
     }
 
     pub(crate) fn committed(&self) -> MutexGuard<'_, Committed> {

@@ -212,6 +212,8 @@ pub struct Persister {
     scope_ids: HashMap<String, u32>,
     lifetime: Lifetime,
     failures: u32,
+    /// The last commit failed: close and reopen the file before the next.
+    reopen: bool,
 }
 
 impl Persister {
@@ -224,6 +226,7 @@ impl Persister {
             scope_ids: HashMap::new(),
             lifetime: Lifetime::start(),
             failures: 0,
+            reopen: false,
         }
     }
 
@@ -250,7 +253,26 @@ impl Persister {
         now: i64,
         lived: i64,
     ) -> Result<CommitReport, StoreError> {
+        let outcome = self.try_commit(view, now, lived);
+        if outcome.is_err() {
+            self.reopen = true;
+        }
+        outcome
+    }
+
+    fn try_commit(
+        &mut self,
+        view: &LiveView,
+        now: i64,
+        lived: i64,
+    ) -> Result<CommitReport, StoreError> {
         let started = Instant::now();
+        if self.reopen {
+            // redb refuses everything after an I/O error until the file is opened again.
+            self.store.reopen()?;
+            self.reopen = false;
+            self.scope_ids.clear();
+        }
         let window = Window::at(now, lived);
         let mut report = CommitReport::default();
 
@@ -265,7 +287,7 @@ impl Persister {
         self.refused.retain(|hour| all_hours.contains_key(hour));
 
         let store = Arc::clone(&self.store);
-        let mut txn = store.db().begin_write().map_err(StoreError::io)?;
+        let mut txn = store.begin_write()?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| StoreError::Io { why: e.to_string() })?;
         txn.set_quick_repair(true);
@@ -448,9 +470,6 @@ impl Persister {
                 }
             }
             Err(error) => {
-                // A retried commit after a failure may have partly reached the disk: the
-                // scope ids it assigned must be looked up again.
-                self.scope_ids.clear();
                 self.failures += 1;
                 warn!(
                     "could not save the counts to {}: {error}; they stay in memory and saving is retried next interval",

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use jiff::civil::Date;
-use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableError};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableError};
 
 use super::persister::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
@@ -162,7 +162,7 @@ impl Store {
     /// When the file cannot be read.
     pub fn read(&self, view: &LiveView) -> Result<ReadView, StoreError> {
         let committed = self.committed();
-        let txn = self.db().begin_read().map_err(StoreError::io)?;
+        let txn = self.begin_read()?;
         let overlay = Overlay::new(view, &committed, unix_now());
         drop(committed);
         Ok(ReadView {
