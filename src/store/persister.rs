@@ -33,7 +33,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use jiff::civil::Date;
-use log::{info, warn};
+use log::{debug, info, warn};
 use redb::{Durability, ReadableTable, WriteTransaction};
 
 use super::query::day_start;
@@ -461,6 +461,12 @@ impl Persister {
                     );
                 }
                 self.failures = 0;
+                debug!(
+                    "committed {} hours and {} days of addresses in {} ms",
+                    report.hours,
+                    report.days,
+                    report.took.as_millis()
+                );
                 for (hour, bytes) in &report.refused {
                     warn!(
                         "not storing {} bytes counted in the hour {} (system clock time): that time is outside what this process can have seen, so the clock was wrong or has jumped",
