@@ -1,8 +1,8 @@
 //! The command line: subcommands, flags, messages and exit codes.
 //!
-//! Exit codes: 0 success; 1 a file could not be counted (the others still were); 2 a usage or
-//! configuration error; 3 the command needs a part that is not built yet. `run` exits 1 when
-//! capture cannot start (no CAP_NET_RAW).
+//! Exit codes: 0 success; 1 a file could not be counted or migrated (the others still were); 2 a
+//! usage or configuration error, or a database that cannot be used. `run` exits 1 when capture
+//! cannot start (no CAP_NET_RAW) or its last commit failed.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -17,7 +17,6 @@ use crate::report::count_file;
 
 const EXIT_FILE_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
-const EXIT_NOT_BUILT: u8 = 3;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -67,12 +66,10 @@ pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> ExitCo
             Err(error) => config_failed(&error),
             Ok(config) => crate::store::import::command(&config, &files),
         },
-        Command::MigrateSqlite { .. } => {
-            eprintln!(
-                "nettraffic-sentinel: this command needs the database, which is not built yet; 'report' counts capture files without one."
-            );
-            ExitCode::from(EXIT_NOT_BUILT)
-        }
+        Command::MigrateSqlite { database } => match settings.resolve() {
+            Err(error) => config_failed(&error),
+            Ok(config) => crate::store::migrate::command(&config, &database),
+        },
     }
 }
 
@@ -245,7 +242,7 @@ fn usage() -> String {
             default
         ));
     }
-    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted, 2 bad usage or settings, 3 not built yet.\n");
+    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted or migrated, 2 bad usage, settings or database.\n");
     text
 }
 

@@ -98,24 +98,43 @@ fn builder() -> redb::Builder {
     builder
 }
 
+/// Create a new history beside `path` and move it into place once its identity is committed, so
+/// a process killed while creating it never leaves a half-made file that later reads as foreign.
 fn create(path: &Path) -> Result<Database, StoreError> {
-    let file = OpenOptions::new()
+    let unwritable = |error: std::io::Error| StoreError::Unwritable {
+        path: path.to_path_buf(),
+        why: error.to_string(),
+    };
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".creating");
+    let fresh = path.with_file_name(name);
+    // Left over by a process killed while creating: never anything but an unfinished new file.
+    match std::fs::remove_file(&fresh) {
+        Err(error) if error.kind() != ErrorKind::NotFound => return Err(unwritable(error)),
+        _ => {}
+    }
+    OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|error| StoreError::Unwritable {
-            path: path.to_path_buf(),
-            why: error.to_string(),
-        })?;
-    drop(file);
+        .create_new(true)
+        .open(&fresh)
+        .map_err(unwritable)?;
     let database = builder()
-        .create(path)
+        .create(&fresh)
         .map_err(|error| open_error(path, error))?;
     ensure_tables(path, &database, Some(crate::capture::engine::unix_now()))?;
+    drop(database);
+    std::fs::rename(&fresh, path).map_err(unwritable)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        // The rename itself must survive a power cut.
+        File::open(parent)
+            .and_then(|dir| dir.sync_all())
+            .map_err(unwritable)?;
+    }
     info!("created a new history database at {}", path.display());
-    Ok(database)
+    builder()
+        .open(path)
+        .map_err(|error| open_error(path, error))
 }
 
 fn check_magic(path: &Path) -> Result<(), StoreError> {
