@@ -49,9 +49,9 @@ pub mod setting {
         WEB_AUTH: "WEB_AUTH", "--web-auth", "", "user:password turns on HTTP basic auth (all but /api/health)";
         LOG_LEVEL: "LOG_LEVEL", "--log-level", "info", "error, warn, info or debug";
         CAPTURE_WORKERS: "CAPTURE_WORKERS", "--capture-workers", "1", "capture threads per interface (PACKET_FANOUT when above 1)";
-        RING_BLOCK_SIZE: "RING_BLOCK_SIZE", "--ring-block-size", "262144", "bytes per capture ring block (a power of two, 4096 to 16777216)";
-        RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "32", "blocks per capture ring (2 to 4096)";
-        RING_RETIRE_MS: "RING_RETIRE_MS", "--ring-retire-ms", "50", "milliseconds before a partly filled block is handed over (1 to 100)";
+        RING_BLOCK_SIZE: "RING_BLOCK_SIZE", "--ring-block-size", "1048576", "bytes per capture ring block (a power of two, 4096 to 16777216)";
+        RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "8", "blocks per capture ring (2 to 4096)";
+        RING_RETIRE_MS: "RING_RETIRE_MS", "--ring-retire-ms", "100", "milliseconds before a partly filled block is handed over (1 to 100)";
     }
 }
 

@@ -29,5 +29,6 @@ pub mod count;
 pub mod parse;
 pub mod report;
 pub mod run;
+pub mod shutdown;
 pub mod store;
 pub mod units;

@@ -10,18 +10,18 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use log::{error, info, warn};
 use serde_json::{Map, Value, json};
 
-use crate::capture::engine::{Engine, EngineSettings, LiveState, sleep_unless_stopped};
+use crate::capture::engine::{Engine, EngineSettings, LiveState};
 use crate::capture::iface;
 use crate::capture::ring::{Geometry, check_permission};
 use crate::clock::Zone;
 use crate::config::Config;
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
+use crate::shutdown::Shutdown;
 use crate::store::{Persister, Store};
 use crate::units::format_bytes;
 
@@ -71,12 +71,10 @@ pub fn run(config: &Config) -> ExitCode {
         }
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [libc::SIGTERM, libc::SIGINT] {
-        if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            error!("cannot install the handler for signal {signal}: {error}");
-            return ExitCode::from(EXIT_CAPTURE_FAILED);
-        }
+    let stop = Shutdown::new();
+    if let Err(error) = stop.on_signals(&[libc::SIGTERM, libc::SIGINT]) {
+        error!("cannot install the handlers for SIGTERM and SIGINT: {error}");
+        return ExitCode::from(EXIT_CAPTURE_FAILED);
     }
     let settings = EngineSettings {
         interfaces,
@@ -115,7 +113,7 @@ pub fn run(config: &Config) -> ExitCode {
             return ExitCode::from(EXIT_CAPTURE_FAILED);
         }
     };
-    while sleep_unless_stopped(config.save_interval, &stop) {
+    while stop.sleep(config.save_interval) {
         log_summary(&engine.live, "so far");
     }
     info!("stopping");

@@ -33,8 +33,8 @@ use serde_json::Value;
 
 use common::netns::{Netns, Spawned, ip, require_root, run, run_ok, wait_until};
 use common::{
-    ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth_tagged, ipv4,
-    ipv4_packet, ipv6_packet, padded,
+    ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, eth_tagged,
+    ipv4, ipv4_packet, ipv6_packet, padded,
 };
 
 /// Longest wait for the monitor to report a state ("capturing", "missing").
@@ -1120,4 +1120,65 @@ fn a_flood_of_ten_million_spoofed_sources_does_not_grow_memory() {
     // Default TOP_IPS_PER_DAY 1000: tables of 2000 addresses, at most two days.
     let kept = vb["remote_ips"].as_object().map_or(0, |m| m.len());
     assert!(kept <= 2 * 2000, "{kept} remote addresses kept");
+}
+
+/// `AUTO_LOCAL_PREFIXES` (on by default): the capturing interface's own public IPv4 address counts
+/// as local, so its traffic with the internet is upload/download instead of public↔public; when
+/// the address changes (an ISP renumbers), the new one is followed within the watcher's period.
+#[test]
+fn the_interfaces_own_public_address_counts_as_local_and_is_followed_when_it_changes() {
+    let (lab, a, b) = pair("auto");
+    ip(&["-n", &b, "addr", "add", "203.0.113.50/24", "dev", "vb"]);
+    // From the NAS's old and new addresses to a peer on the internet: 100 and 200 IP bytes.
+    let dir = TempDir::new("live-auto");
+    let build = |name: &str| {
+        let frames = [
+            eth(
+                ETHERTYPE_IPV4,
+                &ipv4_packet("203.0.113.50", "198.51.100.9", 80),
+            ),
+            eth(
+                ETHERTYPE_IPV4,
+                &ipv4_packet("203.0.113.60", "198.51.100.9", 180),
+            ),
+        ];
+        let mut writer = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 1);
+        for frame in &frames {
+            writer = writer.record(1_700_000_000, 0, frame.len() as u32, frame);
+        }
+        dir.write(name, &writer.finish())
+    };
+    let file = build("nas-to-internet.pcap");
+
+    let mut monitor = Monitor::start(&lab, &b, "vb");
+    monitor.wait_capturing("vb", 1);
+    monitor.wait_for("own prefixes count as local: 203.0.113.50/32", 1);
+    lab.replay(&a, "va", &file);
+    // Renumbered: .50 goes, .60 comes. The watcher re-reads the addresses every 10 s.
+    ip(&["-n", &b, "addr", "del", "203.0.113.50/24", "dev", "vb"]);
+    ip(&["-n", &b, "addr", "add", "203.0.113.60/24", "dev", "vb"]);
+    monitor.wait_for("own prefixes changed to: 203.0.113.60/32", 1);
+    lab.replay(&a, "va", &file);
+    let result = monitor.stop();
+    let live = result.totals("vb");
+    result.assert_complete("vb");
+    // First replay: .50 is ours → up 100 to 198.51.100.9; .60 is a stranger → public↔public,
+    // received, so down 200 from .60. Second replay: .60 is ours → up 200 to 198.51.100.9; .50 is
+    // a stranger → down 100 from .50.
+    let by_hand = Totals {
+        packets_counted: 4,
+        malformed: 0,
+        lan_bytes: 0,
+        up_bytes: 100 + 200,
+        down_bytes: 200 + 100,
+        remote_ips: [
+            ("198.51.100.9", (300, 0)),
+            ("203.0.113.60", (0, 200)),
+            ("203.0.113.50", (0, 100)),
+        ]
+        .into_iter()
+        .map(|(ip, bytes)| (ip.to_string(), bytes))
+        .collect(),
+    };
+    assert_totals(&live, &by_hand, "own address followed");
 }

@@ -7,7 +7,7 @@
 //! reports. The address rules can change under running workers (the interfaces' own prefixes
 //! follow the ISP): workers pick up a new classifier between blocks, never per packet.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use crate::count::UpDown;
 use crate::count::live::{Counters, LiveShard, LiveSnapshot, RateSampler, SharedShard};
 use crate::count::{Counter, Frame};
 use crate::parse::FrameMeta;
+use crate::shutdown::Shutdown;
 
 /// How often a worker reads kernel statistics and checks that its interface is still the same.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -190,7 +191,7 @@ impl LiveState {
 #[derive(Debug)]
 pub struct Engine {
     pub live: Arc<LiveState>,
-    stop: Arc<AtomicBool>,
+    stop: Arc<Shutdown>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -199,7 +200,7 @@ impl Engine {
     ///
     /// # Errors
     /// When a thread cannot be spawned.
-    pub fn start(settings: EngineSettings, stop: Arc<AtomicBool>) -> std::io::Result<Engine> {
+    pub fn start(settings: EngineSettings, stop: Arc<Shutdown>) -> std::io::Result<Engine> {
         let workers = settings.workers.max(1);
         let capacity = settings.remote_capacity;
         let interfaces = settings
@@ -279,7 +280,7 @@ impl Engine {
 
     /// Ask every thread to stop and wait for them (each notices within one poll timeout).
     pub fn stop(self) -> Arc<LiveState> {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.request();
         for thread in self.threads {
             if thread.join().is_err() {
                 warn!("a capture thread panicked; its counts up to then are kept");
@@ -290,8 +291,8 @@ impl Engine {
 }
 
 /// Take a one-second sample of the all-interface totals, every second.
-fn sample_rate(live: &LiveState, stop: &AtomicBool) {
-    while sleep_unless_stopped(Duration::from_secs(1), stop) {
+fn sample_rate(live: &LiveState, stop: &Shutdown) {
+    while stop.sleep(Duration::from_secs(1)) {
         let total = live
             .interfaces
             .iter()
@@ -319,7 +320,7 @@ fn classifier_for(settings: &EngineSettings) -> AddressClassifier {
 }
 
 /// Re-read the interfaces' own prefixes every few seconds and swap the rules when they change.
-fn watch_prefixes(live: &LiveState, settings: &EngineSettings, stop: &AtomicBool) {
+fn watch_prefixes(live: &LiveState, settings: &EngineSettings, stop: &Shutdown) {
     const EVERY: Duration = Duration::from_secs(10);
     let mut known = iface::global_prefixes(&settings.interfaces);
     if !known.is_empty() {
@@ -328,7 +329,7 @@ fn watch_prefixes(live: &LiveState, settings: &EngineSettings, stop: &AtomicBool
             list(&known)
         );
     }
-    while sleep_unless_stopped(EVERY, stop) {
+    while stop.sleep(EVERY) {
         let now = iface::global_prefixes(&settings.interfaces);
         if now != known {
             info!(
@@ -359,7 +360,7 @@ struct Worker {
     worker: usize,
     workers: usize,
     geometry: Geometry,
-    stop: Arc<AtomicBool>,
+    stop: Arc<Shutdown>,
 }
 
 impl Worker {
@@ -398,13 +399,13 @@ impl Worker {
 
     fn run(self) {
         let mut backoff = BACKOFF_FIRST;
-        while !self.stop.load(Ordering::Relaxed) {
+        while !self.stop.is_requested() {
             let outcome = self.capture_once();
             match outcome {
                 Ok(()) => backoff = BACKOFF_FIRST,
                 Err(state) => {
                     self.set_state(state, None);
-                    if !sleep_unless_stopped(backoff, &self.stop) {
+                    if !self.stop.sleep(backoff) {
                         break;
                     }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -478,7 +479,7 @@ impl Worker {
         };
         let mut kernel = KernelStats::default();
         let mut last_check = Instant::now();
-        while !self.stop.load(Ordering::Relaxed) {
+        while !self.stop.is_requested() {
             if let Err(error) = ring.wait(POLL_TIMEOUT) {
                 match iface::lookup(&name) {
                     // ENETDOWN when the interface was set down (or was down when bound): the
@@ -492,7 +493,7 @@ impl Worker {
                         };
                         self.set_state(state, Some(info.index));
                         // Not a busy loop should the error ever repeat.
-                        sleep_unless_stopped(POLL_TIMEOUT, &self.stop);
+                        self.stop.sleep(POLL_TIMEOUT);
                     }
                     // Gone, or re-created under a new index: look again from the start.
                     _ => {
@@ -576,21 +577,6 @@ pub fn count_ring_frame(
 /// A fanout group id unique to this process and interface.
 fn fanout_group_id(ifindex: i32) -> u16 {
     (std::process::id() as u16) ^ (ifindex as u16).rotate_left(8)
-}
-
-/// Sleep up to `duration`, waking early on a stop request. `false` when stopping.
-pub fn sleep_unless_stopped(duration: Duration, stop: &AtomicBool) -> bool {
-    let deadline = Instant::now() + duration;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
-    }
 }
 
 /// Seconds since the Unix epoch by the system clock.
