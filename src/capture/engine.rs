@@ -475,6 +475,7 @@ impl Worker {
                 for frame in block.frames() {
                     count_ring_frame(&mut counter, &mut tally, &frame, kind.link, info.index);
                 }
+                tally.flush();
             }
         };
         let mut kernel = KernelStats::default();

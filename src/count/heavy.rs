@@ -79,16 +79,23 @@ impl HeavyHitters {
     /// Add `bytes` in `direction` for `addr`.
     #[inline]
     pub fn add(&mut self, addr: IpAddr, direction: Direction, bytes: u64) {
+        let mut fresh = UpDown::default();
+        fresh.add(direction, bytes);
+        self.add_bytes(addr, fresh);
+    }
+
+    /// Add up and down bytes for `addr` at once.
+    #[inline]
+    pub fn add_bytes(&mut self, addr: IpAddr, bytes: UpDown) {
         if let Some(&index) = self.slots.get(&addr) {
             let entry = &mut self.entries[index as usize];
-            entry.bytes.add(direction, bytes);
+            entry.bytes += bytes;
             let at = self.position[index as usize] as usize;
             self.heap[at].0 = entry.estimate();
             self.sift_down(at);
             return;
         }
-        let mut fresh = UpDown::default();
-        fresh.add(direction, bytes);
+        let fresh = bytes;
         if self.entries.len() < self.capacity {
             let index = self.entries.len() as u32;
             let entry = HeavyEntry {

@@ -22,6 +22,8 @@ use crate::clock::{HourStart, Zone};
 pub const HOURS_KEPT: usize = 50;
 /// Local days whose remote addresses are kept (today and yesterday).
 pub const DAYS_KEPT: usize = 2;
+/// Slots of the pending-bytes cache in front of the remote-address tables (a power of two).
+const PENDING_SLOTS: usize = 64;
 
 /// Plain counters of one shard.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,6 +60,12 @@ pub struct LiveShard {
     current_hour: Option<(HourStart, UpDown)>,
     /// At most `DAYS_KEPT` days, oldest first (a short list beats a map for two entries).
     days: Vec<(Date, HeavyHitters)>,
+    /// Bytes per remote address not yet added to the day's table: a small direct-mapped cache,
+    /// so a packet of a known flow costs a multiply and a compare instead of a hash-map probe and
+    /// a heap update. Emptied into `pending_day`'s table on a collision, a day change and
+    /// [`LiveShard::flush`].
+    pending: Vec<Option<(IpAddr, UpDown)>>,
+    pending_day: Option<Date>,
     zone: Zone,
     remote_capacity: usize,
     /// The day of the last hour seen, so the tz database is asked once per hour.
@@ -72,6 +80,8 @@ impl LiveShard {
             hours: BTreeMap::new(),
             current_hour: None,
             days: Vec::new(),
+            pending: vec![None; PENDING_SLOTS],
+            pending_day: None,
             zone,
             remote_capacity,
             day_of_hour: None,
@@ -94,7 +104,8 @@ impl LiveShard {
         hours
     }
 
-    /// The heavy-hitter table of each kept local day, oldest first.
+    /// The heavy-hitter table of each kept local day, oldest first, as of the last
+    /// [`LiveShard::flush`] (snapshots add the pending bytes themselves).
     pub fn days(&self) -> impl Iterator<Item = (&Date, &HeavyHitters)> {
         self.days.iter().map(|(date, table)| (date, table))
     }
@@ -125,16 +136,19 @@ impl LiveShard {
         self.current_hour = Some((hour, already));
     }
 
+    /// The table of `day`, made if needed; `None` for a day older than every kept one when the
+    /// list is full (a clock far in the past must not push today out).
     #[cold]
-    fn table_for(&mut self, day: Date) -> &mut HeavyHitters {
+    fn table_for(&mut self, day: Date) -> Option<&mut HeavyHitters> {
         let position = match self.days.iter().position(|(d, _)| *d == day) {
             Some(position) => position,
             None => {
                 if self.days.len() >= DAYS_KEPT {
                     let (oldest, _) = self.days[0];
-                    if oldest < day {
-                        self.days.remove(0);
+                    if oldest > day {
+                        return None;
                     }
+                    self.days.remove(0);
                 }
                 let at = self.days.partition_point(|(d, _)| *d < day);
                 self.days
@@ -142,8 +156,53 @@ impl LiveShard {
                 at
             }
         };
-        &mut self.days[position].1
+        Some(&mut self.days[position].1)
     }
+
+    /// Add every pending remote's bytes to its day's table. Readers see the tables after this;
+    /// the capture worker calls it after every ring block, snapshots before reading.
+    pub fn flush(&mut self) {
+        let Some(day) = self.pending_day else {
+            return;
+        };
+        let mut pending = std::mem::take(&mut self.pending);
+        if let Some(table) = self.table_for(day) {
+            for (addr, bytes) in pending.iter_mut().filter_map(Option::take) {
+                table.add_bytes(addr, bytes);
+            }
+        } else {
+            pending.iter_mut().for_each(|slot| *slot = None);
+        }
+        self.pending = pending;
+    }
+
+    #[cold]
+    fn evict_pending(&mut self, addr: IpAddr, bytes: UpDown) {
+        if let Some(table) = self.pending_day.and_then(|day| self.table_for(day)) {
+            table.add_bytes(addr, bytes);
+        }
+    }
+
+    #[cold]
+    fn switch_day(&mut self, day: Date) {
+        self.flush();
+        self.pending_day = Some(day);
+        // Make the table now, so the kept days show even before the first flush.
+        let _ = self.table_for(day);
+    }
+}
+
+/// The pending-cache slot of an address: a multiplicative hash of its low bits.
+#[inline]
+fn pending_slot(addr: IpAddr) -> usize {
+    let bits = match addr {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            (bits as u64) ^ ((bits >> 64) as u64).rotate_left(17)
+        }
+    };
+    (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - PENDING_SLOTS.trailing_zeros())) as usize
 }
 
 impl Tally for LiveShard {
@@ -164,9 +223,19 @@ impl Tally for LiveShard {
             Some((cached, date)) if cached == hour => date,
             _ => self.day_of(hour),
         };
-        match self.days.last_mut() {
-            Some((last, table)) if *last == day => table.add(remote, direction, bytes),
-            _ => self.table_for(day).add(remote, direction, bytes),
+        if self.pending_day != Some(day) {
+            self.switch_day(day);
+        }
+        let slot = &mut self.pending[pending_slot(remote)];
+        match slot {
+            Some((addr, pending)) if *addr == remote => pending.add(direction, bytes),
+            _ => {
+                let mut fresh = UpDown::default();
+                fresh.add(direction, bytes);
+                if let Some((evicted, evicted_bytes)) = slot.replace((remote, fresh)) {
+                    self.evict_pending(evicted, evicted_bytes);
+                }
+            }
         }
     }
 
@@ -216,6 +285,18 @@ impl LiveSnapshot {
         }
         for (day, table) in shard.days() {
             self.add_remotes(*day, table.entries());
+        }
+        if let Some(day) = shard.pending_day {
+            let pending = shard
+                .pending
+                .iter()
+                .flatten()
+                .map(|(addr, bytes)| HeavyEntry {
+                    addr: *addr,
+                    bytes: *bytes,
+                    error: 0,
+                });
+            self.add_remotes(day, pending.collect());
         }
     }
 
@@ -318,6 +399,44 @@ mod tests {
         assert_eq!(shard.hours()[&hour], UpDown { up: 100, down: 50 });
         let days: Vec<String> = shard.days().map(|(d, _)| d.to_string()).collect();
         assert_eq!(days, ["2024-01-01", "2024-01-02"]);
+    }
+
+    #[test]
+    fn remote_bytes_are_exact_under_capacity_flushed_or_not() {
+        // A model check: interleaved traffic of 300 remotes (more than the 64 pending slots, so
+        // slots collide and evict) against a plain map of exact totals.
+        let mut shard = LiveShard::new(Zone::utc(), 2000);
+        let mut exact: HashMap<IpAddr, UpDown> = HashMap::new();
+        let mut state = 0x9E37_79B9u64;
+        for _ in 0..50_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let addr = remote((state >> 33) as u32 % 300);
+            let direction = if state & 1 == 0 {
+                Direction::Up
+            } else {
+                Direction::Down
+            };
+            let bytes = 40 + (state >> 50) % 1500;
+            shard.traffic(0, direction, addr, bytes);
+            exact.entry(addr).or_default().add(direction, bytes);
+        }
+        let remotes = |shard: &LiveShard| -> HashMap<IpAddr, UpDown> {
+            let mut snapshot = LiveSnapshot::default();
+            snapshot.add_shard(shard);
+            let day = &snapshot.remotes[&Date::constant(1970, 1, 1)];
+            assert!(
+                day.iter().all(|e| e.error == 0),
+                "under capacity nothing is estimated"
+            );
+            day.iter().map(|e| (e.addr, e.bytes)).collect()
+        };
+        assert_eq!(remotes(&shard), exact, "before a flush");
+        shard.flush();
+        assert_eq!(remotes(&shard), exact, "after a flush");
+        let (_, table) = shard.days().next().expect("one day");
+        assert_eq!(table.len(), 300, "a flush leaves nothing pending");
     }
 
     #[test]
