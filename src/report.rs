@@ -10,8 +10,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::capture::file::{CaptureInfo, FileError, FileErrorKind, read_capture};
-use crate::count::{Counter, FileTally, Frame, UpDown};
-use crate::parse::FrameMeta;
+use crate::count::{Counter, FileTally, UpDown};
 use crate::units::format_bytes;
 
 /// The totals of one capture file, or why it has none.
@@ -46,15 +45,7 @@ pub fn count_file(path: &Path, counter: &mut Counter) -> FileReport {
     let mut tally = FileTally::new();
     let read = opened.and_then(|handle| {
         read_capture(BufReader::with_capacity(256 * 1024, handle), |record| {
-            let frame = Frame {
-                link: record.link,
-                data: record.data,
-                meta: FrameMeta {
-                    wire_len: record.wire_len,
-                    ..FrameMeta::default()
-                },
-                unix_second: record.unix_second,
-            };
+            let frame = record.frame();
             counter.count(&frame, &mut tally);
         })
     });

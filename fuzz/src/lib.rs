@@ -125,15 +125,7 @@ pub fn capture_file(input: &[u8]) {
             record.wire_len,
             record.data.len()
         );
-        let frame = Frame {
-            link: record.link,
-            data: record.data,
-            meta: FrameMeta {
-                wire_len: record.wire_len,
-                ..FrameMeta::default()
-            },
-            unix_second: record.unix_second,
-        };
+        let frame = record.frame();
         count_checked(&mut counter, &frame, &mut tally, Depth::Totals);
         records.push(OwnedRecord::of(record));
     });

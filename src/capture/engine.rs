@@ -65,6 +65,17 @@ pub enum CaptureState {
     Stopped,
 }
 
+impl CaptureState {
+    /// Capturing or down, by the interface's IFF_UP flag.
+    fn of(interface: &iface::InterfaceInfo) -> CaptureState {
+        if interface.up {
+            CaptureState::Capturing
+        } else {
+            CaptureState::Down
+        }
+    }
+}
+
 impl std::fmt::Display for CaptureState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -447,14 +458,7 @@ impl Worker {
                 ring.geometry().block_size
             );
         }
-        self.set_state(
-            if info.up {
-                CaptureState::Capturing
-            } else {
-                CaptureState::Down
-            },
-            Some(info.index),
-        );
+        self.set_state(CaptureState::of(&info), Some(info.index));
 
         let live = &self.live.interfaces[self.interface];
         let shard = &live.shards[self.worker];
@@ -487,12 +491,7 @@ impl Worker {
                     // socket stays bound and the kernel delivers again once it is up, so keep
                     // the ring; reopening it would only fail the same way, over and over.
                     Some(current) if current.index == info.index => {
-                        let state = if current.up {
-                            CaptureState::Capturing
-                        } else {
-                            CaptureState::Down
-                        };
-                        self.set_state(state, Some(info.index));
+                        self.set_state(CaptureState::of(&current), Some(info.index));
                         // Not a busy loop should the error ever repeat.
                         self.stop.sleep(POLL_TIMEOUT);
                     }
@@ -512,12 +511,7 @@ impl Worker {
                 }
                 match iface::lookup(&name) {
                     Some(current) if current.index == info.index => {
-                        let state = if current.up {
-                            CaptureState::Capturing
-                        } else {
-                            CaptureState::Down
-                        };
-                        self.set_state(state, Some(info.index));
+                        self.set_state(CaptureState::of(&current), Some(info.index));
                     }
                     // Deleted, or deleted and re-created under a new index: open it again.
                     _ => break,

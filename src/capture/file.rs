@@ -24,7 +24,8 @@ use pcap_parser::pcapng::{
 use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::{OptionCode, PcapNGOption};
 
-use crate::parse::LinkType;
+use crate::count::Frame;
+use crate::parse::{FrameMeta, LinkType};
 
 /// libpcap's and Wireshark's largest captured length; a larger one means the file is damaged.
 pub const MAX_CAPLEN: u32 = 262_144;
@@ -51,6 +52,21 @@ pub struct Record<'a> {
     /// `orig_len`, raised to the captured length when a record claims less (R1.4).
     pub wire_len: u32,
     pub unix_second: i64,
+}
+
+impl<'a> Record<'a> {
+    /// The frame the counter takes: a file carries no direction hint and no stripped tag.
+    pub fn frame(&self) -> Frame<'a> {
+        Frame {
+            link: self.link,
+            data: self.data,
+            meta: FrameMeta {
+                wire_len: self.wire_len,
+                ..FrameMeta::default()
+            },
+            unix_second: self.unix_second,
+        }
+    }
 }
 
 /// What a read found besides the packets.

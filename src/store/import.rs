@@ -30,8 +30,7 @@ use crate::capture::engine::unix_now;
 use crate::capture::file::read_capture;
 use crate::classify::Direction;
 use crate::clock::{HourStart, Zone};
-use crate::count::{Counter, FileTally, Frame, Tally, UpDown};
-use crate::parse::FrameMeta;
+use crate::count::{Counter, FileTally, Tally, UpDown};
 
 /// A file's counts with its remote addresses per local day.
 #[derive(Debug)]
@@ -114,15 +113,7 @@ pub fn count(
     let file = File::open(path).map_err(|error| error.to_string())?;
     let info = read_capture(BufReader::with_capacity(256 * 1024, file), |record| {
         // Exactly the frame `report` builds from a record.
-        let frame = Frame {
-            link: record.link,
-            data: record.data,
-            meta: FrameMeta {
-                wire_len: record.wire_len,
-                ..FrameMeta::default()
-            },
-            unix_second: record.unix_second,
-        };
+        let frame = record.frame();
         counter.count(&frame, &mut tally);
     })
     .map_err(|error| error.to_string())?;
