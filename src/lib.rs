@@ -4,20 +4,24 @@
 //! and attributed to local hours. Data flows one way through the crate:
 //!
 //! ```text
-//! frames ─┬─ capture::file (pcap / pcapng records)      ┐
-//!         └─ capture ring (AF_PACKET TPACKET_V3, next)  ┴→ count::Counter::count
+//! frames ─┬─ capture::file (pcap / pcapng records)                ┐
+//!         └─ capture::ring → capture::block (TPACKET_V3 blocks)   ┴→ count::Counter::count
 //!               → parse   (link layer → IP addresses and IP-layer bytes)
 //!               → classify(public or not → upload / download / LAN, remote address)
 //!               → clock   (timestamp → local hour)
-//!               → count   (a Tally: exact per file, atomics and bounded maps live)
+//!               → count   (a Tally: exact per file; live shards with bounded address tables)
 //!               → report  (JSON or text for `report`)
+//!               ⋯ store   (persister: absolute hourly totals into redb; history queries)
 //! ```
 //!
 //! Every source of frames (capture file, ring, benchmark, fuzzer) calls the same
 //! [`count::Counter::count`], so a frame counts the same wherever it comes from.
 //!
-//! Threading: `report` is single-threaded. The counter holds only its classifier and a one-hour
-//! cache, so each capture thread owns its own copy and shares nothing on the hot path.
+//! Threading (`run`): one `capture-IFACE` thread per interface and fanout worker owns a ring, a
+//! counter and a shard, and locks its shard once per ring block; `rate` samples totals every
+//! second, `prefixes` re-reads the interfaces' own addresses, `persister` commits every
+//! `SAVE_INTERVAL`, `signals` turns SIGTERM/SIGINT into a stop request. Only snapshots cross
+//! threads; nothing is shared on the per-packet path. `report` and `import` are single-threaded.
 #![deny(unsafe_code)]
 
 pub mod capture;
