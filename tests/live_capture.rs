@@ -34,7 +34,7 @@ use serde_json::Value;
 use common::netns::{Netns, Spawned, ip, require_root, run, run_ok, wait_until};
 use common::{
     ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, eth_tagged,
-    ipv4, ipv4_packet, ipv6_packet, padded,
+    ipv4, ipv4_packet, ipv6_packet, padded, shared_dir,
 };
 
 /// Longest wait for the monitor to report a state ("capturing", "missing").
@@ -45,18 +45,6 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 // ---------------------------------------------------------------------------------------------
 // The shared captures and their expected figures
 // ---------------------------------------------------------------------------------------------
-
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("NETTRAFFIC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    assert!(
-        dir.join("pcaps/expected").is_dir(),
-        "the shared captures are not at {}: set NETTRAFFIC_SHARED to the folder holding pcaps/",
-        dir.display()
-    );
-    dir
-}
 
 fn capture(name: &str) -> PathBuf {
     let path = shared_dir().join("pcaps").join(name);

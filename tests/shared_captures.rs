@@ -9,17 +9,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("NETTRAFFIC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    assert!(
-        dir.join("pcaps/expected").is_dir(),
-        "the shared captures are not at {}: set NETTRAFFIC_SHARED to the folder holding pcaps/",
-        dir.display()
-    );
-    dir
-}
+mod common;
+use common::shared_dir;
 
 fn report(args: &[&Path], extra_env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));

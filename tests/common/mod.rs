@@ -565,3 +565,17 @@ pub fn read_via_file(bytes: &[u8]) -> (Result<CaptureInfo, FileError>, Vec<SeenR
 }
 
 pub mod netns;
+
+/// The shared folder (`../shared` beside the repository, or `NETTRAFFIC_SHARED`), checked to
+/// hold the capture corpus.
+pub fn shared_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("NETTRAFFIC_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    assert!(
+        dir.join("pcaps/expected").is_dir(),
+        "the shared captures are not at {}: set NETTRAFFIC_SHARED to the folder holding pcaps/",
+        dir.display()
+    );
+    dir
+}
