@@ -1,0 +1,538 @@
+//! What the history costs on a real redb file in a temp dir: its size after ten years, the two
+//! queries the web page asks most (ten years summed by month, goal ≤ 1 ms; the last 30 days by day,
+//! goal ≤ 0.2 ms), and one persister commit (goal ≤ 10 ms on this disk, two `fsync`s included).
+//!
+//! Setup: 87,600 hours (2020-01-02 to 2029-12-30, Europe/Berlin) of interface `eth0`, and so of the
+//! all-interface scope too, with 1,000 remote addresses a day, written through [`Persister`] one
+//! year per transaction (`commit_at` with a clock and lifetime that make every hour plausible: the
+//! persister is the only writer of live history). Queries run through [`ReadView::series`] with
+//! empty live counts, the [`ReadView`] opened inside the timed loop as a web request does.
+//!
+//! Reference in the same run: the same two queries in SQLite over the original's exact schema and
+//! views (`traffic_hourly` filled with the same 87,600 rows, `traffic_daily` / `traffic_monthly`
+//! grouping by `substr(hour_ts, …)`, from the original README). Its `hour_ts` labels are UTC so the
+//! `UNIQUE` column keeps all 87,600 rows (local labels repeat an hour when clocks fall back).
+//!
+//! Commits: `commit_touched` is what 300 s of traffic on two interfaces touches (two hours each,
+//! the interval straddling an hour, and today's 1,000 addresses each); `commit_steady` is what the
+//! persister really rewrites every interval once a monitor has run for days, since it writes every
+//! hour and day memory holds (`HOURS_KEPT` = 50 hours and `DAYS_KEPT` = 2 days of 2,000 addresses
+//! per interface). Both land on the last days of the ten-year file.
+//!
+//! The persister's memory is measured by a counting global allocator: the heap freed when a
+//! steady-state persister is dropped.
+//!
+//! In test mode (`cargo test --benches`, or `--test`) the history is one year instead of ten, so the run stays
+//! a few seconds; the figures printed then are not the goal's.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::Criterion;
+use jiff::civil::Date;
+use nettraffic_sentinel::clock::{HourStart, Zone};
+use nettraffic_sentinel::count::UpDown;
+use nettraffic_sentinel::count::heavy::HeavyEntry;
+use nettraffic_sentinel::count::live::LiveSnapshot;
+use nettraffic_sentinel::store::persister::PLAUSIBLE_FROM;
+use nettraffic_sentinel::store::query::day_start;
+use nettraffic_sentinel::store::{Granularity, LiveView, Persister, ReadView, Scope, Store};
+use rusqlite::Connection;
+
+/// Live heap bytes, so the persister's footprint can be read without an external profiler.
+struct Counting;
+
+static HEAP: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HEAP.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HEAP.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        HEAP.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const GROUP: &str = "store";
+const OURS_MONTHLY: &str = "ours_monthly_all";
+const SQLITE_MONTHLY: &str = "sqlite_monthly_all";
+const OURS_DAILY: &str = "ours_daily_30";
+const SQLITE_DAILY: &str = "sqlite_daily_30";
+const COMMIT_TOUCHED: &str = "commit_touched";
+const COMMIT_STEADY: &str = "commit_steady";
+
+const INTERFACE: &str = "eth0";
+const SECOND_INTERFACE: &str = "eth1";
+const ADDRESSES_PER_DAY: u32 = 1000;
+/// The live shard's per-day capacity with the default TOP_IPS_PER_DAY, as `run` makes it.
+const LIVE_CAPACITY: u32 = 2000;
+const HOURS_KEPT: i64 = 50;
+const DAYS_KEPT: i64 = 2;
+
+/// A fresh directory under the system temp dir, removed (with its contents) when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let path = std::env::temp_dir().join(format!("nts-bench-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn zone() -> Zone {
+    Zone::named("Europe/Berlin").expect("the bundled tz database has Europe/Berlin")
+}
+
+/// Deterministic, uneven byte counts (a multiplicative hash), so no page compresses to a pattern.
+fn bytes_for(seed: u64) -> UpDown {
+    let mix = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    UpDown {
+        up: 1_000_000 + (mix >> 40),
+        down: 10_000_000 + (mix >> 36),
+    }
+}
+
+/// The `i`-th remote of day number `day`: different addresses each day (so the lists do not
+/// repeat), one in ten IPv6 as on a dual-stack line.
+fn remote(day: u32, i: u32) -> IpAddr {
+    let n = day.wrapping_mul(7919).wrapping_add(i);
+    if i % 10 == 9 {
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0x0db8,
+            0,
+            0,
+            0,
+            0,
+            (n >> 16) as u16,
+            n as u16,
+        ))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(11, 0, 0, 0)) + n))
+    }
+}
+
+fn day_list(day: u32, count: u32, grow: u64) -> Vec<HeavyEntry> {
+    let mut list: Vec<HeavyEntry> = (0..count)
+        .map(|i| {
+            // Heaviest first, as the live table hands them over.
+            let base = u64::from(count - i) * 10_000;
+            HeavyEntry {
+                addr: remote(day, i),
+                bytes: UpDown {
+                    up: base + grow,
+                    down: base * 3 + grow,
+                },
+                error: 0,
+            }
+        })
+        .collect();
+    list.shrink_to_fit();
+    list
+}
+
+/// The ten (or, under `--test`, one) years of history and what the queries ask for.
+struct History {
+    hours: Vec<HourStart>,
+    first: Date,
+    last: Date,
+}
+
+impl History {
+    fn new(zone: &Zone, years: i64) -> History {
+        // 2020-01-01 00:00 in Berlin is still 2019 in UTC, before what the persister accepts.
+        let start = day_start(zone, Date::constant(2020, 1, 2));
+        assert!(start >= PLAUSIBLE_FROM);
+        // Every Berlin hour starts on a whole UTC hour, so stepping by 3600 s visits each once.
+        let hours: Vec<HourStart> = (0..years * 8760).map(|i| start + i * 3600).collect();
+        let last = zone.date_of(*hours.last().expect("hours"));
+        History {
+            hours,
+            first: Date::constant(2020, 1, 2),
+            last,
+        }
+    }
+
+    fn last_hour(&self) -> HourStart {
+        *self.hours.last().expect("hours")
+    }
+}
+
+/// `commit_at` arguments that make every hour since 2020 plausible: a clock just after `hour` and a
+/// process that has lived since before 2020.
+fn clock_after(hour: HourStart) -> (i64, i64) {
+    let now = hour + 300;
+    (now, now - PLAUSIBLE_FROM + 3600)
+}
+
+/// Write the history through the persister, one calendar year's worth of hours per transaction.
+fn fill_store(store: &Arc<Store>, zone: &Zone, history: &History) -> Duration {
+    let started = Instant::now();
+    let mut persister = Persister::new(Arc::clone(store));
+    for chunk in history.hours.chunks(8760) {
+        let mut snapshot = LiveSnapshot::default();
+        for hour in chunk {
+            snapshot.hours.insert(*hour, bytes_for(*hour as u64));
+        }
+        let mut date = zone.date_of(chunk[0]);
+        let end = zone.date_of(*chunk.last().expect("chunk"));
+        while date <= end {
+            let number = (day_start(zone, date) / 86_400) as u32;
+            snapshot
+                .remotes
+                .insert(date, day_list(number, ADDRESSES_PER_DAY, 0));
+            date = date.tomorrow().expect("date");
+        }
+        let view = LiveView {
+            interfaces: vec![(INTERFACE.into(), snapshot)],
+        };
+        let (now, lived) = clock_after(*chunk.last().expect("chunk"));
+        let report = persister.commit_at(&view, now, lived).expect("commit");
+        assert!(report.refused.is_empty(), "setup hours were refused");
+    }
+    started.elapsed()
+}
+
+/// The original's schema and views, verbatim from its README, filled with the same hours.
+fn fill_sqlite(path: &Path, history: &History) -> (Connection, Duration) {
+    let started = Instant::now();
+    let mut db = Connection::open(path).expect("sqlite open");
+    db.execute_batch(
+        "CREATE TABLE traffic_hourly (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            hour_ts    TEXT NOT NULL UNIQUE,
+            up_bytes   INTEGER NOT NULL DEFAULT 0,
+            down_bytes INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT,
+            updated_at TEXT
+        );
+        CREATE VIEW traffic_daily AS
+        SELECT
+            substr(hour_ts, 1, 10) AS day,
+            SUM(up_bytes)              AS up_bytes,
+            SUM(down_bytes)            AS down_bytes,
+            SUM(up_bytes + down_bytes) AS total_bytes
+        FROM traffic_hourly
+        GROUP BY substr(hour_ts, 1, 10);
+        CREATE VIEW traffic_monthly AS
+        SELECT
+            substr(hour_ts, 1, 7) AS month,
+            SUM(up_bytes)              AS up_bytes,
+            SUM(down_bytes)            AS down_bytes,
+            SUM(up_bytes + down_bytes) AS total_bytes
+        FROM traffic_hourly
+        GROUP BY substr(hour_ts, 1, 7);",
+    )
+    .expect("sqlite schema");
+    let utc = Zone::utc();
+    let txn = db.transaction().expect("sqlite transaction");
+    {
+        let mut insert = txn
+            .prepare(
+                "INSERT INTO traffic_hourly (hour_ts, up_bytes, down_bytes, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+            )
+            .expect("prepare");
+        for hour in &history.hours {
+            let label = format!("{}:00", utc.hour_label(*hour));
+            let bytes = bytes_for(*hour as u64);
+            insert
+                .execute(rusqlite::params![
+                    label,
+                    bytes.up as i64,
+                    bytes.down as i64,
+                    label
+                ])
+                .expect("insert");
+        }
+    }
+    txn.commit().expect("sqlite commit");
+    (db, started.elapsed())
+}
+
+type Row = (String, i64, i64, i64);
+
+fn sqlite_rows(db: &Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Vec<Row> {
+    let mut statement = db.prepare_cached(sql).expect("prepare");
+    statement
+        .query_map(params, |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+const SQLITE_MONTHLY_SQL: &str =
+    "SELECT month, up_bytes, down_bytes, total_bytes FROM traffic_monthly ORDER BY month";
+const SQLITE_DAILY_SQL: &str = "SELECT day, up_bytes, down_bytes, total_bytes FROM traffic_daily \
+     WHERE day >= ?1 AND day <= ?2 ORDER BY day";
+
+fn ours(store: &Store, first: Date, last: Date, granularity: Granularity) -> usize {
+    let read: ReadView = store.read_stored().expect("read");
+    read.series(&Scope::All, first, last, granularity)
+        .expect("series")
+        .len()
+}
+
+/// Two interfaces' live snapshots holding `hours` hours and `days` days of `addresses` each, the
+/// last of them on the history's last hour and day.
+fn interval_view(
+    zone: &Zone,
+    history: &History,
+    hours: i64,
+    days: i64,
+    addresses: u32,
+) -> LiveView {
+    let last = history.last_hour();
+    let interfaces = [INTERFACE, SECOND_INTERFACE]
+        .iter()
+        .map(|name| {
+            let mut snapshot = LiveSnapshot::default();
+            for i in 0..hours {
+                let hour = last - i * 3600;
+                snapshot.hours.insert(hour, bytes_for(hour as u64));
+            }
+            let mut date = zone.date_of(last);
+            for _ in 0..days {
+                let number = (day_start(zone, date) / 86_400) as u32;
+                snapshot
+                    .remotes
+                    .insert(date, day_list(number, addresses, 0));
+                date = date.yesterday().expect("date");
+            }
+            (name.to_string(), snapshot)
+        })
+        .collect();
+    LiveView { interfaces }
+}
+
+/// What another 300 s of capture adds to memory's cumulative counts.
+fn grow(view: &mut LiveView) {
+    for (_, snapshot) in &mut view.interfaces {
+        for bytes in snapshot.hours.values_mut() {
+            bytes.up += 1500;
+            bytes.down += 9000;
+        }
+        for list in snapshot.remotes.values_mut() {
+            for entry in list.iter_mut().take(50) {
+                entry.bytes.up += 100;
+                entry.bytes.down += 600;
+            }
+        }
+    }
+}
+
+fn bench_commit(
+    c: &mut Criterion,
+    name: &str,
+    store: &Arc<Store>,
+    view: &mut LiveView,
+    clock: (i64, i64),
+) {
+    let mut persister = Persister::new(Arc::clone(store));
+    // The first commit of a process reads each key's stored value; later ones do not.
+    persister.commit_at(view, clock.0, clock.1).expect("commit");
+    let mut group = c.benchmark_group(GROUP);
+    group.sample_size(30);
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            grow(view);
+            persister.commit_at(view, clock.0, clock.1).expect("commit")
+        });
+    });
+    group.finish();
+}
+
+/// The persister's own heap in the steady state: what dropping it frees.
+fn persister_heap(store: &Arc<Store>, view: &LiveView, clock: (i64, i64)) -> isize {
+    let mut persister = Persister::new(Arc::clone(store));
+    persister.commit_at(view, clock.0, clock.1).expect("commit");
+    persister.commit_at(view, clock.0, clock.1).expect("commit");
+    let before = HEAP.load(Ordering::Relaxed);
+    drop(persister);
+    before - HEAP.load(Ordering::Relaxed)
+}
+
+fn criterion_home() -> PathBuf {
+    std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR").map(|dir| Path::new(&dir).join("criterion"))
+        })
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion"))
+}
+
+/// The median of one benchmark of this run (results older than `since` are another run's).
+fn median_ns(name: &str, since: SystemTime) -> Option<f64> {
+    let path = criterion_home()
+        .join(GROUP)
+        .join(name)
+        .join("new/estimates.json");
+    let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+    if modified < since {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
+    estimates["median"]["point_estimate"].as_f64()
+}
+
+fn human(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.1} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn print_summary(since: SystemTime) {
+    println!("\nmedian per call, goal, and our time / SQLite's for the same query:");
+    println!(
+        "{:<20} {:>12} {:>10} {:>12} {:>10}",
+        "benchmark", "median", "goal", "sqlite", "ours/sqlite"
+    );
+    let rows: [(&str, &str, Option<&str>); 4] = [
+        (OURS_MONTHLY, "1 ms", Some(SQLITE_MONTHLY)),
+        (OURS_DAILY, "0.2 ms", Some(SQLITE_DAILY)),
+        (COMMIT_TOUCHED, "10 ms", None),
+        (COMMIT_STEADY, "10 ms", None),
+    ];
+    for (name, goal, reference) in rows {
+        let Some(ns) = median_ns(name, since) else {
+            continue;
+        };
+        let theirs = reference.and_then(|r| median_ns(r, since));
+        let (sqlite, ratio) = match theirs {
+            Some(t) => (human(t), format!("{:.4}", ns / t)),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{name:<20} {:>12} {goal:>10} {sqlite:>12} {ratio:>10}",
+            human(ns)
+        );
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn main() {
+    let started = SystemTime::now();
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo test --benches` passes no `--bench`; `cargo bench -- --test` passes both.
+    let test_mode =
+        !args.iter().any(|arg| arg == "--bench") || args.iter().any(|arg| arg == "--test");
+    let mut c = Criterion::default().configure_from_args();
+    let zone = zone();
+    let history = History::new(&zone, if test_mode { 1 } else { 10 });
+    let dir = TempDir::new();
+    let redb_path = dir.0.join("history.redb");
+    let store = Arc::new(Store::open(&redb_path, zone.clone(), 1000).expect("open the store"));
+    let took = fill_store(&store, &zone, &history);
+    let redb_bytes = std::fs::metadata(&redb_path).expect("size").len();
+    let (sqlite, sqlite_took) = fill_sqlite(&dir.0.join("traffic.db"), &history);
+    let sqlite_bytes = std::fs::metadata(dir.0.join("traffic.db"))
+        .expect("size")
+        .len();
+    eprintln!(
+        "setup: {} hours, {} days × {ADDRESSES_PER_DAY} addresses: redb {:.1} MiB written in {:.1} s; \
+         sqlite (hours only) {:.1} MiB in {:.1} s",
+        history.hours.len(),
+        history.hours.len() / 24,
+        mib(redb_bytes),
+        took.as_secs_f64(),
+        mib(sqlite_bytes),
+        sqlite_took.as_secs_f64()
+    );
+
+    // Both sides must answer the same question before their times mean anything.
+    let month_points = ours(&store, history.first, history.last, Granularity::Month);
+    let months = sqlite_rows(&sqlite, SQLITE_MONTHLY_SQL, &[]);
+    let first30 = history
+        .last
+        .checked_sub(jiff::Span::new().days(29))
+        .expect("date");
+    let (from, until) = (first30.to_string(), history.last.to_string());
+    let days = sqlite_rows(&sqlite, SQLITE_DAILY_SQL, &[&from, &until]);
+    assert_eq!(month_points, months.len(), "month buckets differ");
+    assert_eq!(
+        ours(&store, first30, history.last, Granularity::Day),
+        days.len()
+    );
+    assert_eq!(days.len(), 30);
+
+    let mut group = c.benchmark_group(GROUP);
+    group.bench_function(OURS_MONTHLY, |b| {
+        b.iter(|| {
+            ours(
+                &store,
+                black_box(history.first),
+                history.last,
+                Granularity::Month,
+            )
+        });
+    });
+    group.bench_function(SQLITE_MONTHLY, |b| {
+        b.iter(|| sqlite_rows(&sqlite, SQLITE_MONTHLY_SQL, &[]));
+    });
+    group.bench_function(OURS_DAILY, |b| {
+        b.iter(|| ours(&store, black_box(first30), history.last, Granularity::Day));
+    });
+    group.bench_function(SQLITE_DAILY, |b| {
+        b.iter(|| sqlite_rows(&sqlite, SQLITE_DAILY_SQL, &[&from, &until]));
+    });
+    group.finish();
+
+    let clock = clock_after(history.last_hour());
+    let mut touched = interval_view(&zone, &history, 2, 1, ADDRESSES_PER_DAY);
+    bench_commit(&mut c, COMMIT_TOUCHED, &store, &mut touched, clock);
+    let mut steady = interval_view(&zone, &history, HOURS_KEPT, DAYS_KEPT, LIVE_CAPACITY);
+    bench_commit(&mut c, COMMIT_STEADY, &store, &mut steady, clock);
+    let heap = persister_heap(&store, &steady, clock);
+    eprintln!(
+        "persister heap in the steady state (2 interfaces, {HOURS_KEPT} hours, {DAYS_KEPT} days × \
+         {LIVE_CAPACITY} addresses): {:.2} MiB; redb file now {:.1} MiB",
+        heap as f64 / (1024.0 * 1024.0),
+        mib(std::fs::metadata(&redb_path).expect("size").len())
+    );
+    c.final_summary();
+    // `cargo test --benches` and `-- --test` run each benchmark once: no figures worth a summary.
+    if !test_mode {
+        print_summary(started);
+    }
+}
