@@ -34,7 +34,7 @@ use serde_json::Value;
 use common::netns::{Netns, Spawned, ip, require_root, run, run_ok, wait_until};
 use common::{
     ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, eth_tagged,
-    ipv4, ipv4_packet, ipv6_packet, padded, shared_dir,
+    ipv4, ipv4_packet, ipv6_packet, padded, shared_captures, shared_dir,
 };
 
 /// Longest wait for the monitor to report a state ("capturing", "missing").
@@ -487,15 +487,7 @@ fn pair(label: &str) -> (Netns, String, String) {
 /// tcpdump-isakmp-rfc3948-oobr.pcap, tcpdump-vrrp-vrrp_print-oobr-2.pcap,
 /// zeek-tcp-timestamp-snaplen.pcap, zeek-tcp-truncated-header.pcap, zeek-trunc-ip4-trunc.pcap.
 fn replayable_ethernet_captures() -> (Vec<PathBuf>, Vec<String>) {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared_dir().join("pcaps"))
-        .expect("pcaps/ is readable")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| {
-            let name = path.to_string_lossy();
-            name.ends_with(".pcap") || name.ends_with(".pcapng")
-        })
-        .collect();
-    files.sort();
+    let files = shared_captures();
     let mut selected = Vec::new();
     let mut snapped = Vec::new();
     for path in files {

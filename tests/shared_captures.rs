@@ -4,13 +4,13 @@
 //! The shared folder sits beside the repository (`../shared`); `NETTRAFFIC_SHARED` points
 //! elsewhere.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
 mod common;
-use common::shared_dir;
+use common::{shared_captures, shared_dir};
 
 fn report(args: &[&Path], extra_env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
@@ -27,19 +27,6 @@ fn report(args: &[&Path], extra_env: &[(&str, &str)]) -> Output {
     command.output().expect("the binary runs")
 }
 
-fn captures() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared_dir().join("pcaps"))
-        .expect("pcaps/ is readable")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| {
-            let name = path.to_string_lossy();
-            name.ends_with(".pcap") || name.ends_with(".pcapng")
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 fn expected_for(capture: &Path) -> Value {
     let name = capture.file_name().expect("a file name").to_string_lossy();
     let path = shared_dir().join(format!("pcaps/expected/{name}.json"));
@@ -49,7 +36,7 @@ fn expected_for(capture: &Path) -> Value {
 
 #[test]
 fn every_shared_capture_matches_its_expected_json() {
-    let files = captures();
+    let files = shared_captures();
     assert!(files.len() >= 51, "found only {} captures", files.len());
     let mut mismatches = Vec::new();
     for capture in &files {

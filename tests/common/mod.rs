@@ -579,3 +579,17 @@ pub fn shared_dir() -> std::path::PathBuf {
     );
     dir
 }
+
+/// Every capture file of the shared corpus (`pcaps/*.pcap`, `*.pcapng`), sorted by name.
+pub fn shared_captures() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(shared_dir().join("pcaps"))
+        .expect("pcaps/ is readable")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| {
+            let name = path.to_string_lossy();
+            name.ends_with(".pcap") || name.ends_with(".pcapng")
+        })
+        .collect();
+    files.sort();
+    files
+}
