@@ -33,6 +33,7 @@ pub mod count;
 pub mod parse;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod shutdown;
 pub mod store;
 pub mod units;
