@@ -2,8 +2,12 @@
 //! bytes, timeouts, connection cap, basic auth) on `may` coroutines; `api` answers them from the
 //! live counters and the history (JSON endpoints, `/metrics`, the dashboard's files).
 //!
+//! `assets` holds the dashboard's files, compiled into the binary.
+//!
 //! The two halves meet only in the types below: `http` hands every well-formed request to a
 //! [`Handler`] and writes the [`Response`] it returns; it never looks at paths.
+
+pub mod assets;
 
 /// One parsed HTTP/1.x request, borrowed from the connection's buffer.
 ///
