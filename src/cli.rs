@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success; 1 a file could not be counted or migrated (the others still were); 2 a
 //! usage or configuration error, or a database that cannot be used. `run` exits 1 when capture
-//! cannot start (no CAP_NET_RAW) or its last commit failed.
+//! cannot start (no CAP_NET_RAW) or its last commit failed; `healthcheck` exits 1 when the monitor
+//! is unreachable or unhealthy.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -33,6 +34,7 @@ enum Command {
     MigrateSqlite {
         database: PathBuf,
     },
+    Healthcheck,
     Help,
     Version,
 }
@@ -69,6 +71,10 @@ pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> ExitCo
         Command::MigrateSqlite { database } => match settings.resolve() {
             Err(error) => config_failed(&error),
             Ok(config) => crate::store::migrate::command(&config, &database),
+        },
+        Command::Healthcheck => match settings.resolve() {
+            Err(error) => config_failed(&error),
+            Ok(config) => crate::healthcheck::command(&config),
         },
     }
 }
@@ -175,39 +181,46 @@ fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command
     if help {
         return Ok(Command::Help);
     }
-    let command =
-        match subcommand.as_deref() {
-            None | Some("run") => Command::Run,
-            Some("report") => Command::Report {
-                json,
-                top,
-                files: std::mem::take(&mut positional),
-            },
-            Some("import") => Command::Import {
-                files: std::mem::take(&mut positional),
-            },
-            Some("migrate-sqlite") => {
-                let mut files = positional.drain(..);
-                match (files.next(), files.next()) {
-                    (Some(database), None) => Command::MigrateSqlite { database },
-                    _ => return Err(
+    let command = match subcommand.as_deref() {
+        None | Some("run") => Command::Run,
+        Some("report") => Command::Report {
+            json,
+            top,
+            files: std::mem::take(&mut positional),
+        },
+        Some("import") => Command::Import {
+            files: std::mem::take(&mut positional),
+        },
+        Some("migrate-sqlite") => {
+            let mut files = positional.drain(..);
+            match (files.next(), files.next()) {
+                (Some(database), None) => Command::MigrateSqlite { database },
+                _ => {
+                    return Err(
                         "migrate-sqlite expects exactly one file: the original's SQLite database"
                             .into(),
-                    ),
+                    );
                 }
             }
-            Some(other) => {
-                return Err(format!(
-                    "unknown command '{other}': expected run, report, import or migrate-sqlite"
-                ));
-            }
-        };
+        }
+        Some("healthcheck") => Command::Healthcheck,
+        Some(other) => {
+            return Err(format!(
+                "unknown command '{other}': expected run, report, import, migrate-sqlite or healthcheck"
+            ));
+        }
+    };
     match &command {
         Command::Report { files, .. } | Command::Import { files } if files.is_empty() => {
             Err("name at least one capture file (pcap or pcapng)".into())
         }
-        Command::Run if !positional.is_empty() => Err(format!(
-            "'run' takes no file arguments (got '{}')",
+        Command::Run | Command::Healthcheck if !positional.is_empty() => Err(format!(
+            "'{}' takes no file arguments (got '{}')",
+            if command == Command::Run {
+                "run"
+            } else {
+                "healthcheck"
+            },
             positional[0].display()
         )),
         _ if json && !matches!(command, Command::Report { .. }) => {
@@ -225,7 +238,8 @@ fn usage() -> String {
          nettraffic-sentinel report [--json] [--top N] [SETTINGS] FILE...\n                                             \
          count pcap/pcapng files and print the totals\n  \
          nettraffic-sentinel import FILE...         count capture files into the database\n  \
-         nettraffic-sentinel migrate-sqlite OLD.db  take over the original's SQLite history\n\n\
+         nettraffic-sentinel migrate-sqlite OLD.db  take over the original's SQLite history\n  \
+         nettraffic-sentinel healthcheck            exit 0 if the running monitor's /api/health answers 200\n\n\
          Settings (flag, or environment variable; the flag wins):\n",
     );
     for setting in config::setting::ALL {
@@ -259,6 +273,14 @@ mod tests {
     #[test]
     fn no_arguments_means_run() {
         assert_eq!(parse(&[]).0, Ok(Command::Run));
+    }
+
+    #[test]
+    fn healthcheck_takes_the_web_settings_and_no_files() {
+        let (command, settings) = parse(&["healthcheck", "--web-port", "9100"]);
+        assert_eq!(command, Ok(Command::Healthcheck));
+        assert_eq!(settings.get(config::setting::WEB_PORT), "9100");
+        assert!(parse(&["healthcheck", "extra"]).0.is_err());
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod count;
+pub mod healthcheck;
 pub mod parse;
 pub mod report;
 pub mod run;
