@@ -148,7 +148,11 @@ fn a_setcap_binary_captures_as_an_unprivileged_user() {
     let stored = store
         .read_stored()
         .expect("read")
-        .totals(&Scope::All, Date::constant(2020, 1, 1), Date::constant(2200, 1, 1))
+        .totals(
+            &Scope::All,
+            Date::constant(2020, 1, 1),
+            Date::constant(2200, 1, 1),
+        )
         .expect("totals");
     assert_eq!(
         stored,
