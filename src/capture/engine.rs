@@ -107,6 +107,8 @@ pub struct InterfaceLive {
     pub name: String,
     shards: Vec<SharedShard>,
     status: Vec<Mutex<WorkerStatus>>,
+    /// One-second samples of this interface alone, for the live rate of one interface.
+    pub rate: Mutex<RateSampler>,
 }
 
 impl InterfaceLive {
@@ -115,6 +117,15 @@ impl InterfaceLive {
         let mut snapshot = LiveSnapshot::default();
         for shard in &self.shards {
             snapshot.add_shard(&shard.lock());
+        }
+        snapshot
+    }
+
+    /// Counters and hours, without the remote addresses (cheap enough for every API request).
+    pub fn counts(&self) -> LiveSnapshot {
+        let mut snapshot = LiveSnapshot::default();
+        for shard in &self.shards {
+            snapshot.add_shard_counts(&shard.lock());
         }
         snapshot
     }
@@ -232,6 +243,7 @@ impl Engine {
                         })
                     })
                     .collect(),
+                rate: Mutex::new(RateSampler::default()),
             })
             .collect();
         let live = Arc::new(LiveState {
@@ -301,20 +313,24 @@ impl Engine {
     }
 }
 
-/// Take a one-second sample of the all-interface totals, every second.
+/// Take a one-second sample of each interface's totals and of all together, every second.
 fn sample_rate(live: &LiveState, stop: &Shutdown) {
     while stop.sleep(Duration::from_secs(1)) {
-        let total = live
-            .interfaces
-            .iter()
-            .fold(UpDown::default(), |mut sum, i| {
-                sum += i.counters().total;
-                sum
-            });
+        let now = unix_now();
+        let mut total = UpDown::default();
+        for interface in &live.interfaces {
+            let bytes = interface.counters().total;
+            total += bytes;
+            interface
+                .rate
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record(now, bytes);
+        }
         live.rate
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .record(unix_now(), total);
+            .record(now, total);
     }
 }
 

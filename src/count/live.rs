@@ -300,6 +300,18 @@ impl LiveSnapshot {
         }
     }
 
+    /// Add a shard's counters and hours only: what totals and series need, without copying and
+    /// merging its remote-address tables (which cost far more, and an API request has to be cheap).
+    pub fn add_shard_counts(&mut self, shard: &LiveShard) {
+        self.counters += shard.counters;
+        for (hour, bytes) in &shard.hours {
+            *self.hours.entry(*hour).or_default() += *bytes;
+        }
+        if let Some((hour, bytes)) = shard.current_hour {
+            *self.hours.entry(hour).or_default() += bytes;
+        }
+    }
+
     /// Add another snapshot (e.g. one interface's into the all-interface total).
     pub fn add(&mut self, other: &LiveSnapshot) {
         self.counters += other.counters;
@@ -336,7 +348,7 @@ pub struct RateSample {
     pub bytes: UpDown,
 }
 
-/// The last [`RateSampler::KEPT`] one-second samples of the all-interface totals.
+/// The last [`RateSampler::KEPT`] one-second samples of one interface's totals, or of all together.
 #[derive(Clone, Debug, Default)]
 pub struct RateSampler {
     samples: VecDeque<RateSample>,

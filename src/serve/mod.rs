@@ -7,6 +7,7 @@
 //! The two halves meet only in the types below: `http` hands every well-formed request to a
 //! [`Handler`] and writes the [`Response`] it returns; it never looks at paths.
 
+pub mod api;
 pub mod assets;
 
 /// One parsed HTTP/1.x request, borrowed from the connection's buffer.

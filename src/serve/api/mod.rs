@@ -1,0 +1,161 @@
+//! api: answers every request the HTTP layer hands over — the JSON endpoints of the original
+//! (same paths, parameters, field names and nesting as `shared/seed/api-responses/` recorded),
+//! `/metrics` for Prometheus, and the dashboard's files.
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/api/summary` | today, this month, this year (+ `timezone`, `interfaces`) |
+//! | `/api/query?start=&end=&granularity=` | a zero-filled series and its sum ([`history`]) |
+//! | `/api/history/30days`, `/12months`, `/today_hours` | fixed series ending today |
+//! | `/api/date_range` | first and last day with traffic |
+//! | `/api/top_ips?start=&end=&limit=` | heaviest remote addresses over stored days ([`top_ips`]) |
+//! | `/api/realtime` | the one-second rate samples ([`realtime`]) |
+//! | `/api/health` | capture state per interface; 503 when capture has stopped ([`health`]) |
+//! | `/metrics` | Prometheus text format ([`metrics`]) |
+//! | anything else | a dashboard file ([`files`]) or a 404 |
+//!
+//! Every endpoint takes `?iface=NAME` (one monitored interface; default all together) and adds
+//! what memory has counted and not committed yet. Bad input is a 400 `{"error": "…"}` naming
+//! the parameter ([`params`]), an unknown path a 404 in the same shape.
+//!
+//! Handlers run on the HTTP layer's coroutines: each request copies the live counts (never the
+//! per-packet path's locks for long), reads one snapshot of the history and serialises one
+//! buffer. Nothing here writes to the database.
+
+pub mod files;
+pub mod health;
+pub mod history;
+pub mod json;
+pub mod live;
+pub mod metrics;
+pub mod params;
+pub mod realtime;
+pub mod router;
+pub mod summary;
+pub mod top_ips;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use jiff::civil::Date;
+
+use crate::capture::engine::unix_now;
+use crate::clock::Zone;
+use crate::serve::{Handler, Request, Response};
+use crate::store::{ReadView, Store, StoreError};
+pub use live::{InterfaceReport, LiveSource};
+use params::ParamError;
+
+/// Why a request gets no answer from its endpoint.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: bad input, with a message naming the parameter.
+    BadRequest(ParamError),
+    /// 404: no such endpoint.
+    NotFound(String),
+    /// 503: the history cannot be read right now.
+    Unavailable(StoreError),
+}
+
+impl From<ParamError> for ApiError {
+    fn from(error: ParamError) -> ApiError {
+        ApiError::BadRequest(error)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::Unavailable(error)
+    }
+}
+
+impl ApiError {
+    pub fn into_response(self) -> Response {
+        match self {
+            ApiError::BadRequest(error) => json::error_response(400, &error.0),
+            ApiError::NotFound(path) => json::error_response(
+                404,
+                &format!(
+                    "nothing is at {path}: the API is under /api/ (see the README), the dashboard at /"
+                ),
+            ),
+            ApiError::Unavailable(StoreError::Io { why }) => json::error_response(
+                503,
+                &format!("the history cannot be read right now ({why}); try again shortly"),
+            ),
+            ApiError::Unavailable(error) => json::error_response(503, &error.to_string()),
+        }
+    }
+}
+
+/// The request handler of the monitor: the history, the live counts and the settings it needs.
+pub struct Api {
+    store: Arc<Store>,
+    live: Arc<dyn LiveSource>,
+    interfaces: Vec<String>,
+    started: i64,
+}
+
+impl Api {
+    /// Answer from `store` and the counts of `live` (whose interfaces are the monitored ones).
+    pub fn new(store: Arc<Store>, live: Arc<dyn LiveSource>) -> Api {
+        let interfaces = live.interfaces().into_iter().map(|i| i.name).collect();
+        Api {
+            store,
+            live,
+            interfaces,
+            started: unix_now(),
+        }
+    }
+
+    /// The monitored interfaces, in configuration order.
+    pub fn interfaces(&self) -> &[String] {
+        &self.interfaces
+    }
+
+    pub fn zone(&self) -> &Zone {
+        self.store.zone()
+    }
+
+    pub fn live(&self) -> &dyn LiveSource {
+        &*self.live
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Unix second at which this handler was made (the monitor's start, for metrics).
+    pub fn started(&self) -> i64 {
+        self.started
+    }
+
+    /// Today's local date.
+    pub fn today(&self) -> Date {
+        self.zone().date_of(unix_now())
+    }
+
+    /// The history plus the live counts (hours only; enough for totals and series).
+    ///
+    /// # Errors
+    /// When the history cannot be read.
+    pub fn read(&self) -> Result<ReadView, StoreError> {
+        self.store.read(&self.live.counts())
+    }
+
+    /// The history plus everything live, remote addresses included.
+    ///
+    /// # Errors
+    /// When the history cannot be read.
+    pub fn read_with_remotes(&self) -> Result<ReadView, StoreError> {
+        self.store.read(&self.live.everything())
+    }
+}
+
+impl Handler for Api {
+    fn handle(&self, request: &Request<'_>) -> Response {
+        router::route(self, request)
+    }
+}

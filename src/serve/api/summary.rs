@@ -1,0 +1,75 @@
+//! `/api/summary`: today, this month and this year, each `{up, down, total}` with `*_fmt`
+//! strings, live counts included.
+//!
+//! Additions the dashboard relies on: `timezone` (the zone days are counted in: its IANA name,
+//! or the current UTC offset such as "+05:30" when it has none) and `interfaces` (the monitored
+//! interfaces, for `?iface=`).
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use super::json::{self, Totals};
+use super::params::Params;
+use super::{Api, ApiError};
+use crate::capture::engine::unix_now;
+use crate::clock::Zone;
+use crate::serve::Response;
+
+/// `/api/summary`.
+///
+/// # Errors
+/// 400 for an unknown interface; 503 when the history cannot be read.
+pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
+    let scope = params.scope(api.interfaces())?;
+    let today = api.today();
+    let read = api.read()?;
+    let day = read.totals(&scope, today, today)?;
+    let month = read.totals(&scope, today.first_of_month(), today.last_of_month())?;
+    let year = read.totals(&scope, today.first_of_year(), today.last_of_year())?;
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        interfaces: &'a [String],
+        month: Totals,
+        timezone: Cow<'a, str>,
+        today: Totals,
+        year: Totals,
+    }
+    let answer = Answer {
+        interfaces: api.interfaces(),
+        month: Totals::of(month),
+        timezone: timezone_label(api.zone(), unix_now()),
+        today: Totals::of(day),
+        year: Totals::of(year),
+    };
+    Ok(json::respond(200, &answer, 512))
+}
+
+/// The zone's IANA name, or its UTC offset at `unix_second` ("+08:00", "-03:30") when it has
+/// none (a POSIX TZ string, a fixed offset): a browser's `Intl` understands either.
+pub fn timezone_label(zone: &Zone, unix_second: i64) -> Cow<'_, str> {
+    if let Some(name) = zone.time_zone().iana_name() {
+        return Cow::Borrowed(name);
+    }
+    let offset = zone.offset_at(unix_second);
+    let sign = if offset < 0 { '-' } else { '+' };
+    let minutes = offset.unsigned_abs() / 60;
+    Cow::Owned(format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timezone_is_the_iana_name_or_the_offset() {
+        assert_eq!(timezone_label(&Zone::utc(), 0), "UTC");
+        let berlin = Zone::named("Europe/Berlin").expect("zone");
+        assert_eq!(timezone_label(&berlin, 0), "Europe/Berlin");
+        // A POSIX TZ string has no IANA name: the offset at that instant.
+        let india = Zone::named("IST-5:30").expect("POSIX zone");
+        assert_eq!(timezone_label(&india, 0), "+05:30");
+        let newfoundland = Zone::named("NST3:30").expect("POSIX zone");
+        assert_eq!(timezone_label(&newfoundland, 0), "-03:30");
+    }
+}

@@ -1,0 +1,66 @@
+//! `/api/top_ips`: the heaviest remote addresses, `{"top_ips": [{"bytes", "bytes_fmt",
+//! "down_bytes", "ip", "up_bytes"}]}`, heaviest first.
+//!
+//! The original listed the top 10 since its start (memory only) and ignored parameters; here the
+//! addresses are kept per local day, so `start`, `end` (inclusive local dates) and `limit`
+//! (default 10, at most 1000) choose the days and the length. Without dates: today. With only
+//! `start`: from then to today; with only `end`: that day. Each day keeps its heaviest
+//! `TOP_IPS_PER_DAY` addresses, so over several days an address counts only the days it was
+//! among them.
+
+use serde::Serialize;
+
+use super::json::{self, Formatted};
+use super::params::{self, Params};
+use super::{Api, ApiError};
+use crate::serve::Response;
+
+/// Entries listed without `limit`, as the original.
+pub const DEFAULT_LIMIT: usize = 10;
+
+/// `/api/top_ips`.
+///
+/// # Errors
+/// 400 for a bad date, end before start, a bad limit or an unknown interface.
+pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
+    let today = api.today();
+    let (start, end) = match (params.date("start")?, params.date("end")?) {
+        (None, None) => (today, today),
+        (Some(start), None) => (start, start.max(today)),
+        (None, Some(end)) => (end, end),
+        (Some(start), Some(end)) => params::ordered(start, end)?,
+    };
+    let limit = params.limit(DEFAULT_LIMIT)?;
+    let scope = params.scope(api.interfaces())?;
+    let top = api
+        .read_with_remotes()?
+        .top_remotes(&scope, start, end, limit)?;
+    #[derive(Serialize)]
+    struct Entry {
+        bytes: u64,
+        bytes_fmt: Formatted,
+        down_bytes: u64,
+        ip: std::net::IpAddr,
+        up_bytes: u64,
+    }
+    #[derive(Serialize)]
+    struct Answer {
+        top_ips: Vec<Entry>,
+    }
+    let answer = Answer {
+        top_ips: top
+            .into_iter()
+            .map(|remote| {
+                let bytes = remote.bytes.up.saturating_add(remote.bytes.down);
+                Entry {
+                    bytes,
+                    bytes_fmt: Formatted(bytes),
+                    down_bytes: remote.bytes.down,
+                    ip: remote.addr,
+                    up_bytes: remote.bytes.up,
+                }
+            })
+            .collect(),
+    };
+    Ok(json::respond(200, &answer, 16 + answer.top_ips.len() * 112))
+}
