@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod http;
 
 /// One parsed HTTP/1.x request, borrowed from the connection's buffer.
 ///
@@ -71,8 +72,12 @@ impl Body {
     }
 }
 
-/// Answers requests. Runs on a coroutine with a small stack: keep it short, never block on I/O,
-/// never write to the database.
+/// Answers requests. Runs on a coroutine with a bounded stack (`http::limits::STACK_BYTES`):
+/// keep it short, never block on I/O, never write to the database.
+///
+/// `http` calls it only for GET and HEAD (other methods get 405 there). Answer HEAD exactly as
+/// GET: `http` sends the head with the body's Content-Length and drops the body. A panic is
+/// caught and answered with 500.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: &Request<'_>) -> Response;
 }

@@ -1,0 +1,356 @@
+//! connection: one client's socket on its own coroutine — read request heads, answer them in
+//! order, keep the connection alive or close it, under the timeouts of `limits`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::{debug, error};
+use may::io::CoIo;
+
+use super::auth::{CHALLENGE, Credentials, EXEMPT_PATH};
+use super::head::{self, Reject, Scan, Scanner};
+use super::limits::{
+    HEAD_TIMEOUT, IDLE_TIMEOUT, INPUT_START_BYTES, LINGER_BYTES, LINGER_TIME, MAX_HEAD_BYTES,
+    MAX_HEADERS, OUTPUT_FLUSH_BYTES, WRITE_TIMEOUT,
+};
+use super::registry::{Phase, Slot};
+use super::response;
+use crate::serve::{Body, Handler, Header, Request};
+
+/// What every connection of one server shares.
+pub struct Shared {
+    pub handler: Arc<dyn Handler>,
+    pub auth: Option<Credentials>,
+}
+
+/// How a connection ends.
+enum Close {
+    /// The client left, timed out while idle, or a write failed: close at once.
+    Now,
+    /// We answered and decided to close: stop sending, discard what still arrives, then close.
+    Linger,
+}
+
+/// What answering one request decided.
+struct Answered {
+    keep_alive: bool,
+    /// A body too large to copy into the output buffer, written after it.
+    large_body: Option<Body>,
+}
+
+pub struct Connection {
+    // Declared first so it is dropped first: the connection leaves the registry before its
+    // socket is closed (see `registry`).
+    slot: Slot,
+    stream: CoIo<TcpStream>,
+    shared: Arc<Shared>,
+    /// Received bytes; `filled` of them are valid. Grows up to `MAX_HEAD_BYTES`.
+    input: Vec<u8>,
+    filled: usize,
+    output: Vec<u8>,
+}
+
+impl Connection {
+    pub fn new(slot: Slot, stream: CoIo<TcpStream>, shared: Arc<Shared>) -> Connection {
+        Connection {
+            slot,
+            stream,
+            shared,
+            input: Vec::new(),
+            filled: 0,
+            output: Vec::new(),
+        }
+    }
+
+    /// Serve requests until the client leaves, a limit is hit, or an answer closes.
+    pub fn serve(mut self) {
+        if self.stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
+            return;
+        }
+        if let Close::Linger = self.requests() {
+            self.linger();
+        }
+    }
+
+    fn requests(&mut self) -> Close {
+        let mut start = 0;
+        let mut scanner = Scanner::default();
+        let mut head_deadline: Option<Instant> = None;
+        loop {
+            if scanner.is_fresh() {
+                // RFC 9112 §2.2: empty lines before a request line are ignored.
+                while start < self.filled && matches!(self.input[start], b'\r' | b'\n') {
+                    start += 1;
+                }
+            }
+            match scanner.scan(&self.input[start..self.filled]) {
+                Scan::Complete { len, line_end } => {
+                    self.slot.set(Phase::Handling);
+                    let answered = answer(
+                        &self.shared,
+                        &self.input[start..start + len],
+                        line_end,
+                        &mut self.output,
+                    );
+                    start += len;
+                    scanner.reset();
+                    head_deadline = None;
+                    if let Some(body) = answered.large_body
+                        && (self.flush().is_err() || self.write_all(body.as_bytes()).is_err())
+                    {
+                        return Close::Now;
+                    }
+                    if !answered.keep_alive {
+                        return self.flush_then(Close::Linger);
+                    }
+                    if self.output.len() >= OUTPUT_FLUSH_BYTES && self.flush().is_err() {
+                        return Close::Now;
+                    }
+                }
+                Scan::Reject(reject) => {
+                    reject_head(&mut self.output, reject);
+                    return self.flush_then(Close::Linger);
+                }
+                Scan::NeedMore => {
+                    // Answers to pipelined requests leave once no complete request is left.
+                    if self.flush().is_err() {
+                        return Close::Now;
+                    }
+                    self.compact(start);
+                    start = 0;
+                    let waiting_for_head = self.filled > 0;
+                    let timeout = if waiting_for_head {
+                        self.slot.set(Phase::Reading);
+                        let deadline =
+                            *head_deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
+                        deadline.saturating_duration_since(Instant::now())
+                    } else {
+                        self.slot.set(Phase::Idle);
+                        IDLE_TIMEOUT
+                    };
+                    match self.read_more(timeout) {
+                        Ok(0) => return Close::Now,
+                        Ok(_) => {
+                            if !waiting_for_head {
+                                head_deadline = Some(Instant::now() + HEAD_TIMEOUT);
+                            }
+                        }
+                        Err(error) if is_timeout(&error) && waiting_for_head => {
+                            response::append_error(
+                                &mut self.output,
+                                408,
+                                &format!(
+                                    "request headers not received within {} s",
+                                    HEAD_TIMEOUT.as_secs()
+                                ),
+                                &[],
+                                false,
+                                false,
+                            );
+                            return self.flush_then(Close::Now);
+                        }
+                        Err(_) => return Close::Now,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Move the unconsumed bytes from `start` to the front of the input buffer.
+    fn compact(&mut self, start: usize) {
+        if start > 0 {
+            self.input.copy_within(start..self.filled, 0);
+            self.filled -= start;
+        }
+    }
+
+    /// Read what has arrived (waiting at most `timeout`) behind the valid bytes.
+    fn read_more(&mut self, timeout: std::time::Duration) -> io::Result<usize> {
+        if timeout.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        if self.filled == self.input.len() {
+            // The scanner refuses a head before it outgrows MAX_HEAD_BYTES; this is a backstop.
+            let grown = (self.input.len() * 2).clamp(INPUT_START_BYTES, MAX_HEAD_BYTES);
+            if grown == self.input.len() {
+                return Err(io::ErrorKind::OutOfMemory.into());
+            }
+            self.input.resize(grown, 0);
+        }
+        self.stream.set_read_timeout(Some(timeout))?;
+        let read = self.stream.read(&mut self.input[self.filled..])?;
+        self.filled += read;
+        Ok(read)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.output.is_empty() {
+            return Ok(());
+        }
+        let output = std::mem::take(&mut self.output);
+        let written = self.write_all(&output);
+        self.output = output;
+        self.output.clear();
+        if self.output.capacity() > 2 * OUTPUT_FLUSH_BYTES {
+            // One burst of pipelined answers does not keep its memory for the connection's life.
+            self.output = Vec::new();
+        }
+        written
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.slot.set(Phase::Writing);
+        self.stream.write_all(bytes)
+    }
+
+    fn flush_then(&mut self, close: Close) -> Close {
+        match self.flush() {
+            Ok(()) => close,
+            Err(_) => Close::Now,
+        }
+    }
+
+    /// Half-close, then read and discard for a while, so unread input does not make the kernel
+    /// answer with a reset that destroys our last answer before the client reads it.
+    fn linger(&mut self) {
+        self.slot.set(Phase::Reading);
+        if self.stream.inner().shutdown(Shutdown::Write).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + LINGER_TIME;
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            self.filled = 0;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match self.read_more(remaining) {
+                Ok(0) | Err(_) => return,
+                Ok(read) => discarded += read,
+            }
+        }
+    }
+}
+
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
+fn reject_head(out: &mut Vec<u8>, reject: Reject) {
+    response::append_error(out, reject.status(), &reject.message(), &[], false, false);
+}
+
+/// Answer one complete head: refuse it, or call the handler (guarded against panics).
+fn answer(shared: &Shared, head: &[u8], line_end: usize, out: &mut Vec<u8>) -> Answered {
+    let closed = Answered {
+        keep_alive: false,
+        large_body: None,
+    };
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let parsed = match head::parse(head, line_end, &mut slots) {
+        Ok(parsed) => parsed,
+        Err(reject) => {
+            reject_head(out, reject);
+            return closed;
+        }
+    };
+    let framing = match head::framing(parsed.minor, parsed.headers) {
+        Ok(framing) => framing,
+        Err(reject) => {
+            reject_head(out, reject);
+            return closed;
+        }
+    };
+    // A body we do not read would be taken for the next request: close after answering.
+    let keep_alive = framing.keep_alive && !framing.has_body;
+    let head_only = match parsed.method {
+        "GET" => false,
+        "HEAD" => true,
+        other => {
+            response::append_error(
+                out,
+                405,
+                &format!("method {other} is not allowed: this server answers GET and HEAD"),
+                &[("Allow", "GET, HEAD")],
+                false,
+                keep_alive,
+            );
+            return Answered {
+                keep_alive,
+                large_body: None,
+            };
+        }
+    };
+    let Some((path, query)) = head::split_target(parsed.target) else {
+        reject_head(out, Reject::BadTarget);
+        return closed;
+    };
+    let mut headers = [Header {
+        name: "",
+        value: b"",
+    }; MAX_HEADERS];
+    for (ours, theirs) in headers.iter_mut().zip(parsed.headers) {
+        *ours = Header {
+            name: theirs.name,
+            value: theirs.value,
+        };
+    }
+    let request = Request {
+        method: parsed.method,
+        path,
+        query,
+        headers: &headers[..parsed.headers.len()],
+    };
+    if let Some(credentials) = &shared.auth
+        && path != EXEMPT_PATH
+        && !credentials.accepts(request.header("authorization"))
+    {
+        debug!("401 for a request without the WEB_AUTH credentials");
+        response::append_error(
+            out,
+            401,
+            "this dashboard needs a user name and password (WEB_AUTH is set)",
+            &[("WWW-Authenticate", CHALLENGE)],
+            head_only,
+            keep_alive,
+        );
+        return Answered {
+            keep_alive,
+            large_body: None,
+        };
+    }
+    match catch_unwind(AssertUnwindSafe(|| shared.handler.handle(&request))) {
+        Ok(answer) => Answered {
+            keep_alive,
+            large_body: response::append(out, answer, head_only, keep_alive),
+        },
+        Err(_) => {
+            error!(
+                "the handler panicked answering {}: answered 500 and closed that connection; the server goes on",
+                printable(path)
+            );
+            response::append_error(
+                out,
+                500,
+                "internal error while answering this request (the server goes on)",
+                &[],
+                head_only,
+                false,
+            );
+            closed
+        }
+    }
+}
+
+/// A client's path for a log line: lossy, without controls, at most 200 characters.
+fn printable(path: &[u8]) -> String {
+    String::from_utf8_lossy(path)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect()
+}

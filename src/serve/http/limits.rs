@@ -1,0 +1,75 @@
+//! Every bound the HTTP layer puts on a client, in one place, with the reason for each number.
+//!
+//! Memory bound of the whole server, worst case: [`MAX_CONNECTIONS`] connections, each with a
+//! [`STACK_BYTES`] coroutine stack (only touched pages are resident), an input buffer of at most
+//! [`MAX_HEAD_BYTES`] and an output buffer of about [`OUTPUT_FLUSH_BYTES`] (plus the handler's
+//! body while it is written): 256 × (256 + 24 + 64) KiB ≈ 86 MiB of address space. A connection
+//! that only ever asked small questions keeps about 8–16 KiB of stack and a 4 KiB input buffer
+//! resident, about 5 MiB for a table full of idle clients.
+
+use std::time::Duration;
+
+/// Header fields a request may carry. Browsers send about 15; a proxy adds a few more.
+pub const MAX_HEADERS: usize = 64;
+
+/// Bytes of header fields (every "Name: value" line with its line end, not the request line).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Bytes of the request line without its line end. Our longest URL (a `/api/query` with dates and
+/// an interface) is under 200 bytes; 8 KiB is what common servers allow.
+pub const MAX_REQUEST_LINE_BYTES: usize = 8 * 1024;
+
+/// The most a request head can occupy in the input buffer: request line, header fields, the
+/// line ends around them, and a few bytes past a limit so that crossing it can be seen.
+pub const MAX_HEAD_BYTES: usize = MAX_REQUEST_LINE_BYTES + MAX_HEADER_BYTES + 8;
+
+/// Open connections served at once. A NAS dashboard has a handful of viewers; the cap bounds
+/// memory and file descriptors. A new client is never locked out by a full table: the longest
+/// idle connection (then the oldest half-sent head, then the oldest stalled write) is closed to
+/// make room (see `registry`).
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// A client that opened a connection or finished a request may stay silent this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// From the first byte of a request to its last header line: a slowloris trickle ends here.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One write to a client that does not read its answer.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// After answering and deciding to close, read and discard what the client still sends (a body,
+/// the rest of an oversized head) for at most this long, so closing with unread bytes does not
+/// turn into a TCP reset that would destroy our answer before the client reads it.
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// The most bytes discarded while lingering.
+pub const LINGER_BYTES: usize = 1024 * 1024;
+
+/// Answers to pipelined requests are gathered up to this size before they are written.
+pub const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+
+/// Start size of a connection's input buffer; it grows up to [`MAX_HEAD_BYTES`] only for a
+/// request that needs it (a large cookie).
+pub const INPUT_START_BYTES: usize = 4 * 1024;
+
+/// Stack of each connection's coroutine. `may`'s default (32 KiB) is too small to be safe and an
+/// overflow kills the process, so the size is chosen from a measurement of the deepest path
+/// (the handler serialising a 100,000-point series, in a debug build, where frames are largest):
+/// see the module documentation of `http` for the figures.
+pub const STACK_BYTES: usize = 256 * 1024;
+
+/// `may` worker threads. A NAS has 2–4 weak cores that capture needs first; one worker would let
+/// one slow handler (a cold history read from a spinning disk) stall every other client, two let
+/// the second worker steal the waiting connections.
+pub const WORKERS: usize = 2;
+
+/// Finished coroutines kept for reuse (their stacks stay mapped); beyond this they are freed.
+pub const COROUTINE_POOL: usize = 64;
+
+/// The listen queue: connections the kernel completes before the accept thread takes them.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// Open-file limit the process asks for (up to the hard limit): the connection table, capture
+/// rings, the database and a client flood that is being evicted all need descriptors.
+pub const WANTED_OPEN_FILES: u64 = 65536;

@@ -1,0 +1,143 @@
+//! http: our own small HTTP/1.1 server on `may` coroutines, hardened for a box on a home
+//! network. It reads request heads under limits, hands every well-formed GET and HEAD to a
+//! [`Handler`](crate::serve::Handler) and writes the [`Response`](crate::serve::Response); it
+//! never looks at paths (except that `/api/health` needs no password).
+//!
+//! ```text
+//! http-accept thread ── accept ─→ registry (cap, eviction) ─→ one coroutine per connection:
+//!     read ─→ head (scan, parse, limits) ─→ auth ─→ handler (catch_unwind) ─→ response ─→ write
+//! ```
+//!
+//! Why not `may_minihttp`: the published 0.1.11 drops a request with more than 16 header fields
+//! without answering (a browser behind a proxy sends more), buffers headers without limit, has no
+//! timeouts, panics on a malformed Content-Length, and its `Response::header()` panics past 16
+//! fields. None of this can be fixed from outside the crate, and a patched copy is not allowed in
+//! this repository. The HTTP/1.1 subset a dashboard needs is small enough to own.
+//!
+//! What a client gets:
+//! - Up to [`MAX_HEADERS`](limits::MAX_HEADERS) (64) header fields and
+//!   [`MAX_HEADER_BYTES`](limits::MAX_HEADER_BYTES) (16 KiB) of them work; more → 431 and close.
+//!   A request line over 8 KiB → 414; a malformed request line or field → 400; HTTP/2.0 and
+//!   other versions → 505; all with a JSON body `{"error": "…"}`, then the connection closes.
+//! - Path and query reach the handler as bytes, not percent-decoded, valid UTF-8 or not.
+//! - GET and HEAD go to the handler (it sees the method; it answers HEAD as GET and this layer
+//!   drops the body, keeping Content-Length). Any other method → 405 with `Allow: GET, HEAD`.
+//! - A request with a body (Content-Length > 0 or Transfer-Encoding) is answered and the
+//!   connection closed; bodies are never parsed. A malformed Content-Length → 400.
+//! - Keep-alive: HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection:
+//!   keep-alive`. Pipelined requests are answered in order, their answers gathered into one write.
+//! - Timeouts: a connection may idle 30 s between requests; a request head must be complete
+//!   10 s after its first byte (a slowloris trickle gets 408 and is closed); a stalled write
+//!   gives up after 30 s.
+//! - At most [`MAX_CONNECTIONS`](limits::MAX_CONNECTIONS) (256) open connections. A new client is
+//!   never locked out: when the table is full, the longest-idle connection is closed to make room
+//!   (then the oldest unfinished head, then the oldest stalled write; see `registry`).
+//! - `WEB_AUTH`: HTTP basic auth on everything but `/api/health` (401 with
+//!   `WWW-Authenticate: Basic realm="NetTraffic-Sentinel"`), constant-time comparison; passwords
+//!   are never logged.
+//! - A panicking handler gets the client a 500 JSON answer and a closed connection; the server
+//!   goes on. This needs `panic = "unwind"` (the default; the release profile must keep it).
+//!
+//! Threads and memory: one `http-accept` OS thread, [`WORKERS`](limits::WORKERS) (2) `may`
+//! worker threads plus `may`'s timer thread; handlers run on the workers and must not block them
+//! for long (no disk writes, no waiting on locks held across I/O). Each connection's coroutine has
+//! a [`STACK_BYTES`](limits::STACK_BYTES) stack; the memory bound is in `limits`.
+//!
+//! Stack size measurement: `may` paints and measures every stack whose size (in machine words) is
+//! odd and prints `used size` when the coroutine ends; `tests/http_stack.rs` runs the deepest
+//! handler path that way.
+//!
+//! The server runs until the process exits; dropping [`Server`] does not stop it.
+
+mod auth;
+mod connection;
+mod error;
+mod head;
+pub mod limits;
+mod listener;
+mod registry;
+mod response;
+mod runtime;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+pub use error::HttpError;
+
+use crate::serve::Handler;
+use auth::Credentials;
+use connection::Shared;
+use registry::Registry;
+
+/// Where to listen and whom to let in (from `WEB_BIND`, `WEB_PORT`, `WEB_AUTH`).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub bind: IpAddr,
+    /// 0 picks a free port (tests); see [`Server::local_addr`].
+    pub port: u16,
+    /// `WEB_AUTH`: user and password.
+    pub auth: Option<(String, String)>,
+}
+
+/// A running server.
+pub struct Server {
+    local_addr: SocketAddr,
+    registry: Arc<Registry>,
+}
+
+impl Server {
+    /// The address clients reach, with the real port when 0 was asked for.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.registry.open()
+    }
+
+    /// Connections closed to make room for new clients since the start.
+    pub fn evicted_connections(&self) -> u64 {
+        self.registry.evicted()
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Listen and serve `handler` on coroutines until the process exits.
+///
+/// # Errors
+/// When the address cannot be listened on (port in use, address not on this host, privileged
+/// port) or the server's threads cannot start.
+pub fn start(settings: &HttpSettings, handler: Arc<dyn Handler>) -> Result<Server, HttpError> {
+    runtime::configure();
+    let listener = listener::listen_on(SocketAddr::new(settings.bind, settings.port))?;
+    let local_addr = listener.local_addr().map_err(|error| HttpError::Listen {
+        bind: settings.bind,
+        port: settings.port,
+        why: error.to_string(),
+    })?;
+    let registry = Registry::new(limits::MAX_CONNECTIONS);
+    let shared = Arc::new(Shared {
+        handler,
+        auth: settings
+            .auth
+            .as_ref()
+            .map(|(user, password)| Credentials::new(user, password)),
+    });
+    listener::spawn_acceptor(listener, Arc::clone(&registry), shared).map_err(|error| {
+        HttpError::Threads {
+            why: error.to_string(),
+        }
+    })?;
+    Ok(Server {
+        local_addr,
+        registry,
+    })
+}

@@ -1,0 +1,252 @@
+//! registry: the table of open connections and what each is doing, and making room for a new
+//! client when the table is full.
+//!
+//! A full table never locks a new client out: the accept thread closes the connection that has
+//! been idle longest (waiting for its next request), else the one that has spent longest sending
+//! an unfinished head (slowloris), else the one longest stalled in a write. A connection whose
+//! handler is running is never chosen. Closing means `shutdown(2)` on its socket, which wakes its
+//! coroutine with end-of-file; the coroutine then leaves on its own.
+//!
+//! Descriptor safety: a connection takes itself out of the table (under the lock) before its
+//! socket is closed, and the accept thread shuts sockets down only under the same lock while they
+//! are in the table, so a descriptor number that the OS has reused is never touched.
+
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+/// What a connection is doing, in the order they are chosen for eviction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Waiting for the first byte of a request.
+    Idle = 0,
+    /// Receiving a request head (or discarding input before closing).
+    Reading = 1,
+    /// Writing an answer.
+    Writing = 2,
+    /// Running the handler: never evicted.
+    Handling = 3,
+}
+
+const PHASE_SHIFT: u32 = 62;
+const SINCE_MASK: u64 = (1 << PHASE_SHIFT) - 1;
+
+/// Phase and the millisecond (since the registry's start) it began, in one atomic word so the
+/// connection updates it without the lock.
+#[derive(Debug)]
+struct PhaseCell(AtomicU64);
+
+impl PhaseCell {
+    fn store(&self, phase: Phase, since_ms: u64) {
+        self.0.store(
+            ((phase as u64) << PHASE_SHIFT) | (since_ms & SINCE_MASK),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn load(&self) -> (Phase, u64) {
+        let word = self.0.load(Ordering::Relaxed);
+        let phase = match word >> PHASE_SHIFT {
+            0 => Phase::Idle,
+            1 => Phase::Reading,
+            2 => Phase::Writing,
+            _ => Phase::Handling,
+        };
+        (phase, word & SINCE_MASK)
+    }
+}
+
+struct Entry {
+    fd: RawFd,
+    phase: Arc<PhaseCell>,
+}
+
+/// The open connections of one server.
+pub struct Registry {
+    table: Mutex<Table>,
+    capacity: usize,
+    epoch: Instant,
+}
+
+#[derive(Default)]
+struct Table {
+    entries: HashMap<u64, Entry>,
+    next_id: u64,
+    evicted: u64,
+}
+
+/// A connection's place in the table; leaving the table happens when it is dropped.
+pub struct Slot {
+    id: u64,
+    phase: Arc<PhaseCell>,
+    registry: Arc<Registry>,
+}
+
+/// Why [`Registry::admit`] refused a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Full;
+
+impl Registry {
+    pub fn new(capacity: usize) -> Arc<Registry> {
+        Arc::new(Registry {
+            table: Mutex::new(Table::default()),
+            capacity: capacity.max(1),
+            epoch: Instant::now(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // The table stays consistent at every step, so a panic elsewhere leaves it usable.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(SINCE_MASK)
+    }
+
+    /// Enter the socket `fd` into the table, closing another connection first when the table is
+    /// full. `Err(Full)` only when every connection is running its handler.
+    pub fn admit(self: &Arc<Self>, fd: RawFd) -> Result<Slot, Full> {
+        let mut table = self.lock();
+        if table.entries.len() >= self.capacity {
+            let victim = table
+                .entries
+                .iter()
+                .map(|(&id, entry)| (entry.phase.load(), id))
+                .filter(|((phase, _), _)| *phase != Phase::Handling)
+                .min()
+                .map(|(_, id)| id);
+            let Some(victim) = victim else {
+                return Err(Full);
+            };
+            if let Some(entry) = table.entries.remove(&victim) {
+                // Fails only if the peer is already gone; the connection notices by itself then.
+                let _ = nix::sys::socket::shutdown(entry.fd, nix::sys::socket::Shutdown::Both);
+                table.evicted += 1;
+            }
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        let phase = Arc::new(PhaseCell(AtomicU64::new(0)));
+        phase.store(Phase::Idle, self.now_ms());
+        table.entries.insert(
+            id,
+            Entry {
+                fd,
+                phase: Arc::clone(&phase),
+            },
+        );
+        Ok(Slot {
+            id,
+            phase,
+            registry: Arc::clone(self),
+        })
+    }
+
+    /// Connections in the table now.
+    pub fn open(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Connections closed to make room since the start.
+    pub fn evicted(&self) -> u64 {
+        self.lock().evicted
+    }
+}
+
+impl Slot {
+    /// Record what the connection does from now on.
+    pub fn set(&self, phase: Phase) {
+        self.phase.store(phase, self.registry.now_ms());
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.registry.lock().entries.remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+
+    fn is_shut_down(client: &mut TcpStream) -> bool {
+        use std::io::Read;
+        client
+            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        matches!(client.read(&mut [0u8; 1]), Ok(0))
+    }
+
+    #[test]
+    fn a_full_table_closes_the_longest_idle_and_spares_busy_handlers() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let registry = Registry::new(3);
+        let (mut busy_client, busy) = pair(&listener);
+        let (mut old_client, old) = pair(&listener);
+        let (mut young_client, young) = pair(&listener);
+        let busy_slot = registry.admit(busy.as_raw_fd()).unwrap();
+        busy_slot.set(Phase::Handling);
+        let old_slot = registry.admit(old.as_raw_fd()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let young_slot = registry.admit(young.as_raw_fd()).unwrap();
+        young_slot.set(Phase::Idle);
+
+        let (_new_client, new) = pair(&listener);
+        let _new_slot = registry.admit(new.as_raw_fd()).expect("room was made");
+        assert!(is_shut_down(&mut old_client), "the longest idle was closed");
+        assert!(!is_shut_down(&mut young_client), "the younger idle stays");
+        assert!(!is_shut_down(&mut busy_client), "a running handler stays");
+        assert_eq!(registry.open(), 3);
+        assert_eq!(registry.evicted(), 1);
+        drop(old_slot);
+        assert_eq!(
+            registry.open(),
+            3,
+            "an evicted slot is already out of the table"
+        );
+        drop(young_slot);
+        assert_eq!(registry.open(), 2);
+    }
+
+    #[test]
+    fn idle_goes_before_reading_before_writing_and_all_handling_is_full() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let registry = Registry::new(2);
+        let (mut writing_client, writing) = pair(&listener);
+        let (mut reading_client, reading) = pair(&listener);
+        let writing_slot = registry.admit(writing.as_raw_fd()).unwrap();
+        writing_slot.set(Phase::Writing);
+        let reading_slot = registry.admit(reading.as_raw_fd()).unwrap();
+        reading_slot.set(Phase::Reading);
+
+        let (_c1, third) = pair(&listener);
+        let third_slot = registry.admit(third.as_raw_fd()).unwrap();
+        assert!(
+            is_shut_down(&mut reading_client),
+            "reading goes before writing"
+        );
+        assert!(!is_shut_down(&mut writing_client));
+        third_slot.set(Phase::Handling);
+
+        let (_c2, fourth) = pair(&listener);
+        let fourth_slot = registry.admit(fourth.as_raw_fd()).unwrap();
+        assert!(is_shut_down(&mut writing_client), "then the stalled writer");
+        fourth_slot.set(Phase::Handling);
+
+        let (_c3, fifth) = pair(&listener);
+        assert_eq!(registry.admit(fifth.as_raw_fd()).err(), Some(Full));
+        drop((writing_slot, reading_slot));
+    }
+}

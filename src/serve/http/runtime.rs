@@ -1,0 +1,62 @@
+//! runtime: the `may` coroutine scheduler this layer runs on, set up once per process, the
+//! open-file limit, and the one place a connection's coroutine is started.
+
+use std::io;
+use std::sync::Once;
+
+use log::{debug, warn};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+use super::limits::{COROUTINE_POOL, STACK_BYTES, WANTED_OPEN_FILES, WORKERS};
+
+/// Configure `may` before anything starts its scheduler; later calls change nothing.
+pub fn configure() {
+    static CONFIGURE: Once = Once::new();
+    CONFIGURE.call_once(|| {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(WORKERS);
+        may::config()
+            .set_workers(workers)
+            // In machine words; an even count (an odd one makes `may` paint and measure
+            // every stack, see the `http` module documentation).
+            .set_stack_size(STACK_BYTES / size_of::<usize>())
+            .set_pool_capacity(COROUTINE_POOL);
+        // Pinning would tie the web workers to the first cores, where capture threads run.
+        may::config().set_worker_pin(false);
+        raise_open_file_limit();
+    });
+}
+
+/// Raise the soft open-file limit towards the hard one: a flood of connections being evicted
+/// still holds descriptors until each coroutine has closed its socket.
+fn raise_open_file_limit() {
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            let wanted = WANTED_OPEN_FILES.min(hard);
+            if soft < wanted {
+                match setrlimit(Resource::RLIMIT_NOFILE, wanted, hard) {
+                    Ok(()) => debug!("open-file limit raised from {soft} to {wanted}"),
+                    Err(error) => warn!(
+                        "cannot raise the open-file limit from {soft} to {wanted} ({error}); many web clients at once may be refused"
+                    ),
+                }
+            }
+        }
+        Err(error) => debug!("cannot read the open-file limit: {error}"),
+    }
+}
+
+/// Start `work` on a coroutine of [`STACK_BYTES`] stack.
+///
+/// `may` marks spawning unsafe because of two hazards, and this layer avoids both:
+/// - thread-local storage: a coroutine may resume on another worker thread, so a reference into
+///   a thread-local held across a yield would point into the wrong thread. Coroutines here yield
+///   only inside socket reads and writes, with no thread-local borrowed; handlers never yield
+///   (they do no coroutine I/O).
+/// - stack overflow: the stack is sized from a measurement of the deepest handler path (see the
+///   `http` module documentation), with margin.
+pub fn spawn(work: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    let builder = may::coroutine::Builder::new().stack_size(STACK_BYTES / size_of::<usize>());
+    may::go!(builder, work).map(drop)
+}
