@@ -1,7 +1,9 @@
 //! assets: the dashboard's files (`www/`), built and compiled into the binary so the page works on
 //! a LAN without internet.
 //!
-//! Until the dashboard build lands this table is empty and every non-API path is a 404.
+//! build.rs builds `www/` (the page, a content-hashed script and stylesheet, the icon, the
+//! licenses of the bundled npm packages), gzips each file once, and generates the table included
+//! below. Without the `dashboard` feature the table is empty and every non-API path is a 404.
 
 /// One file of the dashboard as the server sends it.
 #[derive(Debug)]
@@ -14,11 +16,171 @@ pub struct Asset {
     pub gzip: Option<&'static [u8]>,
     /// `Cache-Control` value: long-lived for content-hashed names, `no-cache` for the page itself.
     pub cache_control: &'static str,
-    /// Strong validator derived from the content.
+    /// Strong validator derived from the content (of `body`; a response sent gzip-compressed
+    /// should say `Vary: Accept-Encoding`).
     pub etag: &'static str,
 }
 
-/// The asset served at this request path (`/` is the page), if any.
-pub fn lookup(_path: &[u8]) -> Option<&'static Asset> {
-    None
+// `static ASSETS: &[(&str, Asset)]`: request path → file, written by build.rs.
+include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+
+/// The asset served at this request path (`/` and `/index.html` are the page), if any.
+pub fn lookup(path: &[u8]) -> Option<&'static Asset> {
+    let path = if path == b"/index.html" { b"/" } else { path };
+    ASSETS
+        .iter()
+        .find(|(url, _)| url.as_bytes() == path)
+        .map(|(_, asset)| asset)
+}
+
+/// Every asset with its path, for tests and for measuring the page's weight.
+pub fn all() -> impl Iterator<Item = (&'static str, &'static Asset)> {
+    ASSETS.iter().map(|(url, asset)| (*url, asset))
+}
+
+#[cfg(all(test, feature = "dashboard"))]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn page() -> &'static str {
+        let asset = lookup(b"/").expect("the page is at /");
+        std::str::from_utf8(asset.body).expect("the page is UTF-8")
+    }
+
+    /// Every `assets/…` name the page refers to (relative: the page may sit under a sub-path).
+    fn referenced_assets() -> Vec<String> {
+        page()
+            .split("\"assets/")
+            .skip(1)
+            .map(|rest| format!("/assets/{}", rest.split('"').next().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn the_page_names_only_assets_the_table_holds_and_all_of_them() {
+        let referenced = referenced_assets();
+        assert!(
+            !referenced.is_empty(),
+            "the page loads no script or stylesheet"
+        );
+        for url in &referenced {
+            assert!(
+                lookup(url.as_bytes()).is_some(),
+                "the page refers to {url}, which is not served"
+            );
+        }
+        for (url, _) in all().filter(|(url, _)| url.starts_with("/assets/")) {
+            assert!(
+                referenced.iter().any(|r| r == url),
+                "{url} is served but the page never loads it"
+            );
+        }
+        assert!(
+            !page().contains("{{"),
+            "a placeholder of www/index.html was left unfilled"
+        );
+    }
+
+    #[test]
+    fn the_page_loads_nothing_from_another_host() {
+        for needle in [
+            "http://",
+            "https://",
+            "src=\"//",
+            "href=\"//",
+            "src=\"/",
+            "href=\"/",
+        ] {
+            assert!(
+                !page().contains(needle),
+                "the page refers to {needle}…: it must only use relative URLs"
+            );
+        }
+    }
+
+    #[test]
+    fn hashed_names_are_cached_for_long_and_the_page_is_revalidated() {
+        for (url, asset) in all() {
+            if url.starts_with("/assets/") {
+                assert_eq!(
+                    asset.cache_control, "public, max-age=31536000, immutable",
+                    "{url}"
+                );
+            } else {
+                assert_eq!(asset.cache_control, "no-cache", "{url}");
+            }
+            assert!(
+                asset.etag.starts_with('"') && asset.etag.ends_with('"') && asset.etag.len() == 18,
+                "{url}: {}",
+                asset.etag
+            );
+        }
+    }
+
+    #[test]
+    fn content_types_follow_the_file_kind() {
+        let expected = |url: &str| match url.rsplit('.').next() {
+            Some("js") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            Some("svg") => "image/svg+xml",
+            Some("txt") => "text/plain; charset=utf-8",
+            _ => "text/html; charset=utf-8",
+        };
+        for (url, asset) in all() {
+            assert_eq!(asset.content_type, expected(url), "{url}");
+        }
+        let kinds: Vec<&str> = all().map(|(_, asset)| asset.content_type).collect();
+        for needed in [
+            "text/html; charset=utf-8",
+            "text/javascript; charset=utf-8",
+            "text/css; charset=utf-8",
+        ] {
+            assert!(kinds.contains(&needed), "no {needed} asset");
+        }
+    }
+
+    #[test]
+    fn gzip_bodies_unpack_to_the_files_and_are_smaller() {
+        let mut compressed = 0;
+        for (url, asset) in all() {
+            let Some(gzip) = asset.gzip else { continue };
+            let mut unpacked = Vec::new();
+            flate2::read::GzDecoder::new(gzip)
+                .read_to_end(&mut unpacked)
+                .unwrap_or_else(|error| panic!("{url}: gzip body does not unpack: {error}"));
+            assert_eq!(unpacked, asset.body, "{url}");
+            assert!(gzip.len() < asset.body.len(), "{url}");
+            compressed += 1;
+        }
+        let script = all()
+            .find(|(url, _)| url.ends_with(".js"))
+            .expect("a script");
+        assert!(script.1.gzip.is_some(), "the script is sent uncompressed");
+        assert!(compressed >= 3);
+    }
+
+    #[test]
+    fn lookup_answers_exact_paths_only() {
+        assert!(std::ptr::eq(
+            lookup(b"/index.html").expect("alias"),
+            lookup(b"/").expect("page")
+        ));
+        for path in [
+            &b""[..],
+            b"/nope",
+            b"/assets/",
+            b"/assets/../index.html",
+            b"//",
+            b"/index.html/",
+            b"/INDEX.HTML",
+        ] {
+            assert!(
+                lookup(path).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(path)
+            );
+        }
+        assert!(lookup(b"/licenses.txt").is_some());
+    }
 }

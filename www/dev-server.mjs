@@ -1,0 +1,133 @@
+// For working on the page without root or a capture: serves a build of the page and answers the
+// API with the recorded shapes of ../../shared/seed/api-responses, filled with made-up,
+// repeatable traffic (zero-filled series for any range, like the real server). Never used by
+// the tests, which run the real binary.
+//
+//   node build.mjs /tmp/www && node dev-server.mjs /tmp/www 8099 [--ifaces eth0,wg0] [--fail summary]
+
+import { createServer } from 'node:http';
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+
+const [root = '/tmp/www', port = '8099'] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const option = (name) => {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? process.argv[index + 1] : null;
+};
+const ifaces = (option('ifaces') || 'eth0').split(',');
+const failing = new Set((option('fail') || '').split(',').filter(Boolean));
+
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.txt': 'text/plain; charset=utf-8' };
+const UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+const fmt = (n) => {
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) { v /= 1024; u += 1; }
+  return `${v.toFixed(2)} ${UNITS[u]}`;
+};
+const pad = (n) => String(n).padStart(2, '0');
+const dayOf = (date) => `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}`;
+const today = dayOf(new Date());
+const parse = (day) => new Date(`${day}T00:00:00Z`);
+
+// Repeatable traffic per hour: a daily curve times a per-day factor.
+function hourBytes(day, hour) {
+  if (day > today) return [0, 0];
+  let seed = [...`${day}${hour}`].reduce((a, c) => (a * 31 + c.charCodeAt(0)) >>> 0, 7);
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const curve = 0.3 + Math.max(0, Math.sin(((hour - 6) / 24) * 2 * Math.PI)) * 1.4;
+  const down = Math.round(curve * (40 + 200 * rnd()) * 1024 * 1024);
+  return [Math.round(down * (0.05 + 0.2 * rnd())), down];
+}
+const sum = (rows) => rows.reduce((a, [u, d]) => [a[0] + u, a[1] + d], [0, 0]);
+const figures = ([up, down]) => ({ up_bytes: up, down_bytes: down, total_bytes: up + down, up_fmt: fmt(up), down_fmt: fmt(down), total_fmt: fmt(up + down) });
+const days = (start, end) => {
+  const out = [];
+  for (let d = parse(start); dayOf(d) <= end; d.setUTCDate(d.getUTCDate() + 1)) out.push(dayOf(d));
+  return out;
+};
+const dayBytes = (day) => sum(Array.from({ length: 24 }, (_, h) => hourBytes(day, h)));
+
+function query(params) {
+  const start = params.get('start');
+  const end = params.get('end');
+  const granularity = params.get('granularity') || 'day';
+  if (!start || !end) return [400, { error: 'start and end are required' }];
+  if (end < start) return [400, { error: 'end is before start' }];
+  if (!['hour', 'day', 'month'].includes(granularity)) return [400, { error: `unknown granularity "${granularity}"` }];
+  let series;
+  if (granularity === 'hour') {
+    series = days(start, end).flatMap((day) => Array.from({ length: 24 }, (_, h) => {
+      const [up, down] = hourBytes(day, h);
+      return { hour_ts: `${day} ${pad(h)}:00:00`, up_bytes: up, down_bytes: down, total_bytes: up + down };
+    }));
+  } else if (granularity === 'day') {
+    series = days(start, end).map((day) => {
+      const [up, down] = dayBytes(day);
+      return { day, up_bytes: up, down_bytes: down, total_bytes: up + down };
+    });
+  } else {
+    const months = new Map();
+    for (const day of days(start, end)) {
+      const [up, down] = dayBytes(day);
+      const m = months.get(day.slice(0, 7)) || [0, 0];
+      months.set(day.slice(0, 7), [m[0] + up, m[1] + down]);
+    }
+    series = [...months].map(([month, [up, down]]) => ({ month, up_bytes: up, down_bytes: down, total_bytes: up + down }));
+  }
+  return [200, { series, summary: figures(sum(series.map((r) => [r.up_bytes, r.down_bytes]))) }];
+}
+
+function topIps() {
+  const top = JSON.parse(readFileSync(new URL('../../shared/seed/api-responses/after_replay/top_ips.json', import.meta.url))).top_ips;
+  return [200, { top_ips: top.map((e) => ({ ...e, bytes: e.bytes * 900, bytes_fmt: fmt(e.bytes * 900), up_bytes: Math.round(e.bytes * 900 * 0.12), down_bytes: e.bytes * 900 - Math.round(e.bytes * 900 * 0.12) })) }];
+}
+
+function api(name, params) {
+  if (failing.has(name)) return [500, { error: `made-up failure of ${name} (dev-server --fail)` }];
+  const monthStart = `${today.slice(0, 7)}-01`;
+  const yearStart = `${today.slice(0, 4)}-01-01`;
+  switch (name) {
+    case 'summary':
+      return [200, { today: figures(dayBytes(today)), month: figures(sum(days(monthStart, today).map(dayBytes))), year: figures(sum(days(yearStart, today).map(dayBytes))), timezone: 'Asia/Shanghai', interfaces: ifaces }];
+    case 'realtime': {
+      const now = Math.floor(Date.now() / 1000);
+      const samples = Array.from({ length: 30 }, (_, i) => ({ ts: now - 29 + i, up: Math.round(2e5 + 1e5 * Math.sin(i / 3)), down: Math.round(2.4e6 + 1e6 * Math.cos(i / 4)) }));
+      const last = samples[samples.length - 1];
+      return [200, { current_up_Bps: last.up, current_down_Bps: last.down, current_up_bps: last.up * 8, current_down_bps: last.down * 8, samples }];
+    }
+    case 'history/30days': {
+      const d = new Date(); d.setUTCDate(d.getUTCDate() - 29);
+      return [200, { days: query(new URLSearchParams({ start: dayOf(d), end: today, granularity: 'day' }))[1].series }];
+    }
+    case 'history/12months': {
+      const d = new Date(); d.setUTCDate(1); d.setUTCMonth(d.getUTCMonth() - 11);
+      return [200, { months: query(new URLSearchParams({ start: dayOf(d), end: today, granularity: 'month' }))[1].series }];
+    }
+    case 'history/today_hours':
+      return [200, { hours: query(new URLSearchParams({ start: today, end: today, granularity: 'hour' }))[1].series.map(({ total_bytes, ...rest }) => rest) }];
+    case 'date_range': return [200, { min: '2025-03-14', max: today }];
+    case 'top_ips': return topIps();
+    case 'query': return query(params);
+    case 'health': return [200, { status: 'ok', ts: new Date().toISOString(), interfaces: ifaces.map((n) => ({ name: n, state: 'capturing', drops: 0 })) }];
+    default: return [404, { error: `no such endpoint: /api/${name}` }];
+  }
+}
+
+createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  if (url.pathname.startsWith('/api/')) {
+    const [status, body] = api(url.pathname.slice(5), url.searchParams);
+    res.writeHead(status, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(body));
+    return;
+  }
+  const file = path.join(root, url.pathname === '/' ? 'index.html' : path.normalize(url.pathname));
+  if (!file.startsWith(root) || !existsSync(file)) {
+    res.writeHead(404, { 'Content-Type': 'application/json' });
+    res.end('{"error":"not found"}');
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' });
+  res.end(readFileSync(file));
+}).listen(Number(port), '127.0.0.1', () => console.log(`http://127.0.0.1:${port}/`));

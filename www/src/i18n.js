@@ -1,0 +1,139 @@
+// Chinese by default (the original's language), English on request; the choice is remembered in
+// localStorage. Static text carries data-i18n="key"; code asks t(key) for everything it writes.
+
+const STRINGS = {
+  zh: {
+    subtitle: '公网流量监控',
+    up: '上行',
+    down: '下行',
+    total: '总流量',
+    interface: '网卡',
+    all_interfaces: '全部网卡',
+    today_total: '今日总流量',
+    month_total: '本月总流量',
+    year_total: '本年总流量',
+    today_updown: '今日上行 / 下行',
+    query_title: '自定义日期查询',
+    start_date: '开始日期',
+    end_date: '结束日期',
+    granularity: '统计粒度',
+    g_hour: '小时',
+    g_day: '按天',
+    g_month: '按月',
+    run: '查询',
+    q_today: '今天',
+    q_yesterday: '昨天',
+    q_last7: '近 7 天',
+    q_last30: '近 30 天',
+    q_this_month: '本月',
+    q_last_month: '上月',
+    q_this_year: '今年',
+    range: '范围',
+    range_top: '该范围公网 IP TOP 10',
+    days30_title: '最近 30 天每日流量',
+    months12_title: '近 12 个月月度流量',
+    hours_title: '今日 24 小时分布',
+    top_title: '今日公网 IP 流量排行 TOP 10',
+    timezone: '服务器时区',
+    licenses: '第三方许可',
+    no_data: '暂无数据',
+    loading: '加载中…',
+    points: '个数据点',
+    err_dates: '请选择有效的开始和结束日期',
+    err_order: '结束日期不能早于开始日期',
+    err_unreachable: '无法连接服务器',
+    err_prefix: '接口错误',
+    capturing: '采集中',
+    drops: '丢包',
+    share: '占比',
+  },
+  en: {
+    subtitle: 'Public traffic monitor',
+    up: 'Up',
+    down: 'Down',
+    total: 'Total',
+    interface: 'Interface',
+    all_interfaces: 'All interfaces',
+    today_total: 'Today',
+    month_total: 'This month',
+    year_total: 'This year',
+    today_updown: 'Today up / down',
+    query_title: 'Date range query',
+    start_date: 'Start',
+    end_date: 'End',
+    granularity: 'Granularity',
+    g_hour: 'Hour',
+    g_day: 'Day',
+    g_month: 'Month',
+    run: 'Query',
+    q_today: 'Today',
+    q_yesterday: 'Yesterday',
+    q_last7: 'Last 7 days',
+    q_last30: 'Last 30 days',
+    q_this_month: 'This month',
+    q_last_month: 'Last month',
+    q_this_year: 'This year',
+    range: 'Range',
+    range_top: 'Top 10 public IPs in range',
+    days30_title: 'Last 30 days',
+    months12_title: 'Last 12 months',
+    hours_title: 'Today by hour',
+    top_title: 'Top 10 public IPs today',
+    timezone: 'Server time zone',
+    licenses: 'Third-party licenses',
+    no_data: 'No data',
+    loading: 'Loading…',
+    points: 'points',
+    err_dates: 'Choose a valid start and end date',
+    err_order: 'The end date is before the start date',
+    err_unreachable: 'Cannot reach the server',
+    err_prefix: 'API error',
+    capturing: 'capturing',
+    drops: 'drops',
+    share: 'Share',
+  },
+};
+
+const STORAGE_KEY = 'nts.lang';
+const HTML_LANG = { zh: 'zh-CN', en: 'en' };
+
+function stored() {
+  try {
+    return localStorage.getItem(STORAGE_KEY);
+  } catch {
+    return null; // storage disabled (private mode, policy): fall back to the default
+  }
+}
+
+let current = STRINGS[stored()] ? stored() : 'zh';
+
+export function lang() {
+  return current;
+}
+
+export function t(key) {
+  return STRINGS[current][key] ?? STRINGS.zh[key] ?? key;
+}
+
+/** Switch language, remember it, and rewrite every data-i18n element. */
+export function setLang(next) {
+  if (!STRINGS[next]) return;
+  current = next;
+  try {
+    localStorage.setItem(STORAGE_KEY, next);
+  } catch {
+    // Not remembered, still switched.
+  }
+  applyStatic();
+}
+
+/** Write the current language into the static text of the page. */
+export function applyStatic(root = document) {
+  document.documentElement.lang = HTML_LANG[current];
+  for (const element of root.querySelectorAll('[data-i18n]')) {
+    element.textContent = t(element.dataset.i18n);
+  }
+  for (const button of root.querySelectorAll('[data-lang]')) {
+    button.setAttribute('aria-pressed', String(button.dataset.lang === current));
+  }
+}

@@ -1,0 +1,518 @@
+// The dashboard: loads every panel from the JSON API, refreshes each at its own pace (live rate
+// 3 s, cards 10 s, today's hours and addresses 60 s, 30-day and 12-month bars 2 min; paused while
+// the tab is hidden), and shows every failed request in the page instead of swallowing it.
+
+import './style.css';
+import { ApiError, getJson } from './api.js';
+import { mountChart, trafficOption } from './charts.js';
+import { QUICK_RANGES, daysBetween, isDay, localToday, todayIn } from './dates.js';
+import { formatBitRate, formatBytes, formatExactBytes, formatShare } from './format.js';
+import { applyStatic, setLang, t } from './i18n.js';
+
+const $ = (selector) => document.querySelector(selector);
+const IFACE_KEY = 'nts.iface';
+
+const state = {
+  iface: readStored(IFACE_KEY) || '',
+  timezone: null,
+  lastDay30: null, // the last day of /api/history/30days: the server's today when its zone is unknown to the browser
+  dateRange: null,
+  granularity: 'hour',
+  quick: null,
+  data: {},
+  querySeq: 0,
+};
+
+const charts = {
+  query: mountChart($('#chart-query')),
+  days: mountChart($('#chart-days')),
+  months: mountChart($('#chart-months')),
+  hours: mountChart($('#chart-hours')),
+};
+
+// For debugging from the console and for the browser tests: what each chart really drew.
+window.NTS = { charts, state };
+
+function readStored(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function writeStored(key, value) {
+  try {
+    if (value) localStorage.setItem(key, value);
+    else localStorage.removeItem(key);
+  } catch {
+    // Storage disabled: the choice lasts for this page only.
+  }
+}
+
+/** The server's today: by its zone, else the last day of its 30-day history, else ours. */
+function serverToday() {
+  return todayIn(state.timezone) || state.lastDay30 || localToday();
+}
+
+function withIface(params = {}) {
+  return state.iface ? { ...params, iface: state.iface } : params;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors shown in the page
+// ---------------------------------------------------------------------------------------------
+
+const errors = new Map();
+
+function describe(error) {
+  if (error instanceof ApiError) {
+    if (error.status === 0) return `${t('err_unreachable')} (api/${error.path}): ${error.message}`;
+    return `${t('err_prefix')} api/${error.path} → ${error.status}: ${error.message}`;
+  }
+  return String(error && error.message ? error.message : error);
+}
+
+function showErrors() {
+  const box = $('#errors');
+  box.replaceChildren(...[...errors.values()].map((error) => {
+    const line = document.createElement('p');
+    line.textContent = describe(error);
+    return line;
+  }));
+  box.hidden = errors.size === 0;
+}
+
+/** Run one loader; a failure is listed in the page until the same loader succeeds again. */
+async function guarded(key, loader) {
+  try {
+    await loader();
+    if (errors.delete(key)) showErrors();
+  } catch (error) {
+    errors.set(key, error);
+    showErrors();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cards, live rate, interfaces, time zone
+// ---------------------------------------------------------------------------------------------
+
+function fillCard(card, figures) {
+  const set = (field, text, exact) => {
+    const element = card.querySelector(`[data-field="${field}"]`);
+    if (!element) return;
+    element.textContent = text;
+    if (exact !== undefined) element.title = formatExactBytes(exact);
+  };
+  set('total', figures.total_fmt, figures.total_bytes);
+  const arrows = card.classList.contains('card-updown') ? ['', ''] : ['↑ ', '↓ '];
+  set('up', `${arrows[0]}${figures.up_fmt}`, figures.up_bytes);
+  set('down', `${arrows[1]}${figures.down_fmt}`, figures.down_bytes);
+  const total = figures.up_bytes + figures.down_bytes;
+  const upShare = card.querySelector('[data-field="up-share"]');
+  if (upShare) {
+    upShare.style.flexGrow = total ? figures.up_bytes : 1;
+    card.querySelector('[data-field="down-share"]').style.flexGrow = total ? figures.down_bytes : 1;
+  }
+}
+
+function renderSummary() {
+  const summary = state.data.summary;
+  if (!summary) return;
+  fillCard($('#card-today'), summary.today);
+  fillCard($('#card-month'), summary.month);
+  fillCard($('#card-year'), summary.year);
+  fillCard($('#card-updown'), summary.today);
+  $('#timezone').textContent = summary.timezone || '—';
+  renderInterfaces(Array.isArray(summary.interfaces) ? summary.interfaces : []);
+}
+
+function renderInterfaces(names) {
+  const box = $('#iface-box');
+  const select = $('#iface');
+  box.hidden = names.length < 2;
+  const options = [['', t('all_interfaces')], ...names.map((name) => [name, name])];
+  select.replaceChildren(...options.map(([value, label]) => {
+    const option = document.createElement('option');
+    option.value = value;
+    option.textContent = label;
+    return option;
+  }));
+  select.value = state.iface;
+}
+
+async function loadSummary() {
+  const summary = await getJson('summary', withIface());
+  state.data.summary = summary;
+  state.timezone = summary.timezone || null;
+  const names = Array.isArray(summary.interfaces) ? summary.interfaces : [];
+  if (state.iface && names.length && !names.includes(state.iface)) {
+    // The remembered interface is no longer monitored: back to all of them.
+    state.iface = '';
+    writeStored(IFACE_KEY, '');
+    refreshAll();
+    return;
+  }
+  renderSummary();
+}
+
+function renderRealtime() {
+  const live = state.data.realtime;
+  if (!live) return;
+  const up = $('#rate-up');
+  const down = $('#rate-down');
+  up.textContent = formatBitRate(live.current_up_bps);
+  down.textContent = formatBitRate(live.current_down_bps);
+  up.parentElement.title = `${formatBytes(live.current_up_Bps)}/s`;
+  down.parentElement.title = `${formatBytes(live.current_down_Bps)}/s`;
+  drawSpark(Array.isArray(live.samples) ? live.samples : []);
+}
+
+function drawSpark(samples) {
+  const svg = $('#spark');
+  const max = Math.max(1, ...samples.map((s) => Math.max(s.up || 0, s.down || 0)));
+  const path = (key) => samples.map((sample, index) => {
+    const x = samples.length > 1 ? (120 * index) / (samples.length - 1) : 0;
+    const y = 30 - (28 * (sample[key] || 0)) / max;
+    return `${index ? 'L' : 'M'}${x.toFixed(1)} ${y.toFixed(1)}`;
+  }).join('');
+  svg.querySelector('.spark-up').setAttribute('d', path('up'));
+  svg.querySelector('.spark-down').setAttribute('d', path('down'));
+}
+
+async function loadRealtime() {
+  state.data.realtime = await getJson('realtime', withIface());
+  renderRealtime();
+}
+
+function renderHealth() {
+  const health = state.data.health;
+  const box = $('#health');
+  if (!health) return;
+  const interfaces = Array.isArray(health.interfaces) ? health.interfaces : [];
+  box.replaceChildren(...interfaces.map((entry) => {
+    const item = document.createElement('span');
+    item.className = `health-item ${entry.state === 'capturing' ? 'ok' : 'bad'}`;
+    const drops = Number(entry.drops ?? entry.ring_drops);
+    const stateText = entry.state === 'capturing' ? t('capturing') : String(entry.state ?? '?');
+    item.textContent = `${entry.name} · ${stateText}${Number.isFinite(drops) ? ` · ${t('drops')} ${drops}` : ''}`;
+    return item;
+  }));
+}
+
+async function loadHealth() {
+  try {
+    state.data.health = await getJson('health');
+  } catch (error) {
+    // 503 means capture stopped: its body still says which interface and why.
+    if (error instanceof ApiError && error.body) {
+      state.data.health = error.body;
+      renderHealth();
+    }
+    throw error;
+  }
+  renderHealth();
+}
+
+// ---------------------------------------------------------------------------------------------
+// History charts and today's addresses
+// ---------------------------------------------------------------------------------------------
+
+const toPoints = {
+  hour: (rows, oneDay) => rows.map((row) => ({
+    label: oneDay ? row.hour_ts.slice(11, 16) : `${row.hour_ts.slice(5, 10)} ${row.hour_ts.slice(11, 16)}`,
+    title: row.hour_ts.slice(0, 16),
+    up: row.up_bytes,
+    down: row.down_bytes,
+  })),
+  day: (rows) => rows.map((row) => ({ label: row.day.slice(5), title: row.day, up: row.up_bytes, down: row.down_bytes })),
+  month: (rows) => rows.map((row) => ({ label: row.month, title: row.month, up: row.up_bytes, down: row.down_bytes })),
+};
+
+function renderHistory() {
+  const { days, months, hours } = state.data;
+  if (days) charts.days.setOption(trafficOption(toPoints.day(days), 'bars'), true);
+  if (months) charts.months.setOption(trafficOption(toPoints.month(months), 'bars'), true);
+  if (hours) charts.hours.setOption(trafficOption(toPoints.hour(hours, true), 'area'), true);
+}
+
+async function loadDays() {
+  const answer = await getJson('history/30days', withIface());
+  state.data.days = answer.days;
+  state.lastDay30 = answer.days.length ? answer.days[answer.days.length - 1].day : null;
+  renderHistory();
+}
+
+async function loadMonths() {
+  state.data.months = (await getJson('history/12months', withIface())).months;
+  renderHistory();
+}
+
+async function loadHours() {
+  state.data.hours = (await getJson('history/today_hours', withIface())).hours;
+  renderHistory();
+}
+
+function renderTopList(list, entries, total) {
+  if (!entries.length) {
+    const empty = document.createElement('li');
+    empty.className = 'empty';
+    empty.textContent = t('no_data');
+    list.replaceChildren(empty);
+    return;
+  }
+  const whole = total || entries.reduce((sum, entry) => sum + entry.bytes, 0);
+  list.replaceChildren(...entries.map((entry, index) => {
+    const item = document.createElement('li');
+    item.className = index < 3 ? `rank-${index + 1}` : '';
+    const rank = document.createElement('span');
+    rank.className = 'rank';
+    rank.textContent = String(index + 1);
+    const ip = document.createElement('span');
+    ip.className = 'ip';
+    ip.textContent = entry.ip;
+    ip.title = entry.ip;
+    const bytes = document.createElement('span');
+    bytes.className = 'bytes';
+    bytes.textContent = entry.bytes_fmt;
+    bytes.title = formatExactBytes(entry.bytes);
+    const share = document.createElement('span');
+    share.className = 'share';
+    share.textContent = formatShare(entry.bytes, whole);
+    const bar = document.createElement('span');
+    bar.className = 'bar';
+    const width = whole ? Math.min(100, (100 * entry.bytes) / whole) : 0;
+    if (Number.isFinite(entry.up_bytes) && Number.isFinite(entry.down_bytes) && entry.bytes > 0) {
+      for (const [key, cls] of [['up_bytes', 'up'], ['down_bytes', 'down']]) {
+        const part = document.createElement('i');
+        part.className = cls;
+        part.style.width = `${(width * entry[key]) / entry.bytes}%`;
+        bar.append(part);
+      }
+      bar.title = `${t('up')} ${formatBytes(entry.up_bytes)} · ${t('down')} ${formatBytes(entry.down_bytes)}`;
+    } else {
+      const part = document.createElement('i');
+      part.className = 'all';
+      part.style.width = `${width}%`;
+      bar.append(part);
+    }
+    item.append(rank, ip, bytes, bar, share);
+    return item;
+  }));
+}
+
+function renderTopToday() {
+  const top = state.data.topToday;
+  if (!top) return;
+  const total = state.data.summary ? state.data.summary.today.total_bytes : 0;
+  renderTopList($('#top-today'), top, total);
+}
+
+async function loadTopToday() {
+  state.data.topToday = (await getJson('top_ips', withIface())).top_ips;
+  renderTopToday();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Date range query
+// ---------------------------------------------------------------------------------------------
+
+function setGranularity(granularity) {
+  state.granularity = granularity;
+  for (const button of document.querySelectorAll('[data-granularity]')) {
+    const on = button.dataset.granularity === granularity;
+    button.setAttribute('aria-checked', String(on));
+    button.tabIndex = on ? 0 : -1;
+  }
+}
+
+function markQuick(key) {
+  state.quick = key;
+  for (const button of document.querySelectorAll('[data-range]')) {
+    button.setAttribute('aria-pressed', String(button.dataset.range === key));
+  }
+}
+
+function applyDateLimits() {
+  const today = serverToday();
+  const range = state.dateRange;
+  const min = range && isDay(range.min) ? range.min : '';
+  const max = range && isDay(range.max) && range.max > today ? range.max : today;
+  for (const input of [$('#start'), $('#end')]) {
+    input.min = min;
+    input.max = max;
+  }
+}
+
+async function loadDateRange() {
+  state.dateRange = await getJson('date_range', withIface());
+  applyDateLimits();
+}
+
+function queryError(message) {
+  const box = $('#query-error');
+  box.textContent = message || '';
+  box.hidden = !message;
+}
+
+function renderQuery() {
+  const answer = state.data.query;
+  if (!answer) return;
+  const { request, result } = answer;
+  const bar = $('#query-summary');
+  const set = (field, text, exact) => {
+    const element = bar.querySelector(`[data-field="${field}"]`);
+    element.textContent = text;
+    element.title = exact === undefined ? '' : formatExactBytes(exact);
+  };
+  set('total', result.summary.total_fmt, result.summary.total_bytes);
+  set('up', result.summary.up_fmt, result.summary.up_bytes);
+  set('down', result.summary.down_fmt, result.summary.down_bytes);
+  const span = request.start === request.end ? request.start : `${request.start} → ${request.end}`;
+  set('range', `${span} · ${result.series.length} ${t('points')}`);
+  const oneDay = request.start === request.end;
+  const points = toPoints[request.granularity](result.series, oneDay);
+  charts.query.setOption(trafficOption(points, request.granularity === 'hour' ? 'area' : 'bars'), true);
+  if (answer.top) renderTopList($('#top-range'), answer.top, result.summary.total_bytes);
+}
+
+async function runQuery() {
+  const request = { start: $('#start').value, end: $('#end').value, granularity: state.granularity };
+  if (!isDay(request.start) || !isDay(request.end)) return queryError(t('err_dates'));
+  if (request.end < request.start) return queryError(t('err_order'));
+  queryError('');
+  const seq = ++state.querySeq;
+  $('#query-summary').classList.add('busy');
+  try {
+    const [result, top] = await Promise.all([
+      getJson('query', withIface(request)),
+      getJson('top_ips', withIface({ start: request.start, end: request.end, limit: 10 })).then(
+        (answer) => answer.top_ips,
+        (error) => {
+          // The chart is still worth showing; the list says what went wrong.
+          errors.set('top-range', error);
+          showErrors();
+          return [];
+        },
+      ),
+    ]);
+    if (seq !== state.querySeq) return; // a newer query was sent meanwhile
+    if (errors.delete('top-range')) showErrors();
+    state.data.query = { request, result, top };
+    renderQuery();
+  } catch (error) {
+    if (seq === state.querySeq) queryError(describe(error));
+  } finally {
+    if (seq === state.querySeq) $('#query-summary').classList.remove('busy');
+  }
+  return undefined;
+}
+
+function runQuick(key) {
+  const range = QUICK_RANGES[key](serverToday());
+  $('#start').value = range.start;
+  $('#end').value = range.end;
+  setGranularity(range.granularity);
+  markQuick(key);
+  runQuery();
+}
+
+function wireQuery() {
+  $('#query-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    markQuick(null);
+    runQuery();
+  });
+  for (const button of document.querySelectorAll('[data-range]')) {
+    button.addEventListener('click', () => runQuick(button.dataset.range));
+  }
+  for (const button of document.querySelectorAll('[data-granularity]')) {
+    button.addEventListener('click', () => {
+      if (button.dataset.granularity === state.granularity) return;
+      setGranularity(button.dataset.granularity);
+      // A manual override of a range already shown applies at once.
+      if (state.data.query) runQuery();
+    });
+  }
+  for (const input of [$('#start'), $('#end')]) {
+    input.addEventListener('change', () => markQuick(null));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refreshing
+// ---------------------------------------------------------------------------------------------
+
+const SECOND = 1000;
+const schedules = [
+  { every: 3 * SECOND, run: () => guarded('realtime', loadRealtime) },
+  { every: 10 * SECOND, run: () => guarded('summary', loadSummary).then(renderTopToday) },
+  { every: 30 * SECOND, run: () => guarded('health', loadHealth) },
+  { every: 60 * SECOND, run: () => Promise.all([guarded('hours', loadHours), guarded('top', loadTopToday)]) },
+  { every: 120 * SECOND, run: () => Promise.all([guarded('days', loadDays), guarded('months', loadMonths), guarded('date-range', loadDateRange)]) },
+];
+
+function refreshAll() {
+  for (const schedule of schedules) schedule.run();
+  if (state.data.query) runQuery();
+}
+
+function startTimers() {
+  for (const schedule of schedules) {
+    setInterval(() => {
+      if (!document.hidden) schedule.run();
+    }, schedule.every);
+  }
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) refreshAll();
+  });
+}
+
+function wireControls() {
+  for (const button of document.querySelectorAll('[data-lang]')) {
+    button.addEventListener('click', () => {
+      setLang(button.dataset.lang);
+      rerender();
+    });
+  }
+  $('#iface').addEventListener('change', (event) => {
+    state.iface = event.target.value;
+    writeStored(IFACE_KEY, state.iface);
+    refreshAll();
+  });
+}
+
+/** Everything that writes text from code, again (after a language switch). */
+function rerender() {
+  showErrors();
+  renderSummary();
+  renderRealtime();
+  renderHealth();
+  renderHistory();
+  renderTopToday();
+  renderQuery();
+}
+
+async function start() {
+  applyStatic();
+  wireControls();
+  wireQuery();
+  setGranularity('hour');
+  // The zone decides what "today" is for the first query; the rest loads in parallel.
+  await guarded('summary', loadSummary);
+  await Promise.all([
+    guarded('days', loadDays),
+    guarded('months', loadMonths),
+    guarded('hours', loadHours),
+    guarded('top', loadTopToday),
+    guarded('date-range', loadDateRange),
+    guarded('realtime', loadRealtime),
+    guarded('health', loadHealth),
+  ]);
+  renderTopToday();
+  runQuick('today');
+  startTimers();
+}
+
+start();
