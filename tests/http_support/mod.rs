@@ -125,7 +125,11 @@ pub struct Client {
 
 impl Client {
     pub fn connect(address: SocketAddr) -> Client {
-        let stream = TcpStream::connect_timeout(&address, PATIENCE).expect("connects");
+        Client::over(TcpStream::connect_timeout(&address, PATIENCE).expect("connects"))
+    }
+
+    /// Use a connection opened elsewhere.
+    pub fn over(stream: TcpStream) -> Client {
         stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         stream.set_write_timeout(Some(PATIENCE)).expect("timeout");
         Client {

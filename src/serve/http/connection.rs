@@ -150,7 +150,7 @@ impl Connection {
                                 false,
                                 false,
                             );
-                            return self.flush_then(Close::Now);
+                            return self.flush_then(Close::Linger);
                         }
                         Err(_) => return Close::Now,
                     }

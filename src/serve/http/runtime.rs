@@ -47,7 +47,8 @@ fn raise_open_file_limit() {
     }
 }
 
-/// Start `work` on a coroutine of [`STACK_BYTES`] stack.
+/// Start `work` on a coroutine with `may`'s configured stack ([`STACK_BYTES`], set by
+/// [`configure`]); coroutines of that size are pooled and reused.
 ///
 /// `may` marks spawning unsafe because of two hazards, and this layer avoids both:
 /// - thread-local storage: a coroutine may resume on another worker thread, so a reference into
@@ -57,6 +58,5 @@ fn raise_open_file_limit() {
 /// - stack overflow: the stack is sized from a measurement of the deepest handler path (see the
 ///   `http` module documentation), with margin.
 pub fn spawn(work: impl FnOnce() + Send + 'static) -> io::Result<()> {
-    let builder = may::coroutine::Builder::new().stack_size(STACK_BYTES / size_of::<usize>());
-    may::go!(builder, work).map(drop)
+    may::go!(may::coroutine::Builder::new(), work).map(drop)
 }
