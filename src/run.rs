@@ -1,12 +1,18 @@
 //! `run`: the monitor. Opens the history at `DB_PATH`, starts capture on the configured
-//! interfaces and the `persister` thread (one commit every `SAVE_INTERVAL`), logs a one-line
-//! summary every interval, and on SIGTERM/SIGINT stops capture, makes the last commit and prints
-//! the final tally. Exit codes: 0 after a clean stop, 1 when capture cannot start or the last
-//! commit failed, 2 for bad settings (including a database that cannot be used).
+//! interfaces and the `persister` thread (one commit every `SAVE_INTERVAL`), then the web server
+//! (dashboard, JSON API, `/metrics`) on `WEB_BIND`:`WEB_PORT`; logs a one-line summary every
+//! interval, and on SIGTERM/SIGINT stops capture, makes the last commit and prints the final
+//! tally. Exit codes: 0 after a clean stop, 1 when capture cannot start or the last commit
+//! failed, 2 for bad settings (including a database that cannot be used and a `WEB_PORT` that
+//! cannot be listened on, said in one sentence).
 //!
-//! Until storage and the web layer exist, the final tally is the monitor's output: one JSON line on
-//! stdout (per interface and together, in the shape of `report --json`), and a log line ending in
-//! `seen_pkts=N seen_bytes=M` that the capture-cost harness reads.
+//! The web server answers from the history and the live counts and never writes; it is not
+//! stopped on SIGTERM but simply ends with the process, so a request in flight or an idle
+//! keep-alive connection cannot delay the last commit.
+//!
+//! On a clean stop the final tally also goes to stdout as one JSON line (per interface and
+//! together, in the shape of `report --json`), and a log line ends in `seen_pkts=N seen_bytes=M`,
+//! which the capture-cost harness reads.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,6 +27,8 @@ use crate::clock::Zone;
 use crate::config::Config;
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
+use crate::serve::api::{Api, LiveSource};
+use crate::serve::http::{self, HttpSettings};
 use crate::shutdown::Shutdown;
 use crate::store::{Persister, Store};
 use crate::units::format_bytes;
@@ -111,6 +119,36 @@ pub fn run(config: &Config) -> ExitCode {
             error!("cannot start the persister thread: {error}");
             engine.stop();
             return ExitCode::from(EXIT_CAPTURE_FAILED);
+        }
+    };
+    let settings = HttpSettings {
+        bind: config.web_bind,
+        port: config.web_port,
+        auth: config.web_auth.clone(),
+    };
+    let api = Api::new(
+        Arc::clone(&store),
+        Arc::clone(&engine.live) as Arc<dyn LiveSource>,
+    );
+    let _server = match http::start(&settings, Arc::new(api)) {
+        Ok(server) => {
+            info!(
+                "dashboard and API at http://{}/{}",
+                server.local_addr(),
+                if settings.auth.is_some() {
+                    " (WEB_AUTH: basic auth on all but /api/health)"
+                } else {
+                    ""
+                }
+            );
+            server
+        }
+        Err(error) => {
+            error!("{error}");
+            engine.stop();
+            // Whatever was counted in these milliseconds is kept; a failure here has no news.
+            let _ = persister.finish();
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     while stop.sleep(config.save_interval) {

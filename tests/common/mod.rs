@@ -565,6 +565,7 @@ pub fn read_via_file(bytes: &[u8]) -> (Result<CaptureInfo, FileError>, Vec<SeenR
 }
 
 pub mod netns;
+pub mod web;
 
 /// The shared folder (`../shared` beside the repository, or `NETTRAFFIC_SHARED`), checked to
 /// hold the capture corpus.

@@ -1,0 +1,266 @@
+//! The HTTP API of the real monitor while it captures (root: network namespaces, a veth pair,
+//! tcpreplay): what memory has counted shows in every endpoint before any commit, `/metrics`
+//! passes `promtool check metrics`, a busy `WEB_PORT` stops start-up with one sentence, and the
+//! web server does not hold up the clean stop.
+//!
+//! Expected numbers come from `shared/pcaps/expected/*.json` of the replayed captures (Ethernet
+//! captures whose records are whole, so they go on the wire as the rules count them).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use common::netns::{Netns, require_root};
+use common::web::{Monitor, db_in, listen, promtool_check};
+use common::{TempDir, shared_dir};
+
+/// Replayed one after another: 2,045 records, 28 remote addresses.
+const CAPTURES: [&str; 4] = [
+    "zeek-wikipedia.pcap",
+    "sv-base64-decode-5885.pcap",
+    "sv-smtp-errors-smtperr.pcap",
+    "zeek-quic-firefox-blog-cloudflare.pcap",
+];
+
+type Bytes = (u64, u64);
+
+fn bytes_of(value: &Value) -> Bytes {
+    (
+        value["up_bytes"].as_u64().expect("up_bytes"),
+        value["down_bytes"].as_u64().expect("down_bytes"),
+    )
+}
+
+fn capture(name: &str) -> PathBuf {
+    shared_dir().join("pcaps").join(name)
+}
+
+/// Totals and remote addresses of the replayed captures, from their expected files.
+fn expected() -> (Bytes, BTreeMap<IpAddr, Bytes>) {
+    let mut total = (0, 0);
+    let mut remotes: BTreeMap<IpAddr, Bytes> = BTreeMap::new();
+    for name in CAPTURES {
+        let path = shared_dir().join(format!("pcaps/expected/{name}.json"));
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("expected file")).unwrap();
+        assert_eq!(json["linktype"], 1, "{name} is an Ethernet capture");
+        let (up, down) = bytes_of(&json);
+        total.0 += up;
+        total.1 += down;
+        for (ip, bytes) in json["remote_ips"].as_object().expect("remote_ips") {
+            let (up, down) = bytes_of(bytes);
+            let entry = remotes.entry(ip.parse().unwrap()).or_default();
+            entry.0 += up;
+            entry.1 += down;
+        }
+    }
+    (total, remotes)
+}
+
+fn totals(bytes: Bytes) -> Value {
+    let (up, down) = bytes;
+    json!({
+        "up_bytes": up,
+        "down_bytes": down,
+        "total_bytes": up + down,
+        "up_fmt": nettraffic_sentinel::units::format_bytes(up),
+        "down_fmt": nettraffic_sentinel::units::format_bytes(down),
+        "total_fmt": nettraffic_sentinel::units::format_bytes(up + down),
+    })
+}
+
+fn json_of(monitor: &Monitor, target: &str) -> Value {
+    let answer = monitor.get(target);
+    assert_eq!(answer.status, 200, "{target}: {}", answer.text());
+    answer.json()
+}
+
+fn sum_rows(rows: &Value) -> Bytes {
+    rows.as_array()
+        .expect("rows")
+        .iter()
+        .map(bytes_of)
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+#[test]
+fn live_counts_are_in_every_endpoint_before_any_commit() {
+    require_root();
+    let mut lab = Netns::new("api-live");
+    let a = lab.add("a");
+    let b = lab.add("b");
+    lab.veth((&a, "va"), (&b, "vb"));
+    let dir = TempDir::new("api-live");
+    let mut monitor = Monitor::start(&lab, &b, "vb", &db_in(dir.path()), &[]);
+    monitor.wait_ready("vb");
+    // The rate sampler's first reading is its baseline: let it be taken before any traffic.
+    std::thread::sleep(Duration::from_millis(1500));
+    for name in CAPTURES {
+        lab.replay(&a, "va", &capture(name));
+    }
+    let (total, remotes) = expected();
+
+    // Frames reach the counters within a ring retire timeout; wait for the last of them.
+    let start = Instant::now();
+    let mut summary = json_of(&monitor, "/api/summary");
+    while summary["today"] != totals(total) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        summary = json_of(&monitor, "/api/summary");
+    }
+    assert_eq!(summary["today"], totals(total), "{summary}");
+    assert_eq!(summary["month"], totals(total));
+    assert_eq!(summary["year"], totals(total));
+    assert_eq!(summary["interfaces"], json!(["vb"]));
+    assert_eq!(
+        json_of(&monitor, "/api/summary?iface=vb")["today"],
+        totals(total)
+    );
+
+    // Nothing has been committed (SAVE_INTERVAL is an hour): all of this came from memory.
+    let health = json_of(&monitor, "/api/health");
+    assert_eq!(health["last_commit"], Value::Null, "{health}");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["interfaces"][0]["name"], "vb");
+    assert_eq!(health["interfaces"][0]["state"], "capturing");
+    let frames = health["interfaces"][0]["frames"].as_u64().unwrap();
+    // Only IP frames pass the ring's filter, so fewer than the captures' 2,045 records.
+    assert!(frames > 1000, "{health}");
+    assert_eq!(health["interfaces"][0]["drops"], 0, "{health}");
+
+    let today = today();
+    let hours = json_of(&monitor, "/api/history/today_hours");
+    assert_eq!(hours["hours"].as_array().map(Vec::len), Some(24));
+    assert_eq!(sum_rows(&hours["hours"]), total);
+    let query = json_of(
+        &monitor,
+        &format!("/api/query?start={today}&end={today}&granularity=hour"),
+    );
+    assert_eq!(query["summary"], totals(total));
+    let query = json_of(&monitor, &format!("/api/query?start={today}&end={today}"));
+    assert_eq!(
+        query["series"],
+        json!([{"day": today, "up_bytes": total.0, "down_bytes": total.1, "total_bytes": total.0 + total.1}])
+    );
+    let days = json_of(&monitor, "/api/history/30days");
+    assert_eq!(bytes_of(&days["days"][29]), total);
+    assert_eq!(sum_rows(&days["days"]), total);
+    let months = json_of(&monitor, "/api/history/12months");
+    assert_eq!(bytes_of(&months["months"][11]), total);
+    assert_eq!(
+        json_of(&monitor, "/api/date_range"),
+        json!({"min": today, "max": today})
+    );
+
+    // Top addresses: the heaviest first, ties by address.
+    let mut sorted: Vec<(IpAddr, Bytes)> = remotes.into_iter().collect();
+    sorted.sort_by(|x, y| (y.1.0 + y.1.1).cmp(&(x.1.0 + x.1.1)).then(x.0.cmp(&y.0)));
+    let listed = |list: &[(IpAddr, Bytes)]| -> Value {
+        list.iter()
+            .map(|(ip, (up, down))| {
+                json!({"ip": ip.to_string(), "bytes": up + down, "up_bytes": up, "down_bytes": down,
+                       "bytes_fmt": nettraffic_sentinel::units::format_bytes(up + down)})
+            })
+            .collect()
+    };
+    assert_eq!(
+        json_of(&monitor, "/api/top_ips")["top_ips"],
+        listed(&sorted[..10])
+    );
+    assert_eq!(
+        json_of(
+            &monitor,
+            &format!("/api/top_ips?start={today}&end={today}&limit=1000")
+        )["top_ips"],
+        listed(&sorted)
+    );
+
+    // The one-second samples add up to everything once the last second has been sampled.
+    std::thread::sleep(Duration::from_millis(1200));
+    let realtime = json_of(&monitor, "/api/realtime");
+    let samples = realtime["samples"].as_array().map_or(0, Vec::len);
+    assert!((1..=120).contains(&samples), "{realtime}");
+    assert_eq!(sum_samples(&realtime), total, "{realtime}");
+    assert_eq!(
+        sum_samples(&json_of(&monitor, "/api/realtime?iface=vb")),
+        total
+    );
+
+    let metrics = monitor.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        metrics.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = metrics.text();
+    for line in [
+        format!(
+            "nettraffic_public_receive_bytes_total{{device=\"vb\"}} {}",
+            total.1
+        ),
+        format!(
+            "nettraffic_public_transmit_bytes_total{{device=\"vb\"}} {}",
+            total.0
+        ),
+        format!("nettraffic_capture_packets_total{{device=\"vb\"}} {frames}"),
+        "nettraffic_capture_drops_total{device=\"vb\"} 0".to_string(),
+        "nettraffic_store_last_commit_timestamp_seconds 0".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+    }
+    promtool_check(&text).unwrap_or_else(|complaints| panic!("{complaints}\n{text}"));
+
+    // An idle keep-alive connection must not hold up the clean stop.
+    let mut idle = common::web::connect(&b, common::web::PORT);
+    idle.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let log = monitor.stop();
+    assert!(log.contains("saved to"), "the last commit was made: {log}");
+}
+
+/// The bytes of every one-second sample added up.
+fn sum_samples(realtime: &Value) -> Bytes {
+    realtime["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .fold((0, 0), |s, x| {
+            (
+                s.0 + x["up"].as_u64().unwrap(),
+                s.1 + x["down"].as_u64().unwrap(),
+            )
+        })
+}
+
+/// Today's date in the monitor's zone (UTC).
+fn today() -> String {
+    jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date()
+        .to_string()
+}
+
+#[test]
+fn a_busy_web_port_stops_start_up_with_one_sentence() {
+    require_root();
+    let mut lab = Netns::new("api-port");
+    let a = lab.add("a");
+    let b = lab.add("b");
+    lab.veth((&a, "va"), (&b, "vb"));
+    let _busy = listen(&b, common::web::PORT);
+    let dir = TempDir::new("api-port");
+    let monitor = Monitor::start(&lab, &b, "vb", &db_in(dir.path()), &[]);
+    let (status, _, log) = monitor.exit_within(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2), "{log}");
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "one sentence: {log}");
+    assert!(
+        errors[0].contains("WEB_PORT 8080 is already in use on 127.0.0.1"),
+        "{log}"
+    );
+}
