@@ -493,3 +493,46 @@ fn bad_input_is_400_json_naming_the_parameter_and_unknown_paths_404_json() {
     }
     lab.stop();
 }
+
+/// The dashboard page from the real binary: its validators, a 304 for a matching
+/// `If-None-Match`, and the gzip copy (which unpacks to the same page) when it is accepted.
+#[test]
+fn the_page_is_served_with_validators_and_gzip() {
+    use std::io::Read;
+    let lab = Lab::new("api-page");
+    let monitor = lab.monitor.as_ref().expect("running");
+    let plain = common::web::get(&monitor.namespace, "/");
+    assert_eq!(plain.status, 200);
+    assert!(
+        plain
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/html")),
+        "{:?}",
+        plain.headers
+    );
+    assert!(plain.text().contains("<html"), "{}", plain.text());
+    assert_eq!(plain.header("content-encoding"), None);
+    let etag = plain.header("etag").expect("an ETag").to_string();
+    assert!(plain.header("cache-control").is_some());
+
+    let again = common::web::get_with(&monitor.namespace, "/", &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+
+    let packed = common::web::get_with(&monitor.namespace, "/", &[("Accept-Encoding", "gzip, br")]);
+    assert_eq!(packed.status, 200);
+    assert_eq!(packed.header("content-encoding"), Some("gzip"));
+    assert_eq!(packed.header("vary"), Some("Accept-Encoding"));
+    assert_ne!(
+        packed.header("etag"),
+        Some(etag.as_str()),
+        "its own validator"
+    );
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(packed.body.as_slice())
+        .read_to_end(&mut unpacked)
+        .expect("a gzip body");
+    assert_eq!(unpacked, plain.body);
+    lab.stop();
+}
