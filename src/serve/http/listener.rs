@@ -56,6 +56,10 @@ fn accept_loop(listener: &TcpListener, registry: &Arc<Registry>, shared: &Arc<Sh
             Ok((stream, _peer)) => admit(stream, registry, shared),
             Err(error) => {
                 let (pause, serious) = accept_failure(&error);
+                if is_out_of_descriptors(&error) {
+                    // The waiting client gets the descriptor of the longest idle one.
+                    registry.evict_one();
+                }
                 if serious && last_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
                     warn!("the web server cannot accept clients for now: {error}");
                     last_warning = Some(Instant::now());
@@ -68,6 +72,10 @@ fn accept_loop(listener: &TcpListener, registry: &Arc<Registry>, shared: &Arc<Sh
     }
 }
 
+fn is_out_of_descriptors(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 /// How long to wait after a failed accept, and whether the owner should hear of it.
 fn accept_failure(error: &io::Error) -> (Duration, bool) {
     match error.raw_os_error() {
@@ -75,10 +83,10 @@ fn accept_failure(error: &io::Error) -> (Duration, bool) {
         Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO | libc::EPERM) => {
             (Duration::ZERO, false)
         }
-        // Out of descriptors or memory: the pending client stays queued; retry shortly.
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-            (Duration::from_millis(100), true)
-        }
+        // Out of descriptors: one was just freed by eviction; retry as soon as it is closed.
+        Some(libc::EMFILE | libc::ENFILE) => (Duration::from_millis(10), true),
+        // Out of memory: the pending client stays queued; retry shortly.
+        Some(libc::ENOBUFS | libc::ENOMEM) => (Duration::from_millis(100), true),
         _ => (Duration::from_millis(10), true),
     }
 }

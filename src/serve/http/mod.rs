@@ -70,13 +70,24 @@ use connection::Shared;
 use registry::Registry;
 
 /// Where to listen and whom to let in (from `WEB_BIND`, `WEB_PORT`, `WEB_AUTH`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpSettings {
     pub bind: IpAddr,
     /// 0 picks a free port (tests); see [`Server::local_addr`].
     pub port: u16,
     /// `WEB_AUTH`: user and password.
     pub auth: Option<(String, String)>,
+}
+
+/// Shows the user name, never the password.
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("auth_user", &self.auth.as_ref().map(|(user, _)| user))
+            .finish()
+    }
 }
 
 /// A running server.
@@ -140,4 +151,21 @@ pub fn start(settings: &HttpSettings, handler: Arc<dyn Handler>) -> Result<Serve
         local_addr,
         registry,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_never_show_the_password() {
+        let settings = HttpSettings {
+            bind: IpAddr::from([0, 0, 0, 0]),
+            port: 8080,
+            auth: Some(("admin".to_string(), "s3cret".to_string())),
+        };
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("admin"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
 }

@@ -110,22 +110,8 @@ impl Registry {
     /// full. `Err(Full)` only when every connection is running its handler.
     pub fn admit(self: &Arc<Self>, fd: RawFd) -> Result<Slot, Full> {
         let mut table = self.lock();
-        if table.entries.len() >= self.capacity {
-            let victim = table
-                .entries
-                .iter()
-                .map(|(&id, entry)| (entry.phase.load(), id))
-                .filter(|((phase, _), _)| *phase != Phase::Handling)
-                .min()
-                .map(|(_, id)| id);
-            let Some(victim) = victim else {
-                return Err(Full);
-            };
-            if let Some(entry) = table.entries.remove(&victim) {
-                // Fails only if the peer is already gone; the connection notices by itself then.
-                let _ = nix::sys::socket::shutdown(entry.fd, nix::sys::socket::Shutdown::Both);
-                table.evicted += 1;
-            }
+        if table.entries.len() >= self.capacity && !table.evict_one() {
+            return Err(Full);
         }
         let id = table.next_id;
         table.next_id += 1;
@@ -145,6 +131,12 @@ impl Registry {
         })
     }
 
+    /// Close the connection that is first in line for eviction, to free its descriptor (the
+    /// process ran out of them). False when none may be closed.
+    pub fn evict_one(&self) -> bool {
+        self.lock().evict_one()
+    }
+
     /// Connections in the table now.
     pub fn open(&self) -> usize {
         self.lock().entries.len()
@@ -153,6 +145,27 @@ impl Registry {
     /// Connections closed to make room since the start.
     pub fn evicted(&self) -> u64 {
         self.lock().evicted
+    }
+}
+
+impl Table {
+    /// Shut down the connection idle longest (then reading, then writing longest) and take it
+    /// out of the table. False when every connection is running its handler.
+    fn evict_one(&mut self) -> bool {
+        let victim = self
+            .entries
+            .iter()
+            .map(|(&id, entry)| (entry.phase.load(), id))
+            .filter(|((phase, _), _)| *phase != Phase::Handling)
+            .min()
+            .map(|(_, id)| id);
+        let Some(entry) = victim.and_then(|id| self.entries.remove(&id)) else {
+            return false;
+        };
+        // Fails only if the peer is already gone; the connection notices by itself then.
+        let _ = nix::sys::socket::shutdown(entry.fd, nix::sys::socket::Shutdown::Both);
+        self.evicted += 1;
+        true
     }
 }
 
