@@ -151,6 +151,7 @@ pub fn import(
         .map_err(|e| StoreError::Io { why: e.to_string() })?;
     txn.set_quick_repair(true);
     let mut outcomes = Vec::new();
+    let mut written = Vec::new();
     {
         let mut imports = txn.open_table(IMPORTS).map_err(StoreError::io)?;
         let mut hours_table = txn.open_table(HOURS).map_err(StoreError::io)?;
@@ -187,6 +188,7 @@ pub fn import(
                 total.up = total.up.saturating_add(bytes.up);
                 total.down = total.down.saturating_add(bytes.down);
                 hours_table.insert(key, total).map_err(StoreError::io)?;
+                written.push((ALL_SCOPE, *start));
             }
             for (date, remotes) in &tally.days {
                 let key = Day {
@@ -239,7 +241,7 @@ pub fn import(
             ));
         }
     }
-    txn.commit().map_err(StoreError::io)?;
+    store.commit(txn, written, None)?;
     Ok(outcomes)
 }
 

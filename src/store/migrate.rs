@@ -127,6 +127,7 @@ pub fn migrate(store: &Store, old: &Path) -> Result<Migrated, MigrateError> {
         .map_err(|e| io(StoreError::Io { why: e.to_string() }))?;
     txn.set_quick_repair(true);
     let mut migrated = Migrated::default();
+    let mut written = Vec::new();
     {
         let mut taken_table = txn
             .open_table(SQLITE_HOURS)
@@ -146,6 +147,7 @@ pub fn migrate(store: &Store, old: &Path) -> Result<Migrated, MigrateError> {
                 scope: ALL_SCOPE,
                 start: hour,
             };
+            written.push((ALL_SCOPE, hour));
             let mut total = hours
                 .get(key)
                 .map_err(|e| io(StoreError::io(e)))?
@@ -168,7 +170,7 @@ pub fn migrate(store: &Store, old: &Path) -> Result<Migrated, MigrateError> {
             migrated.bytes.down += bytes.down.saturating_sub(taken.down);
         }
     }
-    txn.commit().map_err(|e| io(StoreError::io(e)))?;
+    store.commit(txn, written, None).map_err(io)?;
     Ok(migrated)
 }
 

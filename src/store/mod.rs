@@ -2,9 +2,11 @@
 //!
 //! Jobs, one per file: [`schema`] (tables and byte layouts), [`open`] (refuse files that are not
 //! ours, damaged or newer, before anything is written), [`persister`] (the `persister` thread
-//! that stores absolute totals every `SAVE_INTERVAL`), [`query`] (series, totals and top addresses
-//! computed on read, with what memory holds and has not committed yet), [`import`] (capture files
-//! into the history) and [`migrate`] (the original's SQLite history).
+//! that stores absolute totals every `SAVE_INTERVAL`), [`days`] (each scope's day sums, kept in
+//! memory beside the file), [`query`] (series, totals and top addresses computed on read, with
+//! what memory holds and has not committed yet), [`import`] (capture files into the history) and
+//! [`migrate`] (the original's SQLite history). Every writer commits through [`Store::commit`],
+//! which publishes the new day sums (and the persister's marks) to readers in the same step.
 //!
 //! # Layout (schema version 1)
 //!
@@ -25,7 +27,8 @@
 //! interface together plus imported and migrated history (which belong to no interface), so it
 //! may exceed the sum of the interface scopes. Remote addresses are kept per interface scope and
 //! local day (at most `TOP_IPS_PER_DAY` each); "all interfaces" merges them on read, and imported
-//! addresses sit in scope 0. Days, months and years are never stored: they are sums on read.
+//! addresses sit in scope 0. Days, months and years are never stored: the day sums are made when
+//! the file is opened and kept in memory, and months, years and ranges add them up on read.
 //!
 //! # Durability
 //! Every commit is `Durability::Immediate` with redb's quick repair on: the allocator state is
@@ -33,6 +36,7 @@
 //! takes milliseconds instead of a walk over the whole file. The price is two `fsync`s per
 //! commit, once per `SAVE_INTERVAL`.
 
+pub mod days;
 pub mod import;
 pub mod migrate;
 pub mod open;
@@ -40,13 +44,15 @@ pub mod persister;
 pub mod query;
 pub mod schema;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use redb::{Database, ReadTransaction, WriteTransaction};
 
-use crate::clock::Zone;
+use crate::clock::{HourStart, Zone};
+use days::DayIndex;
 pub use persister::{Committed, LiveView, Persister};
 pub use query::{Granularity, Point, ReadView, RemoteTotal, Scope};
 
@@ -120,42 +126,116 @@ impl StoreError {
     }
 }
 
-/// The open history file.
-pub struct Store {
+/// What readers take as one consistent state: the day sums and the persister's marks of the same
+/// commit. Replaced whole (never changed in place) each time a commit is published.
+#[derive(Debug, Default)]
+pub(crate) struct Published {
+    /// Counts the commits published, so a reader can tell whether the file moved on.
+    pub generation: u64,
+    pub days: Arc<DayIndex>,
+    pub marks: Arc<Committed>,
+}
+
+/// The parts of the store that readers share (a [`ReadView`] keeps an `Arc` of this).
+pub(crate) struct Shared {
     /// `None` after a write error until it is reopened: redb refuses every operation after an
     /// I/O error ("previous I/O error") until the database is closed and opened again.
     db: RwLock<Option<Database>>,
+    /// Held for writing from a commit until its state is published, and for reading while a
+    /// reader opens a read transaction: so that transaction always belongs to the published
+    /// state the reader pairs it with. Queries that need no file (days, months, totals) never
+    /// wait here, also not during a commit's `fsync`.
+    gate: RwLock<()>,
+    published: Mutex<Arc<Published>>,
+    pub zone: Zone,
+}
+
+impl Shared {
+    pub(crate) fn published(&self) -> Arc<Published> {
+        Arc::clone(
+            &self
+                .published
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// A read transaction and the published state it belongs to.
+    pub(crate) fn begin_read(&self) -> Result<(ReadTransaction, Arc<Published>), StoreError> {
+        use redb::ReadableDatabase;
+        let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let txn = match db.as_ref() {
+            Some(db) => db.begin_read().map_err(StoreError::io)?,
+            None => return Err(closed()),
+        };
+        Ok((txn, self.published()))
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Io {
+        why: "the database is closed after a write error and could not be opened again yet".into(),
+    }
+}
+
+/// The open history file.
+pub struct Store {
+    shared: Arc<Shared>,
     path: PathBuf,
-    zone: Zone,
     top_per_day: usize,
-    /// What the persister's last successful commit took from memory; held across each commit so
-    /// a reader never sees a commit without its marks (which would count the same bytes twice).
-    committed: Mutex<Committed>,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
             .field("path", &self.path)
-            .field("zone", &self.zone.name())
+            .field("zone", &self.shared.zone.name())
             .field("top_per_day", &self.top_per_day)
             .finish()
     }
 }
 
+/// Sum the file's hours into days (see [`days`]).
+fn load_days(db: &Database, zone: &Zone) -> Result<DayIndex, redb::Error> {
+    use redb::{ReadableDatabase, ReadableTable};
+    let txn = db.begin_read()?;
+    let mut scopes = HashMap::new();
+    for entry in txn.open_table(schema::SCOPES)?.iter()? {
+        let (name, id) = entry?;
+        scopes.insert(name.value().to_string(), id.value());
+    }
+    Ok(DayIndex::load(
+        &txn.open_table(schema::HOURS)?,
+        scopes,
+        zone,
+    )?)
+}
+
 impl Store {
-    /// Open (or create) the history at `path`. See [`open::open`].
+    /// Open (or create) the history at `path` (see [`open::open`]) and sum its days into memory.
     ///
     /// # Errors
     /// See [`StoreError`]; a file that is not ours, damaged or newer is not modified.
     pub fn open(path: &Path, zone: Zone, top_per_day: usize) -> Result<Store, StoreError> {
         let db = open::open(path)?;
-        Ok(Store {
-            db: RwLock::new(Some(db)),
+        let days = load_days(&db, &zone).map_err(|error| StoreError::Damaged {
             path: path.to_path_buf(),
-            zone,
+            why: error.to_string(),
+        })?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                db: RwLock::new(Some(db)),
+                gate: RwLock::new(()),
+                published: Mutex::new(Arc::new(Published {
+                    generation: 0,
+                    days: Arc::new(days),
+                    marks: Arc::default(),
+                })),
+                zone,
+            }),
+            path: path.to_path_buf(),
             top_per_day: top_per_day.max(1),
-            committed: Mutex::new(Committed::default()),
         })
     }
 
@@ -164,56 +244,130 @@ impl Store {
     }
 
     pub fn zone(&self) -> &Zone {
-        &self.zone
+        &self.shared.zone
     }
 
     pub fn top_per_day(&self) -> usize {
         self.top_per_day
     }
 
+    /// Unix second of the persister's last successful commit in this process.
+    pub fn last_commit(&self) -> Option<i64> {
+        self.shared.published().marks.last_commit
+    }
+
+    /// Heap bytes of the history's days kept in memory (see [`days`]).
+    pub fn memory_bytes(&self) -> usize {
+        self.shared.published().days.heap_bytes()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// A write transaction on the open file.
     pub(crate) fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
-        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let db = self
+            .shared
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         match db.as_ref() {
             Some(db) => db.begin_write().map_err(StoreError::io),
-            None => Err(StoreError::Io {
-                why: "the database is closed after a write error and could not be opened again yet"
-                    .into(),
-            }),
+            None => Err(closed()),
         }
     }
 
-    /// A read transaction on the open file.
-    pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
-        use redb::ReadableDatabase;
-        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
-        match db.as_ref() {
-            Some(db) => db.begin_read().map_err(StoreError::io),
-            None => Err(StoreError::Io {
-                why: "the database is closed after a write error and could not be opened again yet"
-                    .into(),
-            }),
-        }
+    /// Commit `txn`, which wrote the hourly buckets `hours` (scope id, hour start), and publish
+    /// the new state to readers in the same step: the touched days' sums (read back inside the
+    /// transaction, so they are what the file holds) and, from the persister, its new `marks`.
+    /// A failed commit publishes nothing.
+    ///
+    /// # Errors
+    /// When the transaction cannot be committed (nothing is published then).
+    pub(crate) fn commit(
+        &self,
+        txn: WriteTransaction,
+        hours: impl IntoIterator<Item = (u32, HourStart)>,
+        marks: Option<Committed>,
+    ) -> Result<(), StoreError> {
+        let zone = &self.shared.zone;
+        let touched = days::days_of(zone, hours);
+        let (scopes, changes) = {
+            use redb::ReadableTable;
+            let mut scopes = HashMap::new();
+            for entry in txn
+                .open_table(schema::SCOPES)
+                .map_err(StoreError::io)?
+                .iter()
+                .map_err(StoreError::io)?
+            {
+                let (name, id) = entry.map_err(StoreError::io)?;
+                scopes.insert(name.value().to_string(), id.value());
+            }
+            let table = txn.open_table(schema::HOURS).map_err(StoreError::io)?;
+            let changes = days::sums_of(&table, zone, &touched).map_err(StoreError::io)?;
+            (scopes, changes)
+        };
+        let _gate = self
+            .shared
+            .gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        txn.commit().map_err(StoreError::io)?;
+        // Only commits change the published state, and they are serialised by the gate: this is
+        // the state the commit was made on.
+        let before = self.shared.published();
+        let next = Published {
+            generation: before.generation + 1,
+            days: Arc::new(before.days.with(scopes, &changes)),
+            marks: marks.map_or_else(|| Arc::clone(&before.marks), Arc::new),
+        };
+        *self
+            .shared
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        Ok(())
     }
 
     /// Close the file and open it again, as redb requires after a failed write. Leaves it closed
     /// (and says why) when it cannot be opened yet, e.g. while the disk is still full.
     ///
+    /// The days are summed again from what the file holds: a commit whose outcome was unknown
+    /// may have landed after all. (Until the persister's next commit, its marks then lag behind
+    /// the file, and readers may count that commit's interval twice; nothing stored is wrong.)
+    ///
     /// # Errors
     /// Why it cannot be opened.
     pub(crate) fn reopen(&self) -> Result<(), StoreError> {
-        let mut db = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        let _gate = self
+            .shared
+            .gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut db = self
+            .shared
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         // Dropping closes it and releases the file lock; a close error changes nothing here.
         if let Some(old) = db.take() {
             let _ = old.close();
         }
-        *db = Some(open::open(&self.path)?);
-        Ok(())
-    }
-
-    pub(crate) fn committed(&self) -> MutexGuard<'_, Committed> {
-        self.committed
+        let reopened = open::open(&self.path)?;
+        let days = load_days(&reopened, &self.shared.zone).map_err(StoreError::io)?;
+        *db = Some(reopened);
+        let before = self.shared.published();
+        *self
+            .shared
+            .published
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(Published {
+            generation: before.generation + 1,
+            days: Arc::new(days),
+            marks: Arc::clone(&before.marks),
+        });
+        Ok(())
     }
 }

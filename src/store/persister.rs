@@ -25,6 +25,7 @@
 //! its bytes are named in one log line. Imported capture files are not subject to this: their
 //! timestamps are whatever they are, 1970 included.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -98,13 +99,27 @@ impl LiveView {
     }
 }
 
+/// A view lent to [`Store::read`](super::Store::read) (the reader borrows it).
+impl<'a> From<&'a LiveView> for Cow<'a, LiveView> {
+    fn from(view: &'a LiveView) -> Cow<'a, LiveView> {
+        Cow::Borrowed(view)
+    }
+}
+
+/// A view handed to [`Store::read`](super::Store::read) (the reader keeps it, nothing is copied).
+impl From<LiveView> for Cow<'_, LiveView> {
+    fn from(view: LiveView) -> Self {
+        Cow::Owned(view)
+    }
+}
+
 /// What the last successful commit took from memory, for readers to add only the rest.
 #[derive(Clone, Debug, Default)]
 pub struct Committed {
-    /// (scope name, hour) → memory's value that the stored total includes.
-    pub hours: HashMap<(String, HourStart), UpDown>,
-    /// (interface, day) → address → memory's value that the stored list includes.
-    pub remotes: HashMap<(String, Date), HashMap<IpAddr, UpDown>>,
+    /// Scope name (`""`: all interfaces) → hour → memory's value that the stored total includes.
+    pub hours: HashMap<String, HashMap<HourStart, UpDown>>,
+    /// Interface → day → address → memory's value that the stored list includes.
+    pub remotes: HashMap<String, HashMap<Date, HashMap<IpAddr, UpDown>>>,
     /// Live hours this process will never store (implausible timestamps).
     pub refused: HashSet<HourStart>,
     /// Unix second of the last successful commit.
@@ -293,6 +308,7 @@ impl Persister {
         txn.set_quick_repair(true);
 
         let mut touched_hours: HashSet<(String, HourStart)> = HashSet::new();
+        let mut written: Vec<(u32, HourStart)> = Vec::new();
         let mut scopes: Vec<(String, BTreeMap<HourStart, UpDown>)> =
             vec![(ALL_SCOPE_NAME.to_string(), all_hours)];
         for (name, snapshot) in &view.interfaces {
@@ -334,6 +350,7 @@ impl Persister {
                     )
                     .map_err(StoreError::io)?;
                 touched_hours.insert(key);
+                written.push((id, *hour));
                 report.hours += 1;
             }
         }
@@ -414,22 +431,28 @@ impl Persister {
             meta.insert(META_LAST_COMMIT, &now.to_le_bytes()[..])
                 .map_err(StoreError::io)?;
         }
-        // Readers take this lock to pair a read snapshot with the marks of the same commit.
-        let mut committed = store.committed();
-        txn.commit().map_err(StoreError::io)?;
-        committed.hours = self
-            .hours
-            .iter()
-            .map(|(key, acc)| (key.clone(), acc.seen))
-            .collect();
-        committed.remotes = self
-            .days
-            .iter()
-            .map(|(key, acc)| (key.clone(), acc.seen.clone()))
-            .collect();
-        committed.refused = self.refused.clone();
-        committed.last_commit = Some(now);
-        drop(committed);
+        let mut marks = Committed {
+            refused: self.refused.clone(),
+            last_commit: Some(now),
+            ..Committed::default()
+        };
+        for ((scope, hour), acc) in &self.hours {
+            marks
+                .hours
+                .entry(scope.clone())
+                .or_default()
+                .insert(*hour, acc.seen);
+        }
+        for ((name, date), acc) in &self.days {
+            marks
+                .remotes
+                .entry(name.clone())
+                .or_default()
+                .insert(*date, acc.seen.clone());
+        }
+        // Readers get the file's new days and these marks together, never one without the other
+        // (which would count the same bytes twice or not at all).
+        store.commit(txn, written, Some(marks))?;
         report.took = started.elapsed();
         Ok(report)
     }

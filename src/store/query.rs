@@ -7,18 +7,21 @@
 //! [`ReadView`] pairs one read snapshot of the file with the persister's marks of the same commit,
 //! so the live part is added exactly once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::cell::{Ref, RefCell};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use jiff::civil::Date;
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableError};
+use redb::{ReadTransaction, ReadableTable, TableError};
 
+use super::days::saturating_sum;
 use super::persister::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, Counts, DAY_REMOTES, Day, HOURS, Hour, HourKey, RemoteBytes, SCOPES,
-    decode_remotes,
+    ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, HOURS, Hour, RemoteBytes, SCOPES, decode_remotes,
 };
-use super::{Store, StoreError};
+use super::{Published, Shared, Store, StoreError};
 use crate::capture::engine::unix_now;
 use crate::clock::{HourStart, Zone};
 use crate::count::UpDown;
@@ -92,13 +95,64 @@ pub(crate) fn scope_id_for_write(
     Ok(next)
 }
 
-/// Live counts not yet in the file.
-#[derive(Clone, Debug, Default)]
-struct Overlay {
-    /// Scope name (`""` for all) → hour → bytes.
-    hours: HashMap<String, BTreeMap<HourStart, UpDown>>,
-    /// Interface → day → address → bytes.
-    remotes: HashMap<String, BTreeMap<Date, HashMap<IpAddr, UpDown>>>,
+impl Store {
+    /// A consistent view for queries: the history as of the last commit plus what memory (`view`,
+    /// borrowed or handed over) has counted since. Costs a lock and a reference count: nothing is
+    /// copied, and queries take from `view` only the hours and days they ask about.
+    ///
+    /// # Errors
+    /// None today (days are in memory, and the file is opened by the queries that need it); kept
+    /// so callers already handle a read that fails.
+    pub fn read<'a>(&self, view: impl Into<Cow<'a, LiveView>>) -> Result<ReadView<'a>, StoreError> {
+        let shared = Arc::clone(self.shared());
+        let published = shared.published();
+        Ok(ReadView {
+            live: view.into(),
+            now: unix_now(),
+            shared,
+            state: RefCell::new(State {
+                published,
+                txn: None,
+            }),
+        })
+    }
+
+    /// The history alone, without live counts (for tools that run beside no capture).
+    ///
+    /// # Errors
+    /// As [`Store::read`].
+    pub fn read_stored(&self) -> Result<ReadView<'static>, StoreError> {
+        static NOTHING_LIVE: LiveView = LiveView {
+            interfaces: Vec::new(),
+        };
+        self.read(&NOTHING_LIVE)
+    }
+}
+
+/// The published state a view answers from, and the file's read transaction of that same state
+/// once a query has needed the file.
+struct State {
+    published: Arc<Published>,
+    txn: Option<ReadTransaction>,
+}
+
+/// One consistent view to answer queries from.
+///
+/// Days, months, years and totals come from the day sums in memory; hourly series and remote
+/// addresses read the file. The file is opened by the first query that needs it; if a commit was
+/// published since the view was made, the view moves to that newer state as a whole (days, marks
+/// and file together), so every answer is consistent on its own.
+pub struct ReadView<'a> {
+    live: Cow<'a, LiveView>,
+    now: i64,
+    shared: Arc<Shared>,
+    state: RefCell<State>,
+}
+
+impl std::fmt::Debug for ReadView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView").finish_non_exhaustive()
+    }
 }
 
 fn minus(now: UpDown, taken: UpDown) -> UpDown {
@@ -108,182 +162,129 @@ fn minus(now: UpDown, taken: UpDown) -> UpDown {
     }
 }
 
-impl Overlay {
-    fn new(view: &LiveView, committed: &Committed, now: i64) -> Overlay {
-        let mut overlay = Overlay::default();
-        let latest = now.saturating_add(3600);
-        let mut scopes: Vec<&str> = vec![ALL_SCOPE_NAME];
-        scopes.extend(view.interfaces.iter().map(|(name, _)| name.as_str()));
-        for scope in scopes {
-            let mut pending = BTreeMap::new();
-            for (hour, bytes) in view.hours_of(scope) {
-                // What the persister refuses to store is not history either.
-                if hour < PLAUSIBLE_FROM || hour > latest || committed.refused.contains(&hour) {
-                    continue;
-                }
-                let taken = committed
-                    .hours
-                    .get(&(scope.to_string(), hour))
-                    .copied()
-                    .unwrap_or_default();
-                let left = minus(bytes, taken);
-                if left != UpDown::default() {
-                    pending.insert(hour, left);
-                }
-            }
-            overlay.hours.insert(scope.to_string(), pending);
+fn is_zero(bytes: UpDown) -> bool {
+    bytes == UpDown::default()
+}
+
+/// Where each bucket of a series starts: its first local date and its first instant, plus one
+/// more entry where the last bucket ends.
+struct Bounds {
+    dates: Vec<Date>,
+    starts: Vec<i64>,
+    labels: Vec<String>,
+}
+
+impl Bounds {
+    /// The bucket holding instant `at`, if any.
+    fn by_instant(&self, at: i64) -> Option<usize> {
+        let after = self.starts.partition_point(|start| *start <= at);
+        after
+            .checked_sub(1)
+            .filter(|index| *index < self.labels.len())
+    }
+
+    fn points(&self) -> Vec<Point> {
+        self.labels
+            .iter()
+            .zip(&self.starts)
+            .map(|(label, start)| Point {
+                label: label.clone(),
+                start: *start,
+                bytes: UpDown::default(),
+            })
+            .collect()
+    }
+}
+
+impl ReadView<'_> {
+    fn zone(&self) -> &Zone {
+        &self.shared.zone
+    }
+
+    fn published(&self) -> Arc<Published> {
+        Arc::clone(&self.state.borrow().published)
+    }
+
+    /// The file's read transaction, opened on first use, with the published state it belongs to.
+    fn file(&self) -> Result<Ref<'_, State>, StoreError> {
+        if self.state.borrow().txn.is_none() {
+            let (txn, published) = self.shared.begin_read()?;
+            let mut state = self.state.borrow_mut();
+            state.published = published;
+            state.txn = Some(txn);
         }
-        for (name, snapshot) in &view.interfaces {
-            let days = overlay.remotes.entry(name.clone()).or_default();
-            for (date, entries) in &snapshot.remotes {
-                let taken = committed.remotes.get(&(name.clone(), *date));
-                let day = days.entry(*date).or_default();
-                for entry in entries {
-                    let before = taken
-                        .and_then(|t| t.get(&entry.addr))
-                        .copied()
-                        .unwrap_or_default();
-                    let left = minus(entry.bytes, before);
-                    if left != UpDown::default() {
-                        *day.entry(entry.addr).or_default() += left;
-                    }
-                }
-            }
-        }
-        overlay
-    }
-}
-
-impl Store {
-    /// A consistent view for queries: the file as of the last commit plus what memory (`view`) has
-    /// counted since.
-    ///
-    /// # Errors
-    /// When the file cannot be read.
-    pub fn read(&self, view: &LiveView) -> Result<ReadView, StoreError> {
-        let committed = self.committed();
-        let txn = self.begin_read()?;
-        let overlay = Overlay::new(view, &committed, unix_now());
-        drop(committed);
-        Ok(ReadView {
-            txn,
-            overlay,
-            zone: self.zone().clone(),
-        })
+        Ok(self.state.borrow())
     }
 
-    /// The file alone, without live counts (for tools that run beside no capture).
-    ///
-    /// # Errors
-    /// When the file cannot be read.
-    pub fn read_stored(&self) -> Result<ReadView, StoreError> {
-        self.read(&LiveView::default())
-    }
-}
-
-/// One consistent snapshot to answer queries from.
-pub struct ReadView {
-    txn: ReadTransaction,
-    overlay: Overlay,
-    zone: Zone,
-}
-
-impl std::fmt::Debug for ReadView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadView").finish_non_exhaustive()
-    }
-}
-
-impl ReadView {
-    fn hours_table(&self) -> Result<Option<ReadOnlyTable<HourKey, Counts>>, StoreError> {
-        match self.txn.open_table(HOURS) {
-            Ok(table) => Ok(Some(table)),
-            Err(TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(error) => Err(StoreError::io(error)),
-        }
-    }
-
-    /// Ids of every scope, or of the named one (`None` when it has never been stored).
-    fn scope_ids(&self, scope: &Scope) -> Result<Vec<(String, u32)>, StoreError> {
-        let table = match self.txn.open_table(SCOPES) {
-            Ok(table) => table,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(error) => return Err(StoreError::io(error)),
-        };
+    /// The stored id of `scope`, `None` when the file has never stored it.
+    fn scope_id(published: &Published, scope: &Scope) -> Option<u32> {
         match scope {
-            Scope::All => {
-                let mut ids = Vec::new();
-                for entry in table.iter().map_err(StoreError::io)? {
-                    let (name, id) = entry.map_err(StoreError::io)?;
-                    ids.push((name.value().to_string(), id.value()));
-                }
-                Ok(ids)
-            }
-            Scope::Interface(name) => Ok(table
-                .get(name.as_str())
-                .map_err(StoreError::io)?
-                .map(|id| vec![(name.clone(), id.value())])
-                .unwrap_or_default()),
+            Scope::All => Some(ALL_SCOPE),
+            Scope::Interface(name) => published.days.scope_id(name),
         }
     }
 
-    /// Stored plus live bytes of every hour of `scope` starting in `[from, until)`.
-    fn hours(
+    /// What memory holds for `scope` in hours starting in `[from, until)` and the last commit has
+    /// not taken, in hour order, without the hours the persister will never store.
+    fn live_hours(
         &self,
+        marks: &Committed,
         scope: &Scope,
         from: i64,
         until: i64,
-    ) -> Result<BTreeMap<HourStart, UpDown>, StoreError> {
-        let mut hours = BTreeMap::new();
+    ) -> Vec<(HourStart, UpDown)> {
+        let from = from.max(PLAUSIBLE_FROM);
+        let until = until.min(self.now.saturating_add(3600).saturating_add(1));
+        let mut hours: Vec<(HourStart, UpDown)> = Vec::new();
         if from >= until {
-            return Ok(hours);
+            return hours;
         }
-        let id = match scope {
-            Scope::All => Some(ALL_SCOPE),
-            Scope::Interface(_) => self.scope_ids(scope)?.first().map(|(_, id)| *id),
-        };
-        if let (Some(id), Some(table)) = (id, self.hours_table()?) {
-            let range = table
-                .range(
-                    Hour {
-                        scope: id,
-                        start: from,
-                    }..Hour {
-                        scope: id,
-                        start: until,
-                    },
-                )
-                .map_err(StoreError::io)?;
-            for entry in range {
-                let (key, value) = entry.map_err(StoreError::io)?;
-                hours.insert(key.value().start, value.value());
+        for (name, snapshot) in &self.live.interfaces {
+            if matches!(scope, Scope::Interface(wanted) if wanted != name) {
+                continue;
             }
+            hours.extend(snapshot.hours.range(from..until).map(|(h, b)| (*h, *b)));
         }
-        if let Some(live) = self.overlay.hours.get(scope.name()) {
-            for (hour, bytes) in live.range(from..until) {
-                *hours.entry(*hour).or_default() += *bytes;
+        if self.live.interfaces.len() > 1 {
+            hours.sort_unstable_by_key(|(hour, _)| *hour);
+            hours.dedup_by(|later, earlier| {
+                if later.0 == earlier.0 {
+                    earlier.1 = saturating_sum(earlier.1, later.1);
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        let taken = marks.hours.get(scope.name());
+        hours.retain_mut(|(hour, bytes)| {
+            if marks.refused.contains(hour) {
+                return false;
             }
-        }
-        Ok(hours)
+            if let Some(before) = taken.and_then(|t| t.get(hour)) {
+                *bytes = minus(*bytes, *before);
+            }
+            !is_zero(*bytes)
+        });
+        hours
     }
 
     /// Bucket boundaries for `first..=last` by `granularity`, with each bucket's label.
-    fn buckets(
-        &self,
-        first: Date,
-        last: Date,
-        granularity: Granularity,
-    ) -> (Vec<i64>, Vec<String>) {
-        let zone = &self.zone;
-        let end = last.tomorrow().map_or(i64::MAX, |d| day_start(zone, d));
-        let mut starts = Vec::new();
-        let mut labels = Vec::new();
+    fn bounds(&self, first: Date, last: Date, granularity: Granularity) -> Bounds {
+        let zone = self.zone();
+        let after = last.tomorrow().ok();
+        let end = after.map_or(i64::MAX, |d| day_start(zone, d));
+        let mut bounds = Bounds {
+            dates: Vec::new(),
+            starts: Vec::new(),
+            labels: Vec::new(),
+        };
         match granularity {
             Granularity::Hour => {
                 let mut hour = day_start(zone, first);
                 while hour < end {
-                    starts.push(hour);
-                    labels.push(zone.hour_label(hour));
+                    bounds.starts.push(hour);
+                    bounds.labels.push(zone.hour_label(hour));
                     let next = zone.hour_start(hour.saturating_add(3600));
                     hour = if next > hour {
                         next
@@ -295,8 +296,9 @@ impl ReadView {
             Granularity::Day => {
                 let mut date = first;
                 while date <= last {
-                    starts.push(day_start(zone, date));
-                    labels.push(date.to_string());
+                    bounds.dates.push(date);
+                    bounds.starts.push(day_start(zone, date));
+                    bounds.labels.push(date.to_string());
                     match date.tomorrow() {
                         Ok(next) => date = next,
                         Err(_) => break,
@@ -306,8 +308,11 @@ impl ReadView {
             Granularity::Month => {
                 let mut date = first;
                 while date <= last {
-                    starts.push(day_start(zone, date));
-                    labels.push(format!("{:04}-{:02}", date.year(), date.month()));
+                    bounds.dates.push(date);
+                    bounds.starts.push(day_start(zone, date));
+                    bounds
+                        .labels
+                        .push(format!("{:04}-{:02}", date.year(), date.month()));
                     match date
                         .first_of_month()
                         .checked_add(jiff::Span::new().months(1))
@@ -318,14 +323,46 @@ impl ReadView {
                 }
             }
         }
-        starts.push(end);
-        (starts, labels)
+        bounds.dates.push(after.unwrap_or(Date::MAX));
+        bounds.starts.push(end);
+        bounds
+    }
+
+    /// Stored hours of scope `id` starting in `[from, until)`, from the file.
+    fn stored_hours(
+        txn: &ReadTransaction,
+        id: u32,
+        from: i64,
+        until: i64,
+    ) -> Result<Vec<(HourStart, UpDown)>, StoreError> {
+        let table = match txn.open_table(HOURS) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(error) => return Err(StoreError::io(error)),
+        };
+        let range = table
+            .range(
+                Hour {
+                    scope: id,
+                    start: from,
+                }..Hour {
+                    scope: id,
+                    start: until,
+                },
+            )
+            .map_err(StoreError::io)?;
+        let mut hours = Vec::new();
+        for entry in range {
+            let (key, value) = entry.map_err(StoreError::io)?;
+            hours.push((key.value().start, value.value()));
+        }
+        Ok(hours)
     }
 
     /// A zero-filled series over the local dates `first..=last`.
     ///
     /// # Errors
-    /// When the file cannot be read.
+    /// When the file cannot be read (hourly series only; days and months are in memory).
     pub fn series(
         &self,
         scope: &Scope,
@@ -336,24 +373,42 @@ impl ReadView {
         if last < first {
             return Ok(Vec::new());
         }
-        let (bounds, labels) = self.buckets(first, last, granularity);
-        let from = bounds[0];
-        let until = bounds[bounds.len() - 1];
-        let hours = self.hours(scope, from, until)?;
-        let mut points: Vec<Point> = labels
-            .into_iter()
-            .zip(&bounds)
-            .map(|(label, start)| Point {
-                label,
-                start: *start,
-                bytes: UpDown::default(),
-            })
-            .collect();
-        for (hour, bytes) in hours {
-            // The bucket whose start is the last one at or before the hour.
-            let index = bounds.partition_point(|start| *start <= hour);
-            if let Some(point) = index.checked_sub(1).and_then(|i| points.get_mut(i)) {
-                point.bytes += bytes;
+        let bounds = self.bounds(first, last, granularity);
+        let from = bounds.starts[0];
+        let until = bounds.starts[bounds.starts.len() - 1];
+        let mut points = bounds.points();
+        let published = if granularity == Granularity::Hour {
+            let state = self.file()?;
+            if let (Some(id), Some(txn)) =
+                (Self::scope_id(&state.published, scope), state.txn.as_ref())
+            {
+                for (hour, bytes) in Self::stored_hours(txn, id, from, until)? {
+                    if let Some(point) = bounds.by_instant(hour).and_then(|i| points.get_mut(i)) {
+                        point.bytes = saturating_sum(point.bytes, bytes);
+                    }
+                }
+            }
+            Arc::clone(&state.published)
+        } else {
+            let published = self.published();
+            if let Some(id) = Self::scope_id(&published, scope) {
+                // Both sorted by date: one walk, each day into the last bucket starting at or
+                // before it.
+                let mut bucket = 0;
+                for day in published.days.range(id, first, last) {
+                    while bounds.dates[bucket + 1] <= day.date {
+                        bucket += 1;
+                    }
+                    if let Some(point) = points.get_mut(bucket) {
+                        point.bytes = saturating_sum(point.bytes, day.bytes);
+                    }
+                }
+            }
+            published
+        };
+        for (hour, bytes) in self.live_hours(&published.marks, scope, from, until) {
+            if let Some(point) = bounds.by_instant(hour).and_then(|i| points.get_mut(i)) {
+                point.bytes = saturating_sum(point.bytes, bytes);
             }
         }
         Ok(points)
@@ -362,18 +417,24 @@ impl ReadView {
     /// Up and down bytes over the local dates `first..=last`.
     ///
     /// # Errors
-    /// When the file cannot be read.
+    /// None today (kept for a future that reads the file here).
     pub fn totals(&self, scope: &Scope, first: Date, last: Date) -> Result<UpDown, StoreError> {
         if last < first {
             return Ok(UpDown::default());
         }
-        let from = day_start(&self.zone, first);
+        let published = self.published();
+        let mut total = UpDown::default();
+        if let Some(id) = Self::scope_id(&published, scope) {
+            for day in published.days.range(id, first, last) {
+                total = saturating_sum(total, day.bytes);
+            }
+        }
+        let from = day_start(self.zone(), first);
         let until = last
             .tomorrow()
-            .map_or(i64::MAX, |d| day_start(&self.zone, d));
-        let mut total = UpDown::default();
-        for bytes in self.hours(scope, from, until)?.values() {
-            total += *bytes;
+            .map_or(i64::MAX, |d| day_start(self.zone(), d));
+        for (_, bytes) in self.live_hours(&published.marks, scope, from, until) {
+            total = saturating_sum(total, bytes);
         }
         Ok(total)
     }
@@ -381,46 +442,19 @@ impl ReadView {
     /// The first and last local day with any traffic, stored or live.
     ///
     /// # Errors
-    /// When the file cannot be read.
+    /// None today (kept for a future that reads the file here).
     pub fn data_range(&self, scope: &Scope) -> Result<Option<(Date, Date)>, StoreError> {
-        let mut first: Option<HourStart> = None;
-        let mut last: Option<HourStart> = None;
-        let id = match scope {
-            Scope::All => Some(ALL_SCOPE),
-            Scope::Interface(_) => self.scope_ids(scope)?.first().map(|(_, id)| *id),
-        };
-        if let (Some(id), Some(table)) = (id, self.hours_table()?) {
-            let mut range = table
-                .range(
-                    Hour {
-                        scope: id,
-                        start: i64::MIN,
-                    }..=Hour {
-                        scope: id,
-                        start: i64::MAX,
-                    },
-                )
-                .map_err(StoreError::io)?;
-            if let Some(entry) = range.next() {
-                first = Some(entry.map_err(StoreError::io)?.0.value().start);
-            }
-            if let Some(entry) = range.next_back() {
-                last = Some(entry.map_err(StoreError::io)?.0.value().start);
-            } else {
-                last = first;
-            }
-        }
-        if let Some(live) = self.overlay.hours.get(scope.name()) {
-            if let Some((hour, _)) = live.first_key_value() {
-                first = Some(first.map_or(*hour, |f| f.min(*hour)));
-            }
-            if let Some((hour, _)) = live.last_key_value() {
-                last = Some(last.map_or(*hour, |l| l.max(*hour)));
-            }
-        }
-        Ok(first
-            .zip(last)
-            .map(|(f, l)| (self.zone.date_of(f), self.zone.date_of(l))))
+        let published = self.published();
+        let stored = Self::scope_id(&published, scope).and_then(|id| published.days.span(id));
+        let live = self.live_hours(&published.marks, scope, i64::MIN, i64::MAX);
+        let live = live
+            .first()
+            .zip(live.last())
+            .map(|(f, l)| (self.zone().date_of(f.0), self.zone().date_of(l.0)));
+        Ok(match (stored, live) {
+            (Some((f1, l1)), Some((f2, l2))) => Some((f1.min(f2), l1.max(l2))),
+            (one, other) => one.or(other),
+        })
     }
 
     /// The `limit` heaviest remote addresses over the local dates `first..=last`.
@@ -441,13 +475,19 @@ impl ReadView {
         if last < first {
             return Ok(Vec::new());
         }
-        let table = match self.txn.open_table(DAY_REMOTES) {
-            Ok(table) => Some(table),
-            Err(TableError::TableDoesNotExist(_)) => None,
-            Err(error) => return Err(StoreError::io(error)),
+        let state = self.file()?;
+        let published = &state.published;
+        let table = match state.txn.as_ref().map(|txn| txn.open_table(DAY_REMOTES)) {
+            Some(Ok(table)) => Some(table),
+            None | Some(Err(TableError::TableDoesNotExist(_))) => None,
+            Some(Err(error)) => return Err(StoreError::io(error)),
+        };
+        let ids: Vec<u32> = match scope {
+            Scope::All => published.days.scope_ids().collect(),
+            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
         };
         if let Some(table) = table {
-            for (_, id) in self.scope_ids(scope)? {
+            for id in ids {
                 let range = table
                     .range::<Day>(
                         Day {
@@ -465,18 +505,29 @@ impl ReadView {
                         why: "a stored list of remote addresses is damaged".into(),
                     })?;
                     for RemoteBytes { addr, bytes } in list {
-                        *sums.entry(addr).or_default() += bytes;
+                        let sum = sums.entry(addr).or_default();
+                        *sum = saturating_sum(*sum, bytes);
                     }
                 }
             }
         }
-        for (name, days) in &self.overlay.remotes {
+        for (name, snapshot) in &self.live.interfaces {
             if matches!(scope, Scope::Interface(wanted) if wanted != name) {
                 continue;
             }
-            for (_, addresses) in days.range(first..=last) {
-                for (addr, bytes) in addresses {
-                    *sums.entry(*addr).or_default() += *bytes;
+            let taken = published.marks.remotes.get(name);
+            for (date, entries) in snapshot.remotes.range(first..=last) {
+                let taken = taken.and_then(|days| days.get(date));
+                for entry in entries {
+                    let before = taken
+                        .and_then(|t| t.get(&entry.addr))
+                        .copied()
+                        .unwrap_or_default();
+                    let left = minus(entry.bytes, before);
+                    if !is_zero(left) {
+                        let sum = sums.entry(entry.addr).or_default();
+                        *sum = saturating_sum(*sum, left);
+                    }
                 }
             }
         }

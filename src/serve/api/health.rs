@@ -97,7 +97,7 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
                 state: state_name(&i.state),
             })
             .collect(),
-        last_commit: api.store().committed().last_commit,
+        last_commit: api.store().last_commit(),
         status,
         ts: local_now(api),
     };

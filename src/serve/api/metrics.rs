@@ -117,7 +117,7 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     if let Scope::Interface(name) = &scope {
         interfaces.retain(|i| i.name == *name);
     }
-    let last_commit = api.store().committed().last_commit.unwrap_or(0);
+    let last_commit = api.store().last_commit().unwrap_or(0);
     let text = render(&interfaces, last_commit, api.started());
     Ok(Response {
         status: 200,

@@ -141,16 +141,16 @@ impl Api {
     ///
     /// # Errors
     /// When the history cannot be read.
-    pub fn read(&self) -> Result<ReadView, StoreError> {
-        self.store.read(&self.live.counts())
+    pub fn read(&self) -> Result<ReadView<'static>, StoreError> {
+        self.store.read(self.live.counts())
     }
 
     /// The history plus everything live, remote addresses included.
     ///
     /// # Errors
     /// When the history cannot be read.
-    pub fn read_with_remotes(&self) -> Result<ReadView, StoreError> {
-        self.store.read(&self.live.everything())
+    pub fn read_with_remotes(&self) -> Result<ReadView<'static>, StoreError> {
+        self.store.read(self.live.everything())
     }
 }
 
