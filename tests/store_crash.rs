@@ -24,8 +24,8 @@ use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::store::{Granularity, LiveView, Persister, Scope, Store};
 
-mod store_support;
-use store_support::TempDir;
+mod common;
+use common::TempDir;
 
 /// 2024-06-15 10:00 UTC: the hour every round counts into.
 const HOUR: i64 = 1_718_445_600;

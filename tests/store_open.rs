@@ -9,8 +9,8 @@ use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::store::{LiveView, Persister, Store, StoreError};
 use std::sync::Arc;
 
-mod store_support;
-use store_support::TempDir;
+mod common;
+use common::TempDir;
 
 fn open(path: &Path) -> Result<Store, StoreError> {
     Store::open(path, Zone::utc(), 1000)

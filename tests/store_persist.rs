@@ -13,8 +13,8 @@ use nettraffic_sentinel::count::heavy::HeavyEntry;
 use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::store::{Granularity, LiveView, Persister, Scope, Store};
 
-mod store_support;
-use store_support::TempDir;
+mod common;
+use common::TempDir;
 
 /// 2024-06-15 10:00 UTC, an hour start in UTC.
 const H: i64 = 1_718_445_600;

@@ -11,8 +11,8 @@ use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::store::{Granularity, LiveView, Persister, Scope, Store};
 
-mod store_support;
-use store_support::TempDir;
+mod common;
+use common::TempDir;
 
 /// 2024-10-27 00:00 CEST = 2024-10-26 22:00 UTC.
 const OCT27: i64 = 1_729_980_000;
