@@ -148,6 +148,17 @@ function areaSeries(name, data, color, many) {
   };
 }
 
+/**
+ * Draw `points` on `chart`. A refresh of the same shape (kind and number of points) merges into
+ * the chart, so an open tooltip stays; a new shape replaces the option.
+ */
+export function drawTraffic(chart, points, kind) {
+  const shape = `${kind}:${points.length}`;
+  const replace = chart.trafficShape !== shape;
+  chart.setOption(trafficOption(points, kind), { notMerge: replace });
+  chart.trafficShape = shape;
+}
+
 /** An ECharts instance on `element` that follows the element's size. */
 export function mountChart(element) {
   const chart = init(element, null, { renderer: 'canvas' });

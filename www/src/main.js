@@ -4,7 +4,7 @@
 
 import './style.css';
 import { ApiError, getJson } from './api.js';
-import { mountChart, trafficOption } from './charts.js';
+import { drawTraffic, mountChart } from './charts.js';
 import { QUICK_RANGES, daysBetween, isDay, localToday, todayIn } from './dates.js';
 import { formatBitRate, formatBytes, formatExactBytes, formatShare } from './format.js';
 import { applyStatic, setLang, t } from './i18n.js';
@@ -21,6 +21,7 @@ const state = {
   quick: null,
   data: {},
   querySeq: 0,
+  queryBusy: false,
 };
 
 const charts = {
@@ -143,18 +144,34 @@ function renderInterfaces(names) {
 }
 
 async function loadSummary() {
-  const summary = await getJson('summary', withIface());
+  let summary;
+  try {
+    summary = await getJson('summary', withIface());
+  } catch (error) {
+    if (state.iface && error instanceof ApiError && error.status === 400) {
+      // The remembered interface is no longer monitored (the server names it in a 400): back
+      // to all of them, which also tells which interfaces there are now.
+      forgetIface();
+      return;
+    }
+    throw error;
+  }
   state.data.summary = summary;
   state.timezone = summary.timezone || null;
   const names = Array.isArray(summary.interfaces) ? summary.interfaces : [];
   if (state.iface && names.length && !names.includes(state.iface)) {
-    // The remembered interface is no longer monitored: back to all of them.
-    state.iface = '';
-    writeStored(IFACE_KEY, '');
-    refreshAll();
+    forgetIface();
     return;
   }
   renderSummary();
+}
+
+function forgetIface() {
+  state.iface = '';
+  writeStored(IFACE_KEY, '');
+  errors.clear();
+  showErrors();
+  refreshAll();
 }
 
 function renderRealtime() {
@@ -232,9 +249,9 @@ const toPoints = {
 
 function renderHistory() {
   const { days, months, hours } = state.data;
-  if (days) charts.days.setOption(trafficOption(toPoints.day(days), 'bars'), true);
-  if (months) charts.months.setOption(trafficOption(toPoints.month(months), 'bars'), true);
-  if (hours) charts.hours.setOption(trafficOption(toPoints.hour(hours, true), 'area'), true);
+  if (days) drawTraffic(charts.days, toPoints.day(days), 'bars');
+  if (months) drawTraffic(charts.months, toPoints.month(months), 'bars');
+  if (hours) drawTraffic(charts.hours, toPoints.hour(hours, true), 'area');
 }
 
 async function loadDays() {
@@ -373,39 +390,63 @@ function renderQuery() {
   set('range', `${span} · ${result.series.length} ${t('points')}`);
   const oneDay = request.start === request.end;
   const points = toPoints[request.granularity](result.series, oneDay);
-  charts.query.setOption(trafficOption(points, request.granularity === 'hour' ? 'area' : 'bars'), true);
-  if (answer.top) renderTopList($('#top-range'), answer.top, result.summary.total_bytes);
+  drawTraffic(charts.query, points, request.granularity === 'hour' ? 'area' : 'bars');
+  renderTopList($('#top-range'), Array.isArray(answer.top) ? answer.top : [], result.summary.total_bytes);
 }
 
-async function runQuery() {
+/** The range in the form, checked; null (with the reason shown) when it cannot be sent. */
+function formRequest() {
   const request = { start: $('#start').value, end: $('#end').value, granularity: state.granularity };
-  if (!isDay(request.start) || !isDay(request.end)) return queryError(t('err_dates'));
-  if (request.end < request.start) return queryError(t('err_order'));
-  queryError('');
+  let problem = null;
+  if (!isDay(request.start) || !isDay(request.end)) problem = t('err_dates');
+  else if (request.end < request.start) problem = t('err_order');
+  if (problem) queryError(problem);
+  return problem ? null : request;
+}
+
+/**
+ * Ask for one range and draw it. `refresh` is the periodic update of the range on screen: it
+ * keeps the form's state and any error as they are, and gives way to a query the user started.
+ */
+async function runQuery(request, { refresh = false } = {}) {
+  if (refresh && state.queryBusy) return;
+  if (!refresh) queryError('');
   const seq = ++state.querySeq;
-  $('#query-summary').classList.add('busy');
+  state.queryBusy = true;
+  if (!refresh) $('#query-summary').classList.add('busy');
   try {
     const [result, top] = await Promise.all([
       getJson('query', withIface(request)),
       getJson('top_ips', withIface({ start: request.start, end: request.end, limit: 10 })).then(
         (answer) => answer.top_ips,
-        (error) => {
-          // The chart is still worth showing; the list says what went wrong.
-          errors.set('top-range', error);
-          showErrors();
-          return [];
-        },
+        (error) => error, // the chart is still worth showing; the banner tells about the list
       ),
     ]);
     if (seq !== state.querySeq) return; // a newer query was sent meanwhile
-    if (errors.delete('top-range')) showErrors();
+    errors.delete('query');
+    if (top instanceof Error) errors.set('top-range', top);
+    else errors.delete('top-range');
+    showErrors();
     state.data.query = { request, result, top };
     renderQuery();
   } catch (error) {
-    if (seq === state.querySeq) queryError(describe(error));
+    if (seq === state.querySeq && !refresh) queryError(describe(error));
+    if (refresh) {
+      errors.set('query', error);
+      showErrors();
+    }
   } finally {
-    if (seq === state.querySeq) $('#query-summary').classList.remove('busy');
+    if (seq === state.querySeq) {
+      state.queryBusy = false;
+      $('#query-summary').classList.remove('busy');
+    }
   }
+}
+
+/** The range on screen again, when it reaches today (its figures grow like the cards'). */
+function refreshQuery() {
+  const shown = state.data.query;
+  if (shown && shown.request.end >= serverToday()) return runQuery(shown.request, { refresh: true });
   return undefined;
 }
 
@@ -415,14 +456,19 @@ function runQuick(key) {
   $('#end').value = range.end;
   setGranularity(range.granularity);
   markQuick(key);
-  runQuery();
+  runQuery(range);
+}
+
+function runForm() {
+  const request = formRequest();
+  if (request) runQuery(request);
 }
 
 function wireQuery() {
   $('#query-form').addEventListener('submit', (event) => {
     event.preventDefault();
     markQuick(null);
-    runQuery();
+    runForm();
   });
   for (const button of document.querySelectorAll('[data-range]')) {
     button.addEventListener('click', () => runQuick(button.dataset.range));
@@ -432,7 +478,7 @@ function wireQuery() {
       if (button.dataset.granularity === state.granularity) return;
       setGranularity(button.dataset.granularity);
       // A manual override of a range already shown applies at once.
-      if (state.data.query) runQuery();
+      if (state.data.query) runForm();
     });
   }
   for (const input of [$('#start'), $('#end')]) {
@@ -447,7 +493,7 @@ function wireQuery() {
 const SECOND = 1000;
 const schedules = [
   { every: 3 * SECOND, run: () => guarded('realtime', loadRealtime) },
-  { every: 10 * SECOND, run: () => guarded('summary', loadSummary).then(renderTopToday) },
+  { every: 10 * SECOND, run: () => guarded('summary', loadSummary).then(renderTopToday).then(refreshQuery) },
   { every: 30 * SECOND, run: () => guarded('health', loadHealth) },
   { every: 60 * SECOND, run: () => Promise.all([guarded('hours', loadHours), guarded('top', loadTopToday)]) },
   { every: 120 * SECOND, run: () => Promise.all([guarded('days', loadDays), guarded('months', loadMonths), guarded('date-range', loadDateRange)]) },
@@ -455,7 +501,7 @@ const schedules = [
 
 function refreshAll() {
   for (const schedule of schedules) schedule.run();
-  if (state.data.query) runQuery();
+  if (state.data.query) runQuery(state.data.query.request);
 }
 
 function startTimers() {
