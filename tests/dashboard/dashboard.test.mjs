@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -132,8 +132,11 @@ const browser = await chromium.launch({
 const consoleErrors = [];
 const foreignRequests = [];
 
-/** A fresh context (own localStorage) whose console errors and off-server requests are recorded. */
-async function open({ width = 1440, height = 900, scale = 1, watch = true, storage } = {}) {
+/**
+ * A fresh context (own localStorage) whose console errors (when `watch`) and requests to any other
+ * host than `host` are recorded.
+ */
+async function open({ width = 1440, height = 900, scale = 1, watch = true, storage, host = base.host } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, deviceScaleFactor: scale });
   if (storage) {
     await context.addInitScript((entries) => {
@@ -146,7 +149,7 @@ async function open({ width = 1440, height = 900, scale = 1, watch = true, stora
   const page = await context.newPage();
   page.on('request', (req) => {
     const url = new URL(req.url());
-    if (url.host !== base.host && url.protocol !== 'data:') foreignRequests.push(req.url());
+    if (url.host !== host && url.protocol !== 'data:') foreignRequests.push(req.url());
   });
   if (watch) {
     page.on('console', (message) => {
@@ -325,7 +328,7 @@ for (const [key, want] of Object.entries(quick)) {
     assert.equal(await page.inputValue('#start'), want.start);
     assert.equal(await page.inputValue('#end'), want.end);
     assert.equal(await page.getAttribute(`[data-range="${key}"]`, 'aria-pressed'), 'true');
-    assert.equal(await page.getAttribute(`[data-granularity="${want.granularity}"]`, 'aria-checked'), 'true');
+    assert.equal(await page.getAttribute(`[data-granularity="${want.granularity}"]`, 'aria-pressed'), 'true');
     const top = (await apiOk(`top_ips?start=${want.start}&end=${want.end}&limit=10`)).top_ips;
     await page.waitForFunction((n) => document.querySelectorAll('#top-range li:not(.empty)').length === n, top.length);
     const ips = await page.locator('#top-range li .ip').allTextContents();
@@ -449,6 +452,39 @@ await check('time to first render on loopback (5 fresh loads)', async () => {
   metric('first_contentful_paint_ms_median', median('fcp').toFixed(0));
   metric('dom_content_loaded_ms_median', median('dcl').toFixed(0));
   metric('cards_filled_ms_median', median('cards').toFixed(0));
+});
+
+await check('behind a reverse proxy under a sub-path (/nts/), every request stays under it', async () => {
+  // The smallest reverse proxy: /nts/X on another port → X on the monitor, headers as they are.
+  const proxy = createServer((req, res) => {
+    if (!req.url.startsWith('/nts/')) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end(`outside the sub-path: ${req.url}`);
+      return;
+    }
+    const upstream = httpRequest(new URL(req.url.slice('/nts/'.length), BASE), { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxied = `http://127.0.0.1:${proxy.address().port}/nts/`;
+  const { context, page: fresh } = await open({ watch: false, host: new URL(proxied).host });
+  const paths = [];
+  const problems = [];
+  fresh.on('request', (req) => paths.push(new URL(req.url()).pathname));
+  fresh.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  fresh.on('pageerror', (e) => problems.push(e.message));
+  await fresh.goto(proxied);
+  await fresh.waitForFunction(() => window.NTS?.state.data.query && document.querySelector('#card-today [data-field="total"]').textContent !== '—', null, { timeout: 15_000 });
+  assert.equal(await text(fresh, '#card-today [data-field="total"]'), summary.today.total_fmt);
+  assert.ok(paths.length > 10, paths.join());
+  assert.deepEqual(paths.filter((p) => !p.startsWith('/nts/')), []);
+  assert.deepEqual(problems, []);
+  await context.close();
+  await new Promise((resolve) => proxy.close(resolve));
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -338,9 +338,7 @@ async function loadTopToday() {
 function setGranularity(granularity) {
   state.granularity = granularity;
   for (const button of document.querySelectorAll('[data-granularity]')) {
-    const on = button.dataset.granularity === granularity;
-    button.setAttribute('aria-checked', String(on));
-    button.tabIndex = on ? 0 : -1;
+    button.setAttribute('aria-pressed', String(button.dataset.granularity === granularity));
   }
 }
 
