@@ -4,10 +4,11 @@
 //!
 //! `may` paints and measures the whole stack of every coroutine whose stack size (in machine
 //! words) is odd, and prints `stack size = S, used size = U` (words) when it ends. A child process
-//! (this test binary, running the ignored `probe_child`) sets that odd size right after the server
-//! starts, asks the deep questions on separate connections, and closes them; the parent reads the
-//! printed figures and checks they leave at least half of [`STACK_BYTES`] free. Debug builds
-//! (what `cargo test` runs) have the largest frames, so this is the worst case.
+//! (this test binary, running the ignored `probe_child`) sets that odd size (one word more than
+//! [`STACK_BYTES`]) before the server starts, asks the deep questions on separate connections, and
+//! closes them; the parent reads the printed figures and checks they leave at least half of
+//! [`STACK_BYTES`] free. Run it in debug (`cargo test`) and release (`cargo test --release`): their
+//! frames differ, and either may be the deeper.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -135,9 +136,9 @@ fn probe_child() {
         port: 0,
         auth: None,
     };
-    let server = start(&settings, Arc::new(api)).expect("server");
-    // From now on every new coroutine is painted and measured (an odd size in words).
+    // Every coroutine is painted and measured (an odd size in words, which `start` keeps).
     may::config().set_stack_size(STACK_BYTES / size_of::<usize>() + 1);
+    let server = start(&settings, Arc::new(api)).expect("server");
     for path in DEEP_PATHS {
         let mut client = Client::connect(server.local_addr());
         let reply = client
@@ -189,7 +190,7 @@ fn connection_stacks_leave_half_free() {
     );
     let deepest = used.iter().copied().max().unwrap_or(0);
     eprintln!(
-        "coroutine stack used: deepest {} KiB of {} KiB over {} connections",
+        "coroutine stack used: deepest {} KiB of {} KiB over {} coroutines",
         deepest / 1024,
         STACK_BYTES / 1024,
         used.len()

@@ -16,16 +16,31 @@ pub fn configure() {
         let workers = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(WORKERS);
+        // In machine words. A larger size set before is kept: tests/http_stack.rs sets one
+        // word more (an odd count makes `may` paint and measure every stack).
+        let stack_words = (STACK_BYTES / size_of::<usize>()).max(may::config().get_stack_size());
         may::config()
             .set_workers(workers)
-            // In machine words; an even count (an odd one makes `may` paint and measure
-            // every stack, see the `http` module documentation).
-            .set_stack_size(STACK_BYTES / size_of::<usize>())
+            .set_stack_size(stack_words)
             .set_pool_capacity(COROUTINE_POOL);
         // Pinning would tie the web workers to the first cores, where capture threads run.
         may::config().set_worker_pin(false);
         raise_open_file_limit();
+        start_scheduler();
     });
+}
+
+/// Start `may`'s threads from a thread named `http-worker`: they inherit its name, so `top -H`
+/// shows them as the web server's (they would otherwise carry the name of whichever thread
+/// first touched `may`).
+fn start_scheduler() {
+    let started = std::thread::Builder::new()
+        .name("http-worker".into())
+        .spawn(|| spawn(|| {}))
+        .map(|thread| thread.join());
+    if !matches!(started, Ok(Ok(Ok(())))) {
+        debug!("may's threads start with the first client instead");
+    }
 }
 
 /// Raise the soft open-file limit towards the hard one: a flood of connections being evicted
