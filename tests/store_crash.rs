@@ -26,6 +26,7 @@ use nettraffic_sentinel::store::{Granularity, LiveView, Persister, Scope, Store}
 
 mod common;
 use common::TempDir;
+use common::disk::Tmpfs;
 
 /// 2024-06-15 10:00 UTC: the hour every round counts into.
 const HOUR: i64 = 1_718_445_600;
@@ -140,54 +141,11 @@ fn kill_9_at_random_moments() {
     assert!(before > 0, "commits happened");
 }
 
-/// A tmpfs of `size` mounted on a directory; unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        let point = dir.join("tmpfs");
-        std::fs::create_dir_all(&point).expect("mount point");
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&point)
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "mounting a tmpfs needs root");
-        Tmpfs(point)
-    }
-
-    fn remount(&self, mode: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,{mode}")])
-            .arg(&self.0)
-            .status()
-            .expect("run mount");
-        assert!(status.success());
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-/// Fill the file system until a write fails; returns the filler's path.
-fn fill(dir: &Path) -> PathBuf {
-    let filler = dir.join("filler");
-    let chunk = vec![0xa5u8; 64 * 1024];
-    let mut file = std::fs::File::create(&filler).expect("filler");
-    use std::io::Write;
-    while file.write_all(&chunk).is_ok() {}
-    let _ = file.sync_all();
-    filler
-}
-
 #[test]
 fn a_full_disk_and_a_read_only_file_system_fail_commits_then_catch_up() {
     let dir = TempDir::new("store-faults");
     let tmpfs = Tmpfs::mount(dir.path(), "4m");
-    let db = tmpfs.0.join("t.redb");
+    let db = tmpfs.path().join("t.redb");
     let store = Arc::new(Store::open(&db, Zone::utc(), 10).expect("open"));
     let mut persister = Persister::new(Arc::clone(&store));
     persister
@@ -195,7 +153,7 @@ fn a_full_disk_and_a_read_only_file_system_fail_commits_then_catch_up() {
         .expect("a first commit");
 
     // Disk full: the commit fails naming the reason; memory keeps counting.
-    let filler = fill(&tmpfs.0);
+    let filler = tmpfs.fill();
     let mut failures = 0;
     for k in 2..6u64 {
         match persister.commit_at(&view(k * 100), HOUR + 60, 86_400) {
@@ -220,9 +178,8 @@ fn a_full_disk_and_a_read_only_file_system_fail_commits_then_catch_up() {
     drop(store);
     assert_eq!(stored(&db), 600);
 
-    // Read-only (a file system the kernel remounted read-only after errors): the history cannot
-    // be opened for writing, and the reason is named. A running monitor cannot be shown this on a
-    // tmpfs: Linux refuses to remount it read-only while redb holds the file open for writing.
+    // Read-only at start: the history cannot be opened for writing, and the reason is named. (A
+    // file system that goes read-only under the running monitor: tests/store_live.rs, on ext4.)
     tmpfs.remount("ro");
     let error = Store::open(&db, Zone::utc(), 10).expect_err("read-only");
     assert!(

@@ -564,6 +564,7 @@ pub fn read_via_file(bytes: &[u8]) -> (Result<CaptureInfo, FileError>, Vec<SeenR
     (result, seen)
 }
 
+pub mod disk;
 pub mod netns;
 pub mod web;
 

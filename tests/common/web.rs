@@ -69,7 +69,7 @@ impl Answer {
 }
 
 /// Run `make` on a thread that has joined `namespace`, so the sockets it creates live there.
-fn in_namespace<T: Send + 'static>(
+pub fn in_namespace<T: Send + 'static>(
     namespace: &str,
     make: impl FnOnce() -> T + Send + 'static,
 ) -> T {
