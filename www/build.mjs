@@ -8,7 +8,8 @@
 //   OUT_DIR/assets/icon-HASH.svg
 //   OUT_DIR/manifest.json               [{ url, file, immutable, sha256 }]
 //
-// Deterministic: the same sources and lockfile give the same bytes.
+// Deterministic: the same sources and lockfile give the same bytes and names, wherever the
+// checkout is.
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,16 +37,26 @@ const result = await esbuild.build({
   format: 'esm',
   // Browsers from 2020 on, including older tablets on the LAN (ECharts needs no newer).
   target: ['chrome80', 'firefox78', 'safari14.1'],
-  entryNames: '[name]-[hash]',
-  assetNames: '[name]-[hash]',
   outdir: path.join(outDir, 'assets'),
+  write: false,
   metafile: true,
   legalComments: 'none', // the licenses are served in full at licenses.txt instead
   logLevel: 'warning',
   charset: 'utf8',
 });
 
-const built = Object.keys(result.metafile.outputs).map((file) => path.resolve(file));
+// Named by a hash of their bytes (esbuild's own [hash] also depends on where the checkout is):
+// the same sources give the same names on every machine, so an upgrade that leaves a file
+// unchanged keeps it cached. The script does not refer to the stylesheet, so renaming is safe.
+const hashedName = (file, bytes) => {
+  const extension = path.extname(file);
+  return path.join(outDir, 'assets', `${path.basename(file, extension)}-${sha256(bytes).slice(0, 12)}${extension}`);
+};
+const built = result.outputFiles.map((output) => {
+  const file = hashedName(output.path, output.contents);
+  writeFileSync(file, output.contents);
+  return file;
+});
 const pick = (extension) => {
   const matches = built.filter((file) => file.endsWith(extension));
   if (matches.length !== 1) throw new Error(`expected one ${extension} output, got ${matches.length}`);
@@ -55,7 +66,7 @@ const script = pick('.js');
 const stylesheet = pick('.css');
 
 const iconBytes = readFileSync(path.join(here, 'src/icon.svg'));
-const icon = path.join(outDir, 'assets', `icon-${sha256(iconBytes).slice(0, 8).toUpperCase()}.svg`);
+const icon = hashedName('icon.svg', iconBytes);
 writeFileSync(icon, iconBytes);
 
 const relative = (file) => path.relative(outDir, file).split(path.sep).join('/');
