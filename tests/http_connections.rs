@@ -11,9 +11,22 @@ use nettraffic_sentinel::serve::http::limits::{HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_C
 mod http_support;
 use http_support::{Client, assert_still_serves, get, start_echo};
 
+/// The 2,000 client ends and the server's table live in this one process: make sure its
+/// open-file limit holds them (root may raise the hard limit; `start` raises only the soft one).
+fn allow_open_files(wanted: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("the open-file limit");
+    if soft < wanted {
+        setrlimit(Resource::RLIMIT_NOFILE, wanted, hard.max(wanted)).unwrap_or_else(|error| {
+            panic!("this test needs {wanted} open files (limit {soft}/{hard}): {error}")
+        });
+    }
+}
+
 #[test]
 fn two_thousand_idle_connections_do_not_lock_out_a_new_client() {
     let server = start_echo(None);
+    allow_open_files(4096);
     let began = Instant::now();
     let mut idle: Vec<TcpStream> = (0..2000)
         .map(|n| {
