@@ -26,6 +26,9 @@
 //! The persister's memory is measured by a counting global allocator: the heap freed when a
 //! steady-state persister is dropped.
 //!
+//! The one-off upgrade of a schema version 1 file of the same history (written straight into
+//! redb in that layout) is timed once and printed with the file size before and after.
+//!
 //! In test mode (`cargo test --benches`, or `--test`) the history is one year instead of ten, so the run stays
 //! a few seconds; the figures printed then are not the goal's.
 
@@ -228,6 +231,67 @@ fn fill_store(store: &Arc<Store>, zone: &Zone, history: &History) -> Duration {
         assert!(report.refused.is_empty(), "setup hours were refused");
     }
     started.elapsed()
+}
+
+/// The history as schema version 1 stored it, written straight into redb (that layout's day lists:
+/// `family | address | up u64 LE | down u64 LE`), then opened as a monitor of this version does:
+/// the time the one-off upgrade takes, and the file size before and after it.
+fn upgrade_from_v1(path: &Path, zone: &Zone, history: &History) -> (Duration, u64, u64) {
+    use nettraffic_sentinel::store::schema::{Counts, DAY_REMOTES, Day, HOURS, Hour, META, SCOPES};
+    {
+        let db = redb::Database::create(path).expect("create a version 1 file");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut meta = txn.open_table(META).expect("meta");
+            meta.insert("format", &b"nettraffic-sentinel history"[..])
+                .expect("format");
+            meta.insert("schema_version", &1u32.to_le_bytes()[..])
+                .expect("version");
+            meta.insert("created", &0i64.to_le_bytes()[..])
+                .expect("created");
+            let mut scopes = txn.open_table(SCOPES).expect("scopes");
+            scopes.insert("", 0).expect("all");
+            scopes.insert(INTERFACE, 1).expect("interface");
+            let mut hours = txn.open_table(HOURS).expect("hours");
+            for hour in &history.hours {
+                for scope in [0, 1] {
+                    let key = Hour {
+                        scope,
+                        start: *hour,
+                    };
+                    hours.insert(key, bytes_for(*hour as u64)).expect("hour");
+                }
+            }
+            let mut days = txn.open_table(DAY_REMOTES).expect("days");
+            let mut date = history.first;
+            while date <= history.last {
+                let number = (day_start(zone, date) / 86_400) as u32;
+                let mut list = Vec::new();
+                for entry in day_list(number, ADDRESSES_PER_DAY, 0) {
+                    match entry.addr {
+                        IpAddr::V4(v4) => {
+                            list.push(4);
+                            list.extend_from_slice(&v4.octets());
+                        }
+                        IpAddr::V6(v6) => {
+                            list.push(6);
+                            list.extend_from_slice(&v6.octets());
+                        }
+                    }
+                    list.extend_from_slice(&<Counts as redb::Value>::as_bytes(&entry.bytes));
+                }
+                days.insert(Day { scope: 1, date }, list.as_slice())
+                    .expect("list");
+                date = date.tomorrow().expect("date");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+    let before = std::fs::metadata(path).expect("size").len();
+    let started = Instant::now();
+    drop(Store::open(path, zone.clone(), 1000).expect("the version 1 file is upgraded"));
+    let took = started.elapsed();
+    (took, before, std::fs::metadata(path).expect("size").len())
 }
 
 /// The original's schema and views, verbatim from its README, filled with the same hours.
@@ -501,6 +565,15 @@ fn main() {
         store.memory_bytes() as f64 / 1024.0,
         open_heap as f64 / (1024.0 * 1024.0)
     );
+    let (upgrade_took, v1_bytes, v2_bytes) =
+        upgrade_from_v1(&dir.0.join("version1.redb"), &zone, &history);
+    eprintln!(
+        "upgrade of the same history from schema version 1: {:.1} s, {:.1} MiB before, {:.1} MiB after",
+        upgrade_took.as_secs_f64(),
+        mib(v1_bytes),
+        mib(v2_bytes)
+    );
+    let _ = std::fs::remove_file(dir.0.join("version1.redb"));
     let (sqlite, sqlite_took) = fill_sqlite(&dir.0.join("traffic.db"), &history);
     let sqlite_bytes = std::fs::metadata(dir.0.join("traffic.db"))
         .expect("size")

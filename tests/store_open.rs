@@ -1,5 +1,6 @@
 //! Opening the history file: a file that is not ours, damaged, or from a newer schema version
-//! stops with one clear sentence and is left byte for byte as it was (real files in temp dirs).
+//! stops with one clear sentence and is left byte for byte as it was; a file of schema version 1
+//! is upgraded once, or refused and left at version 1 (real files in temp dirs).
 
 use std::path::{Path, PathBuf};
 
@@ -177,4 +178,129 @@ fn a_new_file_is_created_with_its_directory_and_reopens() {
         "{message}"
     );
     drop(first);
+}
+
+/// The day whose addresses the version 1 files below hold.
+const V1_DAY: jiff::civil::Date = jiff::civil::Date::constant(2024, 6, 15);
+
+/// A history as schema version 1 wrote it, made by hand from that layout (see `src/store/mod.rs`
+/// before version 2): identity records, the two scopes, and one day of eth0's addresses whose
+/// list is `v1_list` (entries `family | address | up u64 LE | down u64 LE`).
+fn version_1_file(path: &Path, v1_list: &[u8]) {
+    use nettraffic_sentinel::store::schema::{DAY_REMOTES, Day, META, SCOPES};
+    let db = redb::Database::create(path).expect("create");
+    let txn = db.begin_write().expect("write");
+    {
+        let mut meta = txn.open_table(META).expect("meta");
+        meta.insert("format", &b"nettraffic-sentinel history"[..])
+            .expect("format");
+        meta.insert("schema_version", &1u32.to_le_bytes()[..])
+            .expect("version");
+        meta.insert("created", &1_718_400_000i64.to_le_bytes()[..])
+            .expect("created");
+        let mut scopes = txn.open_table(SCOPES).expect("scopes");
+        scopes.insert("", 0).expect("all");
+        scopes.insert("eth0", 1).expect("eth0");
+        let mut days = txn.open_table(DAY_REMOTES).expect("days");
+        days.insert(
+            Day {
+                scope: 1,
+                date: V1_DAY,
+            },
+            v1_list,
+        )
+        .expect("list");
+    }
+    txn.commit().expect("commit");
+}
+
+/// 203.0.113.9 with up 5, down 7, and 2001:db8::1 with up 1, down 256, in version 1's layout.
+fn v1_list() -> Vec<u8> {
+    let mut list = vec![4, 203, 0, 113, 9];
+    list.extend_from_slice(&5u64.to_le_bytes());
+    list.extend_from_slice(&7u64.to_le_bytes());
+    list.push(6);
+    list.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    list.extend_from_slice(&1u64.to_le_bytes());
+    list.extend_from_slice(&256u64.to_le_bytes());
+    list
+}
+
+/// The schema version record and the raw list of [`V1_DAY`], read with redb alone.
+fn raw_version_and_list(path: &Path) -> (u32, Vec<u8>) {
+    use nettraffic_sentinel::store::schema::{DAY_REMOTES, Day, META};
+    use redb::ReadableDatabase;
+    let db = redb::Database::open(path).expect("open");
+    let txn = db.begin_read().expect("read");
+    let version = txn
+        .open_table(META)
+        .expect("meta")
+        .get("schema_version")
+        .expect("get")
+        .map(|v| u32::from_le_bytes(v.value().try_into().expect("four bytes")))
+        .expect("a version");
+    let list = txn
+        .open_table(DAY_REMOTES)
+        .expect("days")
+        .get(Day {
+            scope: 1,
+            date: V1_DAY,
+        })
+        .expect("get")
+        .map(|v| v.value().to_vec())
+        .expect("the list");
+    (version, list)
+}
+
+fn top(store: &Store) -> Vec<(String, UpDown)> {
+    store
+        .read_stored()
+        .expect("read")
+        .top_remotes(&nettraffic_sentinel::store::Scope::All, V1_DAY, V1_DAY, 10)
+        .expect("top")
+        .into_iter()
+        .map(|t| (t.addr.to_string(), t.bytes))
+        .collect()
+}
+
+#[test]
+fn a_version_1_file_is_upgraded_once_and_keeps_every_address() {
+    let dir = TempDir::new("store-open-v1");
+    let path = dir.path().join("traffic.redb");
+    version_1_file(&path, &v1_list());
+    let expected = vec![
+        ("2001:db8::1".to_string(), UpDown { up: 1, down: 256 }),
+        ("203.0.113.9".to_string(), UpDown { up: 5, down: 7 }),
+    ];
+    let store = open(&path).expect("a version 1 file opens");
+    assert_eq!(top(&store), expected);
+    drop(store);
+    let (version, list) = raw_version_and_list(&path);
+    assert_eq!(version, 2);
+    // Version 2's list: the same entries with their counts as LEB128 numbers (256 = 0x80 0x02).
+    let mut v2 = vec![4, 203, 0, 113, 9, 5, 7, 6];
+    v2.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    v2.extend_from_slice(&[1, 0x80, 0x02]);
+    assert_eq!(list, v2);
+    // Opened again: nothing more to upgrade, the same answers.
+    let store = open(&path).expect("reopens");
+    assert_eq!(top(&store), expected);
+}
+
+#[test]
+fn a_version_1_file_that_cannot_be_upgraded_is_refused_and_stays_version_1() {
+    let dir = TempDir::new("store-open-v1-damaged");
+    let path = dir.path().join("traffic.redb");
+    let mut damaged = v1_list();
+    damaged.truncate(damaged.len() - 3);
+    version_1_file(&path, &damaged);
+    let message = open(&path).expect_err("cannot be upgraded").to_string();
+    assert!(
+        message.contains("older NetTraffic-Sentinel (database version 1)")
+            && message.contains("2024-06-15")
+            && message.contains(&path.display().to_string()),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "one sentence: {message}");
+    assert_eq!(raw_version_and_list(&path), (1, damaged));
 }

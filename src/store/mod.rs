@@ -8,7 +8,7 @@
 //! [`migrate`] (the original's SQLite history). Every writer commits through [`Store::commit`],
 //! which publishes the new day sums (and the persister's marks) to readers in the same step.
 //!
-//! # Layout (schema version 1)
+//! # Layout (schema version 2)
 //!
 //! Numbers in keys are big-endian and signed ones have their sign bit flipped, so keys compare as
 //! plain bytes in numeric order; numbers in values are little-endian.
@@ -18,9 +18,15 @@
 //! | `meta` | text: `format`, `schema_version`, `created`, `last_commit` | bytes: `b"nettraffic-sentinel history"`, u32 LE, i64 LE Unix second, i64 LE Unix second |
 //! | `scopes` | text: interface name, `""` for all interfaces together | u32: scope id (`""` is 0) |
 //! | `hours` | 12 bytes: `scope u32 BE \| hour start i64 BE^sign` | 16 bytes: `up u64 LE \| down u64 LE` |
-//! | `day_remotes` | 8 bytes: `scope u32 BE \| year i16 BE^sign \| month u8 \| day u8` | entries `family u8 (4\|6) \| address (4\|16 bytes) \| up u64 LE \| down u64 LE`, heaviest first |
+//! | `day_remotes` | 8 bytes: `scope u32 BE \| year i16 BE^sign \| month u8 \| day u8` | entries `family u8 (4\|6) \| address (4\|16 bytes) \| up varint \| down varint`, heaviest first |
 //! | `imports` | 32 bytes: SHA-256 of an imported capture file | `imported_at i64 LE \| packets u64 LE \| up u64 LE \| down u64 LE \| file name UTF-8` |
 //! | `sqlite_hours` | text: the original's `hour_ts`, e.g. `2024-08-15 13:00:00` | 16 bytes: the row's bytes already taken, as in `hours` |
+//!
+//! A varint is an unsigned LEB128 number: seven bits a byte, low bits first, the top bit set on
+//! every byte but the last. Version 1 stored the two counts of a day's addresses as `u64 LE`:
+//! 22.2 KB for a day of 1,000 addresses (10 % IPv6) against 13.9 KB now, and since redb keeps a
+//! value this large in a power-of-two run of 4 KiB pages, 32 KiB against 16 KiB in the file (ten
+//! years: 136 MiB against 68 MiB). Opening a version 1 file rewrites its lists once.
 //!
 //! An hour start is the UTC second at which the local hour begins ([`crate::clock::HourStart`]),
 //! so the two hours that share a label when clocks fall back stay apart. Scope 0 holds every
@@ -70,6 +76,12 @@ pub enum StoreError {
     Damaged { path: PathBuf, why: String },
     /// Written by a newer version of this program.
     Newer { path: PathBuf, version: u32 },
+    /// Written by an older version, and the upgrade to this version's layout failed.
+    Upgrade {
+        path: PathBuf,
+        from: u32,
+        why: String,
+    },
     /// Another process (usually the running monitor) has the file open.
     InUse { path: PathBuf },
     /// The file or its directory cannot be created or written.
@@ -94,6 +106,12 @@ impl fmt::Display for StoreError {
             StoreError::Newer { path, version } => write!(
                 f,
                 "DB_PATH {} was written by a newer NetTraffic-Sentinel (database version {version}, this program reads up to {}) and was left untouched: run the newer version",
+                path.display(),
+                schema::SCHEMA_VERSION
+            ),
+            StoreError::Upgrade { path, from, why } => write!(
+                f,
+                "DB_PATH {} was written by an older NetTraffic-Sentinel (database version {from}) and could not be upgraded to version {} ({why}); it was left as it was: free some disk space and start again, or restore it from a backup if it is damaged",
                 path.display(),
                 schema::SCHEMA_VERSION
             ),

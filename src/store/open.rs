@@ -18,8 +18,9 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, StorageErro
 use super::CACHE_BYTES;
 use super::StoreError;
 use super::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, FORMAT, HOURS, IMPORTS, META, META_CREATED,
-    META_FORMAT, META_SCHEMA_VERSION, SCHEMA_VERSION, SCOPES, SQLITE_HOURS,
+    ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, FORMAT, HOURS, IMPORTS, META, META_CREATED,
+    META_FORMAT, META_SCHEMA_VERSION, SCHEMA_VERSION, SCOPES, SQLITE_HOURS, decode_remotes_v1,
+    encode_remotes,
 };
 
 /// The first bytes of every redb file (redb's `MAGICNUMBER`).
@@ -57,23 +58,24 @@ pub fn open(path: &Path) -> Result<Database, StoreError> {
     // since, some of its checks panic (in debug builds; release builds return `Corrupted`). The
     // file is untrusted input here, so a panic of this read-only look is an answer: damaged.
     let look = std::panic::catch_unwind(|| match builder().open_read_only(path) {
-        Ok(database) => check_identity(path, &database).map(|()| false),
-        Err(DatabaseError::RepairAborted) => Ok(true),
+        Ok(database) => check_identity(path, &database).map(Some),
+        Err(DatabaseError::RepairAborted) => Ok(None),
         Err(error) => Err(open_error(path, error)),
     });
-    let needs_repair = look.unwrap_or_else(|_| {
+    let version = look.unwrap_or_else(|_| {
         Err(StoreError::Damaged {
             path: path.to_path_buf(),
             why: "its internal structures do not add up".into(),
         })
     })?;
+    let needs_repair = version.is_none();
     if needs_repair {
         warn!(
             "{} was not closed cleanly (crash or power cut): recovering the last commit",
             path.display()
         );
     }
-    let database = builder()
+    let mut database = builder()
         .set_repair_callback(|session| {
             // Only logged when a repair takes long enough to report progress more than once.
             if session.progress() > 0.0 {
@@ -85,11 +87,81 @@ pub fn open(path: &Path) -> Result<Database, StoreError> {
         })
         .open(path)
         .map_err(|error| open_error(path, error))?;
-    if needs_repair {
-        check_identity(path, &database)?;
+    let version = match version {
+        Some(version) => version,
+        None => check_identity(path, &database)?,
+    };
+    if version < SCHEMA_VERSION {
+        upgrade(path, &mut database, version)?;
     }
     ensure_tables(path, &database, None)?;
     Ok(database)
+}
+
+/// Rewrite a file of an older schema version in this version's layout, in one transaction (a
+/// crash or failure leaves it as it was, and the next start tries again), then give the space
+/// the old layout took back to the file system.
+fn upgrade(path: &Path, database: &mut Database, from: u32) -> Result<(), StoreError> {
+    let failed = |why: String| StoreError::Upgrade {
+        path: path.to_path_buf(),
+        from,
+        why,
+    };
+    if from != 1 {
+        return Err(failed(format!("no upgrade from version {from} exists")));
+    }
+    info!(
+        "upgrading {} from database version {from} to {SCHEMA_VERSION} (once; a ten-year history takes a few seconds)",
+        path.display()
+    );
+    let started = std::time::Instant::now();
+    let redb_error = |error: redb::Error| failed(error.to_string());
+    let mut txn = database.begin_write().map_err(|e| redb_error(e.into()))?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(|e| failed(e.to_string()))?;
+    txn.set_quick_repair(true);
+    let mut lists = 0usize;
+    {
+        let mut table = txn
+            .open_table(DAY_REMOTES)
+            .map_err(|e| redb_error(e.into()))?;
+        let mut keys: Vec<Day> = Vec::new();
+        for entry in table.iter().map_err(|e| redb_error(e.into()))? {
+            keys.push(entry.map_err(|e| redb_error(e.into()))?.0.value());
+        }
+        // One list in memory at a time: a NAS may have little of it.
+        for key in keys {
+            let list = {
+                let value = table.get(key).map_err(|e| redb_error(e.into()))?;
+                value.and_then(|v| decode_remotes_v1(v.value()))
+            }
+            .ok_or_else(|| failed(format!("the address list of {} is damaged", key.date)))?;
+            table
+                .insert(key, encode_remotes(&list).as_slice())
+                .map_err(|e| redb_error(e.into()))?;
+            lists += 1;
+        }
+        let mut meta = txn.open_table(META).map_err(|e| redb_error(e.into()))?;
+        meta.insert(META_SCHEMA_VERSION, &SCHEMA_VERSION.to_le_bytes()[..])
+            .map_err(|e| redb_error(e.into()))?;
+    }
+    txn.commit().map_err(|e| redb_error(e.into()))?;
+    let before = std::fs::metadata(path).map_or(0, |m| m.len());
+    // The file is complete and upgraded here; compacting only makes it smaller.
+    if let Err(error) = database.compact() {
+        warn!(
+            "{} was upgraded but not compacted ({error}); it works, it is only larger than needed",
+            path.display()
+        );
+    }
+    info!(
+        "upgraded {} day address lists in {:.1} s; the file went from {:.1} to {:.1} MiB",
+        lists,
+        started.elapsed().as_secs_f64(),
+        before as f64 / (1024.0 * 1024.0),
+        std::fs::metadata(path).map_or(0, |m| m.len()) as f64 / (1024.0 * 1024.0)
+    );
+    Ok(())
 }
 
 fn builder() -> redb::Builder {
@@ -155,8 +227,8 @@ fn check_magic(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// The file's `meta` must say it is ours, in a version this program reads.
-fn check_identity(path: &Path, database: &impl ReadableDatabase) -> Result<(), StoreError> {
+/// The file's `meta` must say it is ours, in a version this program reads; returns that version.
+fn check_identity(path: &Path, database: &impl ReadableDatabase) -> Result<u32, StoreError> {
     let damaged = |why: String| StoreError::Damaged {
         path: path.to_path_buf(),
         why,
@@ -192,7 +264,10 @@ fn check_identity(path: &Path, database: &impl ReadableDatabase) -> Result<(), S
             version,
         });
     }
-    Ok(())
+    if version == 0 {
+        return Err(damaged("its schema version record says 0".into()));
+    }
+    Ok(version)
 }
 
 /// Create every table (a no-op for those that exist); on a new file also write the identity.

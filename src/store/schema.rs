@@ -16,8 +16,12 @@ use crate::count::UpDown;
 
 /// Written under [`META_FORMAT`]: says "this file is a NetTraffic-Sentinel history".
 pub const FORMAT: &[u8] = b"nettraffic-sentinel history";
-/// The layout version this program writes. A file with a higher one is refused, never rewritten.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The layout version this program writes. A file with a higher one is refused, never rewritten;
+/// a file with a lower one is upgraded when it is opened (see [`crate::store::open`]).
+///
+/// 1: day address lists with fixed-width counts. 2: the same lists with variable-length counts
+/// (63 % of the bytes for a day of 1,000 addresses; half the file, see [`crate::store`]).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `meta` keys.
 pub const META_FORMAT: &str = "format";
@@ -229,9 +233,45 @@ pub struct RemoteBytes {
 const FAMILY_V4: u8 = 4;
 const FAMILY_V6: u8 = 6;
 
-/// Encode a day's remote list: each entry `family u8 (4|6) | address (4|16) | up u64 LE | down u64 LE`.
+/// Append `value` as an unsigned LEB128 number: seven bits a byte, low bits first, the top bit
+/// set on every byte but the last (1 byte below 128, 4 below 2^28, at most 10).
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Read an unsigned LEB128 number from the front of `data`; `None` if it is cut off, longer than
+/// ten bytes, or does not fit 64 bits.
+fn take_varint(data: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = data.split_first()?;
+        *data = rest;
+        let bits = u64::from(byte & 0x7f);
+        if shift == 63 && bits > 1 {
+            return None;
+        }
+        value |= bits << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn take_array<const N: usize>(data: &mut &[u8]) -> Option<[u8; N]> {
+    let (head, rest) = data.split_at_checked(N)?;
+    *data = rest;
+    head.try_into().ok()
+}
+
+/// Encode a day's remote list: each entry `family u8 (4|6) | address (4|16) | up varint |
+/// down varint` (unsigned LEB128).
 pub fn encode_remotes(list: &[RemoteBytes]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(list.len() * (1 + 16 + COUNTS_WIDTH));
+    let mut out = Vec::with_capacity(list.len() * 14);
     for entry in list {
         match entry.addr {
             IpAddr::V4(v4) => {
@@ -243,7 +283,8 @@ pub fn encode_remotes(list: &[RemoteBytes]) -> Vec<u8> {
                 out.extend_from_slice(&v6.octets());
             }
         }
-        out.extend_from_slice(&Counts::as_bytes(&entry.bytes));
+        put_varint(&mut out, entry.bytes.up);
+        put_varint(&mut out, entry.bytes.down);
     }
     out
 }
@@ -252,22 +293,35 @@ pub fn encode_remotes(list: &[RemoteBytes]) -> Vec<u8> {
 pub fn decode_remotes(mut data: &[u8]) -> Option<Vec<RemoteBytes>> {
     let mut list = Vec::new();
     while let Some((&family, rest)) = data.split_first() {
-        let width = match family {
-            FAMILY_V4 => 4,
-            FAMILY_V6 => 16,
+        data = rest;
+        let addr = match family {
+            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
+            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
             _ => return None,
         };
-        if rest.len() < width + COUNTS_WIDTH {
-            return None;
-        }
-        let addr = if width == 4 {
-            IpAddr::V4(Ipv4Addr::from(array::<4>(rest, 0)))
-        } else {
-            IpAddr::V6(Ipv6Addr::from(array::<16>(rest, 0)))
+        let up = take_varint(&mut data)?;
+        let down = take_varint(&mut data)?;
+        list.push(RemoteBytes {
+            addr,
+            bytes: UpDown { up, down },
+        });
+    }
+    Some(list)
+}
+
+/// Decode a day's remote list as schema version 1 wrote it: each entry `family u8 (4|6) |
+/// address (4|16) | up u64 LE | down u64 LE`. Only the upgrade of old files reads this.
+pub fn decode_remotes_v1(mut data: &[u8]) -> Option<Vec<RemoteBytes>> {
+    let mut list = Vec::new();
+    while let Some((&family, rest)) = data.split_first() {
+        data = rest;
+        let addr = match family {
+            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
+            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
+            _ => return None,
         };
-        let bytes = Counts::from_bytes(&rest[width..width + COUNTS_WIDTH]);
+        let bytes = Counts::from_bytes(&take_array::<COUNTS_WIDTH>(&mut data)?);
         list.push(RemoteBytes { addr, bytes });
-        data = &rest[width + COUNTS_WIDTH..];
     }
     Some(list)
 }
@@ -403,20 +457,56 @@ mod tests {
         let list = vec![
             RemoteBytes {
                 addr: "203.0.113.9".parse().expect("address"),
-                bytes: UpDown { up: 5, down: 7 },
+                bytes: UpDown { up: 5, down: 300 },
             },
             RemoteBytes {
                 addr: "2001:db8::1".parse().expect("address"),
-                bytes: UpDown { up: 1, down: 0 },
+                bytes: UpDown {
+                    up: u64::MAX,
+                    down: 0,
+                },
             },
         ];
         let bytes = encode_remotes(&list);
-        assert_eq!(bytes.len(), (1 + 4 + 16) + (1 + 16 + 16));
-        assert_eq!(&bytes[..5], &[4, 203, 0, 113, 9]);
+        // 300 = 0b10_0101100: low seven bits first with the continuation bit, then 2.
+        assert_eq!(&bytes[..8], &[4, 203, 0, 113, 9, 5, 0xac, 0x02]);
+        // u64::MAX takes ten bytes: nine of 0xff, then 0x01.
+        assert_eq!(bytes.len(), 8 + (1 + 16 + 10 + 1));
+        assert_eq!(
+            &bytes[25..35],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1]
+        );
         assert_eq!(decode_remotes(&bytes), Some(list));
         assert_eq!(decode_remotes(&[]), Some(vec![]));
         assert_eq!(decode_remotes(&[5, 1, 2]), None);
         assert_eq!(decode_remotes(&bytes[..bytes.len() - 1]), None);
+        // Cut inside a number, a number of eleven bytes, one that overflows 64 bits.
+        assert_eq!(decode_remotes(&[4, 1, 2, 3, 4, 0x80]), None);
+        let mut long = vec![4, 1, 2, 3, 4];
+        long.extend_from_slice(&[0x80; 10]);
+        long.extend_from_slice(&[0, 0]);
+        assert_eq!(decode_remotes(&long), None);
+        let mut over = vec![4, 1, 2, 3, 4];
+        over.extend_from_slice(&[0xff; 9]);
+        over.extend_from_slice(&[0x02, 0]);
+        assert_eq!(decode_remotes(&over), None);
+    }
+
+    #[test]
+    fn version_1_lists_decode_for_the_upgrade() {
+        // family 4, 203.0.113.9, up 5 and down 7 as two little-endian u64.
+        let mut v1 = vec![
+            4, 203, 0, 113, 9, 5, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        v1.push(6);
+        v1.extend_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().expect("v6").octets());
+        v1.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        let list = decode_remotes_v1(&v1).expect("a version 1 list");
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].bytes, UpDown { up: 5, down: 7 });
+        assert_eq!(list[1].addr, "2001:db8::1".parse::<IpAddr>().expect("v6"));
+        assert_eq!(list[1].bytes, UpDown { up: 1, down: 256 });
+        assert_eq!(decode_remotes_v1(&v1[..v1.len() - 1]), None);
     }
 
     #[test]
