@@ -57,8 +57,9 @@ fn accept_loop(listener: &TcpListener, registry: &Arc<Registry>, shared: &Arc<Sh
             Err(error) => {
                 let (pause, serious) = accept_failure(&error);
                 if is_out_of_descriptors(&error) {
-                    // The waiting client gets the descriptor of the longest idle one.
-                    registry.evict_one();
+                    // Waiting clients get the descriptors of the longest idle ones. A batch, since
+                    // a flood that exhausted the descriptors usually has more clients queued.
+                    registry.evict(EVICT_WHEN_OUT_OF_DESCRIPTORS);
                 }
                 if serious && last_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
                     warn!("the web server cannot accept clients for now: {error}");
@@ -72,6 +73,9 @@ fn accept_loop(listener: &TcpListener, registry: &Arc<Registry>, shared: &Arc<Sh
     }
 }
 
+/// Connections closed at once when the process has no descriptor left for a waiting client.
+const EVICT_WHEN_OUT_OF_DESCRIPTORS: usize = 8;
+
 fn is_out_of_descriptors(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
@@ -83,8 +87,9 @@ fn accept_failure(error: &io::Error) -> (Duration, bool) {
         Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO | libc::EPERM) => {
             (Duration::ZERO, false)
         }
-        // Out of descriptors: one was just freed by eviction; retry as soon as it is closed.
-        Some(libc::EMFILE | libc::ENFILE) => (Duration::from_millis(10), true),
+        // Out of descriptors: some were just freed by eviction; retry once their coroutines
+        // have closed them.
+        Some(libc::EMFILE | libc::ENFILE) => (Duration::from_millis(2), true),
         // Out of memory: the pending client stays queued; retry shortly.
         Some(libc::ENOBUFS | libc::ENOMEM) => (Duration::from_millis(100), true),
         _ => (Duration::from_millis(10), true),

@@ -131,10 +131,11 @@ impl Registry {
         })
     }
 
-    /// Close the connection that is first in line for eviction, to free its descriptor (the
-    /// process ran out of them). False when none may be closed.
-    pub fn evict_one(&self) -> bool {
-        self.lock().evict_one()
+    /// Close up to `count` connections, first in line for eviction first, to free their
+    /// descriptors (the process ran out of them). Returns how many were closed.
+    pub fn evict(&self, count: usize) -> usize {
+        let mut table = self.lock();
+        (0..count).take_while(|_| table.evict_one()).count()
     }
 
     /// Connections in the table now.
@@ -261,5 +262,24 @@ mod tests {
         let (_c3, fifth) = pair(&listener);
         assert_eq!(registry.admit(fifth.as_raw_fd()).err(), Some(Full));
         drop((writing_slot, reading_slot));
+    }
+
+    #[test]
+    fn out_of_descriptors_a_batch_is_closed_but_never_a_running_handler() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let registry = Registry::new(10);
+        let pairs: Vec<(TcpStream, TcpStream)> = (0..4).map(|_| pair(&listener)).collect();
+        let slots: Vec<Slot> = pairs
+            .iter()
+            .map(|(_, server)| registry.admit(server.as_raw_fd()).unwrap())
+            .collect();
+        slots[3].set(Phase::Handling);
+        assert_eq!(registry.evict(2), 2);
+        assert_eq!(registry.open(), 2);
+        assert_eq!(registry.evict(5), 1, "only the idle one is left to close");
+        assert_eq!(registry.open(), 1);
+        assert_eq!(registry.evicted(), 3);
+        drop(slots);
+        assert_eq!(registry.open(), 0);
     }
 }
