@@ -55,11 +55,14 @@ fn accept_loop(listener: &TcpListener, registry: &Arc<Registry>, shared: &Arc<Sh
         match listener.accept() {
             Ok((stream, _peer)) => admit(stream, registry, shared),
             Err(error) => {
-                let (pause, serious) = accept_failure(&error);
-                if is_out_of_descriptors(&error) {
-                    // Waiting clients get the descriptors of the longest idle ones. A batch, since
-                    // a flood that exhausted the descriptors usually has more clients queued.
-                    registry.evict(EVICT_WHEN_OUT_OF_DESCRIPTORS);
+                let (mut pause, serious) = accept_failure(&error);
+                // Waiting clients get the descriptors of the longest idle ones. A batch, since a
+                // flood that exhausted the descriptors usually has more clients queued; when
+                // nothing could be closed, the descriptors went elsewhere: retry less often.
+                if is_out_of_descriptors(&error)
+                    && registry.evict(EVICT_WHEN_OUT_OF_DESCRIPTORS) == 0
+                {
+                    pause = Duration::from_millis(100);
                 }
                 if serious && last_warning.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
                     warn!("the web server cannot accept clients for now: {error}");
