@@ -148,6 +148,7 @@ pub fn run(config: &Config) -> ExitCode {
             engine.stop();
             // Whatever was counted in these milliseconds is kept; a failure here has no news.
             let _ = persister.finish();
+            store.close();
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -158,6 +159,9 @@ pub fn run(config: &Config) -> ExitCode {
     // Capture first, so the last commit holds every frame the kernel had accepted.
     let live = engine.stop();
     let saved = persister.finish();
+    // The web server's handler holds the store until the process exits: close the file now, or
+    // the next start would find it not closed cleanly.
+    store.close();
     log_summary(&live, "final");
     println!("{}", final_json(&live));
     match saved {

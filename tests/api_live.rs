@@ -221,6 +221,18 @@ fn live_counts_are_in_every_endpoint_before_any_commit() {
         .expect("send");
     let log = monitor.stop();
     assert!(log.contains("saved to"), "the last commit was made: {log}");
+
+    // The web server lives until the process exits, holding the history: the file must still be
+    // closed cleanly, and the next start serves what the last commit saved.
+    let mut again = Monitor::start(&lab, &b, "vb", &db_in(dir.path()), &[]);
+    again.wait_ready("vb");
+    assert!(
+        !again.log().contains("not closed cleanly"),
+        "{}",
+        again.log()
+    );
+    assert_eq!(json_of(&again, "/api/summary")["today"], totals(total));
+    again.stop();
 }
 
 /// The bytes of every one-second sample added up.

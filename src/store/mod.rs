@@ -349,6 +349,27 @@ impl Store {
         Ok(())
     }
 
+    /// Close the file for good, after the last commit: redb then marks it closed cleanly, so the
+    /// next start needs no recovery. Needed because readers (the web server's handler, which
+    /// lives until the process exits) keep the store alive past the end of `run`. Reads fail from
+    /// here on.
+    pub fn close(&self) {
+        let _gate = self
+            .shared
+            .gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut db = self
+            .shared
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(open) = db.take() {
+            // Nothing can be done about a failed close at exit; the file was committed already.
+            let _ = open.close();
+        }
+    }
+
     /// Close the file and open it again, as redb requires after a failed write. Leaves it closed
     /// (and says why) when it cannot be opened yet, e.g. while the disk is still full.
     ///
