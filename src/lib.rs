@@ -22,6 +22,13 @@
 //! second, `prefixes` re-reads the interfaces' own addresses, `persister` commits every
 //! `SAVE_INTERVAL`, `signals` turns SIGTERM/SIGINT into a stop request. Only snapshots cross
 //! threads; nothing is shared on the per-packet path. `report` and `import` are single-threaded.
+//! The web server runs on `may` coroutines (`http-accept`, `http-worker` threads).
+//!
+//! Unsafe code: the crate denies it everywhere but `capture::ring` (the mapped ring). One more
+//! place depends on a promise `may` cannot check: `serve::http::runtime::spawn` starts coroutines
+//! through `may::go!`, which is unsafe inside the macro because a coroutine must not hold
+//! thread-local references across a yield or outgrow its stack; that function documents why ours
+//! do neither.
 #![deny(unsafe_code)]
 
 pub mod capture;

@@ -164,3 +164,67 @@ fn a_setcap_binary_captures_as_an_unprivileged_user() {
         read_log()
     );
 }
+
+fn repository_file(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(name))
+        .unwrap_or_else(|error| panic!("{name}: {error}"))
+}
+
+#[test]
+fn the_compose_file_is_valid_and_grants_only_what_capture_needs() {
+    // docker-compose (Debian's, 1.29) validates and normalises the file without a Docker engine.
+    let output = run(
+        Command::new("docker-compose")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["-f", "docker-compose.yml", "config"]),
+        Duration::from_secs(60),
+    );
+    let config = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "docker-compose config: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for needle in [
+        "network_mode: host",
+        "cap_drop:\n    - ALL",
+        "cap_add:\n    - NET_RAW\n    - NET_ADMIN",
+        "DB_PATH: /data/traffic.redb",
+        "- /usr/local/bin/nettraffic-sentinel\n      - healthcheck",
+        "restart: unless-stopped",
+    ] {
+        assert!(config.contains(needle), "no {needle:?} in:\n{config}");
+    }
+    assert!(
+        config
+            .lines()
+            .any(|line| line.trim().ends_with(":/data:rw")),
+        "a volume at /data: {config}"
+    );
+}
+
+#[test]
+fn the_image_is_built_by_the_script_ci_runs_and_ships_what_it_builds() {
+    let dockerfile = repository_file("Dockerfile");
+    let script = repository_file("scripts/build-release");
+    let ci = repository_file("scripts/test");
+    assert!(dockerfile.contains("RUN ./scripts/build-release"));
+    assert!(ci.contains("./scripts/build-release"));
+    assert!(script.contains("binary=target/dist/nettraffic-sentinel"));
+    assert!(
+        dockerfile
+            .contains("COPY --from=build /src/target/dist/nettraffic-sentinel /usr/local/bin/")
+    );
+    assert!(dockerfile.contains(r#"CMD ["/usr/local/bin/nettraffic-sentinel", "healthcheck"]"#));
+    assert!(dockerfile.contains("ENV DB_PATH=/data/traffic.redb"));
+    // What build-release builds is a working binary (CI runs it after the tests).
+    let cargo = repository_file("Cargo.toml");
+    let dist = cargo
+        .split("[profile.dist]")
+        .nth(1)
+        .expect("a dist profile in Cargo.toml");
+    assert!(
+        dist.contains(r#"panic = "unwind""#),
+        "the web server turns handler panics into 500s: the shipped binary must unwind"
+    );
+}

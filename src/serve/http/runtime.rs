@@ -73,5 +73,8 @@ fn raise_open_file_limit() {
 /// - stack overflow: the stack is sized from a measurement of the deepest handler path (see the
 ///   `http` module documentation), with margin.
 pub fn spawn(work: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    // SAFETY: the macro's unsafe spawn requires that `work` keeps no thread-local reference
+    // across a yield and fits the configured stack; both hold for the connection loop, as the
+    // doc comment above explains (and `tests/http_stack.rs` measures the stack).
     may::go!(may::coroutine::Builder::new(), work).map(drop)
 }
