@@ -128,10 +128,18 @@ pub fn default_route_in(ipv4_table: &str, ipv6_table: &str) -> Option<String> {
 /// address (the /64 an ISP delegates to the home: neighbours in it are on the LAN), and each
 /// public IPv4 address itself. An IPv4 subnet is not taken whole: behind a bridged modem it is the
 /// ISP's shared subnet, and traffic to those neighbours crosses the broadband line.
+///
+/// A captured interface that is a port of a bridge or bond (eth0 under br0 or bond0, as on Unraid
+/// or Proxmox) has no addresses of its own: the host's sit on the master, so the masters' count too.
 pub fn global_prefixes(names: &[String]) -> Vec<IpNet> {
     let Ok(addresses) = nix::ifaddrs::getifaddrs() else {
         return Vec::new();
     };
+    let names = with_masters(names, |name| {
+        std::fs::read_link(format!("/sys/class/net/{name}/master"))
+            .ok()
+            .and_then(|target| Some(target.file_name()?.to_str()?.to_string()))
+    });
     let mut prefixes: Vec<IpNet> = Vec::new();
     for entry in addresses {
         if !names.contains(&entry.interface_name) {
@@ -158,6 +166,21 @@ pub fn global_prefixes(names: &[String]) -> Vec<IpNet> {
     }
     prefixes.sort();
     prefixes
+}
+
+/// `names` and, transitively, the bridges and bonds they are ports of (`master_of` reads the
+/// `master` link in sysfs). Bounded, since sysfs is outside our control.
+fn with_masters(names: &[String], master_of: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    const MOST: usize = 64;
+    let mut all = names.to_vec();
+    let mut next = 0;
+    while next < all.len() && all.len() < MOST {
+        if let Some(master) = master_of(&all[next]).filter(|m| !all.contains(m)) {
+            all.push(master);
+        }
+        next += 1;
+    }
+    all
 }
 
 /// A unicast address that the built-in rules would call public (only those need adding).
@@ -223,6 +246,28 @@ mod tests {
                     00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003    ppp0\n";
         assert_eq!(default_route_in("Iface\n", ipv6), Some("ppp0".to_string()));
         assert_eq!(default_route_in("", ""), None);
+    }
+
+    #[test]
+    fn bridge_and_bond_masters_are_followed_once_each() {
+        let masters = |name: &str| match name {
+            "eth0" => Some("bond0".to_string()),
+            "eth1" => Some("bond0".to_string()),
+            "bond0" => Some("br0".to_string()),
+            "loop-a" => Some("loop-b".to_string()),
+            "loop-b" => Some("loop-a".to_string()),
+            _ => None,
+        };
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            with_masters(&names(&["eth0", "eth1"]), masters),
+            names(&["eth0", "eth1", "bond0", "br0"])
+        );
+        assert_eq!(with_masters(&names(&["ppp0"]), masters), names(&["ppp0"]));
+        assert_eq!(
+            with_masters(&names(&["loop-a"]), masters),
+            names(&["loop-a", "loop-b"])
+        );
     }
 
     #[test]
