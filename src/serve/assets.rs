@@ -48,31 +48,47 @@ mod tests {
         std::str::from_utf8(asset.body).expect("the page is UTF-8")
     }
 
-    /// Every `assets/…` name the page refers to (relative: the page may sit under a sub-path).
-    fn referenced_assets() -> Vec<String> {
-        page()
-            .split("\"assets/")
+    /// The names a file refers to with `prefix` (`"assets/` in the page, `"./` in a module, both
+    /// relative: the page may sit under a sub-path), as request paths.
+    fn references(text: &str, prefix: &str) -> Vec<String> {
+        text.split(prefix)
             .skip(1)
             .map(|rest| format!("/assets/{}", rest.split('"').next().unwrap_or_default()))
             .collect()
     }
 
-    #[test]
-    fn the_page_names_only_assets_the_table_holds_and_all_of_them() {
-        let referenced = referenced_assets();
-        assert!(
-            !referenced.is_empty(),
-            "the page loads no script or stylesheet"
-        );
-        for url in &referenced {
-            assert!(
-                lookup(url.as_bytes()).is_some(),
-                "the page refers to {url}, which is not served"
-            );
+    /// Every asset the page loads: those it names, and the modules they import, transitively.
+    fn reachable_assets() -> Vec<String> {
+        let mut found = references(page(), "\"assets/");
+        let mut next = 0;
+        while next < found.len() {
+            let url = found[next].clone();
+            next += 1;
+            let asset = lookup(url.as_bytes())
+                .unwrap_or_else(|| panic!("{url} is referred to but not served"));
+            if url.ends_with(".js") {
+                let text = std::str::from_utf8(asset.body).expect("a module is UTF-8");
+                for imported in references(text, "\"./") {
+                    if !found.contains(&imported) {
+                        found.push(imported);
+                    }
+                }
+            }
         }
+        found
+    }
+
+    #[test]
+    fn the_page_reaches_only_assets_the_table_holds_and_all_of_them() {
+        let reachable = reachable_assets();
+        assert!(
+            reachable.iter().any(|url| url.ends_with(".css"))
+                && reachable.iter().filter(|url| url.ends_with(".js")).count() >= 2,
+            "the page loads no stylesheet, or its script imports no module: {reachable:?}"
+        );
         for (url, _) in all().filter(|(url, _)| url.starts_with("/assets/")) {
             assert!(
-                referenced.iter().any(|r| r == url),
+                reachable.iter().any(|r| r == url),
                 "{url} is served but the page never loads it"
             );
         }

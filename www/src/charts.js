@@ -12,7 +12,7 @@ import { t } from './i18n.js';
 
 use([BarChart, LineChart, GridComponent, TooltipComponent, CanvasRenderer]);
 
-export const COLORS = {
+const COLORS = {
   up: '#ff8a1f',
   down: '#26c281',
   axis: '#8593a6',
@@ -28,7 +28,7 @@ const NICE_STEPS = [1, 2, 2.5, 5, 10, 20, 25, 50, 100, 200, 250, 500];
  * A y axis whose ticks fall on round numbers of one 1024-based unit ("0, 2 MB, 4 MB"), since
  * ECharts' decimal ticks would print "488.3 KB". Returns the unit's size and name with the axis.
  */
-export function byteAxis(maxValue, ticks = 4) {
+function byteAxis(maxValue, ticks = 4) {
   const max = Math.max(0, maxValue || 0);
   let unit = 0;
   while (max >= 1024 ** (unit + 1) && unit < BYTE_UNITS.length - 1) unit += 1;
@@ -101,7 +101,7 @@ const GRID = { left: 8, right: 12, top: 14, bottom: 4, containLabel: true };
  * A chart's option. `points` is [{label, title, up, down}]; `kind` is "bars" (stacked, up under
  * down) or "area" (two lines with filled areas).
  */
-export function trafficOption(points, kind) {
+function trafficOption(points, kind) {
   const up = points.map((p) => p.up);
   const down = points.map((p) => p.down);
   const max = kind === 'bars'

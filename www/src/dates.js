@@ -31,11 +31,6 @@ export function endOfPreviousMonth(day) {
   return addDays(firstOfMonth(day), -1);
 }
 
-/** Days from `start` to `end`, both included. */
-export function daysBetween(start, end) {
-  return Math.round((parse(end) - parse(start)) / 86_400_000) + 1;
-}
-
 /** Today's date in an IANA zone ("Asia/Shanghai"), or null when the browser does not know it. */
 export function todayIn(timeZone, now = new Date()) {
   if (!timeZone) return null;

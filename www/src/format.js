@@ -15,19 +15,6 @@ export function formatBytes(bytes) {
   return `${value.toFixed(2)} ${BYTE_UNITS[unit]}`;
 }
 
-/** A short axis label: "1.2 MB", "512 B", "0". */
-export function formatBytesShort(bytes) {
-  let value = Number(bytes) || 0;
-  if (value === 0) return '0';
-  let unit = 0;
-  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const digits = value >= 100 || Number.isInteger(value) ? 0 : 1;
-  return `${value.toFixed(digits)} ${BYTE_UNITS[unit]}`;
-}
-
 const integer = new Intl.NumberFormat('en-US');
 
 /** "1,225,952 B": the exact count, grouped. */

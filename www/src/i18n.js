@@ -37,7 +37,6 @@ const STRINGS = {
     timezone: '服务器时区',
     licenses: '第三方许可',
     no_data: '暂无数据',
-    loading: '加载中…',
     points: '个数据点',
     err_dates: '请选择有效的开始和结束日期',
     err_order: '结束日期不能早于开始日期',
@@ -82,7 +81,6 @@ const STRINGS = {
     timezone: 'Server time zone',
     licenses: 'Third-party licenses',
     no_data: 'No data',
-    loading: 'Loading…',
     points: 'points',
     err_dates: 'Choose a valid start and end date',
     err_order: 'The end date is before the start date',
@@ -106,10 +104,6 @@ function stored() {
 }
 
 let current = STRINGS[stored()] ? stored() : 'zh';
-
-export function lang() {
-  return current;
-}
 
 export function t(key) {
   return STRINGS[current][key] ?? STRINGS.zh[key] ?? key;

@@ -4,8 +4,7 @@
 
 import './style.css';
 import { ApiError, getJson } from './api.js';
-import { drawTraffic, mountChart } from './charts.js';
-import { QUICK_RANGES, daysBetween, isDay, localToday, todayIn } from './dates.js';
+import { QUICK_RANGES, isDay, localToday, todayIn } from './dates.js';
 import { formatBitRate, formatBytes, formatExactBytes, formatShare } from './format.js';
 import { applyStatic, setLang, t } from './i18n.js';
 
@@ -24,12 +23,11 @@ const state = {
   queryBusy: false,
 };
 
-const charts = {
-  query: mountChart($('#chart-query')),
-  days: mountChart($('#chart-days')),
-  months: mountChart($('#chart-months')),
-  hours: mountChart($('#chart-hours')),
-};
+// ECharts is 93 % of the page's weight: it is a separate module, fetched in parallel (the page
+// preloads it) but parsed after this one, so the cards and their numbers are on screen before the
+// charts are ready. `chartKit` is charts.js once it has arrived.
+let chartKit = null;
+const charts = {};
 
 // For debugging from the console and for the browser tests: what each chart really drew.
 window.NTS = { charts, state };
@@ -248,10 +246,24 @@ const toPoints = {
 };
 
 function renderHistory() {
+  if (!chartKit) return;
   const { days, months, hours } = state.data;
-  if (days) drawTraffic(charts.days, toPoints.day(days), 'bars');
-  if (months) drawTraffic(charts.months, toPoints.month(months), 'bars');
-  if (hours) drawTraffic(charts.hours, toPoints.hour(hours, true), 'area');
+  if (days) chartKit.drawTraffic(charts.days, toPoints.day(days), 'bars');
+  if (months) chartKit.drawTraffic(charts.months, toPoints.month(months), 'bars');
+  if (hours) chartKit.drawTraffic(charts.hours, toPoints.hour(hours, true), 'area');
+}
+
+function loadCharts() {
+  return import('./charts.js').then((kit) => {
+    chartKit = kit;
+    for (const name of ['query', 'days', 'months', 'hours']) charts[name] = kit.mountChart($(`#chart-${name}`));
+    if (errors.delete('charts')) showErrors();
+    renderHistory();
+    renderQuery();
+  }, (error) => {
+    errors.set('charts', error);
+    showErrors();
+  });
 }
 
 async function loadDays() {
@@ -297,6 +309,7 @@ function renderTopList(list, entries, total) {
     const share = document.createElement('span');
     share.className = 'share';
     share.textContent = formatShare(entry.bytes, whole);
+    share.title = t('share');
     const bar = document.createElement('span');
     bar.className = 'bar';
     const width = whole ? Math.min(100, (100 * entry.bytes) / whole) : 0;
@@ -386,9 +399,10 @@ function renderQuery() {
   set('down', result.summary.down_fmt, result.summary.down_bytes);
   const span = request.start === request.end ? request.start : `${request.start} → ${request.end}`;
   set('range', `${span} · ${result.series.length} ${t('points')}`);
-  const oneDay = request.start === request.end;
-  const points = toPoints[request.granularity](result.series, oneDay);
-  drawTraffic(charts.query, points, request.granularity === 'hour' ? 'area' : 'bars');
+  if (chartKit) {
+    const points = toPoints[request.granularity](result.series, request.start === request.end);
+    chartKit.drawTraffic(charts.query, points, request.granularity === 'hour' ? 'area' : 'bars');
+  }
   renderTopList($('#top-range'), Array.isArray(answer.top) ? answer.top : [], result.summary.total_bytes);
 }
 
@@ -538,13 +552,21 @@ function rerender() {
   renderQuery();
 }
 
+/** Run `task` once the browser has painted what is on screen now. */
+function afterPaint(task) {
+  requestAnimationFrame(() => setTimeout(task, 0));
+}
+
 async function start() {
   applyStatic();
   wireControls();
   wireQuery();
   setGranularity('hour');
-  // The zone decides what "today" is for the first query; the rest loads in parallel.
+  // The zone decides what "today" is for the first query; the rest loads in parallel. The charts
+  // module (already downloading, preloaded by the page) is run once the cards are on screen:
+  // running ECharts takes the main thread for a while on a slow phone.
   await guarded('summary', loadSummary);
+  afterPaint(loadCharts);
   await Promise.all([
     guarded('days', loadDays),
     guarded('months', loadMonths),
