@@ -9,6 +9,11 @@
 //!   (`<shared>/bench/mix.pcap`).
 //! - `worst_flood`: 64-byte IPv4 frames from one million distinct public sources, the most packets
 //!   per second a link carries and a remote map that only ever misses.
+//! - `ring_mix`: the mix laid out in TPACKET_V3 blocks exactly as the kernel fills them for the
+//!   monitor (1 MiB × 8, 96-byte snap, VLAN tags stripped into the header, frames at 8-byte
+//!   alignment), counted by the capture worker's own [`count_block`] into a live shard with the
+//!   classifier live capture builds on the capture-cost harness's namespace; its baseline walks the
+//!   same blocks and only sums `tp_len`, the zero-work reader's job.
 //!
 //! Sinks: the real [`FileTally`] (exact, for `report`); the real [`LiveShard`] that live capture
 //! counts into (bounded heavy-hitter tables, default capacity); a sink that only adds bytes, so the
@@ -29,6 +34,9 @@ use std::time::{Duration, SystemTime};
 
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use nettraffic_sentinel::capture::block::{Block, TP_STATUS_VLAN_VALID, desc, frame};
+use nettraffic_sentinel::capture::bpf::SNAP_LEN;
+use nettraffic_sentinel::capture::engine::count_block;
 use nettraffic_sentinel::capture::file::read_capture;
 use nettraffic_sentinel::classify::{AddressClassifier, Direction};
 use nettraffic_sentinel::clock::{HourClock, HourStart, Zone};
@@ -346,6 +354,118 @@ fn print_summary(inputs: &[(&str, usize)], since: SystemTime) {
     }
 }
 
+/// The ring the monitor asks for by default, and the offsets the kernel uses for an Ethernet frame
+/// in it (net/packet/af_packet.c: the network header 16-byte aligned after the 68-byte
+/// `tpacket3_hdr` + `sockaddr_ll`, frames 8-byte aligned).
+const RING_BLOCK_SIZE: usize = 1 << 20;
+const RING_BLOCKS: usize = 8;
+const RING_MAC_OFFSET: usize = 82;
+const RING_IFINDEX: i32 = 7;
+const PACKET_OTHERHOST: u8 = 3;
+
+/// Ring blocks holding the corpus over and over until every block is full, as a busy link leaves
+/// them.
+fn ring_blocks(corpus: &Corpus) -> Vec<Vec<u8>> {
+    let mut records = corpus.records.iter().cycle();
+    (0..RING_BLOCKS)
+        .map(|sequence| {
+            let mut block = vec![0u8; RING_BLOCK_SIZE];
+            let mut at = desc::LEN;
+            let mut packets = 0u32;
+            let mut last = None;
+            for (_, range, wire_len, unix_second) in records.by_ref() {
+                let mut data = corpus.bytes[range.clone()].to_vec();
+                let mut wire_len = *wire_len;
+                let mut status = 0;
+                // The kernel takes the outer 802.1Q tag out of the frame before the taps see it.
+                if data.len() >= 18 && data[12..14] == [0x81, 0x00] {
+                    data.drain(12..16);
+                    wire_len -= 4;
+                    status |= TP_STATUS_VLAN_VALID;
+                }
+                let snap = data.len().min(SNAP_LEN as usize);
+                let len = (RING_MAC_OFFSET + snap).next_multiple_of(8);
+                if at + len > RING_BLOCK_SIZE {
+                    break;
+                }
+                let mut put = |offset: usize, value: u32| {
+                    block[at + offset..at + offset + 4].copy_from_slice(&value.to_ne_bytes());
+                };
+                put(frame::NEXT_OFFSET, len as u32);
+                put(frame::SEC, *unix_second as u32);
+                put(frame::SNAPLEN, snap as u32);
+                put(frame::LEN, wire_len);
+                put(frame::STATUS, status);
+                put(frame::SLL_IFINDEX, RING_IFINDEX as u32);
+                block[at + frame::MAC..at + frame::MAC + 2]
+                    .copy_from_slice(&(RING_MAC_OFFSET as u16).to_ne_bytes());
+                block[at + frame::SLL_PKTTYPE] = PACKET_OTHERHOST;
+                block[at + RING_MAC_OFFSET..at + RING_MAC_OFFSET + snap]
+                    .copy_from_slice(&data[..snap]);
+                last = Some(at);
+                at += len;
+                packets += 1;
+            }
+            if let Some(last) = last {
+                block[last..last + 4].copy_from_slice(&0u32.to_ne_bytes());
+            }
+            let mut put = |offset: usize, value: u32| {
+                block[offset..offset + 4].copy_from_slice(&value.to_ne_bytes());
+            };
+            put(desc::BLOCK_STATUS, libc::TP_STATUS_USER);
+            put(desc::NUM_PKTS, packets);
+            put(desc::OFFSET_TO_FIRST_PKT, desc::LEN as u32);
+            put(desc::BLK_LEN, at as u32);
+            block[desc::SEQ_NUM..desc::SEQ_NUM + 8]
+                .copy_from_slice(&(sequence as u64).to_ne_bytes());
+            block
+        })
+        .collect()
+}
+
+/// The capture worker's path through the blocks of a ring, against a walk that only sums `tp_len`.
+fn bench_ring(c: &mut Criterion, blocks: &[Vec<u8>]) -> usize {
+    let blocks: Vec<Block<'_>> = blocks
+        .iter()
+        .map(|bytes| Block::new(bytes).expect("a block is longer than its descriptor"))
+        .collect();
+    let frames: usize = blocks.iter().map(|b| b.frames().count()).sum();
+    eprintln!("ring_mix: {frames} frames in {} blocks", blocks.len());
+    let mut group = c.benchmark_group("ring_mix");
+    group.throughput(Throughput::Elements(frames as u64));
+    group.bench_function(BASELINE, |b| {
+        b.iter(|| {
+            black_box(&blocks)
+                .iter()
+                .flat_map(Block::frames)
+                .map(|frame| u64::from(frame.wire_len))
+                .sum::<u64>()
+        });
+    });
+    // What live capture on the harness's namespace builds: the built-in ranges plus the capture
+    // interface's own global prefix (AUTO_LOCAL_PREFIXES).
+    let own_prefix = "2001:db8:77::/64".parse().expect("a prefix");
+    let zone = Zone::named("Europe/Berlin").expect("the bundled tz database has Europe/Berlin");
+    let mut counter = Counter::new(AddressClassifier::new(&[own_prefix]), HourClock::new(zone));
+    let mut shard = live_shard();
+    group.bench_function(LIVE_SHARD, |b| {
+        b.iter(|| {
+            for block in black_box(&blocks) {
+                count_block(
+                    &mut counter,
+                    &mut shard,
+                    block,
+                    LinkType::Ethernet,
+                    RING_IFINDEX,
+                );
+            }
+        });
+    });
+    black_box(&shard);
+    group.finish();
+    frames
+}
+
 fn main() {
     let started = SystemTime::now();
     let mut c = Criterion::default().configure_from_args();
@@ -356,6 +476,8 @@ fn main() {
     bench_realistic(&mut c, "realistic_pcaps", &pcaps);
     bench_realistic(&mut c, "realistic_mix", &mix);
     bench_flood(&mut c, &flood);
+    let ring = ring_blocks(&mix);
+    let ring_frames = bench_ring(&mut c, &ring);
     c.final_summary();
     // `cargo test --benches` and `-- --test` run each benchmark once: no figures worth a summary.
     let args: Vec<String> = std::env::args().collect();
@@ -365,6 +487,7 @@ fn main() {
                 ("realistic_pcaps", pcaps.records.len()),
                 ("realistic_mix", mix.records.len()),
                 ("worst_flood", flood.records.len()),
+                ("ring_mix", ring_frames),
             ],
             started,
         );
