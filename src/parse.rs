@@ -248,8 +248,9 @@ fn ipv4(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32), Skip> {
         return Err(Skip::Malformed);
     }
     let total_len = u32::from(be16(header, 2));
-    let src = Ipv4Addr::new(header[12], header[13], header[14], header[15]);
-    let dst = Ipv4Addr::new(header[16], header[17], header[18], header[19]);
+    let [.., s0, s1, s2, s3, d0, d1, d2, d3] = *header;
+    let src = Ipv4Addr::from(u32::from_be_bytes([s0, s1, s2, s3]));
+    let dst = Ipv4Addr::from(u32::from_be_bytes([d0, d1, d2, d3]));
     Ok((IpAddr::V4(src), IpAddr::V4(dst), total_len))
 }
 
@@ -263,9 +264,17 @@ fn ipv6(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32), Skip> {
     } else {
         payload_len + IPV6_HEADER_LEN
     };
-    let src: Ipv6Addr = header.source_addr();
-    let dst: Ipv6Addr = header.destination_addr();
-    Ok((IpAddr::V6(src), IpAddr::V6(dst), len))
+    // Whole 16-byte loads: etherparse's address accessors assemble them byte by byte, and the
+    // bytes then travel separately through classification (benches/pipeline).
+    let fixed: &[u8; IPV6_HEADER_LEN as usize] =
+        header.slice().first_chunk().ok_or(Skip::Malformed)?;
+    let src = u128::from_be_bytes(fixed[8..24].try_into().unwrap_or_default());
+    let dst = u128::from_be_bytes(fixed[24..40].try_into().unwrap_or_default());
+    Ok((
+        IpAddr::V6(Ipv6Addr::from(src)),
+        IpAddr::V6(Ipv6Addr::from(dst)),
+        len,
+    ))
 }
 
 #[inline]
