@@ -68,8 +68,6 @@ pub struct LiveShard {
     pending_day: Option<Date>,
     zone: Zone,
     remote_capacity: usize,
-    /// The day of the last hour seen, so the tz database is asked once per hour.
-    day_of_hour: Option<(HourStart, Date)>,
 }
 
 impl LiveShard {
@@ -84,7 +82,6 @@ impl LiveShard {
             pending_day: None,
             zone,
             remote_capacity,
-            day_of_hour: None,
         }
     }
 
@@ -110,13 +107,6 @@ impl LiveShard {
         self.days.iter().map(|(date, table)| (date, table))
     }
 
-    #[cold]
-    fn day_of(&mut self, hour: HourStart) -> Date {
-        let date = self.zone.date_of(hour);
-        self.day_of_hour = Some((hour, date));
-        date
-    }
-
     /// Fold the current hour into the map and start counting `hour`.
     #[cold]
     fn switch_hour(&mut self, hour: HourStart) {
@@ -134,6 +124,12 @@ impl LiveShard {
         }
         let already = self.hours.remove(&hour).unwrap_or_default();
         self.current_hour = Some((hour, already));
+        // A day is made of whole hours, so the pending cache's day only changes with the hour
+        // (and the tz database is asked once per hour).
+        let day = self.zone.date_of(hour);
+        if self.pending_day != Some(day) {
+            self.switch_day(day);
+        }
     }
 
     /// The table of `day`, made if needed; `None` for a day older than every kept one when the
@@ -218,13 +214,6 @@ impl Tally for LiveShard {
                     slot.add(direction, bytes);
                 }
             }
-        }
-        let day = match self.day_of_hour {
-            Some((cached, date)) if cached == hour => date,
-            _ => self.day_of(hour),
-        };
-        if self.pending_day != Some(day) {
-            self.switch_day(day);
         }
         let slot = &mut self.pending[pending_slot(remote)];
         match slot {
