@@ -195,6 +195,8 @@ fn v6_range(net: &Ipv6Net) -> (u128, u128) {
 
 /// An address family's addresses as an unsigned integer, split into 256 slices by first byte.
 trait Bits: Copy + Ord {
+    const ZERO: Self;
+    const MAX: Self;
     fn first_byte(self) -> usize;
     /// The first and last address whose first byte is `byte`.
     fn slice_of(byte: u8) -> (Self, Self);
@@ -202,6 +204,9 @@ trait Bits: Copy + Ord {
 }
 
 impl Bits for u32 {
+    const ZERO: u32 = 0;
+    const MAX: u32 = u32::MAX;
+
     #[inline]
     fn first_byte(self) -> usize {
         (self >> 24) as usize
@@ -218,6 +223,9 @@ impl Bits for u32 {
 }
 
 impl Bits for u128 {
+    const ZERO: u128 = 0;
+    const MAX: u128 = u128::MAX;
+
     #[inline]
     fn first_byte(self) -> usize {
         (self >> 120) as usize
@@ -233,46 +241,51 @@ impl Bits for u128 {
     }
 }
 
-/// Sorted, disjoint, inclusive ranges, with the run of them that overlaps each first byte.
+/// Sorted, disjoint, inclusive ranges, indexed by the first byte of the addresses they hold.
 ///
-/// Every step of a bisection waits for the previous step's load, twice per packet; most first
-/// bytes (all of the internet's unicast space but a few) meet no range, and a few lie wholly inside
-/// one, so the index answers those with one load and a comparison (benches/pipeline: 23 → 19 ns per
-/// packet); the rest meet a run of one or two ranges, compared in turn.
+/// Every step of a bisection waits for the previous step's load, twice per packet. Nearly every
+/// first byte meets at most one range (none for most of the internet's unicast space, one for
+/// 192, 172, fe, or the interface's own prefix), so the index holds that range itself: a lookup
+/// is one load and two comparisons, without a branch on how many ranges there are. Only first
+/// bytes that meet several ranges (many configured prefixes) bisect the rest.
 #[derive(Clone, Debug)]
 struct RangeSet<T> {
     ranges: Vec<(T, T)>,
-    /// `ranges[from..to]` for each first byte; [`WHOLE_SLICE`] when one range covers all of it.
-    by_first_byte: Box<[(u32, u32); 256]>,
+    by_first_byte: Box<[FirstByte<T>; 256]>,
 }
 
-/// The index entry of a first byte inside one range: an impossible run (`from > to`).
-const WHOLE_SLICE: (u32, u32) = (1, 0);
-/// Runs up to this long are compared range by range; longer ones (many configured prefixes under
-/// one first byte) are bisected.
-const LINEAR_RUN: usize = 4;
+/// The ranges that meet one first byte.
+#[derive(Clone, Copy, Debug)]
+struct FirstByte<T> {
+    /// The first of them, or an empty range (start > end) when there is none.
+    first: (T, T),
+    /// `ranges[from..to]`: the others (usually none).
+    more: (u32, u32),
+}
 
 impl<T: Bits> RangeSet<T> {
     fn new(ranges: Vec<(T, T)>) -> RangeSet<T> {
         let ranges = merge(ranges);
-        let mut by_first_byte = Box::new([(0u32, 0u32); 256]);
-        for (byte, run) in (0..=u8::MAX).zip(by_first_byte.iter_mut()) {
+        let none = FirstByte {
+            first: (T::MAX, T::ZERO),
+            more: (0, 0),
+        };
+        let mut by_first_byte = Box::new([none; 256]);
+        for (byte, entry) in (0..=u8::MAX).zip(by_first_byte.iter_mut()) {
             let (first, last) = T::slice_of(byte);
             // Disjoint and sorted by start means sorted by end too, so both bounds bisect.
             let from = ranges.partition_point(|&(_, end)| end < first);
             let to = ranges.partition_point(|&(start, _)| start <= last);
-            let whole = ranges
-                .get(from)
-                .is_some_and(|&(start, end)| start <= first && last <= end);
-            // More ranges than u32 holds cannot be built from prefixes a person configures.
-            *run = if whole {
-                WHOLE_SLICE
-            } else {
-                (
-                    u32::try_from(from).unwrap_or(u32::MAX),
-                    u32::try_from(to).unwrap_or(u32::MAX),
-                )
-            };
+            if from < to {
+                // More ranges than u32 holds cannot be built from prefixes a person configures.
+                *entry = FirstByte {
+                    first: ranges[from],
+                    more: (
+                        u32::try_from(from + 1).unwrap_or(u32::MAX),
+                        u32::try_from(to).unwrap_or(u32::MAX),
+                    ),
+                };
+            }
         }
         RangeSet {
             ranges,
@@ -282,24 +295,18 @@ impl<T: Bits> RangeSet<T> {
 
     #[inline(always)]
     fn contains(&self, value: T) -> bool {
-        let (from, to) = self.by_first_byte[value.first_byte()];
-        if from == to {
-            return false;
-        }
-        if from > to {
+        let entry = &self.by_first_byte[value.first_byte()];
+        let (start, end) = entry.first;
+        if start <= value && value <= end {
             return true;
         }
-        self.run_contains(from as usize, to as usize, value)
+        let (from, to) = entry.more;
+        from < to && self.more_contain(from as usize, to as usize, value)
     }
 
-    #[inline]
-    fn run_contains(&self, from: usize, to: usize, value: T) -> bool {
+    #[inline(never)]
+    fn more_contain(&self, from: usize, to: usize, value: T) -> bool {
         let run = self.ranges.get(from..to).unwrap_or_default();
-        if run.len() <= LINEAR_RUN {
-            return run
-                .iter()
-                .any(|&(start, end)| start <= value && value <= end);
-        }
         let after = run.partition_point(|&(start, _)| start <= value);
         after > 0 && value <= run[after - 1].1
     }
