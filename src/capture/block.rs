@@ -94,7 +94,8 @@ impl<'a> Block<'a> {
             .map_or(0, |len| (len as usize).min(self.bytes.len()));
         Frames {
             bytes: &self.bytes[..end],
-            next: read_u32(self.bytes, desc::OFFSET_TO_FIRST_PKT).map(|o| o as usize),
+            next: read_u32(self.bytes, desc::OFFSET_TO_FIRST_PKT)
+                .map_or(usize::MAX, |o| o as usize),
             remaining: self.num_packets(),
         }
     }
@@ -104,7 +105,8 @@ impl<'a> Block<'a> {
 #[derive(Clone, Debug)]
 pub struct Frames<'a> {
     bytes: &'a [u8],
-    next: Option<usize>,
+    /// Where the next frame's header starts; past the end once there is none.
+    next: usize,
     remaining: u32,
 }
 
@@ -117,31 +119,40 @@ impl<'a> Iterator for Frames<'a> {
             return None;
         }
         self.remaining -= 1;
-        let at = self.next.take()?;
-        let header = self.bytes.get(at..at.checked_add(frame::HEADER_LEN)?)?;
-        let next_offset = read_u32(header, frame::NEXT_OFFSET)? as usize;
-        if next_offset != 0 {
-            self.next = at.checked_add(next_offset);
-        }
-        let mac = usize::from(read_u16(header, frame::MAC)?);
-        let snaplen = read_u32(header, frame::SNAPLEN)? as usize;
-        let start = at.checked_add(mac)?;
-        let data = self.bytes.get(start..start.checked_add(snaplen)?)?;
-        let status = read_u32(header, frame::STATUS)?;
+        let rest = self.bytes.get(self.next..)?;
+        let header: &[u8; frame::HEADER_LEN] = rest.first_chunk()?;
+        let next_offset = u32_at::<{ frame::NEXT_OFFSET }>(header) as usize;
+        // The last frame's offset is 0: make sure the walk ends there whatever `remaining` says.
+        self.next = match next_offset {
+            0 => usize::MAX,
+            offset => self.next.saturating_add(offset),
+        };
+        let mac = usize::from(u16::from_ne_bytes(bytes_at::<{ frame::MAC }, 2>(header)));
+        let snaplen = u32_at::<{ frame::SNAPLEN }>(header) as usize;
+        let data = rest.get(mac..mac.checked_add(snaplen)?)?;
         Some(RingFrame {
             data,
-            wire_len: read_u32(header, frame::LEN)?,
-            unix_second: i64::from(read_u32(header, frame::SEC)?),
+            wire_len: u32_at::<{ frame::LEN }>(header),
+            unix_second: i64::from(u32_at::<{ frame::SEC }>(header)),
             pkttype: header[frame::SLL_PKTTYPE],
-            ifindex: read_u32(header, frame::SLL_IFINDEX)? as i32,
-            vlan_stripped: status & TP_STATUS_VLAN_VALID != 0,
+            ifindex: u32_at::<{ frame::SLL_IFINDEX }>(header) as i32,
+            vlan_stripped: u32_at::<{ frame::STATUS }>(header) & TP_STATUS_VLAN_VALID != 0,
         })
     }
 }
 
-#[inline]
-fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+/// `N` bytes of a frame header at offset `AT`; a field outside the header does not compile.
+#[inline(always)]
+fn bytes_at<const AT: usize, const N: usize>(header: &[u8; frame::HEADER_LEN]) -> [u8; N] {
+    const { assert!(AT + N <= frame::HEADER_LEN) };
+    let mut bytes = [0; N];
+    bytes.copy_from_slice(&header[AT..AT + N]);
+    bytes
+}
+
+#[inline(always)]
+fn u32_at<const AT: usize>(header: &[u8; frame::HEADER_LEN]) -> u32 {
+    u32::from_ne_bytes(bytes_at::<AT, 4>(header))
 }
 
 #[inline]
