@@ -88,6 +88,31 @@ fn a_file_that_is_not_ours_is_refused_untouched() {
 }
 
 #[test]
+fn the_originals_sqlite_history_at_db_path_is_refused_with_the_way_to_migrate_it() {
+    let dir = TempDir::new("store-open-sqlite");
+    let old = dir.path().join("traffic.db");
+    // Made by SQLite itself (rusqlite, bundled), with the original's table.
+    {
+        let connection = rusqlite::Connection::open(&old).expect("sqlite");
+        connection
+            .execute_batch(
+                "CREATE TABLE traffic_hourly (hour_ts TEXT PRIMARY KEY, up_bytes INTEGER DEFAULT 0, down_bytes INTEGER DEFAULT 0);
+                 INSERT INTO traffic_hourly VALUES ('2025-01-01 10:00:00', 5, 7);",
+            )
+            .expect("schema");
+    }
+    assert_refused(&old, "is an SQLite database");
+    let message = open(&old).expect_err("refused").to_string();
+    assert!(
+        message.contains(&format!(
+            "nettraffic-sentinel migrate-sqlite {}",
+            old.display()
+        )),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_file_from_a_newer_version_is_refused_untouched() {
     let dir = TempDir::new("store-open-newer");
     let path = history(&dir);

@@ -72,6 +72,9 @@ pub const CACHE_BYTES: usize = 4 << 20;
 pub enum StoreError {
     /// The file exists but is something else (not redb, or another program's redb file).
     NotOurs { path: PathBuf },
+    /// The file is an SQLite database: most likely the original Python product's history, kept
+    /// at its old `DB_PATH` when switching.
+    Sqlite { path: PathBuf },
     /// The file is ours (or looks like redb) but cannot be read.
     Damaged { path: PathBuf, why: String },
     /// Written by a newer version of this program.
@@ -96,6 +99,11 @@ impl fmt::Display for StoreError {
             StoreError::NotOurs { path } => write!(
                 f,
                 "DB_PATH {} is not a NetTraffic-Sentinel database (it holds something else) and was left untouched: set DB_PATH to another file or move that one away",
+                path.display()
+            ),
+            StoreError::Sqlite { path } => write!(
+                f,
+                "DB_PATH {0} is an SQLite database (the Python NetTraffic-Sentinel's history?) and was left untouched: set DB_PATH to a new file such as /data/traffic.redb and bring the old history over with 'nettraffic-sentinel migrate-sqlite {0}'",
                 path.display()
             ),
             StoreError::Damaged { path, why } => write!(

@@ -25,6 +25,8 @@ use super::schema::{
 
 /// The first bytes of every redb file (redb's `MAGICNUMBER`).
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+/// The first 16 bytes of every SQLite 3 database (the original product's history format).
+const SQLITE_MAGIC: [u8; 16] = *b"SQLite format 3\0";
 
 /// Open or create the history at `path`.
 ///
@@ -210,10 +212,13 @@ fn create(path: &Path) -> Result<Database, StoreError> {
 }
 
 fn check_magic(path: &Path) -> Result<(), StoreError> {
-    let mut head = [0u8; REDB_MAGIC.len()];
+    let mut head = [0u8; SQLITE_MAGIC.len()];
     let read = File::open(path).and_then(|mut file| file.read_exact(&mut head));
     match read {
-        Ok(()) if head == REDB_MAGIC => Ok(()),
+        Ok(()) if head.starts_with(&REDB_MAGIC) => Ok(()),
+        Ok(()) if head == SQLITE_MAGIC => Err(StoreError::Sqlite {
+            path: path.to_path_buf(),
+        }),
         Ok(()) => Err(StoreError::NotOurs {
             path: path.to_path_buf(),
         }),
