@@ -26,7 +26,8 @@
 //! every byte but the last. Version 1 stored the two counts of a day's addresses as `u64 LE`:
 //! 22.2 KB for a day of 1,000 addresses (10 % IPv6) against 13.9 KB now, and since redb keeps a
 //! value this large in a power-of-two run of 4 KiB pages, 32 KiB against 16 KiB in the file (ten
-//! years: 136 MiB against 68 MiB). Opening a version 1 file rewrites its lists once.
+//! years: 136 MiB against 68 MiB, as redb doubles a file that runs out of room). Opening a
+//! version 1 file rewrites its lists once.
 //!
 //! An hour start is the UTC second at which the local hour begins ([`crate::clock::HourStart`]),
 //! so the two hours that share a label when clocks fall back stay apart. Scope 0 holds every
