@@ -9,6 +9,9 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 use super::limits::{COROUTINE_POOL, STACK_BYTES, WANTED_OPEN_FILES, WORKERS};
 
+/// Longest sleep of an idle web worker (`may` without socket timeouts uses the same).
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Configure `may` before anything starts its scheduler; later calls change nothing.
 pub fn configure() {
     static CONFIGURE: Once = Once::new();
@@ -25,6 +28,11 @@ pub fn configure() {
             .set_pool_capacity(COROUTINE_POOL);
         // Pinning would tie the web workers to the first cores, where capture threads run.
         may::config().set_worker_pin(false);
+        // An idle worker wakes when this runs out, to find nothing to do: `may`'s 10 ms made
+        // the idle web server wake 200 times a second and cost more CPU than capturing 100k
+        // packets/s (capbench, docs/capture-cost.md). Socket timeouts do not depend on it:
+        // adding an earlier one wakes the worker to shorten its wait.
+        may::config().set_timeout_ns(IDLE_POLL.as_nanos() as u64);
         raise_open_file_limit();
         start_scheduler();
     });
