@@ -48,6 +48,11 @@ fn frame_inputs() {
 }
 
 #[test]
+fn ring_block_inputs() {
+    replay("ring_block", harness::ring_block);
+}
+
+#[test]
 fn capture_file_inputs() {
     replay("capture_file", harness::capture_file);
 }

@@ -7,8 +7,8 @@
 //! must hold for every input are asserted; a counting result that merely looks odd is not a failure.
 //!
 //! Running (from `fuzz/`): `cargo +nightly fuzz run capture_file -- -rss_limit_mb=512
-//! -malloc_limit_mb=128 -max_len=65536`, and the same for `frame`. The working corpus
-//! `fuzz/corpus/` is not committed: start it from `tests/fuzz_regressions/<target>/`, and for
+//! -malloc_limit_mb=128 -max_len=65536`, and the same for `frame` and `ring_block`. The working
+//! corpus `fuzz/corpus/` is not committed: start it from `tests/fuzz_regressions/<target>/`, and for
 //! `capture_file` add the shared captures (`shared/pcaps/*.pcap*`), which are third-party files.
 //! Minimized inputs worth keeping go back into `tests/fuzz_regressions/`.
 
@@ -17,11 +17,14 @@ use std::io::{self, Read};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+use nettraffic_sentinel::capture::block::Block;
+use nettraffic_sentinel::capture::engine::count_block;
 use nettraffic_sentinel::capture::file::{
     CaptureInfo, FileErrorKind, MAX_CAPLEN, Record, read_capture,
 };
 use nettraffic_sentinel::classify::{AddressClassifier, Direction, parse_prefix};
 use nettraffic_sentinel::clock::{HourClock, Zone};
+use nettraffic_sentinel::count::live::LiveShard;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Outcome, UpDown};
 use nettraffic_sentinel::parse::{FrameMeta, LinkType, PACKET_OUTGOING, Packet, Skip, parse_frame};
 
@@ -67,6 +70,49 @@ fn counter() -> Counter {
             Counter::new(AddressClassifier::new(&prefixes), HourClock::new(zone))
         })
         .clone()
+}
+
+/// The interface index a `ring_block` input's frames must carry to be counted.
+const RING_IFINDEX: i32 = 7;
+
+/// Any bytes as a TPACKET_V3 ring block (the kernel's offsets are untrusted input), walked and
+/// counted by the capture worker's own `count_block`. The walk must stay inside the block and
+/// within the frame count the block claims, and the shard must count exactly the frames of the
+/// monitored interface, with their wire lengths. The descriptor's `seq_num` bit 0 picks the link
+/// layer (Ethernet or raw IP, the two a live interface has).
+pub fn ring_block(input: &[u8]) {
+    let Some(block) = Block::new(input) else {
+        return;
+    };
+    let bounds = input.as_ptr_range();
+    let (mut walked, mut frames, mut wire_bytes) = (0u64, 0u64, 0u64);
+    for frame in block.frames() {
+        walked += 1;
+        let data = frame.data.as_ptr_range();
+        assert!(
+            bounds.start <= data.start && data.end <= bounds.end,
+            "a frame's bytes lie outside the block"
+        );
+        if frame.ifindex == RING_IFINDEX {
+            frames += 1;
+            wire_bytes += u64::from(frame.wire_len);
+        }
+    }
+    assert!(
+        walked <= u64::from(block.num_packets()),
+        "{walked} frames walked, {} claimed",
+        block.num_packets()
+    );
+    let link = if block.seq_num() & 1 == 0 {
+        LinkType::Ethernet
+    } else {
+        LinkType::RawIp
+    };
+    let mut shard = LiveShard::new(Zone::utc(), 64);
+    count_block(&mut counter(), &mut shard, &block, link, RING_IFINDEX);
+    assert_eq!(shard.counters.frames, frames);
+    assert_eq!(shard.counters.wire_bytes, wire_bytes);
+    assert!(shard.counters.counted + shard.counters.malformed <= frames);
 }
 
 /// One frame of any link type through `parse_frame` and `Counter::count`.
