@@ -54,7 +54,7 @@ pub mod schema;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockWriteGuard};
 
 use redb::{Database, ReadTransaction, WriteTransaction};
 
@@ -363,7 +363,19 @@ impl Store {
     /// lives until the process exits) keep the store alive past the end of `run`. Reads fail from
     /// here on.
     pub fn close(&self) {
-        let _gate = self
+        // Nothing can be done about a failed close at exit; the file was committed already.
+        let _closed = self.close_handle();
+    }
+
+    /// Close the database handle with no commit or file read in flight; the returned guards keep
+    /// it that way until the caller has put a new handle in (or left it closed).
+    fn close_handle(
+        &self,
+    ) -> (
+        RwLockWriteGuard<'_, ()>,
+        RwLockWriteGuard<'_, Option<Database>>,
+    ) {
+        let gate = self
             .shared
             .gate
             .write()
@@ -373,10 +385,11 @@ impl Store {
             .db
             .write()
             .unwrap_or_else(PoisonError::into_inner);
+        // Dropping closes it and releases the file lock; a close error changes nothing here.
         if let Some(open) = db.take() {
-            // Nothing can be done about a failed close at exit; the file was committed already.
             let _ = open.close();
         }
+        (gate, db)
     }
 
     /// Close the file and open it again, as redb requires after a failed write. Leaves it closed
@@ -389,20 +402,7 @@ impl Store {
     /// # Errors
     /// Why it cannot be opened.
     pub(crate) fn reopen(&self) -> Result<(), StoreError> {
-        let _gate = self
-            .shared
-            .gate
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut db = self
-            .shared
-            .db
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Dropping closes it and releases the file lock; a close error changes nothing here.
-        if let Some(old) = db.take() {
-            let _ = old.close();
-        }
+        let (_gate, mut db) = self.close_handle();
         let reopened = open::open(&self.path)?;
         let days = load_days(&reopened, &self.shared.zone).map_err(StoreError::io)?;
         *db = Some(reopened);
