@@ -15,7 +15,7 @@ use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::store::{Scope, Store};
 
 mod common;
-use common::netns::{Netns, require_root, run, run_ok, wait_until};
+use common::netns::{Netns, clear_monitor_settings, require_root, run, run_ok, wait_until};
 use common::{ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4_packet};
 
 /// The user `nobody` on Debian.
@@ -93,7 +93,7 @@ fn a_setcap_binary_captures_as_an_unprivileged_user() {
 
     let log = dir.path().join("monitor.log");
     let mut command = lab.exec(&b, "setpriv");
-    command
+    clear_monitor_settings(&mut command)
         .args([
             &format!("--reuid={NOBODY}"),
             &format!("--regid={NOBODY}"),
@@ -107,8 +107,6 @@ fn a_setcap_binary_captures_as_an_unprivileged_user() {
         .env("SAVE_INTERVAL", "3600")
         .env("AUTO_LOCAL_PREFIXES", "false")
         .env("WEB_BIND", "127.0.0.1")
-        .env_remove("LOCAL_PREFIXES")
-        .env_remove("EXCLUDE_IPV6_PREFIX")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&log).expect("log file"));

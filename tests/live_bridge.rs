@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::TempDir;
-use common::netns::{Netns, ip, require_root, run_ok, wait_until};
+use common::netns::{Netns, clear_monitor_settings, ip, require_root, run_ok, wait_until};
 
 #[test]
 fn a_bridge_port_takes_the_bridges_own_prefixes_as_local() {
@@ -26,14 +26,12 @@ fn a_bridge_port_takes_the_bridges_own_prefixes_as_local() {
     let dir = TempDir::new("bridge");
     let log = dir.path().join("monitor.log");
     let mut command = lab.exec(&b, env!("CARGO_BIN_EXE_nettraffic-sentinel"));
-    command
+    clear_monitor_settings(&mut command)
         .arg("run")
         .env("MONITOR_IFACE", "vb")
         .env("TZ", "UTC")
         .env("DB_PATH", dir.path().join("traffic.redb"))
         .env("AUTO_LOCAL_PREFIXES", "true")
-        .env_remove("LOCAL_PREFIXES")
-        .env_remove("EXCLUDE_IPV6_PREFIX")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(&log).expect("log file"));

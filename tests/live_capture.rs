@@ -31,7 +31,9 @@ use nettraffic_sentinel::count::{FileTally, Frame};
 use nettraffic_sentinel::parse::{FrameMeta, PACKET_OUTGOING};
 use serde_json::Value;
 
-use common::netns::{Netns, Spawned, ip, require_root, run, run_ok, wait_until};
+use common::netns::{
+    Netns, Spawned, clear_monitor_settings, ip, require_root, run, run_ok, wait_until,
+};
 use common::{
     ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, eth_tagged,
     ipv4, ipv4_packet, ipv6_packet, padded, shared_captures, shared_dir,
@@ -231,26 +233,6 @@ fn report_totals(file: &Path) -> Totals {
 // The monitor in a namespace
 // ---------------------------------------------------------------------------------------------
 
-/// Every setting the monitor reads from the environment; cleared so the caller's cannot leak in.
-const SETTINGS: [&str; 16] = [
-    "MONITOR_IFACE",
-    "EXCLUDE_IPV6_PREFIX",
-    "LOCAL_PREFIXES",
-    "AUTO_LOCAL_PREFIXES",
-    "WEB_PORT",
-    "WEB_BIND",
-    "SAVE_INTERVAL",
-    "DB_PATH",
-    "TZ",
-    "TOP_IPS_PER_DAY",
-    "WEB_AUTH",
-    "LOG_LEVEL",
-    "CAPTURE_WORKERS",
-    "RING_BLOCK_SIZE",
-    "RING_BLOCKS",
-    "RING_RETIRE_MS",
-];
-
 /// `nettraffic-sentinel run` inside a namespace; killed on drop if still running.
 struct Monitor {
     what: String,
@@ -322,9 +304,7 @@ impl Monitor {
         ));
         let mut command = lab.exec(namespace, env!("CARGO_BIN_EXE_nettraffic-sentinel"));
         command.arg("run");
-        for setting in SETTINGS {
-            command.env_remove(setting);
-        }
+        clear_monitor_settings(&mut command);
         command
             .env("MONITOR_IFACE", interfaces)
             .env("TZ", "UTC")
@@ -997,9 +977,7 @@ fn without_cap_net_raw_the_monitor_explains_how_to_grant_it() {
         panic!("neither setpriv (util-linux) nor capsh (libcap2-bin) is installed");
     };
     command.arg("run");
-    for setting in SETTINGS {
-        command.env_remove(setting);
-    }
+    clear_monitor_settings(&mut command);
     command
         .env("MONITOR_IFACE", "lo")
         .env("TZ", "UTC")

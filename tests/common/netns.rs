@@ -21,6 +21,15 @@ const PREFIX: &str = "ntslive";
 const IP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Fail at once unless running as root (namespaces, veth pairs and packet sockets need it).
+/// Clear every setting the monitor reads from the environment (the crate's own list), so the
+/// environment of whoever runs the tests cannot leak into a test's monitor.
+pub fn clear_monitor_settings(command: &mut Command) -> &mut Command {
+    for setting in nettraffic_sentinel::config::setting::ALL {
+        command.env_remove(setting.env);
+    }
+    command
+}
+
 pub fn require_root() {
     let output = Command::new("id").arg("-u").output().expect("`id -u` runs");
     let uid = String::from_utf8_lossy(&output.stdout).trim().to_string();

@@ -23,23 +23,6 @@ const LOG_TIMEOUT: Duration = Duration::from_secs(20);
 /// The monitor must be gone this soon after SIGTERM.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Settings a test run must not inherit from the environment of whoever runs the tests.
-const INHERITED: &[&str] = &[
-    "MONITOR_IFACE",
-    "EXCLUDE_IPV6_PREFIX",
-    "LOCAL_PREFIXES",
-    "AUTO_LOCAL_PREFIXES",
-    "WEB_PORT",
-    "WEB_BIND",
-    "SAVE_INTERVAL",
-    "DB_PATH",
-    "TZ",
-    "TOP_IPS_PER_DAY",
-    "WEB_AUTH",
-    "LOG_LEVEL",
-    "CAPTURE_WORKERS",
-];
-
 /// One answer as it came over the wire.
 #[derive(Debug)]
 pub struct Answer {
@@ -195,9 +178,7 @@ impl Monitor {
         super::netns::ip(&["-n", namespace, "link", "set", "lo", "up"]);
         let mut command = lab.exec(namespace, env!("CARGO_BIN_EXE_nettraffic-sentinel"));
         command.arg("run");
-        for name in INHERITED {
-            command.env_remove(name);
-        }
+        super::netns::clear_monitor_settings(&mut command);
         command
             .env("MONITOR_IFACE", interfaces)
             .env("TZ", "UTC")
