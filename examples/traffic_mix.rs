@@ -73,7 +73,7 @@ fn shape(index: usize) -> Shape {
 }
 
 fn public_v4(index: usize) -> Ipv4Addr {
-    if index % 3 == 0 {
+    if index.is_multiple_of(3) {
         Ipv4Addr::new(203, 0, 113, 9)
     } else {
         Ipv4Addr::new(198, 51, 100, 1 + (index % 7) as u8)
@@ -89,7 +89,7 @@ fn private_v4(index: usize) -> Ipv4Addr {
 }
 
 fn private_v6(index: usize) -> (Ipv6Addr, Ipv6Addr) {
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         (
             NAS_ULA,
             Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2 + (index % 3) as u16),
