@@ -1,13 +1,16 @@
 //! Builds the dashboard (`www/`) into the binary, so the page works on a LAN without internet.
 //!
-//! With the `dashboard` feature (on by default): installs the pinned npm packages into
-//! `www/node_modules` when they are missing or `www/package-lock.json` changed (`npm ci`), runs
-//! `www/build.mjs` (esbuild) into `OUT_DIR/www`, gzips each file, and writes `OUT_DIR/assets.rs`:
-//! the table `src/serve/assets.rs` includes. Without the feature (the fuzz crate) the table is
-//! empty and no Node.js is needed. See `www/README.md` for why it is built this way.
+//! With the `dashboard` feature (on by default): copies the page's sources (`www/`) to
+//! `OUT_DIR/dashboard`, installs the pinned npm packages there when they are missing or the
+//! lockfile changed (`npm ci`, with npm's cache in `OUT_DIR/npm-cache` unless `npm_config_cache`
+//! names one), runs its `build.mjs` (esbuild) into `OUT_DIR/www`, gzips each file, and writes
+//! `OUT_DIR/assets.rs`: the table `src/serve/assets.rs` includes. Nothing is written outside
+//! `OUT_DIR`, so the source tree stays as checked out (and `cargo package` accepts the crate).
+//! Without the feature (the fuzz crate) the table is empty and no Node.js is needed. See
+//! `www/README.md` for why it is built this way.
 
 use std::fmt::Write as _;
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output};
@@ -17,6 +20,14 @@ use flate2::write::GzEncoder;
 
 /// The oldest Node.js esbuild supports.
 const NODE_MIN_MAJOR: u32 = 18;
+/// The files and folders of `www/` the page is built from, copied to `OUT_DIR/dashboard`.
+const SOURCES: [&str; 5] = [
+    "index.html",
+    "src",
+    "build.mjs",
+    "package.json",
+    "package-lock.json",
+];
 /// Where `npm ci` leaves a copy of the lockfile it installed, to tell when it must run again.
 const INSTALLED_LOCK: &str = "node_modules/.nettraffic-sentinel-installed-lock.json";
 /// Long-lived caching for files whose name carries a hash of their content.
@@ -31,16 +42,12 @@ fn main() {
     let table = if std::env::var_os("CARGO_FEATURE_DASHBOARD").is_some() {
         let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it");
         let www = Path::new(&manifest_dir).join("www");
-        for input in [
-            "index.html",
-            "src",
-            "build.mjs",
-            "package.json",
-            "package-lock.json",
-        ] {
+        for input in SOURCES {
             println!("cargo:rerun-if-changed={}", www.join(input).display());
         }
-        match build_dashboard(&www, &out_dir.join("www")) {
+        println!("cargo:rerun-if-env-changed=npm_config_cache");
+        println!("cargo:rerun-if-env-changed=NPM_CONFIG_CACHE");
+        match build_dashboard(&www, &out_dir) {
             Ok(table) => table,
             Err(message) => {
                 eprintln!("error: {message}");
@@ -67,22 +74,16 @@ struct Built {
     etag: String,
 }
 
-fn build_dashboard(www: &Path, out: &Path) -> Result<String, String> {
+fn build_dashboard(www: &Path, out_dir: &Path) -> Result<String, String> {
     check_node()?;
-    // Two cargo builds of this crate at once (a test build and a fuzz build, say) must not run
-    // `npm ci` into the same node_modules together: hold an advisory lock on the lockfile.
-    let lockfile = www.join("package-lock.json");
-    let guard = File::open(&lockfile)
-        .map_err(|error| format!("cannot open {}: {error}", lockfile.display()))?;
-    guard
-        .lock()
-        .map_err(|error| format!("cannot lock {}: {error}", lockfile.display()))?;
-    install_packages(www, &lockfile)?;
+    let work = out_dir.join("dashboard");
+    copy_sources(www, &work)?;
+    install_packages(&work, out_dir)?;
+    let out = out_dir.join("www");
     run(
-        Command::new("node").arg(www.join("build.mjs")).arg(out),
+        Command::new("node").arg(work.join("build.mjs")).arg(&out),
         "node www/build.mjs (the dashboard build) failed",
     )?;
-    drop(guard);
 
     let manifest_path = out.join("manifest.json");
     let manifest = fs::read_to_string(&manifest_path)
@@ -111,8 +112,8 @@ fn build_dashboard(www: &Path, out: &Path) -> Result<String, String> {
 
 fn check_node() -> Result<(), String> {
     const INSTALL: &str = "building the dashboard needs Node.js 18 or newer with npm on PATH \
-        (Debian/Ubuntu: apt-get install nodejs npm; or build without the page: \
-        cargo build --no-default-features)";
+        (Debian/Ubuntu: sudo apt-get install nodejs npm), or build without the page by adding \
+        --no-default-features, e.g. cargo build --release --no-default-features";
     let version = Command::new("node")
         .arg("--version")
         .output()
@@ -135,26 +136,71 @@ fn check_node() -> Result<(), String> {
     Ok(())
 }
 
-/// `npm ci` when node_modules was not installed from this exact lockfile.
-fn install_packages(www: &Path, lockfile: &Path) -> Result<(), String> {
-    let wanted = fs::read(lockfile)
+/// A fresh copy of the page's sources in `work` (its `node_modules` is kept), so a file removed
+/// from `www/` is gone from the build too.
+fn copy_sources(www: &Path, work: &Path) -> Result<(), String> {
+    fs::create_dir_all(work)
+        .map_err(|error| format!("cannot create {}: {error}", work.display()))?;
+    for name in SOURCES {
+        let target = work.join(name);
+        if target.is_dir() {
+            fs::remove_dir_all(&target)
+                .map_err(|error| format!("cannot remove {}: {error}", target.display()))?;
+        }
+        copy_tree(&www.join(name), &target)?;
+    }
+    Ok(())
+}
+
+fn copy_tree(source: &Path, target: &Path) -> Result<(), String> {
+    let cannot = |what: &str, path: &Path, error: std::io::Error| {
+        format!("cannot {what} {}: {error}", path.display())
+    };
+    if source.is_dir() {
+        fs::create_dir_all(target).map_err(|error| cannot("create", target, error))?;
+        let entries = fs::read_dir(source).map_err(|error| cannot("list", source, error))?;
+        for entry in entries {
+            let entry = entry.map_err(|error| cannot("list", source, error))?;
+            copy_tree(&entry.path(), &target.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else {
+        fs::copy(source, target)
+            .map(drop)
+            .map_err(|error| cannot("copy", source, error))
+    }
+}
+
+/// `npm ci` in `work` when its node_modules was not installed from this exact lockfile.
+fn install_packages(work: &Path, out_dir: &Path) -> Result<(), String> {
+    let lockfile = work.join("package-lock.json");
+    let wanted = fs::read(&lockfile)
         .map_err(|error| format!("cannot read {}: {error}", lockfile.display()))?;
-    let stamp = www.join(INSTALLED_LOCK);
+    let stamp = work.join(INSTALLED_LOCK);
     if fs::read(&stamp).is_ok_and(|installed| installed == wanted) {
         return Ok(());
     }
+    let mut npm = Command::new("npm");
+    npm.current_dir(work);
     // --ignore-scripts: no package runs code at install time (esbuild's binary arrives as an
     // optional dependency, its install script only double-checks it).
+    npm.args([
+        "ci",
+        "--ignore-scripts",
+        "--no-audit",
+        "--no-fund",
+        "--prefer-offline",
+    ]);
+    // npm's cache lives in OUT_DIR too, unless the builder shares one on purpose.
+    if std::env::var_os("npm_config_cache").is_none()
+        && std::env::var_os("NPM_CONFIG_CACHE").is_none()
+    {
+        npm.arg("--cache").arg(out_dir.join("npm-cache"));
+    }
     run(
-        Command::new("npm").current_dir(www).args([
-            "ci",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-            "--prefer-offline",
-        ]),
-        "npm ci in www/ failed (the first build downloads the pinned packages from the npm \
-         registry, later builds need no network)",
+        &mut npm,
+        "npm ci for the dashboard failed (a build directory's first build downloads the pinned \
+         packages from the npm registry, later builds need no network)",
     )?;
     fs::write(&stamp, &wanted).map_err(|error| format!("cannot write {}: {error}", stamp.display()))
 }

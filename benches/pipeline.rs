@@ -3,16 +3,16 @@
 //! core for the realistic mix, which is 10 Gbit/s of 934-byte frames with some headroom on a NAS CPU.
 //!
 //! Inputs:
-//! - `realistic_pcaps`: every frame of the shared real captures (`<shared>/pcaps/`), odd and damaged
+//! - `realistic_pcaps`: every frame of the real captures in `tests/captures/`, odd and damaged
 //!   ones included, as `report` would read them.
-//! - `realistic_mix`: the 100-frame traffic mix the live capture benchmarks replay
-//!   (`<shared>/bench/mix.pcap`).
+//! - `realistic_mix`: the 100-frame traffic mix `scripts/capbench` replays
+//!   (`tests/captures/mix/traffic-mix.pcap`, written by `examples/traffic_mix.rs`).
 //! - `worst_flood`: 64-byte IPv4 frames from one million distinct public sources, the most packets
 //!   per second a link carries and a remote map that only ever misses.
 //! - `ring_mix`: the mix laid out in TPACKET_V3 blocks exactly as the kernel fills them for the
 //!   monitor (1 MiB × 8, 96-byte snap, VLAN tags stripped into the header, frames at 8-byte
 //!   alignment), counted by the capture worker's own [`count_block`] into a live shard with the
-//!   classifier live capture builds on the capture-cost harness's namespace; its baseline walks the
+//!   classifier live capture builds on `scripts/capbench`'s capture namespace; its baseline walks the
 //!   same blocks and only sums `tp_len`, the zero-work reader's job.
 //!
 //! Sinks: the real [`FileTally`] (exact, for `report`); the real [`LiveShard`] that live capture
@@ -21,8 +21,6 @@
 //! and a baseline that sums `wire_len` over the same frames, the memory floor measured in the same
 //! run. This machine is shared and noisy, so the ratio to that baseline is the figure to compare
 //! between runs, not the nanoseconds; the summary printed at the end gives both, in ns per packet.
-//!
-//! `NETTRAFFIC_SHARED` points at the shared folder when it is not `../shared` beside the repository.
 
 use std::fs::File;
 use std::hint::black_box;
@@ -109,22 +107,14 @@ impl Corpus {
     }
 }
 
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("NETTRAFFIC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    assert!(
-        dir.join("pcaps").is_dir() && dir.join("bench/mix.pcap").is_file(),
-        "the shared captures are not at {} (pcaps/ and bench/mix.pcap): set NETTRAFFIC_SHARED to \
-         the folder holding them",
-        dir.display()
-    );
-    dir
+/// The capture corpus inside the repository (see its README).
+fn captures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures")
 }
 
-fn shared_pcaps(shared: &Path) -> Corpus {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(shared.join("pcaps"))
-        .expect("pcaps/ is readable")
+fn corpus_pcaps(dir: &Path) -> Corpus {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("tests/captures/ is readable")
         .map(|entry| entry.expect("directory entry").path())
         .filter(|path| path.is_file())
         .collect();
@@ -469,9 +459,10 @@ fn bench_ring(c: &mut Criterion, blocks: &[Vec<u8>]) -> usize {
 fn main() {
     let started = SystemTime::now();
     let mut c = Criterion::default().configure_from_args();
-    let shared = shared_dir();
-    let pcaps = shared_pcaps(&shared);
-    let mix = Corpus::read(&shared.join("bench/mix.pcap")).expect("bench/mix.pcap is a capture");
+    let captures = captures_dir();
+    let pcaps = corpus_pcaps(&captures);
+    let mix = Corpus::read(&captures.join("mix/traffic-mix.pcap"))
+        .expect("tests/captures/mix/traffic-mix.pcap is a capture");
     let flood = flood();
     bench_realistic(&mut c, "realistic_pcaps", &pcaps);
     bench_realistic(&mut c, "realistic_mix", &mix);

@@ -1,8 +1,8 @@
-//! The HTTP API of the real monitor over a history filled by `import` of every countable shared
+//! The HTTP API of the real monitor over a history filled by `import` of every countable corpus
 //! capture (root: the monitor runs in a network namespace, capturing its loopback, and the test
 //! talks to it there).
 //!
-//! Expected numbers come only from `shared/pcaps/expected/*.json` (the normative output of the
+//! Expected numbers come only from `tests/captures/expected/*.json` (the normative output of the
 //! counting rules, computed in UTC as this monitor runs here): their `hours` added up per hour,
 //! day, month and year, and their `remote_ips` added up per address. The imported history
 //! belongs to no interface, so `?iface=lo` must show none of it.
@@ -21,11 +21,11 @@ use serde_json::{Value, json};
 
 use common::netns::{Netns, require_root, run_ok};
 use common::web::{Answer, Monitor, db_in};
-use common::{TempDir, shared_captures, shared_dir};
+use common::{TempDir, all_captures, expected_json_path};
 
 fn expected_json(capture: &Path) -> Value {
     let name = capture.file_name().expect("a file name").to_string_lossy();
-    let path = shared_dir().join(format!("pcaps/expected/{name}.json"));
+    let path = expected_json_path(&name);
     serde_json::from_str(&std::fs::read_to_string(path).expect("expected file")).expect("JSON")
 }
 
@@ -64,7 +64,7 @@ impl Expected {
             remotes: BTreeMap::new(),
             days_of_file: BTreeMap::new(),
         };
-        for file in shared_captures() {
+        for file in all_captures() {
             let json = expected_json(&file);
             if json.get("error").is_some() {
                 continue;
@@ -423,7 +423,7 @@ fn top_ips_over_stored_days() {
     lab.stop();
 }
 
-/// The bad requests recorded in shared/seed/api-responses (where the original answered 200, 500
+/// The bad requests recorded from the original's API (where the original answered 200, 500
 /// or HTML) and a few more: every one a 400 JSON error naming its parameter.
 #[test]
 fn bad_input_is_400_json_naming_the_parameter_and_unknown_paths_404_json() {

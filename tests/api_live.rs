@@ -3,7 +3,7 @@
 //! passes `promtool check metrics`, a busy `WEB_PORT` stops start-up with one sentence, and the
 //! web server does not hold up the clean stop.
 //!
-//! Expected numbers come from `shared/pcaps/expected/*.json` of the replayed captures (Ethernet
+//! Expected numbers come from `tests/captures/expected/*.json` of the replayed captures (Ethernet
 //! captures whose records are whole, so they go on the wire as the rules count them).
 
 mod common;
@@ -11,14 +11,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use common::netns::{Netns, require_root};
 use common::web::{Monitor, db_in, listen, promtool_check};
-use common::{TempDir, shared_dir};
+use common::{TempDir, capture, expected_json_path};
 
 /// Replayed one after another: 2,045 records, 28 remote addresses.
 const CAPTURES: [&str; 4] = [
@@ -37,16 +36,12 @@ fn bytes_of(value: &Value) -> Bytes {
     )
 }
 
-fn capture(name: &str) -> PathBuf {
-    shared_dir().join("pcaps").join(name)
-}
-
 /// Totals and remote addresses of the replayed captures, from their expected files.
 fn expected() -> (Bytes, BTreeMap<IpAddr, Bytes>) {
     let mut total = (0, 0);
     let mut remotes: BTreeMap<IpAddr, Bytes> = BTreeMap::new();
     for name in CAPTURES {
-        let path = shared_dir().join(format!("pcaps/expected/{name}.json"));
+        let path = expected_json_path(name);
         let json: Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("expected file")).unwrap();
         assert_eq!(json["linktype"], 1, "{name} is an Ethernet capture");

@@ -1,6 +1,6 @@
 //! The dashboard in headless Chromium against the real monitor (root: network namespaces).
 //!
-//! A history is made with `nettraffic-sentinel import` from shared captures: two of them as they
+//! A history is made with `nettraffic-sentinel import` from corpus captures: two of them as they
 //! are (years of SSH and SMTP sessions), and copies of four others moved in time (every
 //! timestamp shifted by the same amount) to today, yesterday, 4, 20, 40, 100 and 300 days ago,
 //! so that every card, chart and quick range has traffic. The monitor then runs in a namespace of
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod common;
 use common::netns::{Netns, Spawned, ip, require_root, run_ok, wait_until};
-use common::{TempDir, shared_dir};
+use common::{TempDir, capture, captures_dir};
 
 /// The zone of the monitor and the import: no daylight saving, so a day has 24 hours.
 const ZONE: &str = "Asia/Shanghai";
@@ -49,7 +49,7 @@ fn unix_now() -> i64 {
 /// A copy of a classic pcap file with every timestamp moved so the last packet is at
 /// `last_packet_at` (Unix seconds).
 fn moved_pcap(source: &Path, last_packet_at: i64) -> Vec<u8> {
-    let mut bytes = std::fs::read(source).expect("read a shared capture");
+    let mut bytes = std::fs::read(source).expect("read a corpus capture");
     let little = match bytes[..4] {
         [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
         [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
@@ -89,7 +89,7 @@ fn moved_pcap(source: &Path, last_packet_at: i64) -> Vec<u8> {
 
 /// The history: imported with the real command, before the monitor opens the file.
 fn import_history(dir: &TempDir, db: &Path) {
-    let pcaps = shared_dir().join("pcaps");
+    let pcaps = captures_dir();
     let now = unix_now();
     let local_midnight = (now + ZONE_OFFSET).div_euclid(DAY) * DAY - ZONE_OFFSET;
     let mut files: Vec<PathBuf> = AS_THEY_ARE.iter().map(|name| pcaps.join(name)).collect();
@@ -186,10 +186,7 @@ fn dashboard_in_chromium_against_the_real_monitor() {
         .env("BASE_URL", "http://127.0.0.1:8080/")
         .env("SCREENSHOTS", &screenshots)
         .env("REPLAY_IFACE", "va")
-        .env(
-            "REPLAY_FILE",
-            shared_dir().join("pcaps/sv-base64-decode-5885.pcap"),
-        )
+        .env("REPLAY_FILE", capture("sv-base64-decode-5885.pcap"))
         .stdin(Stdio::null());
     let output = Spawned::new(&mut browser).finish(Duration::from_secs(240), "the browser test");
 

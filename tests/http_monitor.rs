@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::netns::{Netns, Spawned, require_root};
 use common::web::{Monitor, PORT, connect, db_in};
-use common::{TempDir, shared_dir};
+use common::{TempDir, capture};
 use http_support::{Client, Reply};
 
 /// A monitor capturing `vb` in namespace `b`, fed from `va` in namespace `a`.
@@ -31,7 +31,7 @@ impl Lab {
         let dir = TempDir::new(label);
         let mut monitor = Monitor::start(&netns, &b, "vb", &db_in(dir.path()), settings);
         monitor.wait_ready("vb");
-        let capture = shared_dir().join("pcaps/zeek-wikipedia.pcap");
+        let capture = capture("zeek-wikipedia.pcap");
         let replay = netns.spawn_replay(&a, "va", &capture);
         Lab {
             monitor: Some(monitor),

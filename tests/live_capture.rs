@@ -6,7 +6,7 @@
 //! `scripts/test` installs them. Without root every test fails at once saying so.
 //!
 //! Everything runs inside namespaces the tests create and delete (`common::netns`); the only
-//! traffic is the shared captures (whose addresses never leave the namespaces) and hand-built
+//! traffic is the corpus captures (whose addresses never leave the namespaces) and hand-built
 //! packets between documentation ("internet") and private addresses. Each test uses its own
 //! namespaces, so the tests run in parallel.
 //!
@@ -35,8 +35,8 @@ use common::netns::{
     Netns, Spawned, clear_monitor_settings, ip, require_root, run, run_ok, wait_until,
 };
 use common::{
-    ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, eth_tagged,
-    ipv4, ipv4_packet, ipv6_packet, padded, shared_captures, shared_dir,
+    ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, all_captures,
+    capture, eth, eth_tagged, expected_json_path, ipv4, ipv4_packet, ipv6_packet, padded,
 };
 
 /// Longest wait for the monitor to report a state ("capturing", "missing").
@@ -45,18 +45,12 @@ const STATE_TIMEOUT: Duration = Duration::from_secs(15);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------------------------
-// The shared captures and their expected figures
+// The corpus captures and their expected figures
 // ---------------------------------------------------------------------------------------------
-
-fn capture(name: &str) -> PathBuf {
-    let path = shared_dir().join("pcaps").join(name);
-    assert!(path.is_file(), "missing shared capture {}", path.display());
-    path
-}
 
 fn expected_json(capture: &Path) -> Value {
     let name = capture.file_name().expect("a file name").to_string_lossy();
-    let path = shared_dir().join(format!("pcaps/expected/{name}.json"));
+    let path = expected_json_path(&name);
     let text = std::fs::read_to_string(&path).expect("every capture has an expected file");
     serde_json::from_str(&text).expect("expected files are JSON")
 }
@@ -459,7 +453,7 @@ fn pair(label: &str) -> (Netns, String, String) {
     (lab, a, b)
 }
 
-/// The Ethernet captures of the shared corpus that can be replayed byte for byte: link type 1,
+/// The Ethernet captures of the corpus (`tests/captures/`) that can be replayed byte for byte: link type 1,
 /// countable (no error entry) and with every record captured whole. A snapped record (captured
 /// length < original length) would go on the wire shorter than the rules count it, so such files
 /// are left out. With the corpus as it is, 28 files are replayed and 7 left out:
@@ -467,7 +461,7 @@ fn pair(label: &str) -> (Netns, String, String) {
 /// tcpdump-isakmp-rfc3948-oobr.pcap, tcpdump-vrrp-vrrp_print-oobr-2.pcap,
 /// zeek-tcp-timestamp-snaplen.pcap, zeek-tcp-truncated-header.pcap, zeek-trunc-ip4-trunc.pcap.
 fn replayable_ethernet_captures() -> (Vec<PathBuf>, Vec<String>) {
-    let files = shared_captures();
+    let files = all_captures();
     let mut selected = Vec::new();
     let mut snapped = Vec::new();
     for path in files {
@@ -612,7 +606,7 @@ fn vlan_tagged_frames_count_with_the_tag_the_kernel_stripped() {
     }
     let result = monitor.stop();
     let live = result.totals("vb");
-    eprintln!("shared VLAN captures live: {}", live.summary());
+    eprintln!("corpus VLAN captures live: {}", live.summary());
     result.assert_complete("vb");
     assert_totals(
         &live,

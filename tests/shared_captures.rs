@@ -1,8 +1,7 @@
-//! The accuracy contract: for every real capture in `shared/pcaps/`, `TZ=UTC nettraffic-sentinel
+//! The accuracy contract: for every real capture in `tests/captures/`, `TZ=UTC nettraffic-sentinel
 //! report --json FILE` equals `expected/FILE.json`, field for field, run as the real binary.
 //!
-//! The shared folder sits beside the repository (`../shared`); `NETTRAFFIC_SHARED` points
-//! elsewhere.
+//! `NETTRAFFIC_EXTRA_CAPTURES` adds the captures of other folders of the same layout.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -10,7 +9,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 mod common;
-use common::{shared_captures, shared_dir};
+use common::{all_captures, capture, captures_dir, expected_json_path};
 
 fn report(args: &[&Path], extra_env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
@@ -29,14 +28,14 @@ fn report(args: &[&Path], extra_env: &[(&str, &str)]) -> Output {
 
 fn expected_for(capture: &Path) -> Value {
     let name = capture.file_name().expect("a file name").to_string_lossy();
-    let path = shared_dir().join(format!("pcaps/expected/{name}.json"));
+    let path = expected_json_path(&name);
     let text = std::fs::read_to_string(&path).expect("every capture has an expected file");
     serde_json::from_str(&text).expect("expected files are JSON")
 }
 
 #[test]
 fn every_shared_capture_matches_its_expected_json() {
-    let files = shared_captures();
+    let files = all_captures();
     assert!(files.len() >= 51, "found only {} captures", files.len());
     let mut mismatches = Vec::new();
     for capture in &files {
@@ -74,7 +73,7 @@ fn every_shared_capture_matches_its_expected_json() {
 
 #[test]
 fn several_files_are_reported_in_order_and_one_bad_file_spoils_only_itself() {
-    let dir = shared_dir().join("pcaps");
+    let dir = captures_dir();
     let good = dir.join("zeek-icmp-5-pings.pcap");
     let unsupported = dir.join("tcpdump-ieee802.11_exthdr-radiotap.pcap");
     let missing = dir.join("no-such-capture.pcap");
@@ -115,7 +114,7 @@ fn several_files_are_reported_in_order_and_one_bad_file_spoils_only_itself() {
 
 #[test]
 fn a_truncated_capture_warns_on_stderr_and_counts_what_came_before() {
-    let file = shared_dir().join("pcaps/sv-bug-1450-04-truncated-file.pcap");
+    let file = capture("sv-bug-1450-04-truncated-file.pcap");
     let output = report(&[&file], &[]);
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -127,7 +126,7 @@ fn a_truncated_capture_warns_on_stderr_and_counts_what_came_before() {
 
 #[test]
 fn the_zone_and_local_prefixes_change_the_counts_as_the_rules_say() {
-    let file = shared_dir().join("pcaps/zeek-ticks-dns-1hr.pcap");
+    let file = capture("zeek-ticks-dns-1hr.pcap");
     let utc = expected_for(&file);
     // Kolkata is UTC+05:30: every packet moves to a label 5 h 30 min later, or 6 h when it lies
     // in the second half of its UTC hour. Totals do not change.
@@ -156,7 +155,7 @@ fn the_zone_and_local_prefixes_change_the_counts_as_the_rules_say() {
 
 #[test]
 fn bad_settings_stop_with_one_sentence_naming_the_setting() {
-    let file = shared_dir().join("pcaps/zeek-icmp-5-pings.pcap");
+    let file = capture("zeek-icmp-5-pings.pcap");
     let output = report(&[&file], &[("LOCAL_PREFIXES", "10.0.0.0/33")]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);

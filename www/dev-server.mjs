@@ -1,5 +1,5 @@
 // For working on the page without root or a capture: serves a build of the page and answers the
-// API with the recorded shapes of ../../shared/seed/api-responses, filled with made-up,
+// API in the shapes of the real server's answers (the original's, as recorded), filled with made-up,
 // repeatable traffic (zero-filled series for any range, like the real server). Never used by
 // the tests, which run the real binary.
 //
@@ -79,8 +79,13 @@ function query(params) {
 }
 
 function topIps() {
-  const top = JSON.parse(readFileSync(new URL('../../shared/seed/api-responses/after_replay/top_ips.json', import.meta.url))).top_ips;
-  return [200, { top_ips: top.map((e) => ({ ...e, bytes: e.bytes * 900, bytes_fmt: fmt(e.bytes * 900), up_bytes: Math.round(e.bytes * 900 * 0.12), down_bytes: e.bytes * 900 - Math.round(e.bytes * 900 * 0.12) })) }];
+  // Made-up peers from the documentation ranges, the largest first, as the real answer orders them.
+  const peers = ['203.0.113.10', '198.51.100.7', '2001:db8::443', '203.0.113.99', '198.51.100.53', '2001:db8:1::8', '203.0.113.4', '198.51.100.200', '2001:db8:2::1', '203.0.113.250'];
+  return [200, { top_ips: peers.map((ip, i) => {
+    const bytes = Math.round(1.1e9 / (i + 1) ** 1.4);
+    const up = Math.round(bytes * 0.12);
+    return { ip, bytes, bytes_fmt: fmt(bytes), up_bytes: up, down_bytes: bytes - up };
+  }) }];
 }
 
 function api(name, params) {

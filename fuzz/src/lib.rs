@@ -9,7 +9,8 @@
 //! Running (from `fuzz/`): `cargo +nightly fuzz run capture_file -- -rss_limit_mb=512
 //! -malloc_limit_mb=128 -max_len=65536`, and the same for `frame` and `ring_block`. The working
 //! corpus `fuzz/corpus/` is not committed: start it from `tests/fuzz_regressions/<target>/`, and for
-//! `capture_file` add the shared captures (`shared/pcaps/*.pcap*`), which are third-party files.
+//! `capture_file` add the captures of `tests/captures/` (`*.pcap*`, third-party files with their
+//! licences there).
 //! Minimized inputs worth keeping go back into `tests/fuzz_regressions/`.
 
 use std::collections::HashMap;

@@ -568,30 +568,54 @@ pub mod disk;
 pub mod netns;
 pub mod web;
 
-/// The shared folder (`../shared` beside the repository, or `NETTRAFFIC_SHARED`), checked to
-/// hold the capture corpus.
-pub fn shared_dir() -> std::path::PathBuf {
-    let dir = std::env::var_os("NETTRAFFIC_SHARED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    assert!(
-        dir.join("pcaps/expected").is_dir(),
-        "the shared captures are not at {}: set NETTRAFFIC_SHARED to the folder holding pcaps/",
-        dir.display()
-    );
-    dir
+/// The capture corpus inside the repository (`tests/captures/`, see its README).
+pub fn captures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures")
 }
 
-/// Every capture file of the shared corpus (`pcaps/*.pcap`, `*.pcapng`), sorted by name.
-pub fn shared_captures() -> Vec<std::path::PathBuf> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(shared_dir().join("pcaps"))
-        .expect("pcaps/ is readable")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| {
-            let name = path.to_string_lossy();
-            name.ends_with(".pcap") || name.ends_with(".pcapng")
-        })
-        .collect();
-    files.sort();
+/// Extra corpora of the same layout, named by `NETTRAFFIC_EXTRA_CAPTURES` (folders separated by
+/// `:`); none by default.
+fn extra_capture_dirs() -> Vec<std::path::PathBuf> {
+    std::env::var_os("NETTRAFFIC_EXTRA_CAPTURES")
+        .map(|dirs| std::env::split_paths(&dirs).collect())
+        .unwrap_or_default()
+}
+
+/// A capture of the corpus by file name (the repository's first, then the extra corpora's).
+pub fn capture(name: &str) -> std::path::PathBuf {
+    let mut dirs = vec![captures_dir()];
+    dirs.extend(extra_capture_dirs());
+    dirs.iter()
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("no capture {name} in {}", captures_dir().display()))
+}
+
+/// The expected `report --json` output for a capture of the corpus, beside it in `expected/`.
+pub fn expected_json_path(name: &str) -> std::path::PathBuf {
+    let file = capture(name);
+    let dir = file.parent().expect("a capture lies in a folder");
+    dir.join("expected").join(format!("{name}.json"))
+}
+
+/// Every capture file of the corpus (`*.pcap`, `*.pcapng` of `tests/captures/` and of any extra
+/// corpus), sorted by name.
+pub fn all_captures() -> Vec<std::path::PathBuf> {
+    let mut dirs = vec![captures_dir()];
+    dirs.extend(extra_capture_dirs());
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for dir in dirs {
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()));
+        files.extend(
+            entries
+                .map(|entry| entry.expect("directory entry").path())
+                .filter(|path| {
+                    let name = path.to_string_lossy();
+                    path.is_file() && (name.ends_with(".pcap") || name.ends_with(".pcapng"))
+                }),
+        );
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     files
 }
