@@ -4,6 +4,7 @@
 //! override, no system calls), then [`RawSettings::resolve`] turns them into a typed [`Config`]
 //! or one [`ConfigError`] that quotes the bad value, names the setting and says what is expected.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -118,16 +119,38 @@ const LIST_SETTINGS: [Setting; 3] = [
 ];
 
 impl RawSettings {
-    /// Read every setting's environment variable through `lookup` (e.g. `std::env::var`).
-    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> RawSettings {
-        let env = setting::ALL
-            .iter()
-            .filter_map(|setting| lookup(setting.env).map(|value| (*setting, value)))
-            .collect();
-        RawSettings {
+    /// Read every setting's environment variable through `lookup` (e.g. `std::env::var_os`).
+    ///
+    /// # Errors
+    /// A variable that is set but is not UTF-8 text. It is never taken as unset: an unreadable
+    /// `WEB_AUTH` would turn authentication off.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<OsString>) -> Result<RawSettings, ConfigError> {
+        let mut env = Vec::new();
+        for setting in setting::ALL {
+            let Some(value) = lookup(setting.env) else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(text) => env.push((*setting, text)),
+                Err(bytes) => {
+                    return Err(ConfigError {
+                        setting: *setting,
+                        value: if *setting == setting::WEB_AUTH {
+                            "(hidden)".to_string()
+                        } else {
+                            bytes.to_string_lossy().escape_debug().to_string()
+                        },
+                        expected:
+                            "the variable is set but is not UTF-8 text; set it to text or unset it"
+                                .to_string(),
+                    });
+                }
+            }
+        }
+        Ok(RawSettings {
             env,
             flags: Vec::new(),
-        }
+        })
     }
 
     /// Record a flag; flags override the environment.
@@ -352,7 +375,12 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        RawSettings::from_env(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        RawSettings::from_env(|name| {
+            env.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| OsString::from(v))
+        })
+        .expect("UTF-8 test values")
     }
 
     #[test]
@@ -464,6 +492,27 @@ mod tests {
             assert!(message.starts_with(name), "{message}");
             assert!(message.contains(&format!("'{value}'")), "{message}");
             assert!(message.contains(expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_variable_that_is_not_utf8_is_an_error_naming_it_never_unset() {
+        use std::os::unix::ffi::OsStringExt;
+        for setting in setting::ALL {
+            let bytes = b"admin:s\xffcret".to_vec();
+            let error = RawSettings::from_env(|name| {
+                (name == setting.env).then(|| OsString::from_vec(bytes.clone()))
+            })
+            .expect_err("not UTF-8");
+            let message = error.to_string();
+            assert!(message.starts_with(setting.env), "{message}");
+            assert!(message.contains("not UTF-8"), "{message}");
+            if *setting == setting::WEB_AUTH {
+                assert!(
+                    !message.contains("cret"),
+                    "never echo a password: {message}"
+                );
+            }
         }
     }
 
