@@ -51,7 +51,7 @@ pub mod setting {
         LOG_LEVEL: "LOG_LEVEL", "--log-level", "info", "error, warn, info or debug";
         CAPTURE_WORKERS: "CAPTURE_WORKERS", "--capture-workers", "1", "capture threads per interface (PACKET_FANOUT when above 1)";
         RING_BLOCK_SIZE: "RING_BLOCK_SIZE", "--ring-block-size", "1048576", "bytes per capture ring block (a power of two, 4096 to 16777216)";
-        RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "8", "blocks per capture ring (2 to 4096)";
+        RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "8", "blocks per capture ring (2 to 4096; all rings together at most 1/8 of MemTotal)";
         RING_RETIRE_MS: "RING_RETIRE_MS", "--ring-retire-ms", "100", "milliseconds before a partly filled block is handed over (1 to 100)";
     }
 }
@@ -102,6 +102,63 @@ pub struct RingSettings {
     pub block_size: u32,
     pub block_count: u32,
     pub retire_timeout: Duration,
+}
+
+/// All capture rings together may take at most this share of the machine's memory (MemTotal):
+/// ring memory is the kernel's, locked and unswappable, and a ring larger than the machine can
+/// spare makes the kernel's OOM killer end other processes before the ring is refused.
+pub const RING_MEMORY_DIVISOR: u64 = 8;
+
+impl Config {
+    /// Bytes of kernel memory the capture rings take: one ring per interface and worker.
+    pub fn ring_bytes(&self, interfaces: usize) -> u64 {
+        u64::from(self.ring.block_size)
+            .saturating_mul(u64::from(self.ring.block_count))
+            .saturating_mul(self.capture_workers as u64)
+            .saturating_mul(interfaces.max(1) as u64)
+    }
+
+    /// Refuse rings that together take more than 1/[`RING_MEMORY_DIVISOR`] of `mem_total` bytes.
+    ///
+    /// # Errors
+    /// Naming `RING_BLOCKS`, `RING_BLOCK_SIZE` and `CAPTURE_WORKERS`, with the sizes.
+    pub fn check_ring_memory(&self, interfaces: usize, mem_total: u64) -> Result<(), ConfigError> {
+        use crate::units::ByteSize;
+        let total = self.ring_bytes(interfaces);
+        let allowed = mem_total / RING_MEMORY_DIVISOR;
+        if total <= allowed {
+            return Ok(());
+        }
+        let interfaces = interfaces.max(1);
+        Err(ConfigError {
+            setting: setting::RING_BLOCKS,
+            value: self.ring.block_count.to_string(),
+            expected: format!(
+                "{} blocks of {} bytes (RING_BLOCK_SIZE) per ring, times {} worker(s) (CAPTURE_WORKERS) and {} interface(s), is {} of kernel memory, more than 1/{RING_MEMORY_DIVISOR} of this machine's {} (MemTotal): lower RING_BLOCKS or RING_BLOCK_SIZE to at most {} in all",
+                self.ring.block_count,
+                self.ring.block_size,
+                self.capture_workers,
+                interfaces,
+                ByteSize(total),
+                ByteSize(mem_total),
+                ByteSize(allowed),
+            ),
+        })
+    }
+}
+
+/// The machine's memory in bytes (MemTotal of /proc/meminfo), if it can be read.
+pub fn mem_total() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_mem_total(&meminfo)
+}
+
+fn parse_mem_total(meminfo: &str) -> Option<u64> {
+    let rest = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?;
+    let kib: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// Settings as text, before validation.
@@ -514,6 +571,61 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn rings_are_refused_above_an_eighth_of_the_machines_memory() {
+        const MIB: u64 = 1 << 20;
+        const GIB: u64 = 1 << 30;
+        let config = |env: &[(&str, &str)]| {
+            let mut env = env.to_vec();
+            env.push(("TZ", "UTC"));
+            settings(&env).resolve().expect("within the ranges")
+        };
+        // The default 8 MiB ring fits a 256 MiB machine, and 64 MiB in all fits 512 MiB.
+        assert_eq!(config(&[]).check_ring_memory(1, 256 * MIB), Ok(()));
+        let eight = config(&[("CAPTURE_WORKERS", "4")]);
+        assert_eq!(eight.ring_bytes(2), 64 * MIB);
+        assert_eq!(eight.check_ring_memory(2, 512 * MIB), Ok(()));
+        let error = eight
+            .check_ring_memory(2, 512 * MIB - 1024)
+            .expect_err("one KiB short");
+        assert!(error.to_string().contains("CAPTURE_WORKERS"), "{error}");
+        // The campaign's case: 64 GiB per ring on a 16 GiB machine.
+        let huge = config(&[("RING_BLOCKS", "4096"), ("RING_BLOCK_SIZE", "16777216")]);
+        assert_eq!(
+            huge.ring_bytes(0),
+            64 * GIB,
+            "no interface named: the default route's"
+        );
+        let message = huge
+            .check_ring_memory(0, 16 * GIB)
+            .expect_err("64 GiB")
+            .to_string();
+        for needed in [
+            "RING_BLOCKS",
+            "RING_BLOCK_SIZE",
+            "MemTotal",
+            "64.00 GB",
+            "2.00 GB",
+        ] {
+            assert!(message.contains(needed), "{needed}: {message}");
+        }
+        // Every setting at its largest, on every interface: no overflow, refused.
+        let most = config(&[
+            ("RING_BLOCKS", "4096"),
+            ("RING_BLOCK_SIZE", "16777216"),
+            ("CAPTURE_WORKERS", "64"),
+        ]);
+        assert!(most.check_ring_memory(usize::MAX, u64::MAX / 2).is_err());
+    }
+
+    #[test]
+    fn mem_total_is_read_in_bytes() {
+        let meminfo = "MemTotal:        1003456 kB\nMemFree:          123 kB\n";
+        assert_eq!(parse_mem_total(meminfo), Some(1003456 * 1024));
+        assert_eq!(parse_mem_total("MemFree: 1 kB\n"), None);
+        assert!(mem_total().is_some_and(|bytes| bytes > 0));
     }
 
     #[test]

@@ -94,3 +94,49 @@ fn web_auth_that_is_not_utf8_never_starts_the_monitor_without_a_password() {
     assert!(stderr.contains("WEB_AUTH"), "{stderr}");
     assert!(!stderr.contains("dashboard and API at"), "{stderr}");
 }
+/// MemTotal of this machine in bytes.
+fn mem_total() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a MemTotal line");
+    kib * 1024
+}
+
+#[test]
+fn a_ring_larger_than_the_machine_can_spare_is_refused_before_capture() {
+    let dir = TempDir::new("settings-ring");
+    // The campaign's case (64 GiB per ring), with workers and two interfaces it is 8 TiB: more
+    // than any test machine has.
+    let ring = 4096u64 * 16 * 1024 * 1024;
+    let cases: [&[(&str, &str)]; 2] = [
+        &[("RING_BLOCKS", "4096"), ("RING_BLOCK_SIZE", "16777216")],
+        &[
+            ("RING_BLOCKS", "4096"),
+            ("RING_BLOCK_SIZE", "16777216"),
+            ("CAPTURE_WORKERS", "64"),
+            ("MONITOR_IFACE", "nts-absent0,nts-absent1"),
+        ],
+    ];
+    for (index, case) in cases.iter().enumerate() {
+        if index == 0 && ring <= mem_total() / 8 {
+            eprintln!("skipping the single 64 GiB ring: this machine has more than 512 GiB");
+            continue;
+        }
+        let settings: Vec<(&str, &OsStr)> = case
+            .iter()
+            .map(|(name, value)| (*name, OsStr::new(value)))
+            .chain([("WEB_PORT", OsStr::new("18090"))])
+            .collect();
+        let output = refused(command(&["run"], &dir, &settings), &format!("{case:?}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("RING_BLOCKS") && stderr.contains("RING_BLOCK_SIZE"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("MemTotal"), "{stderr}");
+        assert!(!stderr.contains("capturing"), "{stderr}");
+    }
+}
