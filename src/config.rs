@@ -48,6 +48,7 @@ pub mod setting {
         TZ: "TZ", "--tz", "", "time zone for hours, days and months (default: /etc/localtime, else UTC)";
         TOP_IPS_PER_DAY: "TOP_IPS_PER_DAY", "--top-ips-per-day", "1000", "remote addresses kept per day";
         WEB_AUTH: "WEB_AUTH", "--web-auth", "", "user:password turns on HTTP basic auth (all but /api/health)";
+        WEB_ALLOWED_HOSTS: "WEB_ALLOWED_HOSTS", "--web-allowed-hosts", "", "host names answered besides IP addresses, localhost, single-label and .local/.lan/.home.arpa/.internal names and this machine's name, comma-separated (.example.com: every name under it; *: any)";
         LOG_LEVEL: "LOG_LEVEL", "--log-level", "info", "error, warn, info or debug";
         CAPTURE_WORKERS: "CAPTURE_WORKERS", "--capture-workers", "1", "capture threads per interface (PACKET_FANOUT when above 1)";
         RING_BLOCK_SIZE: "RING_BLOCK_SIZE", "--ring-block-size", "1048576", "bytes per capture ring block (a power of two, 4096 to 16777216)";
@@ -91,6 +92,8 @@ pub struct Config {
     pub zone: Zone,
     pub top_ips_per_day: usize,
     pub web_auth: Option<(String, String)>,
+    /// `WEB_ALLOWED_HOSTS`, normalised (see `serve::http::host`).
+    pub web_allowed_hosts: Vec<String>,
     pub log_level: LevelFilter,
     pub capture_workers: usize,
     pub ring: RingSettings,
@@ -169,10 +172,11 @@ pub struct RawSettings {
 }
 
 /// Settings that hold comma-separated lists; their flags may be repeated and add up.
-const LIST_SETTINGS: [Setting; 3] = [
+const LIST_SETTINGS: [Setting; 4] = [
     setting::MONITOR_IFACE,
     setting::LOCAL_PREFIXES,
     setting::EXCLUDE_IPV6_PREFIX,
+    setting::WEB_ALLOWED_HOSTS,
 ];
 
 impl RawSettings {
@@ -258,6 +262,7 @@ impl RawSettings {
             zone: self.zone()?,
             top_ips_per_day: self.number(TOP_IPS_PER_DAY, 1, 1_000_000)? as usize,
             web_auth: self.web_auth()?,
+            web_allowed_hosts: self.allowed_hosts()?,
             log_level: self.log_level()?,
             capture_workers: self.number(CAPTURE_WORKERS, 1, 64)? as usize,
             ring: self.ring()?,
@@ -401,6 +406,17 @@ impl RawSettings {
         }
     }
 
+    fn allowed_hosts(&self) -> Result<Vec<String>, ConfigError> {
+        let setting = setting::WEB_ALLOWED_HOSTS;
+        self.list(setting)
+            .iter()
+            .map(|entry| {
+                crate::serve::http::host::allowed_entry(entry)
+                    .map_err(|why| self.error(setting, format!("'{entry}': {why}")))
+            })
+            .collect()
+    }
+
     fn log_level(&self) -> Result<LevelFilter, ConfigError> {
         match self
             .get(setting::LOG_LEVEL)
@@ -455,6 +471,7 @@ mod tests {
         assert_eq!(config.zone.name(), "UTC");
         assert_eq!(config.top_ips_per_day, 1000);
         assert_eq!(config.web_auth, None);
+        assert!(config.web_allowed_hosts.is_empty());
         assert_eq!(config.log_level, LevelFilter::Info);
         assert_eq!(config.capture_workers, 1);
         assert_eq!(config.ring.block_size * config.ring.block_count, 8 << 20);
@@ -539,6 +556,14 @@ mod tests {
             (("TOP_IPS_PER_DAY", "0"), "from 1 to"),
             (("LOG_LEVEL", "verbose"), "error, warn, info or debug"),
             (("DB_PATH", "/data/"), "file path"),
+            (
+                (
+                    "WEB_ALLOWED_HOSTS",
+                    "nas.example.com,https://nas.example.com",
+                ),
+                "without scheme or port",
+            ),
+            (("WEB_ALLOWED_HOSTS", "nas example"), "host names such as"),
             (
                 ("MONITOR_IFACE", "a-very-long-interface-name"),
                 "at most 15",

@@ -137,6 +137,7 @@ pub fn run(config: &Config) -> ExitCode {
         bind: config.web_bind,
         port: config.web_port,
         auth: config.web_auth.clone(),
+        allowed_hosts: config.web_allowed_hosts.clone(),
     };
     let api = Api::new(
         Arc::clone(&store),

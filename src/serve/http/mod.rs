@@ -55,12 +55,15 @@
 mod auth;
 mod connection;
 mod error;
+mod guard;
 mod head;
+pub mod host;
 pub mod limits;
 mod listener;
 mod registry;
 mod response;
 mod runtime;
+mod throttle;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -70,9 +73,12 @@ pub use error::HttpError;
 use crate::serve::Handler;
 use auth::Credentials;
 use connection::Shared;
+use guard::Guard;
+use host::AllowedHosts;
 use registry::Registry;
 
-/// Where to listen and whom to let in (from `WEB_BIND`, `WEB_PORT`, `WEB_AUTH`).
+/// Where to listen and whom to let in (from `WEB_BIND`, `WEB_PORT`, `WEB_AUTH`,
+/// `WEB_ALLOWED_HOSTS`).
 #[derive(Clone)]
 pub struct HttpSettings {
     pub bind: IpAddr,
@@ -80,6 +86,8 @@ pub struct HttpSettings {
     pub port: u16,
     /// `WEB_AUTH`: user and password.
     pub auth: Option<(String, String)>,
+    /// `WEB_ALLOWED_HOSTS`: host names answered besides the local ones (see `host`).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Shows the user name, never the password.
@@ -89,6 +97,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("bind", &self.bind)
             .field("port", &self.port)
             .field("auth_user", &self.auth.as_ref().map(|(user, _)| user))
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }
@@ -138,12 +147,14 @@ pub fn start(settings: &HttpSettings, handler: Arc<dyn Handler>) -> Result<Serve
         why: error.to_string(),
     })?;
     let registry = Registry::new(limits::MAX_CONNECTIONS);
+    let hosts = AllowedHosts::new(&settings.allowed_hosts, host::machine_name().as_deref());
+    let credentials = settings
+        .auth
+        .as_ref()
+        .map(|(user, password)| Credentials::new(user, password));
     let shared = Arc::new(Shared {
         handler,
-        auth: settings
-            .auth
-            .as_ref()
-            .map(|(user, password)| Credentials::new(user, password)),
+        guard: Guard::new(hosts, credentials),
     });
     listener::spawn_acceptor(listener, Arc::clone(&registry), shared).map_err(|error| {
         HttpError::Threads {
@@ -166,6 +177,7 @@ mod tests {
             bind: IpAddr::from([0, 0, 0, 0]),
             port: 8080,
             auth: Some(("admin".to_string(), "s3cret".to_string())),
+            allowed_hosts: Vec::new(),
         };
         let shown = format!("{settings:?}");
         assert!(shown.contains("admin"), "{shown}");
