@@ -184,12 +184,8 @@ fn assert_hardened(reply: &http_support::Reply, what: &str) {
     ] {
         assert!(directives.contains(&needed), "{what}: {needed} in {policy}");
     }
-    assert!(!policy.contains("unsafe-eval"), "{what}: {policy}");
-    let script = directives
-        .iter()
-        .find(|d| d.starts_with("script-src"))
-        .expect("script-src");
-    assert!(!script.contains("unsafe-inline"), "{what}: {policy}");
+    // No inline script, no inline style, no eval: the dashboard needs none (tests/dashboard.rs).
+    assert!(!policy.contains("unsafe-"), "{what}: {policy}");
 }
 
 #[test]
