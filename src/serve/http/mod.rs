@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! http-accept thread ── accept ─→ registry (cap, eviction) ─→ one coroutine per connection:
-//!     read ─→ head (scan, parse, limits) ─→ auth ─→ handler (catch_unwind) ─→ response ─→ write
+//!     read ─→ head (scan, parse, limits) ─→ guard (host, throttle, auth) ─→ handler
+//!     (catch_unwind) ─→ response ─→ write
 //! ```
 //!
 //! Why not `may_minihttp`: the published 0.1.11 drops a request with more than 16 header fields
@@ -32,9 +33,15 @@
 //! - At most [`MAX_CONNECTIONS`](limits::MAX_CONNECTIONS) (256) open connections. A new client is
 //!   never locked out: when the table is full, the longest-idle connection is closed to make room
 //!   (then the oldest unfinished head, then the oldest stalled write; see `registry`).
+//! - Host names (`host`, against DNS rebinding): IP literals, `localhost`, single-label and
+//!   local-suffix names, this machine's name and `WEB_ALLOWED_HOSTS` are answered; another name
+//!   → 403 naming the setting, a malformed `Host` → 400.
 //! - `WEB_AUTH`: HTTP basic auth on everything but `/api/health` (401 with
 //!   `WWW-Authenticate: Basic realm="NetTraffic-Sentinel"`), constant-time comparison; passwords
-//!   are never logged.
+//!   are never logged. Wrong passwords are slowed per client address (`throttle`: 429 with
+//!   `Retry-After` after 5, for 1 s doubling to 60 s).
+//! - Every answer carries `X-Content-Type-Options: nosniff`, `Referrer-Policy` and a
+//!   `Content-Security-Policy` (`response::SECURITY_FIELDS`).
 //! - A panicking handler gets the client a 500 JSON answer and a closed connection; the server
 //!   goes on. This needs `panic = "unwind"` (the default; the release profile must keep it).
 //!
