@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
-use super::auth::{CHALLENGE, Credentials, EXEMPT_PATH, Presented};
+use super::auth::{CHALLENGE, Credentials, EXEMPT_PATH};
 use super::host::{self, AllowedHosts};
-use super::throttle::{ClientKey, Throttle};
+use super::throttle::{Attempt, ClientKey, Throttle};
 use crate::serve::Request;
 
 /// A request the guard does not let through, and what to answer.
@@ -92,23 +92,20 @@ impl Guard {
         }
         // A client whose address cannot be read shares one record with the others like it.
         let key = ClientKey::of(client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
-        let now = Instant::now();
-        if let Some(wait) = self.throttle.blocked(key, now) {
-            return Err(too_many(wait));
-        }
-        match credentials.judge(request.header("authorization")) {
-            Presented::Right => {
-                self.throttle.succeeded(key);
-                Ok(())
-            }
-            Presented::Wrong => {
-                let failure = self.throttle.failed(key, now);
+        let authorization = request.header("authorization");
+        match self
+            .throttle
+            .attempt(key, Instant::now(), || credentials.judge(authorization))
+        {
+            Attempt::Right => Ok(()),
+            Attempt::Blocked(wait) => Err(too_many(wait)),
+            Attempt::Wrong(failure) => {
                 if let Some(line) = failure.log {
                     warn!("{line}");
                 }
                 Err(unauthorized())
             }
-            Presented::Nothing => {
+            Attempt::Nothing => {
                 debug!("401 for a request without the WEB_AUTH credentials");
                 Err(unauthorized())
             }

@@ -19,6 +19,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::auth::Presented;
+
 /// Wrong passwords a client may send before it is slowed down (typos, a stale saved password).
 pub const FREE_FAILURES: u32 = 5;
 /// The first block, after failure number `FREE_FAILURES + 1`.
@@ -95,34 +97,91 @@ pub struct Throttle {
     state: Mutex<State>,
 }
 
+/// What one request's credentials led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The client must wait this long; its credentials were not looked at.
+    Blocked(Duration),
+    Right,
+    Wrong(Failure),
+    /// No credentials: nothing was guessed.
+    Nothing,
+}
+
 impl Throttle {
     pub fn new() -> Throttle {
         Throttle::default()
     }
 
-    /// How long `client` must still wait, if it is blocked.
+    /// Judge one request's credentials with `judge`, unless `client` is blocked. One lock from
+    /// the block check to the count, so parallel connections cannot slip extra guesses in.
+    pub fn attempt(
+        &self,
+        client: ClientKey,
+        now: Instant,
+        judge: impl FnOnce() -> Presented,
+    ) -> Attempt {
+        let mut state = self.lock();
+        if let Some(wait) = state.blocked(client, now) {
+            return Attempt::Blocked(wait);
+        }
+        match judge() {
+            Presented::Right => {
+                state.succeeded(client);
+                Attempt::Right
+            }
+            Presented::Wrong => Attempt::Wrong(state.failed(client, now)),
+            Presented::Nothing => Attempt::Nothing,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
     pub fn blocked(&self, client: ClientKey, now: Instant) -> Option<Duration> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let until = state.clients.get(&client)?.blocked_until?;
+        self.lock().blocked(client, now)
+    }
+
+    #[cfg(test)]
+    pub fn succeeded(&self, client: ClientKey) {
+        self.lock().succeeded(client);
+    }
+
+    #[cfg(test)]
+    pub fn failed(&self, client: ClientKey, now: Instant) -> Failure {
+        self.lock().failed(client, now)
+    }
+
+    /// Clients remembered now.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().clients.len()
+    }
+}
+
+impl State {
+    /// How long `client` must still wait, if it is blocked.
+    fn blocked(&self, client: ClientKey, now: Instant) -> Option<Duration> {
+        let until = self.clients.get(&client)?.blocked_until?;
         (until > now).then(|| until - now)
     }
 
     /// The right password: forget the client's failures (not when it was last logged).
-    pub fn succeeded(&self, client: ClientKey) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(record) = state.clients.get_mut(&client) {
+    fn succeeded(&mut self, client: ClientKey) {
+        if let Some(record) = self.clients.get_mut(&client) {
             record.failures = 0;
             record.blocked_until = None;
         }
     }
 
     /// A wrong password from `client`.
-    pub fn failed(&self, client: ClientKey, now: Instant) -> Failure {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if !state.clients.contains_key(&client) && state.clients.len() >= MAX_CLIENTS {
-            make_room(&mut state.clients, now);
+    fn failed(&mut self, client: ClientKey, now: Instant) -> Failure {
+        if !self.clients.contains_key(&client) && self.clients.len() >= MAX_CLIENTS {
+            make_room(&mut self.clients, now);
         }
-        let record = state.clients.entry(client).or_insert(Record {
+        let record = self.clients.entry(client).or_insert(Record {
             failures: 0,
             last_failure: now,
             blocked_until: None,
@@ -148,22 +207,10 @@ impl Throttle {
             record.unlogged = 0;
             line = Some(describe(client, failures, unlogged, blocked_for));
         }
-        let log = line.and_then(|line| state.budget(now, line));
+        let log = line.and_then(|line| self.budget(now, line));
         Failure { blocked_for, log }
     }
 
-    /// Clients remembered now.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clients
-            .len()
-    }
-}
-
-impl State {
     /// `line` if the global log budget allows it (with the count of lines left out before it).
     fn budget(&mut self, now: Instant, line: String) -> Option<String> {
         if self
@@ -296,6 +343,28 @@ mod tests {
         let again = throttle.failed(v4(1), now);
         assert_eq!(again.blocked_for, None, "the count starts again");
         assert_eq!(again.log, None, "but not the log's minute");
+    }
+
+    #[test]
+    fn a_blocked_client_is_not_judged_at_all() {
+        let throttle = Throttle::new();
+        let now = Instant::now();
+        for _ in 0..=FREE_FAILURES {
+            let attempt = throttle.attempt(v4(1), now, || Presented::Wrong);
+            assert!(matches!(attempt, Attempt::Wrong(_)), "{attempt:?}");
+        }
+        let attempt = throttle.attempt(v4(1), now, || panic!("judged while blocked"));
+        assert_eq!(attempt, Attempt::Blocked(FIRST_BLOCK));
+        let later = now + FIRST_BLOCK;
+        assert_eq!(
+            throttle.attempt(v4(1), later, || Presented::Right),
+            Attempt::Right
+        );
+        assert_eq!(
+            throttle.attempt(v4(1), later, || Presented::Nothing),
+            Attempt::Nothing
+        );
+        assert_eq!(throttle.blocked(v4(1), later), None);
     }
 
     #[test]
