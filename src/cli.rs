@@ -40,8 +40,12 @@ enum Command {
 }
 
 /// Run the program with `args` (without the program name) and an environment lookup.
-pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> ExitCode {
-    let mut settings = RawSettings::from_env(env);
+pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<OsString>) -> ExitCode {
+    // As with a flag that is not text: a set variable that cannot be read stops every command.
+    let mut settings = match RawSettings::from_env(env) {
+        Ok(settings) => settings,
+        Err(error) => return config_failed(&error),
+    };
     let command = match parse_args(args, &mut settings) {
         Ok(command) => command,
         Err(message) => {

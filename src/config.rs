@@ -4,6 +4,7 @@
 //! override, no system calls), then [`RawSettings::resolve`] turns them into a typed [`Config`]
 //! or one [`ConfigError`] that quotes the bad value, names the setting and says what is expected.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -47,10 +48,11 @@ pub mod setting {
         TZ: "TZ", "--tz", "", "time zone for hours, days and months (default: /etc/localtime, else UTC)";
         TOP_IPS_PER_DAY: "TOP_IPS_PER_DAY", "--top-ips-per-day", "1000", "remote addresses kept per day";
         WEB_AUTH: "WEB_AUTH", "--web-auth", "", "user:password turns on HTTP basic auth (all but /api/health)";
+        WEB_ALLOWED_HOSTS: "WEB_ALLOWED_HOSTS", "--web-allowed-hosts", "", "host names answered besides IP addresses, localhost, single-label and .local/.lan/.home.arpa/.internal names and this machine's name, comma-separated (.example.com: every name under it; *: any)";
         LOG_LEVEL: "LOG_LEVEL", "--log-level", "info", "error, warn, info or debug";
         CAPTURE_WORKERS: "CAPTURE_WORKERS", "--capture-workers", "1", "capture threads per interface (PACKET_FANOUT when above 1)";
         RING_BLOCK_SIZE: "RING_BLOCK_SIZE", "--ring-block-size", "1048576", "bytes per capture ring block (a power of two, 4096 to 16777216)";
-        RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "8", "blocks per capture ring (2 to 4096)";
+        RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "8", "blocks per capture ring (2 to 4096; all rings together at most 1/8 of MemTotal)";
         RING_RETIRE_MS: "RING_RETIRE_MS", "--ring-retire-ms", "100", "milliseconds before a partly filled block is handed over (1 to 100)";
     }
 }
@@ -90,6 +92,8 @@ pub struct Config {
     pub zone: Zone,
     pub top_ips_per_day: usize,
     pub web_auth: Option<(String, String)>,
+    /// `WEB_ALLOWED_HOSTS`, normalised (see `serve::http::host`).
+    pub web_allowed_hosts: Vec<String>,
     pub log_level: LevelFilter,
     pub capture_workers: usize,
     pub ring: RingSettings,
@@ -103,6 +107,63 @@ pub struct RingSettings {
     pub retire_timeout: Duration,
 }
 
+/// All capture rings together may take at most this share of the machine's memory (MemTotal):
+/// ring memory is the kernel's, locked and unswappable, and a ring larger than the machine can
+/// spare makes the kernel's OOM killer end other processes before the ring is refused.
+pub const RING_MEMORY_DIVISOR: u64 = 8;
+
+impl Config {
+    /// Bytes of kernel memory the capture rings take: one ring per interface and worker.
+    pub fn ring_bytes(&self, interfaces: usize) -> u64 {
+        u64::from(self.ring.block_size)
+            .saturating_mul(u64::from(self.ring.block_count))
+            .saturating_mul(self.capture_workers as u64)
+            .saturating_mul(interfaces.max(1) as u64)
+    }
+
+    /// Refuse rings that together take more than 1/[`RING_MEMORY_DIVISOR`] of `mem_total` bytes.
+    ///
+    /// # Errors
+    /// Naming `RING_BLOCKS`, `RING_BLOCK_SIZE` and `CAPTURE_WORKERS`, with the sizes.
+    pub fn check_ring_memory(&self, interfaces: usize, mem_total: u64) -> Result<(), ConfigError> {
+        use crate::units::ByteSize;
+        let total = self.ring_bytes(interfaces);
+        let allowed = mem_total / RING_MEMORY_DIVISOR;
+        if total <= allowed {
+            return Ok(());
+        }
+        let interfaces = interfaces.max(1);
+        Err(ConfigError {
+            setting: setting::RING_BLOCKS,
+            value: self.ring.block_count.to_string(),
+            expected: format!(
+                "{} blocks of {} bytes (RING_BLOCK_SIZE) per ring, times {} worker(s) (CAPTURE_WORKERS) and {} interface(s), is {} of kernel memory, more than 1/{RING_MEMORY_DIVISOR} of this machine's {} (MemTotal): lower RING_BLOCKS or RING_BLOCK_SIZE to at most {} in all",
+                self.ring.block_count,
+                self.ring.block_size,
+                self.capture_workers,
+                interfaces,
+                ByteSize(total),
+                ByteSize(mem_total),
+                ByteSize(allowed),
+            ),
+        })
+    }
+}
+
+/// The machine's memory in bytes (MemTotal of /proc/meminfo), if it can be read.
+pub fn mem_total() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_mem_total(&meminfo)
+}
+
+fn parse_mem_total(meminfo: &str) -> Option<u64> {
+    let rest = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?;
+    let kib: u64 = rest.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// Settings as text, before validation.
 #[derive(Clone, Debug, Default)]
 pub struct RawSettings {
@@ -111,23 +172,46 @@ pub struct RawSettings {
 }
 
 /// Settings that hold comma-separated lists; their flags may be repeated and add up.
-const LIST_SETTINGS: [Setting; 3] = [
+const LIST_SETTINGS: [Setting; 4] = [
     setting::MONITOR_IFACE,
     setting::LOCAL_PREFIXES,
     setting::EXCLUDE_IPV6_PREFIX,
+    setting::WEB_ALLOWED_HOSTS,
 ];
 
 impl RawSettings {
-    /// Read every setting's environment variable through `lookup` (e.g. `std::env::var`).
-    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> RawSettings {
-        let env = setting::ALL
-            .iter()
-            .filter_map(|setting| lookup(setting.env).map(|value| (*setting, value)))
-            .collect();
-        RawSettings {
+    /// Read every setting's environment variable through `lookup` (e.g. `std::env::var_os`).
+    ///
+    /// # Errors
+    /// A variable that is set but is not UTF-8 text. It is never taken as unset: an unreadable
+    /// `WEB_AUTH` would turn authentication off.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<OsString>) -> Result<RawSettings, ConfigError> {
+        let mut env = Vec::new();
+        for setting in setting::ALL {
+            let Some(value) = lookup(setting.env) else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(text) => env.push((*setting, text)),
+                Err(bytes) => {
+                    return Err(ConfigError {
+                        setting: *setting,
+                        value: if *setting == setting::WEB_AUTH {
+                            "(hidden)".to_string()
+                        } else {
+                            bytes.to_string_lossy().escape_debug().to_string()
+                        },
+                        expected:
+                            "the variable is set but is not UTF-8 text; set it to text or unset it"
+                                .to_string(),
+                    });
+                }
+            }
+        }
+        Ok(RawSettings {
             env,
             flags: Vec::new(),
-        }
+        })
     }
 
     /// Record a flag; flags override the environment.
@@ -178,6 +262,7 @@ impl RawSettings {
             zone: self.zone()?,
             top_ips_per_day: self.number(TOP_IPS_PER_DAY, 1, 1_000_000)? as usize,
             web_auth: self.web_auth()?,
+            web_allowed_hosts: self.allowed_hosts()?,
             log_level: self.log_level()?,
             capture_workers: self.number(CAPTURE_WORKERS, 1, 64)? as usize,
             ring: self.ring()?,
@@ -321,6 +406,17 @@ impl RawSettings {
         }
     }
 
+    fn allowed_hosts(&self) -> Result<Vec<String>, ConfigError> {
+        let setting = setting::WEB_ALLOWED_HOSTS;
+        self.list(setting)
+            .iter()
+            .map(|entry| {
+                crate::serve::http::host::allowed_entry(entry)
+                    .map_err(|why| self.error(setting, format!("'{entry}': {why}")))
+            })
+            .collect()
+    }
+
     fn log_level(&self) -> Result<LevelFilter, ConfigError> {
         match self
             .get(setting::LOG_LEVEL)
@@ -352,7 +448,12 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        RawSettings::from_env(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        RawSettings::from_env(|name| {
+            env.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| OsString::from(v))
+        })
+        .expect("UTF-8 test values")
     }
 
     #[test]
@@ -370,6 +471,7 @@ mod tests {
         assert_eq!(config.zone.name(), "UTC");
         assert_eq!(config.top_ips_per_day, 1000);
         assert_eq!(config.web_auth, None);
+        assert!(config.web_allowed_hosts.is_empty());
         assert_eq!(config.log_level, LevelFilter::Info);
         assert_eq!(config.capture_workers, 1);
         assert_eq!(config.ring.block_size * config.ring.block_count, 8 << 20);
@@ -455,6 +557,14 @@ mod tests {
             (("LOG_LEVEL", "verbose"), "error, warn, info or debug"),
             (("DB_PATH", "/data/"), "file path"),
             (
+                (
+                    "WEB_ALLOWED_HOSTS",
+                    "nas.example.com,https://nas.example.com",
+                ),
+                "without scheme or port",
+            ),
+            (("WEB_ALLOWED_HOSTS", "nas example"), "host names such as"),
+            (
                 ("MONITOR_IFACE", "a-very-long-interface-name"),
                 "at most 15",
             ),
@@ -465,6 +575,82 @@ mod tests {
             assert!(message.contains(&format!("'{value}'")), "{message}");
             assert!(message.contains(expected), "{message}");
         }
+    }
+
+    #[test]
+    fn a_variable_that_is_not_utf8_is_an_error_naming_it_never_unset() {
+        use std::os::unix::ffi::OsStringExt;
+        for setting in setting::ALL {
+            let bytes = b"admin:s\xffcret".to_vec();
+            let error = RawSettings::from_env(|name| {
+                (name == setting.env).then(|| OsString::from_vec(bytes.clone()))
+            })
+            .expect_err("not UTF-8");
+            let message = error.to_string();
+            assert!(message.starts_with(setting.env), "{message}");
+            assert!(message.contains("not UTF-8"), "{message}");
+            if *setting == setting::WEB_AUTH {
+                assert!(
+                    !message.contains("cret"),
+                    "never echo a password: {message}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rings_are_refused_above_an_eighth_of_the_machines_memory() {
+        const MIB: u64 = 1 << 20;
+        const GIB: u64 = 1 << 30;
+        let config = |env: &[(&str, &str)]| {
+            let mut env = env.to_vec();
+            env.push(("TZ", "UTC"));
+            settings(&env).resolve().expect("within the ranges")
+        };
+        // The default 8 MiB ring fits a 256 MiB machine, and 64 MiB in all fits 512 MiB.
+        assert_eq!(config(&[]).check_ring_memory(1, 256 * MIB), Ok(()));
+        let eight = config(&[("CAPTURE_WORKERS", "4")]);
+        assert_eq!(eight.ring_bytes(2), 64 * MIB);
+        assert_eq!(eight.check_ring_memory(2, 512 * MIB), Ok(()));
+        let error = eight
+            .check_ring_memory(2, 512 * MIB - 1024)
+            .expect_err("one KiB short");
+        assert!(error.to_string().contains("CAPTURE_WORKERS"), "{error}");
+        // The campaign's case: 64 GiB per ring on a 16 GiB machine.
+        let huge = config(&[("RING_BLOCKS", "4096"), ("RING_BLOCK_SIZE", "16777216")]);
+        assert_eq!(
+            huge.ring_bytes(0),
+            64 * GIB,
+            "no interface named: the default route's"
+        );
+        let message = huge
+            .check_ring_memory(0, 16 * GIB)
+            .expect_err("64 GiB")
+            .to_string();
+        for needed in [
+            "RING_BLOCKS",
+            "RING_BLOCK_SIZE",
+            "MemTotal",
+            "64.00 GB",
+            "2.00 GB",
+        ] {
+            assert!(message.contains(needed), "{needed}: {message}");
+        }
+        // Every setting at its largest, on every interface: no overflow, refused.
+        let most = config(&[
+            ("RING_BLOCKS", "4096"),
+            ("RING_BLOCK_SIZE", "16777216"),
+            ("CAPTURE_WORKERS", "64"),
+        ]);
+        assert!(most.check_ring_memory(usize::MAX, u64::MAX / 2).is_err());
+    }
+
+    #[test]
+    fn mem_total_is_read_in_bytes() {
+        let meminfo = "MemTotal:        1003456 kB\nMemFree:          123 kB\n";
+        assert_eq!(parse_mem_total(meminfo), Some(1003456 * 1024));
+        assert_eq!(parse_mem_total("MemFree: 1 kB\n"), None);
+        assert!(mem_total().is_some_and(|bytes| bytes > 0));
     }
 
     #[test]

@@ -4,5 +4,5 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    nettraffic_sentinel::cli::main(args, |name| std::env::var(name).ok())
+    nettraffic_sentinel::cli::main(args, |name| std::env::var_os(name))
 }

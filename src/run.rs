@@ -39,6 +39,18 @@ const EXIT_CONFIG: u8 = 2;
 /// Run the monitor until SIGTERM or SIGINT.
 pub fn run(config: &Config) -> ExitCode {
     init_logging(config.log_level);
+    // Before anything is opened: with no interface named, capture takes one (the default route's).
+    match crate::config::mem_total() {
+        Some(mem_total) => {
+            if let Err(error) = config.check_ring_memory(config.interfaces.len(), mem_total) {
+                error!("{error}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+        None => warn!(
+            "cannot read MemTotal from /proc/meminfo: the capture rings' size is not checked against this machine's memory"
+        ),
+    }
     if let Err(error) = check_permission() {
         error!("{error}");
         return ExitCode::from(EXIT_CAPTURE_FAILED);
@@ -125,6 +137,7 @@ pub fn run(config: &Config) -> ExitCode {
         bind: config.web_bind,
         port: config.web_port,
         auth: config.web_auth.clone(),
+        allowed_hosts: config.web_allowed_hosts.clone(),
     };
     let api = Api::new(
         Arc::clone(&store),

@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::json;
 
 mod http_support;
-use http_support::{BIG_BYTES, Client, assert_still_serves, exchange, get, start_echo};
+use http_support::{
+    BIG_BYTES, Client, assert_still_serves, exchange, get, start_echo, start_echo_allowing,
+};
 
 /// The answer is a JSON error with `status`, and the server closes the connection after it.
 fn assert_refused_and_closed(client: &mut Client, status: u16, what: &str) -> String {
@@ -404,4 +406,87 @@ fn a_client_that_never_reads_its_answers_blocks_nobody() {
     hog.send(&batch);
     std::thread::sleep(Duration::from_millis(200));
     assert_still_serves(&server, "a client not reading 40 MiB of answers");
+}
+
+fn with_host(host: &str) -> Vec<u8> {
+    format!("GET /api/summary HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes()
+}
+
+/// DNS rebinding: a page on an attacker's domain made to resolve to the NAS sends its own name
+/// as Host. Only names an outsider cannot own are answered, and those listed.
+#[test]
+fn dns_rebinding_names_get_403_local_names_and_addresses_are_answered() {
+    let server = start_echo_allowing(None, &["nas.example.com", ".home.example.org"]);
+    let address = server.local_addr();
+    let answered = [
+        "127.0.0.1".to_string(),
+        format!("127.0.0.1:{}", address.port()),
+        "[::1]:8080".to_string(),
+        "[fd00::2]".to_string(),
+        "192.168.1.10".to_string(),
+        "localhost".to_string(),
+        "LOCALHOST:8080".to_string(),
+        "nas".to_string(),
+        "nas:8080".to_string(),
+        "nas.local".to_string(),
+        "NAS.Local.:8080".to_string(),
+        "nas.lan".to_string(),
+        "nas.home.arpa".to_string(),
+        "nas.internal".to_string(),
+        "nas.example.com".to_string(),
+        "NAS.EXAMPLE.COM.:443".to_string(),
+        "home.example.org".to_string(),
+        "grafana.home.example.org".to_string(),
+    ];
+    for host in &answered {
+        let reply = exchange(address, &with_host(host));
+        assert_eq!(reply.status, 200, "{host}: {reply:?}");
+    }
+    for host in [
+        "evil.example",
+        "attacker.example.net:8080",
+        "nas.local.evil.example",
+        "localhost.evil.example",
+        "example.com",
+        "xnas.example.com",
+        "rebind.203.0.113.7.nip.io",
+    ] {
+        let reply = exchange(address, &with_host(host));
+        assert_eq!(reply.status, 403, "{host}: {reply:?}");
+        assert!(
+            reply.error().contains("WEB_ALLOWED_HOSTS"),
+            "{host}: {reply:?}"
+        );
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+    }
+    // An absolute-form target names the host too (RFC 9112 §3.2.2).
+    let reply = exchange(
+        address,
+        b"GET http://evil.example/api/summary HTTP/1.1\r\nHost: nas\r\n\r\n",
+    );
+    assert_eq!(reply.status, 403, "{reply:?}");
+    // Malformed Host values are 400 (RFC 9112 §3.2), as is an HTTP/1.1 request without one.
+    for host in ["nas:80a", "[::1", "user@nas", "a..b", "::1"] {
+        let reply = exchange(address, &with_host(host));
+        assert_eq!(reply.status, 400, "{host}: {reply:?}");
+    }
+    let reply = exchange(address, b"GET /api/summary HTTP/1.1\r\n\r\n");
+    assert_eq!(reply.status, 400, "{reply:?}");
+    // HTTP/1.0 may leave Host out.
+    let reply = exchange(address, b"GET /api/summary HTTP/1.0\r\n\r\n");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // The health check (`nettraffic-sentinel healthcheck` sends the address it connects to).
+    let reply = exchange(
+        address,
+        format!("GET /api/health HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_still_serves(&server, "rebinding names");
+}
+
+#[test]
+fn web_allowed_hosts_star_answers_every_name() {
+    let server = start_echo_allowing(None, &["*"]);
+    let reply = exchange(server.local_addr(), &with_host("nas.example.com"));
+    assert_eq!(reply.status, 200, "{reply:?}");
 }

@@ -1,5 +1,7 @@
-//! `WEB_AUTH` basic auth: right, wrong and missing credentials, and `/api/health` exempt.
+//! `WEB_AUTH` basic auth: right, wrong and missing credentials, `/api/health` exempt, and wrong
+//! passwords slowed down per client address.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 mod http_support;
@@ -91,4 +93,93 @@ fn health_needs_no_credentials_but_nothing_else_is_exempt() {
         let reply = exchange(server.local_addr(), &get(path));
         assert_eq!(reply.status, 401, "{path}");
     }
+}
+
+/// base64 of `admin:guess`.
+const GUESS: &str = "YWRtaW46Z3Vlc3M=";
+
+#[test]
+fn password_guessing_is_answered_429_per_client_address_for_a_while() {
+    let server = start_echo(Some((USER, PASSWORD)));
+    let guesser = Ipv4Addr::new(127, 0, 0, 1);
+    let mut client = Client::connect_from(guesser, server.local_addr());
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..40 {
+        let reply = client
+            .send(&with_authorization(
+                "/api/summary",
+                &format!("Basic {GUESS}"),
+            ))
+            .reply(false)
+            .expect("an answer");
+        if reply.status == 429 {
+            retry_after = retry_after.or(reply.header("retry-after").map(str::to_string));
+            assert!(reply.error().contains("try again"), "{reply:?}");
+        }
+        statuses.push(reply.status);
+    }
+    let checked = statuses.iter().filter(|&&status| status == 401).count();
+    assert!(
+        (3..=10).contains(&checked),
+        "a few guesses are checked, then the rest is refused unseen: {statuses:?}"
+    );
+    assert_eq!(
+        statuses[checked..],
+        vec![429; 40 - checked],
+        "once refused, every further guess is: {statuses:?}"
+    );
+    let seconds: u64 = retry_after
+        .expect("429 says when to come back")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&seconds), "{seconds}");
+
+    // Even the right password is not looked at from that address while it waits...
+    let right = with_authorization("/api/summary", &format!("Basic {RIGHT}"));
+    let reply = client.send(&right).reply(false).expect("an answer");
+    assert_eq!(reply.status, 429);
+    // ...but another client gets in at once, and health stays open to everyone.
+    let mut owner = Client::connect_from(Ipv4Addr::new(127, 0, 0, 2), server.local_addr());
+    let reply = owner.send(&right).reply(false).expect("an answer");
+    assert_eq!(reply.status, 200, "another address is not locked out");
+    let reply = owner
+        .send(&with_authorization(
+            "/api/summary",
+            &format!("Basic {GUESS}"),
+        ))
+        .reply(false)
+        .expect("an answer");
+    assert_eq!(reply.status, 401, "and its own first guess is merely wrong");
+    let reply = client
+        .send(&get("/api/health"))
+        .reply(false)
+        .expect("an answer");
+    assert_eq!(reply.status, 200);
+
+    // The wait ends: after Retry-After the right password works from the guesser's address too.
+    std::thread::sleep(Duration::from_secs(seconds) + Duration::from_millis(200));
+    let reply = client.send(&right).reply(false).expect("an answer");
+    assert_eq!(reply.status, 200, "no lock-out for good: {reply:?}");
+}
+
+#[test]
+fn requests_without_credentials_are_not_counted_as_guesses() {
+    let server = start_echo(Some((USER, PASSWORD)));
+    let mut client = Client::connect(server.local_addr());
+    // A browser's first visit asks without credentials (and a few malformed fields guess nothing).
+    for round in 0..30 {
+        let request = if round % 2 == 0 {
+            get("/")
+        } else {
+            with_authorization("/", "Bearer token")
+        };
+        let reply = client.send(&request).reply(false).expect("an answer");
+        assert_eq!(reply.status, 401, "round {round}");
+    }
+    let reply = client
+        .send(&with_authorization("/", &format!("Basic {RIGHT}")))
+        .reply(false)
+        .expect("an answer");
+    assert_eq!(reply.status, 200);
 }

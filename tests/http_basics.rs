@@ -150,6 +150,7 @@ fn a_taken_port_is_named_in_the_error() {
         bind: taken.ip(),
         port: taken.port(),
         auth: None,
+        allowed_hosts: Vec::new(),
     };
     let error = start(&settings, std::sync::Arc::new(EchoHandler)).expect_err("the port is taken");
     assert!(matches!(error, HttpError::PortInUse { .. }), "{error:?}");
@@ -161,4 +162,47 @@ fn a_taken_port_is_named_in_the_error() {
         )
     );
     assert_still_serves(&server, "a second server on the same port");
+}
+
+/// The fields every answer must carry, and what each must say.
+fn assert_hardened(reply: &http_support::Reply, what: &str) {
+    assert_eq!(
+        reply.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert!(reply.header("referrer-policy").is_some(), "{what}");
+    let policy = reply
+        .header("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"));
+    let directives: Vec<&str> = policy.split(';').map(str::trim).collect();
+    for needed in [
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "default-src 'none'",
+    ] {
+        assert!(directives.contains(&needed), "{what}: {needed} in {policy}");
+    }
+    // No inline script, no inline style, no eval: the dashboard needs none (tests/dashboard.rs).
+    assert!(!policy.contains("unsafe-"), "{what}: {policy}");
+}
+
+#[test]
+fn every_answer_carries_nosniff_a_content_security_policy_and_a_referrer_policy() {
+    let server = start_echo(None);
+    let address = server.local_addr();
+    let reply = exchange(address, &get("/api/summary"));
+    assert_eq!(reply.status, 200);
+    assert_hardened(&reply, "200");
+    let reply = exchange(address, b"PUT / HTTP/1.1\r\nHost: nas\r\n\r\n");
+    assert_eq!(reply.status, 405);
+    assert_hardened(&reply, "405");
+    let reply = exchange(address, b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(reply.status, 400);
+    assert_hardened(&reply, "400");
+    let server = start_echo(Some(("admin", "pw")));
+    let reply = exchange(server.local_addr(), &get("/"));
+    assert_eq!(reply.status, 401);
+    assert_hardened(&reply, "401");
 }

@@ -27,6 +27,7 @@ fn server_child() {
         bind: [127, 0, 0, 1].into(),
         port: 0,
         auth: None,
+        allowed_hosts: Vec::new(),
     };
     let server =
         nettraffic_sentinel::serve::http::start(&settings, std::sync::Arc::new(EchoHandler))

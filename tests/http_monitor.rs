@@ -193,7 +193,13 @@ fn abuse_against_the_real_monitor() {
 
 #[test]
 fn web_auth_in_the_real_monitor() {
-    let lab = Lab::start("http-auth", &[("WEB_AUTH", "admin:s3cret")]);
+    let lab = Lab::start(
+        "http-auth",
+        &[
+            ("WEB_AUTH", "admin:s3cret"),
+            ("WEB_ALLOWED_HOSTS", "nas.example.com"),
+        ],
+    );
     let reply = lab.exchange(&get(b"/api/summary"));
     assert_eq!(reply.status, 401);
     assert_eq!(
@@ -211,9 +217,42 @@ fn web_auth_in_the_real_monitor() {
     assert_eq!(right.status, 200);
     assert!(right.json()["today"].is_object());
     lab.assert_still_serves("auth on, without credentials");
+
+    // Guessing: a few wrong passwords are checked, then 429 with Retry-After; one log line.
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let reply = lab.exchange(
+            b"GET /api/summary HTTP/1.1\r\nHost: nas\r\nAuthorization: Basic YWRtaW46Z3Vlc3M=\r\n\r\n",
+        );
+        if reply.status == 429 {
+            assert!(reply.header("retry-after").is_some(), "{reply:?}");
+        }
+        statuses.push(reply.status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|&&s| s == 401).count() <= 10,
+        "{statuses:?}"
+    );
+    lab.assert_still_serves("password guessing");
+
+    // DNS rebinding: names of other sites get 403; WEB_ALLOWED_HOSTS and local names are answered.
+    let credentials = "Authorization: Basic YWRtaW46czNjcmV0\r\n";
+    // The listed name passes the host check and meets the guesser's wait (429, not 403).
+    for (host, status) in [("evil.example", 403), ("nas.example.com:8080", 429)] {
+        let reply = lab.exchange(
+            format!("GET /api/summary HTTP/1.1\r\nHost: {host}\r\n{credentials}\r\n").as_bytes(),
+        );
+        assert_eq!(reply.status, status, "{host}: {reply:?}");
+    }
     let log = lab.stop();
     assert!(
         !log.contains("s3cret"),
         "the password is never logged: {log}"
     );
+    let lines = log
+        .lines()
+        .filter(|line| line.contains("wrong WEB_AUTH"))
+        .count();
+    assert_eq!(lines, 1, "one line per client per minute: {log}");
 }

@@ -135,6 +135,7 @@ fn probe_child() {
         bind: [127, 0, 0, 1].into(),
         port: 0,
         auth: None,
+        allowed_hosts: Vec::new(),
     };
     // Every coroutine is painted and measured (an odd size in words, which `start` keeps).
     may::config().set_stack_size(STACK_BYTES / size_of::<usize>() + 1);

@@ -138,6 +138,13 @@ const foreignRequests = [];
  */
 async function open({ width = 1440, height = 900, scale = 1, watch = true, storage, host = base.host } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, deviceScaleFactor: scale });
+  // Every Content-Security-Policy violation of the page, as the browser reports it.
+  await context.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI || 'inline'}: ${event.sample}`);
+    });
+  });
   if (storage) {
     await context.addInitScript((entries) => {
       if (!sessionStorage.getItem('nts.test.seeded')) {
@@ -247,6 +254,43 @@ page.on('request', (req) => {
   if (req.url().includes('/api/query')) queries.push(new URL(req.url()));
 });
 await load(page);
+
+await check('the page works under its Content-Security-Policy: no violation, tooltips styled', async () => {
+  const answer = await get('');
+  const policy = answer.headers['content-security-policy'] ?? '';
+  const directives = policy.split(';').map((d) => d.trim());
+  for (const needed of ["script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"]) {
+    assert.ok(directives.includes(needed), `${needed} in ${JSON.stringify(policy)}`);
+  }
+  assert.ok(!policy.includes('unsafe-'), `no inline script or style allowed: ${policy}`);
+  assert.equal(answer.headers['x-content-type-options'], 'nosniff');
+  assert.ok(answer.headers['referrer-policy'], 'a Referrer-Policy');
+  // Every chart's tooltip (HTML with style attributes, written by ECharts) under the policy.
+  const dots = await page.evaluate(() => Object.values(window.NTS.charts).map((chart) => {
+    chart.dispatchAction({ type: 'showTip', seriesIndex: 0, dataIndex: 0 });
+    const dot = chart.getDom().querySelector('.tt-dot');
+    const colour = dot && getComputedStyle(dot).backgroundColor;
+    chart.dispatchAction({ type: 'hideTip' });
+    return colour;
+  }));
+  assert.ok(dots.length >= 4 && dots.every((c) => c && c !== 'rgba(0, 0, 0, 0)'), JSON.stringify(dots));
+  assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
+});
+
+await check('the policy is enforced: an injected inline script does not run', async () => {
+  const { context, page: fresh } = await open({ watch: false });
+  await load(fresh);
+  const outcome = await fresh.evaluate(async () => {
+    const script = document.createElement('script');
+    script.textContent = 'window.injected = true;';
+    document.body.append(script);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return { ran: window.injected === true, violations: window.cspViolations };
+  });
+  await context.close();
+  assert.equal(outcome.ran, false);
+  assert.ok(outcome.violations.some((v) => v.startsWith('script-src')), JSON.stringify(outcome.violations));
+});
 
 await check('Chinese by default', async () => {
   assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');

@@ -74,10 +74,16 @@ pub fn deep_series() -> Value {
 }
 
 pub fn start_echo(auth: Option<(&str, &str)>) -> Server {
+    start_echo_allowing(auth, &[])
+}
+
+/// [`start_echo`] with `WEB_ALLOWED_HOSTS` entries.
+pub fn start_echo_allowing(auth: Option<(&str, &str)>, allowed_hosts: &[&str]) -> Server {
     let settings = HttpSettings {
         bind: [127, 0, 0, 1].into(),
         port: 0,
         auth: auth.map(|(user, password)| (user.to_string(), password.to_string())),
+        allowed_hosts: allowed_hosts.iter().map(|host| host.to_string()).collect(),
     };
     start(&settings, Arc::new(EchoHandler)).expect("the server starts on a free port")
 }
@@ -126,6 +132,32 @@ pub struct Client {
 impl Client {
     pub fn connect(address: SocketAddr) -> Client {
         Client::over(TcpStream::connect_timeout(&address, PATIENCE).expect("connects"))
+    }
+
+    /// Connect from another loopback address (`127.0.0.0/8` is all loopback on Linux), as a
+    /// second client machine would.
+    pub fn connect_from(source: std::net::Ipv4Addr, address: SocketAddr) -> Client {
+        use nix::sys::socket::{
+            AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket,
+        };
+        use std::os::fd::AsRawFd;
+        let SocketAddr::V4(target) = address else {
+            panic!("an IPv4 server address")
+        };
+        let socket = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("a socket");
+        bind(
+            socket.as_raw_fd(),
+            &SockaddrIn::from(std::net::SocketAddrV4::new(source, 0)),
+        )
+        .expect("bind to the source address");
+        connect(socket.as_raw_fd(), &SockaddrIn::from(target)).expect("connects");
+        Client::over(TcpStream::from(socket))
     }
 
     /// Use a connection opened elsewhere.

@@ -75,7 +75,9 @@ function tooltip(titles) {
       let total = 0;
       const rows = list.map((p) => {
         total += Number(p.value) || 0;
-        return `<tr><td><span class="tt-dot" style="background:${p.color}"></span>${escapeHtml(p.seriesName)}</td>` +
+        // A class, not a style attribute: the server's Content-Security-Policy allows no inline style.
+        const side = p.color === COLORS.down ? 'down' : 'up';
+        return `<tr><td><span class="tt-dot ${side}"></span>${escapeHtml(p.seriesName)}</td>` +
           `<td class="tt-num">${formatBytes(p.value)}</td><td class="tt-exact">${formatExactBytes(p.value)}</td></tr>`;
       });
       rows.push(`<tr class="tt-total"><td>${escapeHtml(t('total'))}</td><td class="tt-num">${formatBytes(total)}</td>` +

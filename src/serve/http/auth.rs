@@ -35,25 +35,39 @@ impl Credentials {
         }
     }
 
-    /// Whether an `Authorization` field value carries these credentials.
-    pub fn accepts(&self, authorization: Option<&[u8]>) -> bool {
+    /// What an `Authorization` field value carries.
+    pub fn judge(&self, authorization: Option<&[u8]>) -> Presented {
         let Some(value) = authorization else {
-            return false;
+            return Presented::Nothing;
         };
         let value = value.trim_ascii();
         let Some(space) = value.iter().position(|&byte| byte == b' ') else {
-            return false;
+            return Presented::Nothing;
         };
         let (scheme, token) = value.split_at(space);
         if !scheme.eq_ignore_ascii_case(b"basic") {
-            return false;
+            return Presented::Nothing;
         }
         let Some(decoded) = decode_base64(token.trim_ascii()) else {
-            return false;
+            return Presented::Nothing;
         };
         let digest: [u8; 32] = Sha256::digest(&decoded).into();
-        constant_time_eq(&digest, &self.digest)
+        if constant_time_eq(&digest, &self.digest) {
+            Presented::Right
+        } else {
+            Presented::Wrong
+        }
     }
+}
+
+/// What a request's `Authorization` field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// No basic credentials (no field, another scheme, not base64): nothing was guessed.
+    Nothing,
+    /// Basic credentials that are not `WEB_AUTH`'s: a guess.
+    Wrong,
+    Right,
 }
 
 /// Equal digests, looking at every byte whatever the first difference.
@@ -128,17 +142,31 @@ mod tests {
     #[test]
     fn only_the_configured_pair_is_accepted() {
         let credentials = Credentials::new("admin", "s3cret:with:colons");
+        let judge = |value: &[u8]| credentials.judge(Some(value));
         // base64("admin:s3cret:with:colons")
-        let right = b"Basic YWRtaW46czNjcmV0OndpdGg6Y29sb25z";
-        assert!(credentials.accepts(Some(right)));
-        assert!(credentials.accepts(Some(b"basic   YWRtaW46czNjcmV0OndpdGg6Y29sb25z ")));
-        assert!(!credentials.accepts(None));
-        assert!(!credentials.accepts(Some(b"")));
-        assert!(!credentials.accepts(Some(b"Basic")));
-        // base64("admin:s3cret:with:colonz")
-        assert!(!credentials.accepts(Some(b"Basic YWRtaW46czNjcmV0OndpdGg6Y29sb256")));
-        assert!(!credentials.accepts(Some(b"Bearer YWRtaW46czNjcmV0OndpdGg6Y29sb25z")));
-        assert!(!credentials.accepts(Some(b"Basic \xff\xfe")));
+        assert_eq!(
+            judge(b"Basic YWRtaW46czNjcmV0OndpdGg6Y29sb25z"),
+            Presented::Right
+        );
+        assert_eq!(
+            judge(b"basic   YWRtaW46czNjcmV0OndpdGg6Y29sb25z "),
+            Presented::Right
+        );
+        // base64("admin:s3cret:with:colonz"): a guess.
+        assert_eq!(
+            judge(b"Basic YWRtaW46czNjcmV0OndpdGg6Y29sb256"),
+            Presented::Wrong
+        );
+        // Nothing guessed: no field, no credentials, another scheme, not base64.
+        assert_eq!(credentials.judge(None), Presented::Nothing);
+        for nothing in [
+            &b""[..],
+            b"Basic",
+            b"Bearer YWRtaW46czNjcmV0OndpdGg6Y29sb25z",
+            b"Basic \xff\xfe",
+        ] {
+            assert_eq!(judge(nothing), Presented::Nothing, "{nothing:?}");
+        }
         assert!(
             !format!("{credentials:?}").contains("s3cret"),
             "Debug output never shows the password"

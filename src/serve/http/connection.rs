@@ -2,15 +2,15 @@
 //! order, keep the connection alive or close it, under the timeouts of `limits`.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
-use log::{debug, error};
+use log::error;
 use may::io::CoIo;
 
-use super::auth::{CHALLENGE, Credentials, EXEMPT_PATH};
+use super::guard::Guard;
 use super::head::{self, Reject, Scan, Scanner};
 use super::limits::{
     HEAD_TIMEOUT, IDLE_TIMEOUT, INPUT_START_BYTES, LINGER_BYTES, LINGER_TIME, MAX_HEAD_BYTES,
@@ -23,7 +23,7 @@ use crate::serve::{Body, Handler, Header, Request};
 /// What every connection of one server shares.
 pub struct Shared {
     pub handler: Arc<dyn Handler>,
-    pub auth: Option<Credentials>,
+    pub guard: Guard,
 }
 
 /// How a connection ends.
@@ -47,6 +47,8 @@ pub struct Connection {
     slot: Slot,
     stream: CoIo<TcpStream>,
     shared: Arc<Shared>,
+    /// The client's address, for the password throttle.
+    client: Option<IpAddr>,
     /// Received bytes; `filled` of them are valid. Grows up to `MAX_HEAD_BYTES`.
     input: Vec<u8>,
     filled: usize,
@@ -55,10 +57,12 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(slot: Slot, stream: CoIo<TcpStream>, shared: Arc<Shared>) -> Connection {
+        let client = stream.inner().peer_addr().ok().map(|peer| peer.ip());
         Connection {
             slot,
             stream,
             shared,
+            client,
             input: Vec::new(),
             filled: 0,
             output: Vec::new(),
@@ -91,6 +95,7 @@ impl Connection {
                     self.slot.set(Phase::Handling);
                     let answered = answer(
                         &self.shared,
+                        self.client,
                         &self.input[start..start + len],
                         line_end,
                         &mut self.output,
@@ -245,7 +250,13 @@ fn reject_head(out: &mut Vec<u8>, reject: Reject) {
 }
 
 /// Answer one complete head: refuse it, or call the handler (guarded against panics).
-fn answer(shared: &Shared, head: &[u8], line_end: usize, out: &mut Vec<u8>) -> Answered {
+fn answer(
+    shared: &Shared,
+    client: Option<IpAddr>,
+    head: &[u8],
+    line_end: usize,
+    out: &mut Vec<u8>,
+) -> Answered {
     let closed = Answered {
         keep_alive: false,
         large_body: None,
@@ -305,16 +316,17 @@ fn answer(shared: &Shared, head: &[u8], line_end: usize, out: &mut Vec<u8>) -> A
         query,
         headers: &headers[..parsed.headers.len()],
     };
-    if let Some(credentials) = &shared.auth
-        && path != EXEMPT_PATH
-        && !credentials.accepts(request.header("authorization"))
-    {
-        debug!("401 for a request without the WEB_AUTH credentials");
+    if let Err(refusal) = shared.guard.check(client, parsed.target, &request) {
+        let extra: Vec<(&'static str, &str)> = refusal
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
         response::append_error(
             out,
-            401,
-            "this dashboard needs a user name and password (WEB_AUTH is set)",
-            &[("WWW-Authenticate", CHALLENGE)],
+            refusal.status,
+            &refusal.message,
+            &extra,
             head_only,
             keep_alive,
         );

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! http-accept thread ── accept ─→ registry (cap, eviction) ─→ one coroutine per connection:
-//!     read ─→ head (scan, parse, limits) ─→ auth ─→ handler (catch_unwind) ─→ response ─→ write
+//!     read ─→ head (scan, parse, limits) ─→ guard (host, throttle, auth) ─→ handler
+//!     (catch_unwind) ─→ response ─→ write
 //! ```
 //!
 //! Why not `may_minihttp`: the published 0.1.11 drops a request with more than 16 header fields
@@ -32,9 +33,15 @@
 //! - At most [`MAX_CONNECTIONS`](limits::MAX_CONNECTIONS) (256) open connections. A new client is
 //!   never locked out: when the table is full, the longest-idle connection is closed to make room
 //!   (then the oldest unfinished head, then the oldest stalled write; see `registry`).
+//! - Host names (`host`, against DNS rebinding): IP literals, `localhost`, single-label and
+//!   local-suffix names, this machine's name and `WEB_ALLOWED_HOSTS` are answered; another name
+//!   → 403 naming the setting, a malformed `Host` → 400.
 //! - `WEB_AUTH`: HTTP basic auth on everything but `/api/health` (401 with
 //!   `WWW-Authenticate: Basic realm="NetTraffic-Sentinel"`), constant-time comparison; passwords
-//!   are never logged.
+//!   are never logged. Wrong passwords are slowed per client address (`throttle`: 429 with
+//!   `Retry-After` after 5, for 1 s doubling to 60 s).
+//! - Every answer carries `X-Content-Type-Options: nosniff`, `Referrer-Policy` and a
+//!   `Content-Security-Policy` (`response::SECURITY_FIELDS`).
 //! - A panicking handler gets the client a 500 JSON answer and a closed connection; the server
 //!   goes on. This needs `panic = "unwind"` (the default; the release profile must keep it).
 //!
@@ -55,12 +62,15 @@
 mod auth;
 mod connection;
 mod error;
+mod guard;
 mod head;
+pub mod host;
 pub mod limits;
 mod listener;
 mod registry;
 mod response;
 mod runtime;
+mod throttle;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -70,9 +80,12 @@ pub use error::HttpError;
 use crate::serve::Handler;
 use auth::Credentials;
 use connection::Shared;
+use guard::Guard;
+use host::AllowedHosts;
 use registry::Registry;
 
-/// Where to listen and whom to let in (from `WEB_BIND`, `WEB_PORT`, `WEB_AUTH`).
+/// Where to listen and whom to let in (from `WEB_BIND`, `WEB_PORT`, `WEB_AUTH`,
+/// `WEB_ALLOWED_HOSTS`).
 #[derive(Clone)]
 pub struct HttpSettings {
     pub bind: IpAddr,
@@ -80,6 +93,8 @@ pub struct HttpSettings {
     pub port: u16,
     /// `WEB_AUTH`: user and password.
     pub auth: Option<(String, String)>,
+    /// `WEB_ALLOWED_HOSTS`: host names answered besides the local ones (see `host`).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Shows the user name, never the password.
@@ -89,6 +104,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("bind", &self.bind)
             .field("port", &self.port)
             .field("auth_user", &self.auth.as_ref().map(|(user, _)| user))
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }
@@ -138,12 +154,14 @@ pub fn start(settings: &HttpSettings, handler: Arc<dyn Handler>) -> Result<Serve
         why: error.to_string(),
     })?;
     let registry = Registry::new(limits::MAX_CONNECTIONS);
+    let hosts = AllowedHosts::new(&settings.allowed_hosts, host::machine_name().as_deref());
+    let credentials = settings
+        .auth
+        .as_ref()
+        .map(|(user, password)| Credentials::new(user, password));
     let shared = Arc::new(Shared {
         handler,
-        auth: settings
-            .auth
-            .as_ref()
-            .map(|(user, password)| Credentials::new(user, password)),
+        guard: Guard::new(hosts, credentials),
     });
     listener::spawn_acceptor(listener, Arc::clone(&registry), shared).map_err(|error| {
         HttpError::Threads {
@@ -166,6 +184,7 @@ mod tests {
             bind: IpAddr::from([0, 0, 0, 0]),
             port: 8080,
             auth: Some(("admin".to_string(), "s3cret".to_string())),
+            allowed_hosts: Vec::new(),
         };
         let shown = format!("{settings:?}");
         assert!(shown.contains("admin"), "{shown}");

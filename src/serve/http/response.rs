@@ -1,5 +1,6 @@
 //! response: the bytes of an answer — status line, Content-Type, Content-Length, the handler's
-//! extra fields, Connection — appended to the connection's output buffer.
+//! extra fields, the [`SECURITY_FIELDS`], Connection — appended to the connection's output
+//! buffer.
 
 use std::io::Write;
 
@@ -9,12 +10,32 @@ use crate::serve::{Body, Response};
 /// written straight from the handler's buffer after the head.
 pub const COPY_BODY_BYTES: usize = 16 * 1024;
 
-/// Fields only this layer sets; a handler's copy of them would corrupt the framing.
-const FRAMING_FIELDS: [&str; 4] = [
+/// Fields only this layer sets; a handler's copy of them would corrupt the framing (or, for the
+/// security fields, be sent twice).
+const FRAMING_FIELDS: [&str; 7] = [
     "content-length",
     "connection",
     "transfer-encoding",
     "content-type",
+    "x-content-type-options",
+    "content-security-policy",
+    "referrer-policy",
+];
+
+/// Sent with every answer, so no file or error body is taken for something else.
+///
+/// The dashboard loads only its own files (`'self'`) and has no inline script, inline event
+/// handler or `style` attribute in its HTML (the page's code sets styles through the DOM, which
+/// the policy allows; the chart tooltips use classes). No page may frame the dashboard
+/// (clickjacking); one that must can have a reverse proxy replace this field.
+/// `tests/dashboard.rs` runs the page under exactly this policy and fails on any violation.
+pub const SECURITY_FIELDS: [(&str, &str); 3] = [
+    ("X-Content-Type-Options", "nosniff"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("Referrer-Policy", "no-referrer"),
 ];
 
 /// Append `response` to `out`. Returns the body when it is too large to copy: the caller writes
@@ -42,6 +63,9 @@ pub fn append(
         } else {
             log::debug!("dropped the handler's header field {name:?}: not allowed or malformed");
         }
+    }
+    for (name, value) in SECURITY_FIELDS {
+        field(out, name, value.as_bytes());
     }
     connection(out, keep_alive);
     if head_only || bodiless {
@@ -146,6 +170,10 @@ pub fn reason(status: u16) -> &'static str {
 mod tests {
     use super::*;
 
+    /// What every answer carries, as a browser must see it (the policy is spelled out here, not
+    /// taken from the code).
+    const SECURITY: &str = "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\nReferrer-Policy: no-referrer\r\n";
+
     fn text(out: &[u8]) -> &str {
         std::str::from_utf8(out).expect("ASCII")
     }
@@ -162,7 +190,9 @@ mod tests {
         assert!(append(&mut out, response, false, true).is_none());
         assert_eq!(
             text(&out),
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nCache-Control: no-store\r\nConnection: keep-alive\r\n\r\n{}"
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nCache-Control: no-store\r\n{SECURITY}Connection: keep-alive\r\n\r\n{{}}"
+            )
         );
     }
 
@@ -178,7 +208,9 @@ mod tests {
         assert!(append(&mut out, response, true, false).is_none());
         assert_eq!(
             text(&out),
-            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 7\r\nConnection: close\r\n\r\n"
+            format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 7\r\n{SECURITY}Connection: close\r\n\r\n"
+            )
         );
     }
 
@@ -214,7 +246,9 @@ mod tests {
         assert!(append(&mut out, response, false, true).is_none());
         assert_eq!(
             text(&out),
-            "HTTP/1.1 304 Not Modified\r\nContent-Type: text/html\r\nETag: \"abc\"\r\nConnection: keep-alive\r\n\r\n"
+            format!(
+                "HTTP/1.1 304 Not Modified\r\nContent-Type: text/html\r\nETag: \"abc\"\r\n{SECURITY}Connection: keep-alive\r\n\r\n"
+            )
         );
     }
 
