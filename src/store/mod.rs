@@ -86,6 +86,12 @@ pub enum StoreError {
         from: u32,
         why: String,
     },
+    /// Something other than an ordinary file with content is at the path (a directory, device,
+    /// named pipe, socket, dangling symbolic link or empty file); `what` says which.
+    NotAFile { path: PathBuf, what: String },
+    /// Another process created the file at the same moment as this one (two monitors, or the
+    /// monitor and `import`, started together on a new `DB_PATH`).
+    CreatedElsewhere { path: PathBuf },
     /// Another process (usually the running monitor) has the file open.
     InUse { path: PathBuf },
     /// The file or its directory cannot be created or written.
@@ -123,6 +129,16 @@ impl fmt::Display for StoreError {
                 "DB_PATH {} was written by an older NetTraffic-Sentinel (database version {from}) and could not be upgraded to version {} ({why}); it was left as it was: free some disk space and start again, or restore it from a backup if it is damaged",
                 path.display(),
                 schema::SCHEMA_VERSION
+            ),
+            StoreError::NotAFile { path, what } => write!(
+                f,
+                "DB_PATH {} is {what}, not a history file, and was left untouched: point DB_PATH at an existing history or at a path where nothing exists yet (a new history is created there), such as /data/traffic.redb",
+                path.display()
+            ),
+            StoreError::CreatedElsewhere { path } => write!(
+                f,
+                "DB_PATH {} was being created by another NetTraffic-Sentinel process at the same moment (two monitors, or the monitor and import, started together), so this one stopped and left it to that one: run one monitor per DB_PATH and start this command again",
+                path.display()
             ),
             StoreError::InUse { path } => write!(
                 f,
