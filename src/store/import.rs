@@ -101,40 +101,49 @@ pub enum FileOutcome {
 
 /// Count `path` with `counter`: the file's digest and its per-day tally.
 ///
+/// The file is read once, front to back, and hashed as it is counted, so a named pipe,
+/// `/dev/stdin` or `<(…)` imports like a file, and a file `report` rejects is rejected after the
+/// same few bytes. The digest is of the whole content: what follows a point where reading stopped
+/// early is hashed too (not counted), so it matches the digest of the same file read in full.
+///
 /// # Errors
 /// A message naming why the file cannot be read or is not a capture.
 pub fn count(
     path: &Path,
     counter: &mut Counter,
 ) -> Result<([u8; 32], DayTally, Option<String>), String> {
-    let digest = digest_of(path).map_err(|error| error.to_string())?;
     let zone = counter.clock().zone().clone();
     let mut tally = DayTally::new(zone);
     let file = File::open(path).map_err(|error| error.to_string())?;
-    let info = read_capture(BufReader::with_capacity(256 * 1024, file), |record| {
+    let mut input = Hashing {
+        inner: BufReader::with_capacity(256 * 1024, file),
+        hasher: Sha256::new(),
+    };
+    let info = read_capture(&mut input, |record| {
         // Exactly the frame `report` builds from a record.
         let frame = record.frame();
         counter.count(&frame, &mut tally);
     })
     .map_err(|error| error.to_string())?;
+    std::io::copy(&mut input, &mut std::io::sink()).map_err(|error| error.to_string())?;
     tally.file.packets_total = info.packets_total;
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(input.hasher.finalize().as_slice());
     Ok((digest, tally, info.stopped_early))
 }
 
-fn digest_of(path: &Path) -> std::io::Result<[u8; 32]> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
+/// A reader that hashes every byte it hands on.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..read]);
+        Ok(read)
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hasher.finalize().as_slice());
-    Ok(out)
 }
 
 /// Import `files` into `store` in one transaction, counting each with a fresh copy of `counter`.
