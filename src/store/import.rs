@@ -1,8 +1,10 @@
 //! `import FILE…`: count capture files into the history by their packets' own timestamps.
 //!
 //! Frames are read and counted exactly as `report` counts them (the same capture reader and
-//! [`Counter`]), whatever their date: 1970 included, because only live capture guards against a
-//! wrong system clock. A file's hours are added to the all-interface scope (it belongs to no
+//! [`Counter`]), whatever their date from 1900 to 2999: 1970 included, because only live capture
+//! guards against a wrong system clock. Traffic a file dates outside those years (the history
+//! holds and the API answers for no other) is left out and its packets and bytes reported.
+//! Each input is read once, front to back, so it may be a named pipe. A file's hours are added to the all-interface scope (it belongs to no
 //! monitored interface). Its remote addresses are tallied per local day and merged into that
 //! day's all-interface list, which keeps the heaviest `TOP_IPS_PER_DAY` of the stored and the
 //! imported addresses together.
@@ -37,6 +39,8 @@ use crate::count::{Counter, FileTally, Tally, UpDown};
 pub struct DayTally {
     pub file: FileTally,
     pub days: BTreeMap<Date, HashMap<IpAddr, UpDown>>,
+    /// Traffic dated outside the years the history holds ([`super::holds`]): not stored.
+    pub outside: Outside,
     zone: Zone,
     /// The day of the last hour seen (the tz database is asked once per hour of traffic).
     day_of_hour: Option<(HourStart, Date)>,
@@ -47,15 +51,22 @@ impl DayTally {
         DayTally {
             file: FileTally::new(),
             days: BTreeMap::new(),
+            outside: Outside::default(),
             zone,
             day_of_hour: None,
         }
     }
 }
 
+/// Packets a file dates outside the years the history holds, and their bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outside {
+    pub packets: u64,
+    pub bytes: UpDown,
+}
+
 impl Tally for DayTally {
     fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64) {
-        self.file.traffic(hour, direction, remote, bytes);
         let day = match self.day_of_hour {
             Some((cached, day)) if cached == hour => day,
             _ => {
@@ -64,6 +75,12 @@ impl Tally for DayTally {
                 day
             }
         };
+        if !super::holds(day) {
+            self.outside.packets += 1;
+            self.outside.bytes.add(direction, bytes);
+            return;
+        }
+        self.file.traffic(hour, direction, remote, bytes);
         self.days
             .entry(day)
             .or_default()
@@ -92,6 +109,8 @@ pub enum FileOutcome {
         last: Option<Date>,
         /// Why reading ended before the end of the file (what came before it is imported).
         stopped_early: Option<String>,
+        /// Traffic dated outside the years the history holds, left out.
+        outside: Outside,
     },
     /// Its content was imported before.
     AlreadyImported { previous: ImportRecord },
@@ -246,6 +265,7 @@ pub fn import(
                     first: hours.keys().min().map(|h| zone.date_of(*h)),
                     last: hours.keys().max().map(|h| zone.date_of(*h)),
                     stopped_early,
+                    outside: tally.outside,
                 },
             ));
         }
@@ -291,10 +311,21 @@ pub fn command(config: &crate::config::Config, files: &[PathBuf]) -> std::proces
                 first,
                 last,
                 stopped_early,
+                outside,
             } => {
                 if let Some(why) = stopped_early {
                     eprintln!(
                         "nettraffic-sentinel: warning: {name}: {why}; the packets before it are imported"
+                    );
+                }
+                if outside.packets > 0 {
+                    eprintln!(
+                        "nettraffic-sentinel: warning: {name}: {} packets (up {}, down {}) are dated outside the years {}-{} the history holds and were left out",
+                        outside.packets,
+                        format_bytes(outside.bytes.up),
+                        format_bytes(outside.bytes.down),
+                        super::FIRST_YEAR,
+                        super::LAST_YEAR
                     );
                 }
                 let span = match (first, last) {

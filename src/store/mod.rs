@@ -63,6 +63,23 @@ use days::DayIndex;
 pub use persister::{Committed, LiveView, Persister};
 pub use query::{Granularity, Point, ReadView, RemoteTotal, Scope};
 
+/// The first year the history holds, and the first the API's date parameters may name.
+pub const FIRST_YEAR: i16 = 1900;
+/// The last year the history holds (the original crashed on year 9999): traffic a capture file
+/// or an old database dates outside `FIRST_YEAR..=LAST_YEAR` is not stored, since no query could
+/// ask for it (and a date beyond 9999 cannot even be written down; it would be clamped).
+pub const LAST_YEAR: i16 = 2999;
+
+/// The first day the history holds.
+pub const FIRST_DAY: jiff::civil::Date = jiff::civil::Date::constant(FIRST_YEAR, 1, 1);
+/// The last day the history holds.
+pub const LAST_DAY: jiff::civil::Date = jiff::civil::Date::constant(LAST_YEAR, 12, 31);
+
+/// Whether `date` is one the history holds and the API answers for.
+pub fn holds(date: jiff::civil::Date) -> bool {
+    (FIRST_DAY..=LAST_DAY).contains(&date)
+}
+
 /// redb's page cache. Its default (1 GiB) suits a server; a commit here touches a few dozen
 /// pages and the ten-year hourly table of one interface is about 3 MiB, so 4 MiB keeps the hot
 /// part of the history in memory and leaves the rest to the kernel's page cache.
