@@ -541,3 +541,81 @@ fn the_monitor_import_and_migrate_refuse_a_device_pipe_or_empty_file_as_db_path(
     assert!(!dir.path().join("nowhere.redb").exists());
     assert_no_leftovers(dir.path());
 }
+
+/// A capture of one upload packet of `bytes` IP bytes on 2024-06-15 10:00 UTC.
+fn capture_of(bytes: u16) -> Vec<u8> {
+    let frame = common::eth(
+        common::ETHERTYPE_IPV4,
+        &common::ipv4_packet("192.168.1.2", "203.0.113.9", usize::from(bytes) - 20),
+    );
+    common::PcapWriter::new(common::PCAP_MAGIC_MICROSECONDS, false, 1)
+        .record(1_718_445_600, 0, frame.len() as u32, &frame)
+        .finish()
+}
+
+#[test]
+fn two_imports_racing_to_create_a_new_history_never_lose_what_they_report_imported() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("store-open-race-binary");
+    let files = [
+        dir.write("a.pcap", &capture_of(100)),
+        dir.write("b.pcap", &capture_of(1000)),
+    ];
+    for round in 0..12 {
+        let db = dir
+            .path()
+            .join(format!("round-{round}"))
+            .join("traffic.redb");
+        let children: Vec<_> = files
+            .iter()
+            .map(|file| {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
+                common::netns::clear_monitor_settings(&mut command);
+                command
+                    .arg("import")
+                    .arg(file)
+                    .env("DB_PATH", &db)
+                    .env("TZ", "UTC")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("import starts")
+            })
+            .collect();
+        let mut up_reported = 0u64;
+        for (child, bytes) in children.into_iter().zip([100u64, 1000]) {
+            let output = child.wait_with_output().expect("import ends");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            eprintln!(
+                "round {round}: exit {:?} {}",
+                output.status.code(),
+                stderr.trim()
+            );
+            match output.status.code() {
+                Some(0) => up_reported += bytes,
+                Some(2) => assert!(
+                    stderr.contains("being created by another NetTraffic-Sentinel process")
+                        || stderr.contains("is open in another NetTraffic-Sentinel process"),
+                    "a lost race says what happened: {stderr}"
+                ),
+                other => panic!("import exited {other:?}: {stderr}"),
+            }
+        }
+        let store = open(&db).expect("the history exists");
+        let totals = store
+            .read_stored()
+            .expect("read")
+            .totals(
+                &Scope::All,
+                jiff::civil::Date::constant(2024, 6, 15),
+                jiff::civil::Date::constant(2024, 6, 15),
+            )
+            .expect("totals");
+        assert_eq!(
+            totals.up, up_reported,
+            "round {round}: every import that said 'imported' is in the history"
+        );
+        drop(store);
+        assert_no_leftovers(db.parent().expect("dir"));
+    }
+}
