@@ -303,3 +303,25 @@ fn a_file_report_rejects_is_rejected_by_import_after_as_few_bytes() {
     );
     let _ = std::fs::remove_file(&sparse);
 }
+
+#[test]
+fn an_import_that_imports_nothing_leaves_no_new_history_behind() {
+    let dir = TempDir::new("store-import-nothing");
+    let db = dir.path().join("new").join("t.redb");
+    let junk = dir.write("notes.txt", b"not a capture file at all, just some text\n");
+    let output = import(&db, &[&junk]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!db.exists(), "no empty history was left at DB_PATH");
+    assert!(!db.with_file_name("t.redb.creating").exists());
+
+    // An existing history is never removed, whatever the import finds.
+    let good = dir.write("wan.pcap", &capture());
+    assert!(import(&db, &[&good]).status.success());
+    let output = import(&db, &[&junk]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stored(&db).0.len(),
+        3,
+        "the history and its hours are still there"
+    );
+}

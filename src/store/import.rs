@@ -294,7 +294,17 @@ pub fn command(config: &crate::config::Config, files: &[PathBuf]) -> std::proces
         AddressClassifier::new(&config.local_prefixes),
         HourClock::new(config.zone.clone()),
     );
-    let outcomes = match import(&store, &counter, files) {
+    let imported = import(&store, &counter, files);
+    let nothing_imported = imported.as_ref().map_or(true, |outcomes| {
+        !outcomes
+            .iter()
+            .any(|(_, outcome)| matches!(outcome, FileOutcome::Imported { .. }))
+    });
+    if nothing_imported {
+        // A history this run made holds nothing: leave none behind.
+        store.discard_if_created();
+    }
+    let outcomes = match imported {
         Ok(outcomes) => outcomes,
         Err(error) => {
             eprintln!("nettraffic-sentinel: nothing was imported: {error}");

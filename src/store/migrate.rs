@@ -386,10 +386,6 @@ pub fn command(config: &crate::config::Config, old: &Path) -> std::process::Exit
             ExitCode::SUCCESS
         };
     }
-    let is_new = matches!(
-        std::fs::symlink_metadata(&config.db_path),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound
-    );
     let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
         Ok(store) => store,
         Err(error) => {
@@ -398,11 +394,9 @@ pub fn command(config: &crate::config::Config, old: &Path) -> std::process::Exit
         }
     };
     let taken = take(&store, original);
-    if taken.is_err() && is_new {
-        // Made by this run and holding nothing: a failed run leaves no empty history behind.
-        store.close();
-        drop(store);
-        let _ = std::fs::remove_file(&config.db_path);
+    if taken.is_err() {
+        // A history this run made holds nothing: leave none behind.
+        store.discard_if_created();
     }
     match taken {
         Ok(m) => {

@@ -244,6 +244,8 @@ pub struct Store {
     shared: Arc<Shared>,
     path: PathBuf,
     top_per_day: usize,
+    /// This process created the file (it was not there when opened).
+    created: bool,
 }
 
 impl fmt::Debug for Store {
@@ -278,7 +280,7 @@ impl Store {
     /// # Errors
     /// See [`StoreError`]; a file that is not ours, damaged or newer is not modified.
     pub fn open(path: &Path, zone: Zone, top_per_day: usize) -> Result<Store, StoreError> {
-        let db = open::open(path)?;
+        let (db, created) = open::open_or_create(path)?;
         let days = load_days(&db, &zone).map_err(|error| StoreError::Damaged {
             path: path.to_path_buf(),
             why: error.to_string(),
@@ -296,6 +298,7 @@ impl Store {
             }),
             path: path.to_path_buf(),
             top_per_day: top_per_day.max(1),
+            created,
         })
     }
 
@@ -398,6 +401,16 @@ impl Store {
     pub fn close(&self) {
         // Nothing can be done about a failed close at exit; the file was committed already.
         let _closed = self.close_handle();
+    }
+
+    /// Close the file, and remove it if this process created it: for a command that then stored
+    /// nothing, so a failed run leaves no empty history behind.
+    pub(crate) fn discard_if_created(self) {
+        self.close();
+        if self.created {
+            // Ours, new, and nothing was committed to it but its identity.
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 
     /// Close the database handle with no commit or file read in flight; the returned guards keep

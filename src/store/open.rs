@@ -41,10 +41,21 @@ const SQLITE_MAGIC: [u8; 16] = *b"SQLite format 3\0";
 /// directory cannot be created; [`StoreError::CreatedElsewhere`] when another process created it
 /// at the same moment.
 pub fn open(path: &Path) -> Result<Database, StoreError> {
+    open_or_create(path).map(|(database, _)| database)
+}
+
+/// [`open`], and whether this call created the file.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_or_create(path: &Path) -> Result<(Database, bool), StoreError> {
     match what_is_there(path)? {
-        There::Nothing => return create(path),
-        There::History => {}
+        There::Nothing => return create(path).map(|database| (database, true)),
+        There::History => open_existing(path).map(|database| (database, false)),
     }
+}
+
+fn open_existing(path: &Path) -> Result<Database, StoreError> {
     check_magic(path)?;
     // redb trusts a cleanly closed file's header and allocator state; on one that was damaged
     // since, some of its checks panic (in debug builds; release builds return `Corrupted`). The
