@@ -515,7 +515,15 @@ fn the_monitor_import_and_migrate_refuse_a_device_pipe_or_empty_file_as_db_path(
         "one.pcap",
         &common::PcapWriter::new(common::PCAP_MAGIC_MICROSECONDS, false, 1).finish(),
     );
-    let sqlite = dir.write("old.db", b"not used: the history is refused first");
+    let sqlite = dir.path().join("old.db");
+    rusqlite::Connection::open(&sqlite)
+        .and_then(|db| {
+            db.execute_batch(
+                "CREATE TABLE traffic_hourly (id INTEGER PRIMARY KEY, hour_ts TEXT, up_bytes INTEGER, down_bytes INTEGER);
+                 INSERT INTO traffic_hourly (hour_ts, up_bytes, down_bytes) VALUES ('2024-08-15 13:00:00', 1, 2);",
+            )
+        })
+        .expect("an original with one row");
     let capture = capture.display().to_string();
     let sqlite = sqlite.display().to_string();
     let commands: [&[&str]; 3] = [

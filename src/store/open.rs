@@ -50,7 +50,7 @@ pub fn open(path: &Path) -> Result<Database, StoreError> {
 /// As [`open`].
 pub fn open_or_create(path: &Path) -> Result<(Database, bool), StoreError> {
     match what_is_there(path)? {
-        There::Nothing => return create(path).map(|database| (database, true)),
+        There::Nothing => create(path).map(|database| (database, true)),
         There::History => open_existing(path).map(|database| (database, false)),
     }
 }
