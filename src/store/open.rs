@@ -272,12 +272,14 @@ fn create(path: &Path) -> Result<Database, StoreError> {
             _ => unwritable(path, error),
         });
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        // The new name must survive a power cut.
-        File::open(parent)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|error| unwritable(path, error))?;
-    }
+    // The new name must survive a power cut (a bare file name lives in the current directory).
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|error| unwritable(path, error))?;
     info!("created a new history database at {}", path.display());
     Ok(database)
 }
