@@ -325,3 +325,49 @@ fn an_import_that_imports_nothing_leaves_no_new_history_behind() {
         "the history and its hours are still there"
     );
 }
+
+#[test]
+fn an_endless_stream_that_turns_to_garbage_is_imported_up_to_there_and_not_read_on() {
+    use std::io::Write;
+    let dir = TempDir::new("store-import-endless");
+    let db = dir.path().join("t.redb");
+    let fifo = dir.path().join("endless.fifo");
+    mkfifo(&fifo);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut pipe = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&fifo)
+                .expect("open the fifo for writing");
+            pipe.write_all(&capture()).expect("the capture");
+            // Then garbage for as long as anyone reads (a record claiming 4 GiB: damaged).
+            let garbage = vec![0xffu8; 64 * 1024];
+            while pipe.write_all(&garbage).is_ok() {}
+        })
+    };
+    let (code, stdout, stderr, _) =
+        import_bounded(&db, &[&fifo], None, std::time::Duration::from_secs(20));
+    assert_eq!(
+        code,
+        Some(0),
+        "imported what came before, and stopped reading: {stderr}"
+    );
+    assert!(stdout.contains("imported 3 packets"), "{stdout}");
+    assert!(
+        stderr.contains("warning"),
+        "says where it stopped: {stderr}"
+    );
+    writer
+        .join()
+        .expect("the writer ends once the reader is gone");
+
+    // The same bytes from a file (any garbage after the damage) are the same import.
+    let mut bytes = capture();
+    bytes.extend(std::iter::repeat_n(0xffu8, 100_000));
+    let file = dir.write("same.pcap", &bytes);
+    let (code, stdout, _, _) =
+        import_bounded(&db, &[&file], None, std::time::Duration::from_secs(20));
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("already imported"), "{stdout}");
+}

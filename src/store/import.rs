@@ -9,7 +9,7 @@
 //! day's all-interface list, which keeps the heaviest `TOP_IPS_PER_DAY` of the stored and the
 //! imported addresses together.
 //!
-//! The SHA-256 of each file's content is recorded with what it added, so importing the same
+//! The SHA-256 of each file's content (as far as it was read, see [`count`]) is recorded with what it added, so importing the same
 //! capture again (under any name) adds nothing and says so. All files of one command go into one
 //! transaction: either the whole import is stored or none of it.
 
@@ -122,8 +122,10 @@ pub enum FileOutcome {
 ///
 /// The file is read once, front to back, and hashed as it is counted, so a named pipe,
 /// `/dev/stdin` or `<(…)` imports like a file, and a file `report` rejects is rejected after the
-/// same few bytes. The digest is of the whole content: what follows a point where reading stopped
-/// early is hashed too (not counted), so it matches the digest of the same file read in full.
+/// same few bytes. The digest is of the bytes read: the whole content, or, when reading stopped
+/// early (damaged from some record on), the content up to there, which is what was counted. The
+/// reader asks for exact amounts, so that is the same for a file and a pipe of the same bytes,
+/// and an endless stream that turns to garbage is not read on forever.
 ///
 /// # Errors
 /// A message naming why the file cannot be read or is not a capture.
@@ -144,7 +146,6 @@ pub fn count(
         counter.count(&frame, &mut tally);
     })
     .map_err(|error| error.to_string())?;
-    std::io::copy(&mut input, &mut std::io::sink()).map_err(|error| error.to_string())?;
     tally.file.packets_total = info.packets_total;
     let mut digest = [0u8; 32];
     digest.copy_from_slice(input.hasher.finalize().as_slice());
