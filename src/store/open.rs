@@ -306,13 +306,29 @@ fn claim(path: &Path, fresh: &Path) -> Result<File, StoreError> {
         }
         Err(error) => return Err(unwritable(path, error)),
     };
+    let elsewhere = || StoreError::CreatedElsewhere {
+        path: path.to_path_buf(),
+    };
     match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::CreatedElsewhere {
-            path: path.to_path_buf(),
-        }),
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(elsewhere()),
         // A file system without locks: creating still never replaces anything.
-        Err(std::fs::TryLockError::Error(_)) => Ok(file),
+        Err(std::fs::TryLockError::Error(_)) => {}
+    }
+    // Between creating and locking it, another process may have taken it for a leftover and
+    // made its own: then the name is theirs, not ours. Once locked, nobody removes it.
+    if !same_file(&file, fresh) {
+        return Err(elsewhere());
+    }
+    Ok(file)
+}
+
+/// Whether `path` names the open `file` (and not another file made under that name since).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
     }
 }
 
