@@ -1,7 +1,8 @@
 //! The command line: subcommands, flags, messages and exit codes.
 //!
-//! Exit codes: 0 success; 1 a file could not be counted or migrated (the others still were); 2 a
-//! usage or configuration error, or a database that cannot be used. `run` exits 1 when capture
+//! Exit codes: 0 success; 1 a file could not be counted or migrated, or rows of the original's
+//! history were skipped as bad (the others still were taken); 2 a usage or configuration error,
+//! or a database (`DB_PATH`) that cannot be used. `run` exits 1 when capture
 //! cannot start (no CAP_NET_RAW) or its last commit failed; `healthcheck` exits 1 when the monitor
 //! is unreachable or unhealthy.
 
@@ -260,7 +261,7 @@ fn usage() -> String {
             default
         ));
     }
-    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted or migrated, 2 bad usage, settings or database.\n");
+    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted or migrated (or rows of it were skipped), 2 bad usage, settings or database.\n");
     text
 }
 

@@ -536,3 +536,87 @@ fn the_page_is_served_with_validators_and_gzip() {
     assert_eq!(unpacked, plain.body);
     lab.stop();
 }
+
+#[test]
+fn date_range_never_names_a_day_that_query_refuses() {
+    use common::{ETHERTYPE_IPV4, IF_TSOFFSET, IF_TSRESOL, PcapngWriter, eth, ipv4_packet};
+    require_root();
+    let dir = TempDir::new("api-far-dates");
+    let db = db_in(dir.path());
+    let up = eth(
+        ETHERTYPE_IPV4,
+        &ipv4_packet("192.168.1.2", "203.0.113.9", 80),
+    );
+    // Interface 0 counts whole seconds (if_tsresol 0); interface 1 is offset 3e9 s into the past.
+    let writer = PcapngWriter::new().section(false);
+    let past = writer.tsoffset(-3_000_000_000);
+    let capture = writer
+        .interface(1, &[(IF_TSRESOL, vec![0])])
+        .interface(1, &[(IF_TSRESOL, vec![0]), (IF_TSOFFSET, past)])
+        // 2024-06-15 10:00:05 UTC.
+        .enhanced(0, 1_718_445_605, up.len() as u32, &up)
+        // Year 14645: beyond what a date can even be written as.
+        .enhanced(0, 400_000_000_000, up.len() as u32, &up)
+        // Year 5001.
+        .enhanced(0, 95_649_120_000, up.len() as u32, &up)
+        // 1878 (1e8 − 3e9 s).
+        .enhanced(1, 100_000_000, up.len() as u32, &up)
+        .finish();
+    let file = dir.write("far.pcapng", &capture);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
+    command
+        .arg("import")
+        .arg(&file)
+        .env("TZ", "UTC")
+        .env("DB_PATH", &db)
+        .env_remove("LOCAL_PREFIXES")
+        .env_remove("EXCLUDE_IPV6_PREFIX");
+    let output = run_ok(&mut command, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("3 packets") && stderr.contains("1900-2999"),
+        "the import says what it left out: {stderr}"
+    );
+
+    // A file written before that limit may already hold such hours: one in year 5000.
+    {
+        use nettraffic_sentinel::store::schema::{HOURS, Hour};
+        let database = redb::Database::open(&db).expect("open the history");
+        let txn = database.begin_write().expect("write");
+        txn.open_table(HOURS)
+            .expect("hours")
+            .insert(
+                Hour {
+                    scope: 0,
+                    start: 95_617_584_000,
+                },
+                nettraffic_sentinel::count::UpDown { up: 7, down: 7 },
+            )
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+
+    let mut netns = Netns::new("api-far");
+    let namespace = netns.add("m");
+    let mut monitor = Monitor::start(&netns, &namespace, "lo", &db, &[]);
+    monitor.wait_ready("lo");
+    let range = monitor.get("/api/date_range").json();
+    eprintln!("/api/date_range: {range}");
+    let (min, max) = (
+        range["min"].as_str().expect("min").to_string(),
+        range["max"].as_str().expect("max").to_string(),
+    );
+    assert_eq!(min, "2024-06-15", "{range}");
+    assert!(max.as_str() <= today().to_string().as_str(), "{range}");
+    for granularity in ["day", "month"] {
+        let target = format!("/api/query?start={min}&end={max}&granularity={granularity}");
+        let answer = monitor.get(&target);
+        assert_eq!(answer.status, 200, "{target}: {}", answer.text());
+    }
+    let days = monitor
+        .get("/api/query?start=2024-06-15&end=2024-06-15&granularity=day")
+        .json();
+    // Only the 2024 packet: IP total length 100.
+    assert_eq!(days["series"][0]["up_bytes"], 100, "{days}");
+    monitor.stop();
+}

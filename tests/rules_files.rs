@@ -492,9 +492,9 @@ fn pcapng_sections_number_their_own_interfaces_of_different_link_types() {
         .enhanced(0, 0, 114, &up_100())
         .enhanced(1, 0, 60, &raw_down_60())
         .enhanced(2, 0, 56, &sll_outgoing_up_40())
-        // Interface 3 does not exist: a packet record, nothing more.
+        // Interface 3 does not exist: a malformed packet (its link layer is unknown).
         .enhanced(3, 0, 114, &up_100())
-        // Section 2, big-endian: its interface 0 is SLL2; 1 and 2 no longer exist.
+        // Section 2, big-endian: its interface 0 is SLL2; 1 and 2 no longer exist (malformed).
         .section(true)
         .interface(276, &[])
         .enhanced(0, 0, 68, &sll2_down_48())
@@ -505,7 +505,11 @@ fn pcapng_sections_number_their_own_interfaces_of_different_link_types() {
     assert_eq!(info.linktype, Some(1), "the first IDB's link type");
     assert_eq!(info.packets_total, 7);
     assert_eq!(info.stopped_early, None);
-    let links: Vec<LinkType> = records.iter().map(|r| r.link).collect();
+    let links: Vec<LinkType> = records
+        .iter()
+        .filter(|r| !r.data.is_empty())
+        .map(|r| r.link)
+        .collect();
     assert_eq!(
         links,
         [
@@ -516,8 +520,8 @@ fn pcapng_sections_number_their_own_interfaces_of_different_link_types() {
         ]
     );
     let json = report_of("multi.pcapng", &bytes).to_json();
-    // Up: 100 (Ethernet) + 40 (SLL outgoing); down: 60 (raw) + 48 (SLL2).
-    assert_eq!(counters(&json), [7, 4, 0, 0, 140, 108]);
+    // Up: 100 (Ethernet) + 40 (SLL outgoing); down: 60 (raw) + 48 (SLL2); 3 malformed.
+    assert_eq!(counters(&json), [7, 4, 3, 0, 140, 108]);
     assert_eq!(
         json["remote_ips"],
         json!({
@@ -529,7 +533,7 @@ fn pcapng_sections_number_their_own_interfaces_of_different_link_types() {
 }
 
 #[test]
-fn a_record_pointing_to_a_missing_interface_counts_only_as_a_packet() {
+fn a_record_pointing_to_a_missing_interface_counts_as_malformed() {
     let bytes = PcapngWriter::new()
         .section(false)
         .interface(1, &[])
@@ -537,9 +541,16 @@ fn a_record_pointing_to_a_missing_interface_counts_only_as_a_packet() {
         .enhanced(0, 0, 214, &down_200())
         .enhanced(0xffff_ffff, 0, 114, &up_100())
         .obsolete_packet(9, 0, 114, &up_100())
+        // A section with no interface at all: its simple packet has no first interface.
+        .section(false)
+        .simple(114, &up_100())
         .finish();
     let json = report_of("missing-interface.pcapng", &bytes).to_json();
-    assert_eq!(counters(&json), [4, 1, 0, 0, 0, 200]);
+    assert_eq!(
+        counters(&json),
+        [5, 1, 4, 0, 0, 200],
+        "packets naming no interface are malformed, not silently lost"
+    );
 }
 
 #[test]
@@ -583,7 +594,7 @@ fn simple_packet_blocks_take_the_first_interface_time_zero_and_the_smaller_lengt
 }
 
 #[test]
-fn a_simple_packet_block_before_any_interface_counts_only_as_a_packet() {
+fn a_simple_packet_block_before_any_interface_counts_as_malformed() {
     let bytes = PcapngWriter::new()
         .section(false)
         .simple(60, &raw_down_60())
@@ -591,7 +602,7 @@ fn a_simple_packet_block_before_any_interface_counts_only_as_a_packet() {
         .simple(60, &raw_down_60())
         .finish();
     let json = report_of("simple-first.pcapng", &bytes).to_json();
-    assert_eq!(counters(&json), [2, 1, 0, 0, 0, 60]);
+    assert_eq!(counters(&json), [2, 1, 1, 0, 0, 60]);
 }
 
 #[test]

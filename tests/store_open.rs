@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::live::LiveSnapshot;
-use nettraffic_sentinel::store::{LiveView, Persister, Store, StoreError};
+use nettraffic_sentinel::store::{LiveView, Persister, Scope, Store, StoreError};
 use std::sync::Arc;
 
 mod common;
@@ -169,14 +169,7 @@ fn a_damaged_file_is_refused_untouched() {
 #[test]
 fn an_unwritable_place_says_so() {
     let dir = TempDir::new("store-open-unwritable");
-    // A directory where the file should be.
-    let path = dir.path().join("traffic.redb");
-    std::fs::create_dir(&path).expect("mkdir");
-    let message = open(&path).expect_err("a directory").to_string();
-    assert!(
-        message.contains("cannot be created or written"),
-        "{message}"
-    );
+    // (A directory where the file should be: only_an_ordinary_file_is_opened_….)
     // A parent that is a file.
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, b"x").expect("write");
@@ -328,4 +321,309 @@ fn a_version_1_file_that_cannot_be_upgraded_is_refused_and_stays_version_1() {
     );
     assert!(!message.contains('\n'), "one sentence: {message}");
     assert_eq!(raw_version_and_list(&path), (1, damaged));
+}
+
+/// Everything about a directory entry that replacing or rewriting it would change.
+#[derive(Debug, PartialEq, Eq)]
+struct EntryState {
+    mode: u32,
+    ino: u64,
+    rdev: u64,
+    uid: u32,
+    gid: u32,
+    len: u64,
+    link_target: Option<PathBuf>,
+}
+
+fn entry_state(path: &Path) -> EntryState {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).expect("the entry is still there");
+    EntryState {
+        mode: meta.mode(),
+        ino: meta.ino(),
+        rdev: meta.rdev(),
+        uid: meta.uid(),
+        gid: meta.gid(),
+        len: meta.len(),
+        link_target: std::fs::read_link(path).ok(),
+    }
+}
+
+fn sh(script: &str) {
+    let status = std::process::Command::new("sh")
+        .args(["-c", script])
+        .status()
+        .expect("sh runs");
+    assert!(status.success(), "{script}");
+}
+
+/// One of each thing that is not a history file, each with an owner and mode of its own:
+/// `(path, what the message calls it)`. The character device is /dev/null's own (1, 3).
+fn not_history_files(dir: &TempDir) -> Vec<(PathBuf, &'static str)> {
+    let at = |name: &str| dir.path().join(name);
+    sh(&format!("mknod {} c 1 3", at("null").display()));
+    sh(&format!("mknod {} b 7 200", at("block").display()));
+    sh(&format!("mkfifo {}", at("fifo").display()));
+    let socket = std::os::unix::net::UnixListener::bind(at("socket")).expect("bind a socket");
+    // The listener may close; the socket file stays.
+    drop(socket);
+    std::os::unix::fs::symlink(at("nowhere.redb"), at("dangling")).expect("symlink");
+    std::fs::write(at("empty"), b"").expect("write");
+    std::fs::create_dir(at("directory")).expect("mkdir");
+    for name in ["null", "block", "fifo", "socket", "empty", "directory"] {
+        sh(&format!(
+            "chown 1234:5678 {0} && chmod 0640 {0}",
+            at(name).display()
+        ));
+    }
+    vec![
+        (at("null"), "a character device"),
+        (at("block"), "a block device"),
+        (at("fifo"), "a named pipe"),
+        (at("socket"), "a socket"),
+        (at("dangling"), "a symbolic link to"),
+        (at("empty"), "an empty file"),
+        (at("directory"), "a directory"),
+    ]
+}
+
+fn assert_no_leftovers(dir: &Path) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let name = entry.expect("entry").file_name();
+        assert!(
+            !name.to_string_lossy().ends_with(".creating"),
+            "left behind: {name:?}"
+        );
+    }
+}
+
+#[test]
+fn only_an_ordinary_file_is_opened_and_nothing_else_is_replaced() {
+    let dir = TempDir::new("store-open-not-files");
+    for (path, what) in not_history_files(&dir) {
+        let before = entry_state(&path);
+        let message = open(&path).expect_err("must be refused").to_string();
+        eprintln!("{message}");
+        assert!(message.contains(what), "expected '{what}' in: {message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("untouched"), "{message}");
+        assert!(!message.contains('\n'), "one sentence: {message}");
+        assert_eq!(
+            entry_state(&path),
+            before,
+            "{} must be left as it was",
+            path.display()
+        );
+    }
+    // The dangling link still points nowhere: nothing was created at its target either.
+    assert!(!dir.path().join("nowhere.redb").exists());
+    assert_no_leftovers(dir.path());
+}
+
+#[test]
+fn a_symbolic_link_to_a_history_is_followed_and_stays_a_link() {
+    let dir = TempDir::new("store-open-symlink");
+    let real = history(&dir);
+    let link = dir.path().join("link.redb");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let before = entry_state(&link);
+    let store = open(&link).expect("a link to a history opens");
+    let range = store.read_stored().expect("read").data_range(&Scope::All);
+    assert!(
+        range.expect("read").is_some(),
+        "the linked history's hours are there"
+    );
+    drop(store);
+    assert_eq!(entry_state(&link), before);
+}
+
+#[test]
+fn a_new_file_being_created_by_another_process_is_left_to_it_and_said_so() {
+    let dir = TempDir::new("store-open-race");
+    let path = dir.path().join("traffic.redb");
+    // Another process is building the new file: it holds the lock on `<path>.creating`.
+    let fresh = dir.path().join("traffic.redb.creating");
+    let theirs = std::fs::File::create_new(&fresh).expect("create");
+    theirs.lock().expect("lock");
+    let before = entry_state(&fresh);
+    let message = open(&path)
+        .expect_err("the other one is creating it")
+        .to_string();
+    eprintln!("{message}");
+    assert!(
+        message.contains("being created by another NetTraffic-Sentinel process"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "one sentence: {message}");
+    assert!(!path.exists(), "nothing was made at DB_PATH");
+    assert_eq!(entry_state(&fresh), before, "their file was not touched");
+
+    // Left by a process killed while creating (no lock held): removed, and the file is made.
+    drop(theirs);
+    std::fs::write(&fresh, b"half a database").expect("write");
+    drop(open(&path).expect("created over the leftover"));
+    assert_no_leftovers(dir.path());
+    drop(open(&path).expect("reopens"));
+}
+
+/// Run the real binary with `DB_PATH=db`, stopping it after 20 s if it has not exited by then
+/// (a monitor that accepted the path would run on): exit code, stderr.
+fn run_binary(args: &[&str], db: &Path) -> (Option<i32>, String) {
+    use std::process::{Command, Stdio};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
+    common::netns::clear_monitor_settings(&mut command);
+    let mut child = command
+        .args(args)
+        .env("DB_PATH", db)
+        .env("MONITOR_IFACE", "lo")
+        .env("WEB_BIND", "127.0.0.1")
+        .env(
+            "WEB_PORT",
+            (20_000 + std::process::id() % 20_000).to_string(),
+        )
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    eprintln!("{args:?} DB_PATH={}: exit {code:?}: {stderr}", db.display());
+    (code, stderr)
+}
+
+#[test]
+fn the_monitor_import_and_migrate_refuse_a_device_pipe_or_empty_file_as_db_path() {
+    let dir = TempDir::new("store-open-binary");
+    let capture = dir.write(
+        "one.pcap",
+        &common::PcapWriter::new(common::PCAP_MAGIC_MICROSECONDS, false, 1).finish(),
+    );
+    let sqlite = dir.path().join("old.db");
+    rusqlite::Connection::open(&sqlite)
+        .and_then(|db| {
+            db.execute_batch(
+                "CREATE TABLE traffic_hourly (id INTEGER PRIMARY KEY, hour_ts TEXT, up_bytes INTEGER, down_bytes INTEGER);
+                 INSERT INTO traffic_hourly (hour_ts, up_bytes, down_bytes) VALUES ('2024-08-15 13:00:00', 1, 2);",
+            )
+        })
+        .expect("an original with one row");
+    let capture = capture.display().to_string();
+    let sqlite = sqlite.display().to_string();
+    let commands: [&[&str]; 3] = [
+        &["run"],
+        &["import", &capture],
+        &["migrate-sqlite", &sqlite],
+    ];
+    for (path, what) in not_history_files(&dir) {
+        for args in commands {
+            let before = entry_state(&path);
+            let (code, stderr) = run_binary(args, &path);
+            assert_eq!(code, Some(2), "{args:?} with DB_PATH {what}: {stderr}");
+            assert!(stderr.contains(what), "{stderr}");
+            assert!(!stderr.contains("created a new history"), "{stderr}");
+            assert_eq!(
+                entry_state(&path),
+                before,
+                "{args:?} left {} as it was",
+                path.display()
+            );
+        }
+    }
+    assert!(!dir.path().join("nowhere.redb").exists());
+    assert_no_leftovers(dir.path());
+}
+
+/// A capture of one upload packet of `bytes` IP bytes on 2024-06-15 10:00 UTC.
+fn capture_of(bytes: u16) -> Vec<u8> {
+    let frame = common::eth(
+        common::ETHERTYPE_IPV4,
+        &common::ipv4_packet("192.168.1.2", "203.0.113.9", usize::from(bytes) - 20),
+    );
+    common::PcapWriter::new(common::PCAP_MAGIC_MICROSECONDS, false, 1)
+        .record(1_718_445_600, 0, frame.len() as u32, &frame)
+        .finish()
+}
+
+#[test]
+fn two_imports_racing_to_create_a_new_history_never_lose_what_they_report_imported() {
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("store-open-race-binary");
+    let files = [
+        dir.write("a.pcap", &capture_of(100)),
+        dir.write("b.pcap", &capture_of(1000)),
+    ];
+    for round in 0..12 {
+        let db = dir
+            .path()
+            .join(format!("round-{round}"))
+            .join("traffic.redb");
+        let children: Vec<_> = files
+            .iter()
+            .map(|file| {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
+                common::netns::clear_monitor_settings(&mut command);
+                command
+                    .arg("import")
+                    .arg(file)
+                    .env("DB_PATH", &db)
+                    .env("TZ", "UTC")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("import starts")
+            })
+            .collect();
+        let mut up_reported = 0u64;
+        for (child, bytes) in children.into_iter().zip([100u64, 1000]) {
+            let output = child.wait_with_output().expect("import ends");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            eprintln!(
+                "round {round}: exit {:?} {}",
+                output.status.code(),
+                stderr.trim()
+            );
+            match output.status.code() {
+                Some(0) => up_reported += bytes,
+                Some(2) => assert!(
+                    stderr.contains("being created by another NetTraffic-Sentinel process")
+                        || stderr.contains("is open in another NetTraffic-Sentinel process"),
+                    "a lost race says what happened: {stderr}"
+                ),
+                other => panic!("import exited {other:?}: {stderr}"),
+            }
+        }
+        let store = open(&db).expect("the history exists");
+        let totals = store
+            .read_stored()
+            .expect("read")
+            .totals(
+                &Scope::All,
+                jiff::civil::Date::constant(2024, 6, 15),
+                jiff::civil::Date::constant(2024, 6, 15),
+            )
+            .expect("totals");
+        assert_eq!(
+            totals.up, up_reported,
+            "round {round}: every import that said 'imported' is in the history"
+        );
+        drop(store);
+        assert_no_leftovers(db.parent().expect("dir"));
+    }
 }

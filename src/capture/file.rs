@@ -74,7 +74,7 @@ impl<'a> Record<'a> {
 pub struct CaptureInfo {
     /// The file's link type (pcap) or its first interface's (pcapng).
     pub linktype: Option<u32>,
-    /// Every packet record read, including ones pointing at a missing interface.
+    /// Every packet record read, including ones pointing at a missing interface (malformed).
     pub packets_total: u64,
     /// Why reading stopped before the end of the file, when it did (R1.3); what came before counts.
     pub stopped_early: Option<String>,
@@ -389,7 +389,7 @@ impl Pcapng {
         }
         self.info.packets_total += 1;
         let Some(interface) = self.interfaces.get(epb.if_id as usize) else {
-            return Step::Continue;
+            return no_such_interface(visit);
         };
         let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
         let data = epb.packet_data();
@@ -420,7 +420,7 @@ impl Pcapng {
         }
         self.info.packets_total += 1;
         let Some(interface) = self.interfaces.first() else {
-            return Step::Continue;
+            return no_such_interface(visit);
         };
         let data = spb.data.get(..caplen as usize).unwrap_or(spb.data);
         // A Simple Packet Block has no timestamp: R6.1 puts it at the epoch.
@@ -455,7 +455,7 @@ impl Pcapng {
         }
         self.info.packets_total += 1;
         let Some(interface) = self.interfaces.get(usize::from(interface_id)) else {
-            return Step::Continue;
+            return no_such_interface(visit);
         };
         visit(&Record {
             link: interface.link,
@@ -465,6 +465,20 @@ impl Pcapng {
         });
         Step::Continue
     }
+}
+
+/// A packet naming an interface the section never described: its link layer, and so where its IP
+/// header starts, is unknown, so it is malformed (counted, not silently lost). It is handed on as
+/// an empty raw-IP packet, which every counter counts as malformed (R2: "an empty packet makes
+/// the packet malformed"); its time is never read.
+fn no_such_interface(visit: &mut impl FnMut(&Record<'_>)) -> Step {
+    visit(&Record {
+        link: LinkType::RawIp,
+        data: &[],
+        wire_len: 0,
+        unix_second: 0,
+    });
+    Step::Continue
 }
 
 impl Interface {

@@ -1,13 +1,15 @@
 //! `import FILE…`: count capture files into the history by their packets' own timestamps.
 //!
 //! Frames are read and counted exactly as `report` counts them (the same capture reader and
-//! [`Counter`]), whatever their date: 1970 included, because only live capture guards against a
-//! wrong system clock. A file's hours are added to the all-interface scope (it belongs to no
+//! [`Counter`]), whatever their date from 1900 to 2999: 1970 included, because only live capture
+//! guards against a wrong system clock. Traffic a file dates outside those years (the history
+//! holds and the API answers for no other) is left out and its packets and bytes reported.
+//! Each input is read once, front to back, so it may be a named pipe. A file's hours are added to the all-interface scope (it belongs to no
 //! monitored interface). Its remote addresses are tallied per local day and merged into that
 //! day's all-interface list, which keeps the heaviest `TOP_IPS_PER_DAY` of the stored and the
 //! imported addresses together.
 //!
-//! The SHA-256 of each file's content is recorded with what it added, so importing the same
+//! The SHA-256 of each file's content (as far as it was read, see [`count`]) is recorded with what it added, so importing the same
 //! capture again (under any name) adds nothing and says so. All files of one command go into one
 //! transaction: either the whole import is stored or none of it.
 
@@ -37,6 +39,8 @@ use crate::count::{Counter, FileTally, Tally, UpDown};
 pub struct DayTally {
     pub file: FileTally,
     pub days: BTreeMap<Date, HashMap<IpAddr, UpDown>>,
+    /// Traffic dated outside the years the history holds ([`super::holds`]): not stored.
+    pub outside: Outside,
     zone: Zone,
     /// The day of the last hour seen (the tz database is asked once per hour of traffic).
     day_of_hour: Option<(HourStart, Date)>,
@@ -47,15 +51,22 @@ impl DayTally {
         DayTally {
             file: FileTally::new(),
             days: BTreeMap::new(),
+            outside: Outside::default(),
             zone,
             day_of_hour: None,
         }
     }
 }
 
+/// Packets a file dates outside the years the history holds, and their bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outside {
+    pub packets: u64,
+    pub bytes: UpDown,
+}
+
 impl Tally for DayTally {
     fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64) {
-        self.file.traffic(hour, direction, remote, bytes);
         let day = match self.day_of_hour {
             Some((cached, day)) if cached == hour => day,
             _ => {
@@ -64,6 +75,12 @@ impl Tally for DayTally {
                 day
             }
         };
+        if !super::holds(day) {
+            self.outside.packets += 1;
+            self.outside.bytes.add(direction, bytes);
+            return;
+        }
+        self.file.traffic(hour, direction, remote, bytes);
         self.days
             .entry(day)
             .or_default()
@@ -92,6 +109,8 @@ pub enum FileOutcome {
         last: Option<Date>,
         /// Why reading ended before the end of the file (what came before it is imported).
         stopped_early: Option<String>,
+        /// Traffic dated outside the years the history holds, left out.
+        outside: Outside,
     },
     /// Its content was imported before.
     AlreadyImported { previous: ImportRecord },
@@ -101,40 +120,50 @@ pub enum FileOutcome {
 
 /// Count `path` with `counter`: the file's digest and its per-day tally.
 ///
+/// The file is read once, front to back, and hashed as it is counted, so a named pipe,
+/// `/dev/stdin` or `<(…)` imports like a file, and a file `report` rejects is rejected after the
+/// same few bytes. The digest is of the bytes read: the whole content, or, when reading stopped
+/// early (damaged from some record on), the content up to there, which is what was counted. The
+/// reader asks for exact amounts, so that is the same for a file and a pipe of the same bytes,
+/// and an endless stream that turns to garbage is not read on forever.
+///
 /// # Errors
 /// A message naming why the file cannot be read or is not a capture.
 pub fn count(
     path: &Path,
     counter: &mut Counter,
 ) -> Result<([u8; 32], DayTally, Option<String>), String> {
-    let digest = digest_of(path).map_err(|error| error.to_string())?;
     let zone = counter.clock().zone().clone();
     let mut tally = DayTally::new(zone);
     let file = File::open(path).map_err(|error| error.to_string())?;
-    let info = read_capture(BufReader::with_capacity(256 * 1024, file), |record| {
+    let mut input = Hashing {
+        inner: BufReader::with_capacity(256 * 1024, file),
+        hasher: Sha256::new(),
+    };
+    let info = read_capture(&mut input, |record| {
         // Exactly the frame `report` builds from a record.
         let frame = record.frame();
         counter.count(&frame, &mut tally);
     })
     .map_err(|error| error.to_string())?;
     tally.file.packets_total = info.packets_total;
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(input.hasher.finalize().as_slice());
     Ok((digest, tally, info.stopped_early))
 }
 
-fn digest_of(path: &Path) -> std::io::Result<[u8; 32]> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
+/// A reader that hashes every byte it hands on.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..read]);
+        Ok(read)
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hasher.finalize().as_slice());
-    Ok(out)
 }
 
 /// Import `files` into `store` in one transaction, counting each with a fresh copy of `counter`.
@@ -237,6 +266,7 @@ pub fn import(
                     first: hours.keys().min().map(|h| zone.date_of(*h)),
                     last: hours.keys().max().map(|h| zone.date_of(*h)),
                     stopped_early,
+                    outside: tally.outside,
                 },
             ));
         }
@@ -265,7 +295,17 @@ pub fn command(config: &crate::config::Config, files: &[PathBuf]) -> std::proces
         AddressClassifier::new(&config.local_prefixes),
         HourClock::new(config.zone.clone()),
     );
-    let outcomes = match import(&store, &counter, files) {
+    let imported = import(&store, &counter, files);
+    let nothing_imported = imported.as_ref().map_or(true, |outcomes| {
+        !outcomes
+            .iter()
+            .any(|(_, outcome)| matches!(outcome, FileOutcome::Imported { .. }))
+    });
+    if nothing_imported {
+        // A history this run made holds nothing: leave none behind.
+        store.discard_if_created();
+    }
+    let outcomes = match imported {
         Ok(outcomes) => outcomes,
         Err(error) => {
             eprintln!("nettraffic-sentinel: nothing was imported: {error}");
@@ -282,10 +322,21 @@ pub fn command(config: &crate::config::Config, files: &[PathBuf]) -> std::proces
                 first,
                 last,
                 stopped_early,
+                outside,
             } => {
                 if let Some(why) = stopped_early {
                     eprintln!(
                         "nettraffic-sentinel: warning: {name}: {why}; the packets before it are imported"
+                    );
+                }
+                if outside.packets > 0 {
+                    eprintln!(
+                        "nettraffic-sentinel: warning: {name}: {} packets (up {}, down {}) are dated outside the years {}-{} the history holds and were left out",
+                        outside.packets,
+                        format_bytes(outside.bytes.up),
+                        format_bytes(outside.bytes.down),
+                        super::FIRST_YEAR,
+                        super::LAST_YEAR
                     );
                 }
                 let span = match (first, last) {

@@ -8,51 +8,89 @@
 //!
 //! Idempotent: the bytes taken from each row are recorded under its label (`sqlite_hours`), and a
 //! second run adds only what a row gained since (the original may have kept running), so running
-//! it twice doubles nothing. The SQLite file is opened read-only and never changed.
+//! it twice doubles nothing.
+//!
+//! # Rows that cannot be taken as they are
+//! One policy for every kind of bad row: it is skipped, named on stderr with its row id, its
+//! `hour_ts` and why, counted in the summary, and the exit code is 1; every good row is still
+//! migrated. Nothing is adjusted: a row is bad when its `hour_ts` is not a text
+//! `YYYY-MM-DD HH:00:00` on the hour, names a year outside the ones the history holds
+//! ([`super::FIRST_YEAR`]–[`super::LAST_YEAR`]), or when a byte count is not a whole number of
+//! zero or more (negative, fractional, text, empty).
+//!
+//! # The original file is only read
+//! SQLite writes beside a database it opens (`-shm`, `-wal`, even read-only, for a database in
+//! WAL mode) and cannot open a WAL database on a read-only mount. So the file and the journal
+//! beside it that may hold committed rows (`-wal`, `-journal`) are copied into a private
+//! temporary directory ([`std::env::temp_dir`], `TMPDIR`) and read there; the copy is removed
+//! afterwards. Nothing beside the original is created or changed, on any mount.
+//!
+//! The history (`DB_PATH`) is opened, and created if new, only once the original has been read
+//! and holds at least one row to take: a run that fails on the original leaves no new file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use jiff::civil::DateTime;
 use jiff::tz::Disambiguation;
 use redb::{Durability, ReadableTable};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use super::schema::{ALL_SCOPE, HOURS, Hour, SQLITE_HOURS};
 use super::{Store, StoreError};
+use crate::clock::{HourStart, Zone};
 use crate::count::UpDown;
 
 /// What a migration took.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Migrated {
-    /// Rows read from `traffic_hourly`.
+    /// Rows read from `traffic_hourly`, bad ones included.
     pub rows: u64,
-    /// Rows that added anything (new, or grown since the last run).
+    /// Rows taken for the first time (one with zero bytes too).
+    pub new: u64,
+    /// Rows taken before whose bytes changed since.
     pub changed: u64,
-    /// Bytes added to the history by this run.
-    pub bytes: UpDown,
+    /// Rows taken before with the same bytes: nothing to do.
+    pub unchanged: u64,
+    /// Rows skipped as bad (see the module's policy).
+    pub skipped: Vec<BadRow>,
+    /// Bytes added to the history by this run: up, down (wide, so huge rows cannot overflow).
+    pub up: u128,
+    pub down: u128,
+}
+
+/// A row skipped as bad.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadRow {
+    /// Its `rowid` (the original's `id`).
+    pub id: i64,
+    /// Its `hour_ts` as text (or a description of a non-text value).
+    pub hour_ts: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for BadRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "traffic_hourly row id {} (hour_ts {}) skipped: {}",
+            self.id, self.hour_ts, self.why
+        )
+    }
 }
 
 /// Why the old database cannot be migrated.
 #[derive(Debug)]
 pub enum MigrateError {
-    /// Not a SQLite file of the original, or unreadable.
+    /// Not a SQLite file of the original, or unreadable; the text says which and what to do.
     Source(String),
-    /// A row whose `hour_ts` is not 'YYYY-MM-DD HH:MM:SS'.
-    BadRow(String),
     Store(StoreError),
 }
 
 impl std::fmt::Display for MigrateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MigrateError::Source(why) => write!(
-                f,
-                "cannot read the original's history ({why}): name its SQLite file, usually data/traffic.db"
-            ),
-            MigrateError::BadRow(label) => write!(
-                f,
-                "traffic_hourly has an hour_ts '{label}' that is not 'YYYY-MM-DD HH:00:00'; nothing was migrated"
-            ),
+            MigrateError::Source(why) => write!(f, "nothing was migrated: {why}"),
             MigrateError::Store(error) => write!(f, "{error}"),
         }
     }
@@ -60,125 +98,294 @@ impl std::fmt::Display for MigrateError {
 
 impl std::error::Error for MigrateError {}
 
-/// Read every row of the original's `traffic_hourly`.
-fn rows(path: &Path) -> Result<Vec<(String, UpDown)>, MigrateError> {
-    let source = |e: rusqlite::Error| MigrateError::Source(e.to_string());
-    if !path.is_file() {
-        return Err(MigrateError::Source(format!(
-            "{} is not a file",
-            path.display()
-        )));
-    }
-    let connection =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(source)?;
-    let mut statement = connection
-        .prepare("SELECT hour_ts, up_bytes, down_bytes FROM traffic_hourly ORDER BY hour_ts")
-        .map_err(source)?;
-    let mapped = statement
-        .query_map([], |row| {
-            let label: String = row.get(0)?;
-            let up: i64 = row.get(1)?;
-            let down: i64 = row.get(2)?;
-            Ok((label, up, down))
-        })
-        .map_err(source)?;
-    let mut out = Vec::new();
-    for row in mapped {
-        let (label, up, down) = row.map_err(source)?;
-        // Negative counts cannot be traffic; the original never wrote them.
-        out.push((
-            label,
-            UpDown {
-                up: up.max(0) as u64,
-                down: down.max(0) as u64,
-            },
-        ));
-    }
-    Ok(out)
+/// A good row: its label, the hour it is, its bytes.
+#[derive(Debug)]
+struct Row {
+    label: String,
+    hour: HourStart,
+    bytes: UpDown,
 }
 
-/// The hour start of a local label, in `store`'s zone.
-fn hour_of(store: &Store, label: &str) -> Option<i64> {
-    let datetime: DateTime = label.trim().parse().ok()?;
-    let zoned = store
-        .zone()
+/// The original's rows, sorted into good and bad.
+#[derive(Debug)]
+struct Original {
+    rows: Vec<Row>,
+    bad: Vec<BadRow>,
+}
+
+/// A private directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> std::io::Result<Scratch> {
+        use std::os::unix::fs::DirBuilderExt;
+        let base = std::env::temp_dir();
+        let mut attempt = 0u32;
+        loop {
+            let dir = base.join(format!(
+                "nettraffic-sentinel-migrate-{}-{attempt}",
+                std::process::id()
+            ));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(Scratch(dir)),
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 =>
+                {
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // A copy of the original's data; nothing of ours is lost if it stays behind.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Read every row of the original's `traffic_hourly` at `path`, labels taken in `zone`.
+fn read_original(path: &Path, zone: &Zone) -> Result<Original, MigrateError> {
+    let name = path.display();
+    let hint = "name the original's SQLite file, usually data/traffic.db";
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            return Err(MigrateError::Source(format!(
+                "{name} is not an ordinary file: {hint}"
+            )));
+        }
+        Err(error) => {
+            return Err(MigrateError::Source(format!(
+                "{name} cannot be read ({error}): {hint}"
+            )));
+        }
+    }
+    let scratch = Scratch::new().map_err(|error| {
+        MigrateError::Source(format!(
+            "no private copy of {name} could be made in {} ({error}): set TMPDIR to a writable directory",
+            std::env::temp_dir().display()
+        ))
+    })?;
+    let copy = scratch.0.join("traffic.db");
+    std::fs::copy(path, &copy)
+        .map_err(|error| MigrateError::Source(format!("{name} cannot be read ({error})")))?;
+    for suffix in ["-wal", "-journal"] {
+        let mut beside = path.as_os_str().to_os_string();
+        beside.push(suffix);
+        let beside = PathBuf::from(beside);
+        if std::fs::metadata(&beside).is_ok_and(|meta| meta.is_file()) {
+            let mut target = copy.as_os_str().to_os_string();
+            target.push(suffix);
+            std::fs::copy(&beside, PathBuf::from(target)).map_err(|error| {
+                MigrateError::Source(format!("{} cannot be read ({error})", beside.display()))
+            })?;
+        }
+    }
+    let unreadable = |error: rusqlite::Error| {
+        MigrateError::Source(format!(
+            "{name} cannot be read as the original's history ({error}): {hint}"
+        ))
+    };
+    // Read-write on the private copy only: SQLite may need to replay the copied journal.
+    let connection = Connection::open_with_flags(
+        &copy,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(unreadable)?;
+    let mut statement = connection
+        .prepare("SELECT rowid, hour_ts, up_bytes, down_bytes FROM traffic_hourly ORDER BY rowid")
+        .map_err(unreadable)?;
+    let mut rows = statement.query([]).map_err(unreadable)?;
+    let mut original = Original {
+        rows: Vec::new(),
+        bad: Vec::new(),
+    };
+    while let Some(row) = rows.next().map_err(unreadable)? {
+        let id: i64 = row.get(0).map_err(unreadable)?;
+        let label = match row.get_ref(1).map_err(unreadable)? {
+            ValueRef::Text(text) => Ok(String::from_utf8_lossy(text).into_owned()),
+            other => Err(describe(other)),
+        };
+        let up = count(row.get_ref(2).map_err(unreadable)?);
+        let down = count(row.get_ref(3).map_err(unreadable)?);
+        match check_row(zone, label, up, down) {
+            Ok(good) => original.rows.push(good),
+            Err((hour_ts, why)) => original.bad.push(BadRow { id, hour_ts, why }),
+        }
+    }
+    Ok(original)
+}
+
+/// A good row, or the bad one's `hour_ts` (quoted) and why it is bad.
+fn check_row(
+    zone: &Zone,
+    label: Result<String, String>,
+    up: Result<u64, String>,
+    down: Result<u64, String>,
+) -> Result<Row, (String, String)> {
+    let label = match label {
+        Ok(label) => label,
+        Err(what) => return Err((what, "hour_ts is not text".into())),
+    };
+    let quoted = format!("'{label}'");
+    let hour = hour_of(zone, &label).map_err(|why| (quoted.clone(), why))?;
+    let up = up.map_err(|what| (quoted.clone(), format!("up_bytes is {what}")))?;
+    let down = down.map_err(|what| (quoted.clone(), format!("down_bytes is {what}")))?;
+    Ok(Row {
+        label,
+        hour,
+        bytes: UpDown { up, down },
+    })
+}
+
+/// A byte count: a whole number of zero or more, else what it is instead.
+fn count(value: ValueRef<'_>) -> Result<u64, String> {
+    match value {
+        ValueRef::Integer(n) => u64::try_from(n).map_err(|_| format!("negative ({n})")),
+        other => Err(describe(other)),
+    }
+}
+
+fn describe(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "empty (NULL)".into(),
+        ValueRef::Integer(n) => format!("the number {n}"),
+        ValueRef::Real(x) => format!("not a whole number ({x})"),
+        ValueRef::Text(text) => {
+            let text = String::from_utf8_lossy(text);
+            let short: String = text.chars().take(40).collect();
+            format!("text ('{short}')")
+        }
+        ValueRef::Blob(blob) => format!("binary data ({} bytes)", blob.len()),
+    }
+}
+
+/// The hour start of a local label in `zone`, or why the label is not one the history takes.
+fn hour_of(zone: &Zone, label: &str) -> Result<HourStart, String> {
+    let not_a_label = || "hour_ts is not 'YYYY-MM-DD HH:00:00'".to_string();
+    let datetime: DateTime = label.trim().parse().map_err(|_| not_a_label())?;
+    if datetime.minute() != 0 || datetime.second() != 0 || datetime.subsec_nanosecond() != 0 {
+        return Err("hour_ts is not on the hour ('YYYY-MM-DD HH:00:00')".into());
+    }
+    if !super::holds(datetime.date()) {
+        return Err(format!(
+            "its year is outside {}-{}, the years the history holds",
+            super::FIRST_YEAR,
+            super::LAST_YEAR
+        ));
+    }
+    let zoned = zone
         .time_zone()
         .to_ambiguous_zoned_datetime(datetime)
         .disambiguate(Disambiguation::Earlier)
-        .ok()?;
-    Some(store.zone().hour_start(zoned.timestamp().as_second()))
+        .map_err(|_| not_a_label())?;
+    Ok(zone.hour_start(zoned.timestamp().as_second()))
 }
 
-/// Migrate `old` into `store` in one transaction.
+/// Migrate `old` into `store` in one transaction (bad rows skipped, see the module's policy).
 ///
 /// # Errors
-/// When the old file cannot be read, a row's label cannot be read, or the history cannot be
-/// written; nothing is stored then.
+/// When the old file cannot be read or the history cannot be written; nothing is stored then.
 pub fn migrate(store: &Store, old: &Path) -> Result<Migrated, MigrateError> {
-    let rows = rows(old)?;
-    let mut plan = Vec::with_capacity(rows.len());
-    for (label, bytes) in rows {
-        let hour = hour_of(store, &label).ok_or_else(|| MigrateError::BadRow(label.clone()))?;
-        plan.push((label, hour, bytes));
-    }
+    let original = read_original(old, store.zone())?;
+    take(store, original)
+}
+
+/// Store the good rows of `original` in one transaction.
+fn take(store: &Store, original: Original) -> Result<Migrated, MigrateError> {
     let io = |e: StoreError| MigrateError::Store(e);
     let mut txn = store.begin_write().map_err(io)?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| io(StoreError::Io { why: e.to_string() }))?;
     txn.set_quick_repair(true);
-    let mut migrated = Migrated::default();
+    let mut migrated = Migrated {
+        rows: (original.rows.len() + original.bad.len()) as u64,
+        skipped: original.bad,
+        ..Migrated::default()
+    };
     let mut written = Vec::new();
     {
         let mut taken_table = txn
             .open_table(SQLITE_HOURS)
             .map_err(|e| io(StoreError::io(e)))?;
         let mut hours = txn.open_table(HOURS).map_err(|e| io(StoreError::io(e)))?;
-        for (label, hour, bytes) in plan {
-            migrated.rows += 1;
+        for Row { label, hour, bytes } in original.rows {
             let taken = taken_table
                 .get(label.as_str())
                 .map_err(|e| io(StoreError::io(e)))?
-                .map(|v| v.value())
-                .unwrap_or_default();
-            if taken == bytes {
-                continue;
+                .map(|v| v.value());
+            match taken {
+                Some(taken) if taken == bytes => {
+                    migrated.unchanged += 1;
+                    continue;
+                }
+                Some(_) => migrated.changed += 1,
+                None => migrated.new += 1,
             }
-            let key = Hour {
-                scope: ALL_SCOPE,
-                start: hour,
-            };
-            written.push((ALL_SCOPE, hour));
-            let mut total = hours
-                .get(key)
-                .map_err(|e| io(StoreError::io(e)))?
-                .map(|v| v.value())
-                .unwrap_or_default();
-            // Replace what this row gave before by what it holds now.
-            total.up = total.up.saturating_sub(taken.up).saturating_add(bytes.up);
-            total.down = total
-                .down
-                .saturating_sub(taken.down)
-                .saturating_add(bytes.down);
-            hours
-                .insert(key, total)
-                .map_err(|e| io(StoreError::io(e)))?;
+            let taken = taken.unwrap_or_default();
+            if taken != bytes {
+                let key = Hour {
+                    scope: ALL_SCOPE,
+                    start: hour,
+                };
+                written.push((ALL_SCOPE, hour));
+                let mut total = hours
+                    .get(key)
+                    .map_err(|e| io(StoreError::io(e)))?
+                    .map(|v| v.value())
+                    .unwrap_or_default();
+                // Replace what this row gave before by what it holds now.
+                total.up = total.up.saturating_sub(taken.up).saturating_add(bytes.up);
+                total.down = total
+                    .down
+                    .saturating_sub(taken.down)
+                    .saturating_add(bytes.down);
+                hours
+                    .insert(key, total)
+                    .map_err(|e| io(StoreError::io(e)))?;
+            }
             taken_table
                 .insert(label.as_str(), bytes)
                 .map_err(|e| io(StoreError::io(e)))?;
-            migrated.changed += 1;
-            migrated.bytes.up += bytes.up.saturating_sub(taken.up);
-            migrated.bytes.down += bytes.down.saturating_sub(taken.down);
+            migrated.up += u128::from(bytes.up.saturating_sub(taken.up));
+            migrated.down += u128::from(bytes.down.saturating_sub(taken.down));
         }
     }
     store.commit(txn, written, None).map_err(io)?;
     Ok(migrated)
 }
 
-/// The `migrate-sqlite` command: 0 on success, 1 when the old file cannot be migrated, 2 when
-/// the history cannot be used.
+/// The `migrate-sqlite` command: 0 on success, 1 when the old file cannot be migrated or rows of
+/// it were skipped as bad (the good ones are migrated), 2 when the history cannot be used.
 pub fn command(config: &crate::config::Config, old: &Path) -> std::process::ExitCode {
     use crate::units::format_bytes;
     use std::process::ExitCode;
+    let name = old.display();
+    let original = match read_original(old, &config.zone) {
+        Ok(original) => original,
+        Err(error) => {
+            eprintln!("nettraffic-sentinel: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    for bad in &original.bad {
+        eprintln!("nettraffic-sentinel: {name}: {bad}");
+    }
+    let skipped = original.bad.len();
+    if original.rows.is_empty() {
+        println!(
+            "{name}: {skipped} rows read, 0 taken, {skipped} skipped as bad; nothing to migrate, {} left as it was",
+            config.db_path.display()
+        );
+        return if skipped > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
     let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
         Ok(store) => store,
         Err(error) => {
@@ -186,24 +393,36 @@ pub fn command(config: &crate::config::Config, old: &Path) -> std::process::Exit
             return ExitCode::from(2);
         }
     };
-    match migrate(&store, old) {
+    let taken = take(&store, original);
+    if taken.is_err() {
+        // A history this run made holds nothing: leave none behind.
+        store.discard_if_created();
+    }
+    match taken {
         Ok(m) => {
+            let wide = |bytes: u128| format_bytes(u64::try_from(bytes).unwrap_or(u64::MAX));
             println!(
-                "{}: {} rows read, {} taken ({} already migrated), up {} down {} added ({} and {} bytes)",
-                old.display(),
+                "{name}: {} rows read, {} taken ({} new, {} changed since the last run), {} already migrated, {} skipped as bad (named above; bad rows are never adjusted, only skipped); up {} down {} added ({} and {} bytes)",
                 m.rows,
+                m.new + m.changed,
+                m.new,
                 m.changed,
-                m.rows - m.changed,
-                format_bytes(m.bytes.up),
-                format_bytes(m.bytes.down),
-                m.bytes.up,
-                m.bytes.down
+                m.unchanged,
+                m.skipped.len(),
+                wide(m.up),
+                wide(m.down),
+                m.up,
+                m.down
             );
-            ExitCode::SUCCESS
+            if m.skipped.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(error) => {
             eprintln!("nettraffic-sentinel: {error}");
-            ExitCode::from(1)
+            ExitCode::from(2)
         }
     }
 }

@@ -63,6 +63,23 @@ use days::DayIndex;
 pub use persister::{Committed, LiveView, Persister};
 pub use query::{Granularity, Point, ReadView, RemoteTotal, Scope};
 
+/// The first year the history holds, and the first the API's date parameters may name.
+pub const FIRST_YEAR: i16 = 1900;
+/// The last year the history holds (the original crashed on year 9999): traffic a capture file
+/// or an old database dates outside `FIRST_YEAR..=LAST_YEAR` is not stored, since no query could
+/// ask for it (and a date beyond 9999 cannot even be written down; it would be clamped).
+pub const LAST_YEAR: i16 = 2999;
+
+/// The first day the history holds.
+pub const FIRST_DAY: jiff::civil::Date = jiff::civil::Date::constant(FIRST_YEAR, 1, 1);
+/// The last day the history holds.
+pub const LAST_DAY: jiff::civil::Date = jiff::civil::Date::constant(LAST_YEAR, 12, 31);
+
+/// Whether `date` is one the history holds and the API answers for.
+pub fn holds(date: jiff::civil::Date) -> bool {
+    (FIRST_DAY..=LAST_DAY).contains(&date)
+}
+
 /// redb's page cache. Its default (1 GiB) suits a server; a commit here touches a few dozen
 /// pages and the ten-year hourly table of one interface is about 3 MiB, so 4 MiB keeps the hot
 /// part of the history in memory and leaves the rest to the kernel's page cache.
@@ -86,6 +103,12 @@ pub enum StoreError {
         from: u32,
         why: String,
     },
+    /// Something other than an ordinary file with content is at the path (a directory, device,
+    /// named pipe, socket, dangling symbolic link or empty file); `what` says which.
+    NotAFile { path: PathBuf, what: String },
+    /// Another process created the file at the same moment as this one (two monitors, or the
+    /// monitor and `import`, started together on a new `DB_PATH`).
+    CreatedElsewhere { path: PathBuf },
     /// Another process (usually the running monitor) has the file open.
     InUse { path: PathBuf },
     /// The file or its directory cannot be created or written.
@@ -123,6 +146,16 @@ impl fmt::Display for StoreError {
                 "DB_PATH {} was written by an older NetTraffic-Sentinel (database version {from}) and could not be upgraded to version {} ({why}); it was left as it was: free some disk space and start again, or restore it from a backup if it is damaged",
                 path.display(),
                 schema::SCHEMA_VERSION
+            ),
+            StoreError::NotAFile { path, what } => write!(
+                f,
+                "DB_PATH {} is {what}, not a history file, and was left untouched: point DB_PATH at an existing history or at a path where nothing exists yet (a new history is created there), such as /data/traffic.redb",
+                path.display()
+            ),
+            StoreError::CreatedElsewhere { path } => write!(
+                f,
+                "DB_PATH {} was being created by another NetTraffic-Sentinel process at the same moment (two monitors, or the monitor and import, started together), so this one stopped and left it to that one: run one monitor per DB_PATH and start this command again",
+                path.display()
             ),
             StoreError::InUse { path } => write!(
                 f,
@@ -211,6 +244,8 @@ pub struct Store {
     shared: Arc<Shared>,
     path: PathBuf,
     top_per_day: usize,
+    /// This process created the file (it was not there when opened).
+    created: bool,
 }
 
 impl fmt::Debug for Store {
@@ -245,7 +280,7 @@ impl Store {
     /// # Errors
     /// See [`StoreError`]; a file that is not ours, damaged or newer is not modified.
     pub fn open(path: &Path, zone: Zone, top_per_day: usize) -> Result<Store, StoreError> {
-        let db = open::open(path)?;
+        let (db, created) = open::open_or_create(path)?;
         let days = load_days(&db, &zone).map_err(|error| StoreError::Damaged {
             path: path.to_path_buf(),
             why: error.to_string(),
@@ -263,6 +298,7 @@ impl Store {
             }),
             path: path.to_path_buf(),
             top_per_day: top_per_day.max(1),
+            created,
         })
     }
 
@@ -365,6 +401,16 @@ impl Store {
     pub fn close(&self) {
         // Nothing can be done about a failed close at exit; the file was committed already.
         let _closed = self.close_handle();
+    }
+
+    /// Close the file, and remove it if this process created it: for a command that then stored
+    /// nothing, so a failed run leaves no empty history behind.
+    pub(crate) fn discard_if_created(self) {
+        self.close();
+        if self.created {
+            // Ours, new, and nothing was committed to it but its identity.
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 
     /// Close the database handle with no commit or file read in flight; the returned guards keep

@@ -10,6 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use log::{info, warn};
@@ -30,31 +31,31 @@ const SQLITE_MAGIC: [u8; 16] = *b"SQLite format 3\0";
 
 /// Open or create the history at `path`.
 ///
+/// Only an ordinary file is ever opened (a symbolic link to one is followed), and a new file is
+/// only ever made where nothing exists: a directory, device, named pipe, socket, dangling link or
+/// empty file is refused without being opened for writing, renamed over or removed.
+///
 /// # Errors
-/// [`StoreError::NotOurs`], [`StoreError::Damaged`] or [`StoreError::Newer`] leave the file as it
-/// was; [`StoreError::Unwritable`] when the file or its directory cannot be created.
+/// [`StoreError::NotAFile`], [`StoreError::NotOurs`], [`StoreError::Damaged`] or
+/// [`StoreError::Newer`] leave the path as it was; [`StoreError::Unwritable`] when the file or its
+/// directory cannot be created; [`StoreError::CreatedElsewhere`] when another process created it
+/// at the same moment.
 pub fn open(path: &Path) -> Result<Database, StoreError> {
-    let unwritable = |error: std::io::Error| StoreError::Unwritable {
-        path: path.to_path_buf(),
-        why: error.to_string(),
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(unwritable)?;
+    open_or_create(path).map(|(database, _)| database)
+}
+
+/// [`open`], and whether this call created the file.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_or_create(path: &Path) -> Result<(Database, bool), StoreError> {
+    match what_is_there(path)? {
+        There::Nothing => create(path).map(|database| (database, true)),
+        There::History => open_existing(path).map(|database| (database, false)),
     }
-    let existing = match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(StoreError::Unwritable {
-                path: path.to_path_buf(),
-                why: "it is a directory".into(),
-            });
-        }
-        Ok(meta) => meta.len() > 0,
-        Err(error) if error.kind() == ErrorKind::NotFound => false,
-        Err(error) => return Err(unwritable(error)),
-    };
-    if !existing {
-        return create(path);
-    }
+}
+
+fn open_existing(path: &Path) -> Result<Database, StoreError> {
     check_magic(path)?;
     // redb trusts a cleanly closed file's header and allocator state; on one that was damaged
     // since, some of its checks panic (in debug builds; release builds return `Corrupted`). The
@@ -172,48 +173,250 @@ fn builder() -> redb::Builder {
     builder
 }
 
-/// Create a new history beside `path` and move it into place once its identity is committed, so
-/// a process killed while creating it never leaves a half-made file that later reads as foreign.
-fn create(path: &Path) -> Result<Database, StoreError> {
-    let unwritable = |error: std::io::Error| StoreError::Unwritable {
+/// What `path` names: nothing (a new history may be made there) or an ordinary, non-empty file.
+enum There {
+    Nothing,
+    History,
+}
+
+/// Look at `path` without opening it (opening a named pipe would block, a device could be
+/// written): refuse everything but an ordinary file with something in it.
+fn what_is_there(path: &Path) -> Result<There, StoreError> {
+    let refuse = |what: String| {
+        Err(StoreError::NotAFile {
+            path: path.to_path_buf(),
+            what,
+        })
+    };
+    let link = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(There::Nothing),
+        Err(error) => return Err(unwritable(path, error)),
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(error) if error.kind() == ErrorKind::NotFound && link.file_type().is_symlink() => {
+            let target = std::fs::read_link(path).unwrap_or_default();
+            return refuse(format!(
+                "a symbolic link to {}, which does not exist",
+                target.display()
+            ));
+        }
+        Err(error) => return Err(unwritable(path, error)),
+    };
+    if meta.is_file() {
+        if meta.len() == 0 {
+            // Never ours: a new history is made beside the path and only linked in when complete.
+            return refuse("an empty file".into());
+        }
+        return Ok(There::History);
+    }
+    refuse(kind_of(&meta.file_type()).into())
+}
+
+/// A file type other than an ordinary file, as a NAS owner calls it.
+fn kind_of(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not an ordinary file"
+    }
+}
+
+fn unwritable(path: &Path, error: std::io::Error) -> StoreError {
+    StoreError::Unwritable {
         path: path.to_path_buf(),
         why: error.to_string(),
-    };
+    }
+}
+
+/// Create a new history in `<path>.creating` and link it to `path` once its identity is
+/// committed, so a process killed while creating it never leaves a half-made file at `path`.
+/// The link is made only if nothing is at `path` by then: whatever appeared there meanwhile is
+/// never replaced.
+///
+/// `<path>.creating` is locked (`flock`) while it is built: an unlocked one was left by a process
+/// killed while creating and is removed; a locked one is another process creating the same file.
+fn create(path: &Path) -> Result<Database, StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|error| unwritable(path, error))?;
+    }
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".creating");
     let fresh = path.with_file_name(name);
-    // Left over by a process killed while creating: never anything but an unfinished new file.
-    match std::fs::remove_file(&fresh) {
-        Err(error) if error.kind() != ErrorKind::NotFound => return Err(unwritable(error)),
-        _ => {}
+    let file = claim(path, &fresh)?;
+    let built = build(path, &file);
+    let database = match built {
+        Ok(database) => database,
+        Err(error) => {
+            // Ours alone (we hold its lock); nothing else refers to it.
+            let _ = std::fs::remove_file(&fresh);
+            return Err(error);
+        }
+    };
+    if let Err(error) = link_new(&fresh, path) {
+        let _ = std::fs::remove_file(&fresh);
+        return Err(match error.kind() {
+            ErrorKind::AlreadyExists | ErrorKind::NotFound => StoreError::CreatedElsewhere {
+                path: path.to_path_buf(),
+            },
+            _ => unwritable(path, error),
+        });
     }
-    OpenOptions::new()
+    // The new name must survive a power cut (a bare file name lives in the current directory).
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|error| unwritable(path, error))?;
+    info!("created a new history database at {}", path.display());
+    Ok(database)
+}
+
+/// Make `fresh` (create-new) and lock it, removing an unlocked leftover first.
+fn claim(path: &Path, fresh: &Path) -> Result<File, StoreError> {
+    let create_new = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(fresh)
+    };
+    let file = match create_new() {
+        Ok(file) => file,
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+            remove_leftover(path, fresh)?;
+            create_new().map_err(|error| match error.kind() {
+                ErrorKind::AlreadyExists => StoreError::CreatedElsewhere {
+                    path: path.to_path_buf(),
+                },
+                _ => unwritable(path, error),
+            })?
+        }
+        Err(error) => return Err(unwritable(path, error)),
+    };
+    let elsewhere = || StoreError::CreatedElsewhere {
+        path: path.to_path_buf(),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(elsewhere()),
+        // A file system without locks: creating still never replaces anything.
+        Err(std::fs::TryLockError::Error(_)) => {}
+    }
+    // Between creating and locking it, another process may have taken it for a leftover and
+    // made its own: then the name is theirs, not ours. Once locked, nobody removes it.
+    if !same_file(&file, fresh) {
+        return Err(elsewhere());
+    }
+    Ok(file)
+}
+
+/// Whether `path` names the open `file` (and not another file made under that name since).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+/// Remove `fresh` if it is an ordinary file no process is building (left by one killed while
+/// creating); anything else there is refused.
+fn remove_leftover(path: &Path, fresh: &Path) -> Result<(), StoreError> {
+    let meta = std::fs::symlink_metadata(fresh).map_err(|error| unwritable(path, error))?;
+    if !meta.file_type().is_file() {
+        return Err(StoreError::Unwritable {
+            path: path.to_path_buf(),
+            why: format!(
+                "{} is in the way and is {}",
+                fresh.display(),
+                kind_of(&meta.file_type())
+            ),
+        });
+    }
+    let leftover = OpenOptions::new()
         .read(true)
         .write(true)
-        .create_new(true)
-        .open(&fresh)
-        .map_err(unwritable)?;
+        .open(fresh)
+        .map_err(|error| unwritable(path, error))?;
+    match leftover.try_lock() {
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::CreatedElsewhere {
+            path: path.to_path_buf(),
+        }),
+        _ => std::fs::remove_file(fresh).map_err(|error| unwritable(path, error)),
+    }
+}
+
+/// Build the new history in `file` (the locked `fresh`): redb's header, our identity, all tables.
+fn build(path: &Path, file: &File) -> Result<Database, StoreError> {
+    // The same open file description, so redb's own lock on it is not refused by ours.
+    let handle = file.try_clone().map_err(|error| unwritable(path, error))?;
+    let backend = redb::backends::FileBackend::new(handle).map_err(|e| open_error(path, e))?;
     let database = builder()
-        .create(&fresh)
+        .create_with_backend(backend)
         .map_err(|error| open_error(path, error))?;
     ensure_tables(path, &database, Some(crate::capture::engine::unix_now()))?;
-    drop(database);
-    std::fs::rename(&fresh, path).map_err(unwritable)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        // The rename itself must survive a power cut.
-        File::open(parent)
-            .and_then(|dir| dir.sync_all())
-            .map_err(unwritable)?;
+    Ok(database)
+}
+
+/// Give `fresh` the name `path` only if nothing has that name: a hard link (then `fresh` goes),
+/// or, where the file system has no hard links, a rename that refuses to replace.
+fn link_new(fresh: &Path, path: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(fresh, path) {
+        Ok(()) => {
+            std::fs::remove_file(fresh)?;
+            Ok(())
+        }
+        Err(error) if matches!(error.kind(), ErrorKind::AlreadyExists | ErrorKind::NotFound) => {
+            Err(error)
+        }
+        Err(link_error) => rename_no_replace(fresh, path).map_err(|_| link_error),
     }
-    info!("created a new history database at {}", path.display());
-    builder()
-        .open(path)
-        .map_err(|error| open_error(path, error))
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn rename_no_replace(fresh: &Path, path: &Path) -> std::io::Result<()> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    renameat2(
+        AT_FDCWD,
+        fresh,
+        AT_FDCWD,
+        path,
+        RenameFlags::RENAME_NOREPLACE,
+    )
+    .map_err(std::io::Error::from)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn rename_no_replace(_fresh: &Path, _path: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(ErrorKind::Unsupported))
 }
 
 fn check_magic(path: &Path) -> Result<(), StoreError> {
     let mut head = [0u8; SQLITE_MAGIC.len()];
-    let read = File::open(path).and_then(|mut file| file.read_exact(&mut head));
+    // Non-blocking, so a named pipe swapped in since it was looked at cannot hang the start.
+    let read = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .and_then(|mut file| {
+            if !file.metadata()?.is_file() {
+                return Err(std::io::Error::other("it is not an ordinary file"));
+            }
+            file.read_exact(&mut head)
+        });
     match read {
         Ok(()) if head.starts_with(&REDB_MAGIC) => Ok(()),
         Ok(()) if head == SQLITE_MAGIC => Err(StoreError::Sqlite {

@@ -439,13 +439,18 @@ impl ReadView<'_> {
         Ok(total)
     }
 
-    /// The first and last local day with any traffic, stored or live.
+    /// The first and last local day with any traffic, stored or live, among the days the history
+    /// holds ([`super::FIRST_DAY`] to [`super::LAST_DAY`], the dates the API accepts): hours a
+    /// file written before that limit keeps outside it are never handed out as a range.
     ///
     /// # Errors
     /// None today (kept for a future that reads the file here).
     pub fn data_range(&self, scope: &Scope) -> Result<Option<(Date, Date)>, StoreError> {
         let published = self.published();
-        let stored = Self::scope_id(&published, scope).and_then(|id| published.days.span(id));
+        let stored = Self::scope_id(&published, scope).and_then(|id| {
+            let held = published.days.range(id, super::FIRST_DAY, super::LAST_DAY);
+            Some((held.first()?.date, held.last()?.date))
+        });
         let live = self.live_hours(&published.marks, scope, i64::MIN, i64::MAX);
         let live = live
             .first()

@@ -201,6 +201,7 @@ pub fn today_hours(api: &Api, params: &Params<'_>) -> Result<Response, ApiError>
 
 /// `/api/date_range`: `{"max": "YYYY-MM-DD", "min": "YYYY-MM-DD"}`, the first and last local day
 /// with traffic, stored or live; both today when there is none yet (as the original answered).
+/// Never a day `/api/query` refuses (see [`crate::store::ReadView::data_range`]).
 ///
 /// # Errors
 /// 400 for an unknown interface.

@@ -12,10 +12,10 @@ use jiff::civil::Date;
 
 use crate::store::{Granularity, Scope};
 
-/// The earliest year a date parameter may name.
-pub const FIRST_YEAR: i16 = 1900;
-/// The latest year a date parameter may name (the original crashed on year 9999).
-pub const LAST_YEAR: i16 = 2999;
+/// The earliest year a date parameter may name: the first the history holds.
+pub const FIRST_YEAR: i16 = crate::store::FIRST_YEAR;
+/// The latest year a date parameter may name: the last the history holds.
+pub const LAST_YEAR: i16 = crate::store::LAST_YEAR;
 /// Most points one series may hold.
 pub const MAX_POINTS: u64 = 100_000;
 /// Most addresses `/api/top_ips` lists.
