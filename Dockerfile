@@ -6,6 +6,13 @@
 #
 # Each platform is compiled natively (under QEMU on a foreign builder): slower than cross-compiling,
 # but the same commands on every architecture.
+#
+# Two build arguments exist for scripts/check-image, which builds and runs this image on machines
+# that cannot pull from a registry: RUNTIME_BASE replaces the distroless base and BINARY_FROM an
+# image already holding /src/target/dist/nettraffic-sentinel replaces the build stage (BuildKit
+# then skips it). Left at their defaults they change nothing.
+ARG RUNTIME_BASE=gcr.io/distroless/cc-debian12
+ARG BINARY_FROM=build
 
 FROM rust:1-bookworm AS build
 # Node.js and npm build the dashboard (ECharts from the npm registry, pinned by www/package-lock.json).
@@ -16,10 +23,13 @@ WORKDIR /src
 COPY . .
 RUN ./scripts/build-release
 
+# The compiled binary: the stage above unless BINARY_FROM names another image.
+FROM ${BINARY_FROM} AS binary
+
 # glibc and libgcc only (the binary carries its own time-zone database); no shell, no package
 # manager, nothing to patch but our binary.
-FROM gcr.io/distroless/cc-debian12
-COPY --from=build /src/target/dist/nettraffic-sentinel /usr/local/bin/nettraffic-sentinel
+FROM ${RUNTIME_BASE}
+COPY --from=binary /src/target/dist/nettraffic-sentinel /usr/local/bin/nettraffic-sentinel
 ENV DB_PATH=/data/traffic.redb
 VOLUME /data
 EXPOSE 8080

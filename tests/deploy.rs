@@ -209,10 +209,16 @@ fn the_image_is_built_by_the_script_ci_runs_and_ships_what_it_builds() {
     assert!(dockerfile.contains("RUN ./scripts/build-release"));
     assert!(ci.contains("./scripts/build-release"));
     assert!(script.contains("binary=target/dist/nettraffic-sentinel"));
+    // The runtime stage copies from the build stage unless scripts/check-image (run by CI, which
+    // cannot pull the base images) supplies the binary it built as BINARY_FROM.
+    assert!(dockerfile.contains("ARG RUNTIME_BASE=gcr.io/distroless/cc-debian12\n"));
+    assert!(dockerfile.contains("ARG BINARY_FROM=build\n"));
+    assert!(dockerfile.contains("FROM ${BINARY_FROM} AS binary\n"));
     assert!(
         dockerfile
-            .contains("COPY --from=build /src/target/dist/nettraffic-sentinel /usr/local/bin/")
+            .contains("COPY --from=binary /src/target/dist/nettraffic-sentinel /usr/local/bin/")
     );
+    assert!(ci.contains("./scripts/check-image"));
     assert!(dockerfile.contains(r#"CMD ["/usr/local/bin/nettraffic-sentinel", "healthcheck"]"#));
     assert!(dockerfile.contains("ENV DB_PATH=/data/traffic.redb"));
     // What build-release builds is a working binary (CI runs it after the tests).
