@@ -1,14 +1,13 @@
 //! connection: one client's socket on its own coroutine — read request heads, answer them in
 //! order, keep the connection alive or close it, under the timeouts of `limits`.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io;
+use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, error};
-use may::io::CoIo;
 
 use super::auth::{CHALLENGE, Credentials, EXEMPT_PATH};
 use super::head::{self, Reject, Scan, Scanner};
@@ -18,6 +17,7 @@ use super::limits::{
 };
 use super::registry::{Phase, Slot};
 use super::response;
+use super::socket::Socket;
 use crate::serve::{Body, Handler, Header, Request};
 
 /// What every connection of one server shares.
@@ -45,7 +45,7 @@ pub struct Connection {
     // Declared first so it is dropped first: the connection leaves the registry before its
     // socket is closed (see `registry`).
     slot: Slot,
-    stream: CoIo<TcpStream>,
+    stream: Socket,
     shared: Arc<Shared>,
     /// Received bytes; `filled` of them are valid. Grows up to `MAX_HEAD_BYTES`.
     input: Vec<u8>,
@@ -54,7 +54,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(slot: Slot, stream: CoIo<TcpStream>, shared: Arc<Shared>) -> Connection {
+    pub fn new(slot: Slot, stream: Socket, shared: Arc<Shared>) -> Connection {
         Connection {
             slot,
             stream,
@@ -217,7 +217,7 @@ impl Connection {
     /// answer with a reset that destroys our last answer before the client reads it.
     fn linger(&mut self) {
         self.slot.set(Phase::Reading);
-        if self.stream.inner().shutdown(Shutdown::Write).is_err() {
+        if self.stream.shutdown(Shutdown::Write).is_err() {
             return;
         }
         let deadline = Instant::now() + LINGER_TIME;

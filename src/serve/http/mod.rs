@@ -61,6 +61,7 @@ mod listener;
 mod registry;
 mod response;
 mod runtime;
+mod socket;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
