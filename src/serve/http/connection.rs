@@ -5,25 +5,30 @@ use std::io;
 use std::net::Shutdown;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, error};
 
 use super::auth::{CHALLENGE, Credentials, EXEMPT_PATH};
+use super::budget::{AnswerBytes, ExpensiveGate, Held};
 use super::head::{self, Reject, Scan, Scanner};
 use super::limits::{
-    HEAD_TIMEOUT, IDLE_TIMEOUT, INPUT_START_BYTES, LINGER_BYTES, LINGER_TIME, MAX_HEAD_BYTES,
-    MAX_HEADERS, OUTPUT_FLUSH_BYTES, WRITE_TIMEOUT,
+    HEAD_TIMEOUT, IDLE_TIMEOUT, INPUT_START_BYTES, LARGE_ANSWER_MIN_RATE, LARGEST_ANSWER_BYTES,
+    LINGER_BYTES, LINGER_TIME, MAX_HEAD_BYTES, MAX_HEADERS, OUTPUT_FLUSH_BYTES, WRITE_TIMEOUT,
 };
 use super::registry::{Phase, Slot};
 use super::response;
 use super::socket::Socket;
-use crate::serve::{Body, Handler, Header, Request};
+use crate::serve::{Body, Handler, Header, Request, Response};
 
 /// What every connection of one server shares.
 pub struct Shared {
     pub handler: Arc<dyn Handler>,
     pub auth: Option<Credentials>,
+    /// Memory that large answers may hold while their clients read them.
+    pub answer_bytes: Arc<AnswerBytes>,
+    /// Turns for the handler's expensive requests.
+    pub expensive: ExpensiveGate,
 }
 
 /// How a connection ends.
@@ -38,7 +43,14 @@ enum Close {
 struct Answered {
     keep_alive: bool,
     /// A body too large to copy into the output buffer, written after it.
-    large_body: Option<Body>,
+    large_body: Option<LargeBody>,
+}
+
+/// A large answer's body and, when it was built for this request, its share of the memory
+/// budget (given back once it has been written or abandoned).
+struct LargeBody {
+    body: Body,
+    _held: Option<Held>,
 }
 
 pub struct Connection {
@@ -51,6 +63,9 @@ pub struct Connection {
     input: Vec<u8>,
     filled: usize,
     output: Vec<u8>,
+    /// Whether a request has been answered: until then the connection is `Fresh`, which is
+    /// evicted last (after clients that have had their answers).
+    answered: bool,
 }
 
 impl Connection {
@@ -62,6 +77,7 @@ impl Connection {
             input: Vec::new(),
             filled: 0,
             output: Vec::new(),
+            answered: false,
         }
     }
 
@@ -98,8 +114,10 @@ impl Connection {
                     start += len;
                     scanner.reset();
                     head_deadline = None;
-                    if let Some(body) = answered.large_body
-                        && (self.flush().is_err() || self.write_all(body.as_bytes()).is_err())
+                    self.answered = true;
+                    if let Some(large) = answered.large_body
+                        && (self.flush().is_err()
+                            || self.write_large(large.body.as_bytes()).is_err())
                     {
                         return Close::Now;
                     }
@@ -128,7 +146,11 @@ impl Connection {
                             *head_deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
                         deadline.saturating_duration_since(Instant::now())
                     } else {
-                        self.slot.set(Phase::Idle);
+                        self.slot.set(if self.answered {
+                            Phase::Idle
+                        } else {
+                            Phase::Fresh
+                        });
                         IDLE_TIMEOUT
                     };
                     match self.read_more(timeout) {
@@ -204,6 +226,20 @@ impl Connection {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.slot.set(Phase::Writing);
         self.stream.write_all(bytes)
+    }
+
+    /// Write a large answer by a deadline that allows [`LARGE_ANSWER_MIN_RATE`] after the
+    /// first [`WRITE_TIMEOUT`], so a client that reads a trickle does not hold it for ever.
+    fn write_large(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.slot.set(Phase::Writing);
+        let allowed =
+            WRITE_TIMEOUT.as_secs_f64() + bytes.len() as f64 / LARGE_ANSWER_MIN_RATE as f64;
+        let written = self
+            .stream
+            .write_all_by(bytes, Instant::now() + Duration::from_secs_f64(allowed));
+        // Later writes get the usual timeout again.
+        self.stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        written
     }
 
     fn flush_then(&mut self, close: Close) -> Close {
@@ -323,11 +359,34 @@ fn answer(shared: &Shared, head: &[u8], line_end: usize, out: &mut Vec<u8>) -> A
             large_body: None,
         };
     }
+    let _turn = if shared.handler.is_expensive(&request) {
+        // Not even started while its answer could not be held: that would only cost the time.
+        let turn = shared
+            .answer_bytes
+            .has_room(LARGEST_ANSWER_BYTES)
+            .then(|| shared.expensive.enter())
+            .flatten()
+            .filter(|_| shared.answer_bytes.has_room(LARGEST_ANSWER_BYTES));
+        if turn.is_none() {
+            response::append_error(
+                out,
+                503,
+                "too many long queries at once: try again in a moment",
+                &[("Retry-After", "2")],
+                head_only,
+                keep_alive,
+            );
+            return Answered {
+                keep_alive,
+                large_body: None,
+            };
+        }
+        turn
+    } else {
+        None
+    };
     match catch_unwind(AssertUnwindSafe(|| shared.handler.handle(&request))) {
-        Ok(answer) => Answered {
-            keep_alive,
-            large_body: response::append(out, answer, head_only, keep_alive),
-        },
+        Ok(answer) => respond(shared, out, answer, head_only, keep_alive),
         Err(_) => {
             error!(
                 "the handler panicked answering {}: answered 500 and closed that connection; the server goes on",
@@ -343,6 +402,46 @@ fn answer(shared: &Shared, head: &[u8], line_end: usize, out: &mut Vec<u8>) -> A
             );
             closed
         }
+    }
+}
+
+/// Append the handler's answer; a large one built for this request must first get its share of
+/// the answer memory, else the client gets a 503 to retry.
+fn respond(
+    shared: &Shared,
+    out: &mut Vec<u8>,
+    answer: Response,
+    head_only: bool,
+    keep_alive: bool,
+) -> Answered {
+    let held = match &answer.body {
+        Body::Owned(bytes) if !head_only && bytes.len() > response::COPY_BODY_BYTES => {
+            match shared.answer_bytes.take(bytes.capacity()) {
+                Some(held) => Some(held),
+                None => {
+                    drop(answer);
+                    debug!("503: large answers already hold the answer memory budget");
+                    response::append_error(
+                        out,
+                        503,
+                        "too many large answers are being sent at once: try again in a moment",
+                        &[("Retry-After", "2")],
+                        head_only,
+                        keep_alive,
+                    );
+                    return Answered {
+                        keep_alive,
+                        large_body: None,
+                    };
+                }
+            }
+        }
+        _ => None,
+    };
+    Answered {
+        keep_alive,
+        large_body: response::append(out, answer, head_only, keep_alive)
+            .map(|body| LargeBody { body, _held: held }),
     }
 }
 

@@ -53,6 +53,7 @@
 //! The server runs until the process exits; dropping [`Server`] does not stop it.
 
 mod auth;
+mod budget;
 mod connection;
 mod error;
 mod head;
@@ -70,6 +71,7 @@ pub use error::HttpError;
 
 use crate::serve::Handler;
 use auth::Credentials;
+use budget::{AnswerBytes, ExpensiveGate};
 use connection::Shared;
 use registry::Registry;
 
@@ -145,6 +147,12 @@ pub fn start(settings: &HttpSettings, handler: Arc<dyn Handler>) -> Result<Serve
             .auth
             .as_ref()
             .map(|(user, password)| Credentials::new(user, password)),
+        answer_bytes: AnswerBytes::new(limits::ANSWER_BUDGET_BYTES),
+        expensive: ExpensiveGate::new(
+            limits::EXPENSIVE_AT_ONCE,
+            limits::EXPENSIVE_QUEUE,
+            limits::EXPENSIVE_WAIT,
+        ),
     });
     listener::spawn_acceptor(listener, Arc::clone(&registry), shared).map_err(|error| {
         HttpError::Threads {

@@ -11,7 +11,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use may::io::CoIo;
 
@@ -53,6 +53,25 @@ impl Socket {
 
     pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.io()?.write_all(bytes)
+    }
+
+    /// Write all of `bytes` by `deadline` (each wait for the client shortened to fit).
+    pub fn write_all_by(&mut self, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let io = self.io()?;
+            io.set_write_timeout(Some(left))?;
+            match io.write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => bytes = &bytes[written..],
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 
     pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
