@@ -6,18 +6,21 @@
 //!   [`ANSWER_BUDGET_BYTES`](super::limits::ANSWER_BUDGET_BYTES); past that a request gets a 503
 //!   with `Retry-After` instead of one more held answer. Small answers (copied into the
 //!   connection's output buffer) and files compiled into the binary need no share.
-//! - [`ExpensiveGate`]: requests the handler calls expensive run
-//!   [`EXPENSIVE_AT_ONCE`](super::limits::EXPENSIVE_AT_ONCE) at a time, so a web worker is
-//!   always left for cheap ones (health, summary, realtime, the dashboard's files). Up to
-//!   [`EXPENSIVE_QUEUE`](super::limits::EXPENSIVE_QUEUE) more wait their turn on their
-//!   coroutine (the worker goes on with other connections); the rest get a 503 at once, and so
-//!   does an expensive request while the budget has no room for the largest answer.
+//! - [`ExpensiveGate`]: requests the handler calls expensive run on
+//!   [`EXPENSIVE_AT_ONCE`](super::limits::EXPENSIVE_AT_ONCE) `http-expensive` thread(s) of their
+//!   own, never on the web workers: a `may` worker polls the sockets of its share of the
+//!   connections only between coroutines, so a worker busy with a long query would stall every
+//!   client on it, cheap ones included. Up to [`EXPENSIVE_QUEUE`](super::limits::EXPENSIVE_QUEUE)
+//!   more wait their turn, their coroutines parked; the rest get a 503 at once, and so does an
+//!   expensive request while the answer budget has no room for the largest answer.
 
-use std::sync::Arc;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use may::sync::Semphore;
+use crate::serve::{Handler, Header, Request, Response};
 
 /// Bytes held by large answers still being written, across all connections.
 pub struct AnswerBytes {
@@ -73,46 +76,128 @@ impl Drop for Held {
     }
 }
 
-/// Expensive requests running and waiting.
+/// A request copied out of the connection's buffer, for the expensive-request thread.
+struct OwnedRequest {
+    method: String,
+    path: Vec<u8>,
+    query: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+/// What the expensive-request thread sends back: the answer, `Err` when the handler panicked,
+/// `None` when the request waited past its deadline and was not run.
+type Outcome = Option<std::thread::Result<Response>>;
+
+struct Job {
+    request: OwnedRequest,
+    deadline: Instant,
+    reply: may::sync::mpsc::Sender<Outcome>,
+}
+
+/// Runs the handler's expensive requests on threads of their own.
 pub struct ExpensiveGate {
-    running: Semphore,
+    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
     /// Waiting or running.
     admitted: AtomicUsize,
     most_admitted: usize,
     wait: Duration,
 }
 
-/// A turn at [`ExpensiveGate`], given back when dropped.
-pub struct Turn<'a> {
-    gate: &'a ExpensiveGate,
-}
-
 impl ExpensiveGate {
-    pub fn new(at_once: usize, queue: usize, wait: Duration) -> ExpensiveGate {
-        ExpensiveGate {
-            running: Semphore::new(at_once.max(1)),
+    /// Start `at_once` threads named `http-expensive` that answer with `handler`.
+    ///
+    /// # Errors
+    /// When a thread cannot start.
+    pub fn start(
+        handler: Arc<dyn Handler>,
+        at_once: usize,
+        queue: usize,
+        wait: Duration,
+    ) -> io::Result<ExpensiveGate> {
+        let (jobs, waiting) = std::sync::mpsc::channel::<Job>();
+        let waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..at_once.max(1) {
+            let handler = Arc::clone(&handler);
+            let waiting = Arc::clone(&waiting);
+            std::thread::Builder::new()
+                .name("http-expensive".into())
+                .spawn(move || serve_jobs(&*handler, &waiting))?;
+        }
+        Ok(ExpensiveGate {
+            jobs: Mutex::new(jobs),
             admitted: AtomicUsize::new(0),
             most_admitted: at_once.max(1) + queue,
             wait,
-        }
+        })
     }
 
-    /// Wait (parking only this coroutine) for a turn; `None` when the queue is full or the turn
-    /// did not come within the wait.
-    pub fn enter(&self) -> Option<Turn<'_>> {
+    /// Answer `request` on an expensive-request thread while this coroutine waits (its worker
+    /// goes on with other connections). `None` when the queue is full or the turn did not come
+    /// within the wait.
+    pub fn run(&self, request: &Request<'_>) -> Outcome {
         let admitted = self.admitted.fetch_add(1, Ordering::AcqRel);
-        if admitted >= self.most_admitted || !self.running.wait_timeout(self.wait) {
-            self.admitted.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(Turn { gate: self })
+        let outcome = if admitted < self.most_admitted {
+            self.send_and_wait(request)
+        } else {
+            None
+        };
+        self.admitted.fetch_sub(1, Ordering::AcqRel);
+        outcome
+    }
+
+    fn send_and_wait(&self, request: &Request<'_>) -> Outcome {
+        let (reply, answer) = may::sync::mpsc::channel();
+        let job = Job {
+            request: OwnedRequest {
+                method: request.method.to_string(),
+                path: request.path.to_vec(),
+                query: request.query.to_vec(),
+                headers: request
+                    .headers
+                    .iter()
+                    .map(|header| (header.name.to_string(), header.value.to_vec()))
+                    .collect(),
+            },
+            deadline: Instant::now() + self.wait,
+            reply,
+        };
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job)
+            .ok()?;
+        // Parks this coroutine only; a thread that died drops the sender: no answer.
+        answer.recv().ok().flatten()
     }
 }
 
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        self.gate.running.post();
-        self.gate.admitted.fetch_sub(1, Ordering::AcqRel);
+fn serve_jobs(handler: &dyn Handler, waiting: &Mutex<std::sync::mpsc::Receiver<Job>>) {
+    loop {
+        let job = match waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv()
+        {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let outcome = (Instant::now() <= job.deadline).then(|| {
+            let owned = &job.request;
+            let headers: Vec<Header<'_>> = owned
+                .headers
+                .iter()
+                .map(|(name, value)| Header { name, value })
+                .collect();
+            let request = Request {
+                method: &owned.method,
+                path: &owned.path,
+                query: &owned.query,
+                headers: &headers,
+            };
+            catch_unwind(AssertUnwindSafe(|| handler.handle(&request)))
+        });
+        // The client may be gone: nobody to tell.
+        let _ = job.reply.send(outcome);
     }
 }
 
@@ -133,14 +218,5 @@ mod tests {
         assert!(budget.take(usize::MAX).is_none(), "no overflow");
         drop(four);
         assert_eq!(budget.held(), 0);
-    }
-
-    #[test]
-    fn the_gate_refuses_past_its_queue_and_reopens() {
-        let gate = ExpensiveGate::new(1, 0, Duration::from_millis(10));
-        let turn = gate.enter().expect("the first runs");
-        assert!(gate.enter().is_none(), "no queue: refused");
-        drop(turn);
-        assert!(gate.enter().is_some(), "free again");
     }
 }

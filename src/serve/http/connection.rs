@@ -359,15 +359,14 @@ fn answer(shared: &Shared, head: &[u8], line_end: usize, out: &mut Vec<u8>) -> A
             large_body: None,
         };
     }
-    let _turn = if shared.handler.is_expensive(&request) {
+    let outcome = if shared.handler.is_expensive(&request) {
         // Not even started while its answer could not be held: that would only cost the time.
-        let turn = shared
-            .answer_bytes
-            .has_room(LARGEST_ANSWER_BYTES)
-            .then(|| shared.expensive.enter())
-            .flatten()
-            .filter(|_| shared.answer_bytes.has_room(LARGEST_ANSWER_BYTES));
-        if turn.is_none() {
+        let outcome = if shared.answer_bytes.has_room(LARGEST_ANSWER_BYTES) {
+            shared.expensive.run(&request)
+        } else {
+            None
+        };
+        let Some(outcome) = outcome else {
             response::append_error(
                 out,
                 503,
@@ -380,12 +379,12 @@ fn answer(shared: &Shared, head: &[u8], line_end: usize, out: &mut Vec<u8>) -> A
                 keep_alive,
                 large_body: None,
             };
-        }
-        turn
+        };
+        outcome
     } else {
-        None
+        catch_unwind(AssertUnwindSafe(|| shared.handler.handle(&request)))
     };
-    match catch_unwind(AssertUnwindSafe(|| shared.handler.handle(&request))) {
+    match outcome {
         Ok(answer) => respond(shared, out, answer, head_only, keep_alive),
         Err(_) => {
             error!(

@@ -89,7 +89,8 @@ pub const LARGEST_ANSWER_BYTES: usize = 10 * 1024 * 1024;
 pub const LARGE_ANSWER_MIN_RATE: usize = 64 * 1024;
 
 /// Expensive requests (long series, top addresses over many days; the handler says which) run
-/// this many at a time, so one of the [`WORKERS`] stays free for cheap ones.
+/// on this many `http-expensive` threads of their own, never on the [`WORKERS`], whose sockets
+/// would go unpolled meanwhile: cheap requests stay fast under any number of expensive ones.
 pub const EXPENSIVE_AT_ONCE: usize = 1;
 
 /// Expensive requests that may wait for their turn; more get 503 at once.
