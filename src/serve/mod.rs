@@ -80,4 +80,11 @@ impl Body {
 /// caught and answered with 500.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: &Request<'_>) -> Response;
+
+    /// Whether answering `request` takes long or builds a large answer (a long series, top
+    /// addresses over many days): `http` runs such requests one at a time, so cheap ones always
+    /// find a free worker. Must itself be cheap.
+    fn is_expensive(&self, _request: &Request<'_>) -> bool {
+        false
+    }
 }

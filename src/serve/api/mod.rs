@@ -158,4 +158,8 @@ impl Handler for Api {
     fn handle(&self, request: &Request<'_>) -> Response {
         router::route(self, request)
     }
+
+    fn is_expensive(&self, request: &Request<'_>) -> bool {
+        router::is_expensive(self, request)
+    }
 }

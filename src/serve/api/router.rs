@@ -1,12 +1,20 @@
 //! Which endpoint answers a path. Paths are compared as sent (not percent-decoded); the HTTP
 //! layer has already answered methods other than GET and HEAD.
 
-use super::params::Params;
+use super::params::{self, Params};
 use super::{Api, ApiError, files, health, history, metrics, realtime, summary, top_ips};
 use crate::serve::{Request, Response};
+use crate::store::Granularity;
 
 /// The longest piece of a request path quoted back in a 404.
 const QUOTED_PATH: usize = 120;
+
+/// A `/api/query` series of more points is expensive (see [`is_expensive`]): a year by day (365)
+/// or a month by hour (744) stays cheap, a quarter by hour does not.
+pub const CHEAP_POINTS: u64 = 1_000;
+
+/// A `/api/top_ips` over more local days is expensive: it reads every stored day's list.
+pub const CHEAP_DAYS: u64 = 31;
 
 /// Answer `request`.
 pub fn route(api: &Api, request: &Request<'_>) -> Response {
@@ -26,6 +34,25 @@ pub fn route(api: &Api, request: &Request<'_>) -> Response {
         path => return files::answer(request).unwrap_or_else(|| not_found(path).into_response()),
     };
     answer.unwrap_or_else(ApiError::into_response)
+}
+
+/// Whether `request` takes long or builds a large answer: the HTTP layer runs such requests one
+/// at a time. Bad parameters are cheap (they are refused at once).
+pub fn is_expensive(api: &Api, request: &Request<'_>) -> bool {
+    match request.path {
+        b"/api/query" => {
+            let params = Params::new(request.query);
+            match (params::required_range(&params), params.granularity()) {
+                (Ok((start, end)), Ok(granularity)) => {
+                    params::points(start, end, granularity) > CHEAP_POINTS
+                }
+                _ => false,
+            }
+        }
+        b"/api/top_ips" => top_ips::days(api, &Params::new(request.query))
+            .is_ok_and(|(start, end)| params::points(start, end, Granularity::Day) > CHEAP_DAYS),
+        _ => false,
+    }
 }
 
 fn not_found(path: &[u8]) -> ApiError {

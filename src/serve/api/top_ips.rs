@@ -8,6 +8,7 @@
 //! `TOP_IPS_PER_DAY` addresses, so over several days an address counts only the days it was
 //! among them.
 
+use jiff::civil::Date;
 use serde::Serialize;
 
 use super::json::{self, Formatted};
@@ -18,18 +19,26 @@ use crate::serve::Response;
 /// Entries listed without `limit`, as the original.
 pub const DEFAULT_LIMIT: usize = 10;
 
+/// The inclusive local days a request covers.
+///
+/// # Errors
+/// A bad date, or end before start.
+pub fn days(api: &Api, params: &Params<'_>) -> Result<(Date, Date), ApiError> {
+    let today = api.today();
+    Ok(match (params.date("start")?, params.date("end")?) {
+        (None, None) => (today, today),
+        (Some(start), None) => (start, start.max(today)),
+        (None, Some(end)) => (end, end),
+        (Some(start), Some(end)) => params::ordered(start, end)?,
+    })
+}
+
 /// `/api/top_ips`.
 ///
 /// # Errors
 /// 400 for a bad date, end before start, a bad limit or an unknown interface.
 pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
-    let today = api.today();
-    let (start, end) = match (params.date("start")?, params.date("end")?) {
-        (None, None) => (today, today),
-        (Some(start), None) => (start, start.max(today)),
-        (None, Some(end)) => (end, end),
-        (Some(start), Some(end)) => params::ordered(start, end)?,
-    };
+    let (start, end) = days(api, params)?;
     let limit = params.limit(DEFAULT_LIMIT)?;
     let scope = params.scope(api.interfaces())?;
     let top = api

@@ -1,29 +1,34 @@
 //! connection: one client's socket on its own coroutine — read request heads, answer them in
 //! order, keep the connection alive or close it, under the timeouts of `limits`.
 
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, TcpStream};
+use std::io;
+use std::net::{IpAddr, Shutdown};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use log::error;
-use may::io::CoIo;
+use log::{debug, error};
 
+use super::budget::{AnswerBytes, ExpensiveGate, Held};
 use super::guard::Guard;
 use super::head::{self, Reject, Scan, Scanner};
 use super::limits::{
-    HEAD_TIMEOUT, IDLE_TIMEOUT, INPUT_START_BYTES, LINGER_BYTES, LINGER_TIME, MAX_HEAD_BYTES,
-    MAX_HEADERS, OUTPUT_FLUSH_BYTES, WRITE_TIMEOUT,
+    HEAD_TIMEOUT, IDLE_TIMEOUT, INPUT_START_BYTES, LARGE_ANSWER_MIN_RATE, LARGEST_ANSWER_BYTES,
+    LINGER_BYTES, LINGER_TIME, MAX_HEAD_BYTES, MAX_HEADERS, OUTPUT_FLUSH_BYTES, WRITE_TIMEOUT,
 };
 use super::registry::{Phase, Slot};
 use super::response;
-use crate::serve::{Body, Handler, Header, Request};
+use super::socket::Socket;
+use crate::serve::{Body, Handler, Header, Request, Response};
 
 /// What every connection of one server shares.
 pub struct Shared {
     pub handler: Arc<dyn Handler>,
     pub guard: Guard,
+    /// Memory that large answers may hold while their clients read them.
+    pub answer_bytes: Arc<AnswerBytes>,
+    /// Turns for the handler's expensive requests.
+    pub expensive: ExpensiveGate,
 }
 
 /// How a connection ends.
@@ -38,14 +43,21 @@ enum Close {
 struct Answered {
     keep_alive: bool,
     /// A body too large to copy into the output buffer, written after it.
-    large_body: Option<Body>,
+    large_body: Option<LargeBody>,
+}
+
+/// A large answer's body and, when it was built for this request, its share of the memory
+/// budget (given back once it has been written or abandoned).
+struct LargeBody {
+    body: Body,
+    _held: Option<Held>,
 }
 
 pub struct Connection {
     // Declared first so it is dropped first: the connection leaves the registry before its
     // socket is closed (see `registry`).
     slot: Slot,
-    stream: CoIo<TcpStream>,
+    stream: Socket,
     shared: Arc<Shared>,
     /// The client's address, for the password throttle.
     client: Option<IpAddr>,
@@ -53,11 +65,14 @@ pub struct Connection {
     input: Vec<u8>,
     filled: usize,
     output: Vec<u8>,
+    /// Whether a request has been answered: until then the connection is `Fresh`, which is
+    /// evicted last (after clients that have had their answers).
+    answered: bool,
 }
 
 impl Connection {
-    pub fn new(slot: Slot, stream: CoIo<TcpStream>, shared: Arc<Shared>) -> Connection {
-        let client = stream.inner().peer_addr().ok().map(|peer| peer.ip());
+    pub fn new(slot: Slot, stream: Socket, shared: Arc<Shared>) -> Connection {
+        let client = stream.peer_ip();
         Connection {
             slot,
             stream,
@@ -66,6 +81,7 @@ impl Connection {
             input: Vec::new(),
             filled: 0,
             output: Vec::new(),
+            answered: false,
         }
     }
 
@@ -103,8 +119,10 @@ impl Connection {
                     start += len;
                     scanner.reset();
                     head_deadline = None;
-                    if let Some(body) = answered.large_body
-                        && (self.flush().is_err() || self.write_all(body.as_bytes()).is_err())
+                    self.answered = true;
+                    if let Some(large) = answered.large_body
+                        && (self.flush().is_err()
+                            || self.write_large(large.body.as_bytes()).is_err())
                     {
                         return Close::Now;
                     }
@@ -133,7 +151,11 @@ impl Connection {
                             *head_deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
                         deadline.saturating_duration_since(Instant::now())
                     } else {
-                        self.slot.set(Phase::Idle);
+                        self.slot.set(if self.answered {
+                            Phase::Idle
+                        } else {
+                            Phase::Fresh
+                        });
                         IDLE_TIMEOUT
                     };
                     match self.read_more(timeout) {
@@ -211,6 +233,20 @@ impl Connection {
         self.stream.write_all(bytes)
     }
 
+    /// Write a large answer by a deadline that allows [`LARGE_ANSWER_MIN_RATE`] after the
+    /// first [`WRITE_TIMEOUT`], so a client that reads a trickle does not hold it for ever.
+    fn write_large(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.slot.set(Phase::Writing);
+        let allowed =
+            WRITE_TIMEOUT.as_secs_f64() + bytes.len() as f64 / LARGE_ANSWER_MIN_RATE as f64;
+        let written = self
+            .stream
+            .write_all_by(bytes, Instant::now() + Duration::from_secs_f64(allowed));
+        // Later writes get the usual timeout again.
+        self.stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        written
+    }
+
     fn flush_then(&mut self, close: Close) -> Close {
         match self.flush() {
             Ok(()) => close,
@@ -222,7 +258,7 @@ impl Connection {
     /// answer with a reset that destroys our last answer before the client reads it.
     fn linger(&mut self) {
         self.slot.set(Phase::Reading);
-        if self.stream.inner().shutdown(Shutdown::Write).is_err() {
+        if self.stream.shutdown(Shutdown::Write).is_err() {
             return;
         }
         let deadline = Instant::now() + LINGER_TIME;
@@ -335,11 +371,33 @@ fn answer(
             large_body: None,
         };
     }
-    match catch_unwind(AssertUnwindSafe(|| shared.handler.handle(&request))) {
-        Ok(answer) => Answered {
-            keep_alive,
-            large_body: response::append(out, answer, head_only, keep_alive),
-        },
+    let outcome = if shared.handler.is_expensive(&request) {
+        // Not even started while its answer could not be held: that would only cost the time.
+        let outcome = if shared.answer_bytes.has_room(LARGEST_ANSWER_BYTES) {
+            shared.expensive.run(&request)
+        } else {
+            None
+        };
+        let Some(outcome) = outcome else {
+            response::append_error(
+                out,
+                503,
+                "too many long queries at once: try again in a moment",
+                &[("Retry-After", "2")],
+                head_only,
+                keep_alive,
+            );
+            return Answered {
+                keep_alive,
+                large_body: None,
+            };
+        };
+        outcome
+    } else {
+        catch_unwind(AssertUnwindSafe(|| shared.handler.handle(&request)))
+    };
+    match outcome {
+        Ok(answer) => respond(shared, out, answer, head_only, keep_alive),
         Err(_) => {
             error!(
                 "the handler panicked answering {}: answered 500 and closed that connection; the server goes on",
@@ -355,6 +413,46 @@ fn answer(
             );
             closed
         }
+    }
+}
+
+/// Append the handler's answer; a large one built for this request must first get its share of
+/// the answer memory, else the client gets a 503 to retry.
+fn respond(
+    shared: &Shared,
+    out: &mut Vec<u8>,
+    answer: Response,
+    head_only: bool,
+    keep_alive: bool,
+) -> Answered {
+    let held = match &answer.body {
+        Body::Owned(bytes) if !head_only && bytes.len() > response::COPY_BODY_BYTES => {
+            match shared.answer_bytes.take(bytes.capacity()) {
+                Some(held) => Some(held),
+                None => {
+                    drop(answer);
+                    debug!("503: large answers already hold the answer memory budget");
+                    response::append_error(
+                        out,
+                        503,
+                        "too many large answers are being sent at once: try again in a moment",
+                        &[("Retry-After", "2")],
+                        head_only,
+                        keep_alive,
+                    );
+                    return Answered {
+                        keep_alive,
+                        large_body: None,
+                    };
+                }
+            }
+        }
+        _ => None,
+    };
+    Answered {
+        keep_alive,
+        large_body: response::append(out, answer, head_only, keep_alive)
+            .map(|body| LargeBody { body, _held: held }),
     }
 }
 

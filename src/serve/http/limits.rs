@@ -1,12 +1,21 @@
 //! Every bound the HTTP layer puts on a client, in one place, with the reason for each number.
 //!
-//! Memory bound of the whole server, worst case: [`MAX_CONNECTIONS`] connections, each with a
-//! [`STACK_BYTES`] coroutine stack, an input buffer of at most [`MAX_HEAD_BYTES`] and an output
-//! buffer of about [`OUTPUT_FLUSH_BYTES`] (plus the handler's body while it is written):
-//! 256 × (256 + 24 + 64) KiB ≈ 86 MiB of address space. Resident is far less: a stack holds only
-//! the pages its deepest call touched (14 KiB in a release build on the deepest API path), so a
-//! table full of idle clients that each asked the deepest question costs about
-//! 256 × (16 + 4) KiB ≈ 5 MiB, plus `may`'s pool of [`COROUTINE_POOL`] ready stacks.
+//! Memory bound of the whole server, worst case, under any mix of requests and clients:
+//! - per connection ([`MAX_CONNECTIONS`] of them): a [`STACK_BYTES`] coroutine stack, an input
+//!   buffer of at most [`MAX_HEAD_BYTES`] and an output buffer of at most [`OUTPUT_FLUSH_BYTES`]
+//!   plus one copied answer (16 KiB): 256 × (256 + 24 + 80) KiB = 90 MiB of address space, of
+//!   which little is resident: a stack holds only the pages its deepest call touched (14 KiB in a
+//!   release build on the deepest API path) and buffers start at 4 KiB, so a full table of idle
+//!   clients costs about 256 × (16 + 4) KiB ≈ 5 MiB, plus `may`'s pool of [`COROUTINE_POOL`]
+//!   ready stacks;
+//! - large answers waiting for their client to read them: at most [`ANSWER_BUDGET_BYTES`]
+//!   (32 MiB) together, whatever the number of clients (`budget`); beyond it a request gets 503;
+//! - answers being built: one handler per web worker ([`WORKERS`]) runs at a time and only
+//!   [`EXPENSIVE_AT_ONCE`] of them an expensive request; the largest answer (a 100,000-point
+//!   series) takes about 20 MiB while it is built and is freed or counted in the budget after.
+//!
+//! Together about 32 + 2 × 20 + 5 ≈ 80 MiB above the idle server, and it is given back when the
+//! clients go (`tests/http_memory.rs` measures it with 250 clients that never read).
 
 use std::time::Duration;
 
@@ -63,6 +72,32 @@ pub const STACK_BYTES: usize = 256 * 1024;
 /// one slow handler (a cold history read from a spinning disk) stall every other client, two let
 /// the second worker steal the waiting connections.
 pub const WORKERS: usize = 2;
+
+/// Bytes that large answers (over 16 KiB, built for their request) may hold together while
+/// their clients read them: three of the largest `/api/query` answers; a dashboard's own
+/// answers are far smaller.
+pub const ANSWER_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+
+/// The buffer of the largest answer: a 100,000-point `/api/query` series (`MAX_POINTS`) is
+/// built in 9.6 MB. An expensive request is not started unless this much of
+/// [`ANSWER_BUDGET_BYTES`] is free.
+pub const LARGEST_ANSWER_BYTES: usize = 10 * 1024 * 1024;
+
+/// A large answer must leave at least this fast once its first write has had
+/// [`WRITE_TIMEOUT`]: a client that reads a byte now and then cannot hold its share of
+/// [`ANSWER_BUDGET_BYTES`] for ever. 64 KiB/s gives the largest answer (9 MiB) 2.5 minutes.
+pub const LARGE_ANSWER_MIN_RATE: usize = 64 * 1024;
+
+/// Expensive requests (long series, top addresses over many days; the handler says which) run
+/// on this many `http-expensive` threads of their own, never on the [`WORKERS`], whose sockets
+/// would go unpolled meanwhile: cheap requests stay fast under any number of expensive ones.
+pub const EXPENSIVE_AT_ONCE: usize = 1;
+
+/// Expensive requests that may wait for their turn; more get 503 at once.
+pub const EXPENSIVE_QUEUE: usize = 16;
+
+/// The longest wait for a turn before answering 503.
+pub const EXPENSIVE_WAIT: Duration = Duration::from_secs(10);
 
 /// Finished coroutines kept for reuse (their stacks stay mapped); beyond this they are freed.
 pub const COROUTINE_POOL: usize = 64;

@@ -22,6 +22,7 @@ use super::error::HttpError;
 use super::limits::LISTEN_BACKLOG;
 use super::registry::Registry;
 use super::runtime;
+use super::socket::Socket;
 
 /// Listen on `address` (SO_REUSEADDR so a restart does not wait for TIME_WAIT; no SO_REUSEPORT).
 pub fn listen_on(address: SocketAddr) -> Result<TcpListener, HttpError> {
@@ -110,11 +111,12 @@ fn admit(stream: TcpStream, registry: &Arc<Registry>, shared: &Arc<Shared>) {
             return;
         }
     };
-    let stream = match may::io::CoIo::new(stream) {
+    let stream = match Socket::new(stream) {
         Ok(stream) => stream,
-        Err(error) => {
-            // Out of the table before the socket (inside `error`) is closed.
+        Err((error, stream)) => {
+            // Out of the table before the socket is closed.
             drop(slot);
+            drop(stream);
             debug!("cannot hand a client to the coroutine scheduler: {error}");
             return;
         }

@@ -31,8 +31,15 @@
 //!   10 s after its first byte (a slowloris trickle gets 408 and is closed); a stalled write
 //!   gives up after 30 s.
 //! - At most [`MAX_CONNECTIONS`](limits::MAX_CONNECTIONS) (256) open connections. A new client is
-//!   never locked out: when the table is full, the longest-idle connection is closed to make room
-//!   (then the oldest unfinished head, then the oldest stalled write; see `registry`).
+//!   never locked out: when the table is full, the longest-idle connection that has had an
+//!   answer is closed to make room (then the oldest unfinished head, then the oldest stalled
+//!   write, and only then the oldest connection not answered yet; see `registry`).
+//! - Large answers built for a request (over 16 KiB) may hold
+//!   [`ANSWER_BUDGET_BYTES`](limits::ANSWER_BUDGET_BYTES) (32 MiB) together while clients read
+//!   them; past that, and while the handler's expensive requests (long series, top addresses
+//!   over many days) already fill their queue, a request gets 503 with `Retry-After`. A large
+//!   answer must leave at [`LARGE_ANSWER_MIN_RATE`](limits::LARGE_ANSWER_MIN_RATE) (64 KiB/s)
+//!   after its first 30 s (see `budget`).
 //! - Host names (`host`, against DNS rebinding): IP literals, `localhost`, single-label and
 //!   local-suffix names, this machine's name and `WEB_ALLOWED_HOSTS` are answered; another name
 //!   → 403 naming the setting, a malformed `Host` → 400.
@@ -46,8 +53,10 @@
 //!   goes on. This needs `panic = "unwind"` (the default; the release profile must keep it).
 //!
 //! Threads and memory: one `http-accept` OS thread, [`WORKERS`](limits::WORKERS) (2) `may`
-//! worker threads plus `may`'s timer thread; handlers run on the workers and must not block them
-//! for long (no disk writes, no waiting on locks held across I/O). Each connection's coroutine has
+//! worker threads plus `may`'s timer thread, and one `http-expensive` thread for the requests the
+//! handler calls expensive; handlers run on the workers and must not block them for long (no
+//! disk writes, no waiting on locks held across I/O): a worker polls its share of the sockets
+//! only between coroutines. Each connection's coroutine has
 //! a [`STACK_BYTES`](limits::STACK_BYTES) stack; the memory bound is in `limits`.
 //!
 //! Stack size: `may` paints and measures every stack whose size (in machine words) is odd and
@@ -56,10 +65,13 @@
 //! deepest connection used 33 KiB in a debug build and 14 KiB in a release build, so
 //! [`STACK_BYTES`](limits::STACK_BYTES) of 256 KiB leaves 8× headroom (the test fails above
 //! half). Only touched pages are resident, so the headroom costs address space, not memory.
+//! Series of more than 1,000 points now run on the `http-expensive` thread (std's 2 MiB stack),
+//! so a coroutine's deepest path is shallower than that measurement.
 //!
 //! The server runs until the process exits; dropping [`Server`] does not stop it.
 
 mod auth;
+mod budget;
 mod connection;
 mod error;
 mod guard;
@@ -70,6 +82,7 @@ mod listener;
 mod registry;
 mod response;
 mod runtime;
+mod socket;
 mod throttle;
 
 use std::net::{IpAddr, SocketAddr};
@@ -79,6 +92,7 @@ pub use error::HttpError;
 
 use crate::serve::Handler;
 use auth::Credentials;
+use budget::{AnswerBytes, ExpensiveGate};
 use connection::Shared;
 use guard::Guard;
 use host::AllowedHosts;
@@ -160,8 +174,18 @@ pub fn start(settings: &HttpSettings, handler: Arc<dyn Handler>) -> Result<Serve
         .as_ref()
         .map(|(user, password)| Credentials::new(user, password));
     let shared = Arc::new(Shared {
-        handler,
         guard: Guard::new(hosts, credentials),
+        answer_bytes: AnswerBytes::new(limits::ANSWER_BUDGET_BYTES),
+        expensive: ExpensiveGate::start(
+            Arc::clone(&handler),
+            limits::EXPENSIVE_AT_ONCE,
+            limits::EXPENSIVE_QUEUE,
+            limits::EXPENSIVE_WAIT,
+        )
+        .map_err(|error| HttpError::Threads {
+            why: error.to_string(),
+        })?,
+        handler,
     });
     listener::spawn_acceptor(listener, Arc::clone(&registry), shared).map_err(|error| {
         HttpError::Threads {

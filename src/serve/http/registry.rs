@@ -2,9 +2,11 @@
 //! client when the table is full.
 //!
 //! A full table never locks a new client out: the accept thread closes the connection that has
-//! been idle longest (waiting for its next request), else the one that has spent longest sending
-//! an unfinished head (slowloris), else the one longest stalled in a write. A connection whose
-//! handler is running is never chosen. Closing means `shutdown(2)` on its socket, which wakes its
+//! been idle longest after an answer (waiting for its next request), else the one that has spent
+//! longest sending an unfinished head (slowloris), else the one longest stalled in a write, and
+//! only then a new connection that has not been answered yet (oldest first): a client that has
+//! had nothing is never closed to keep one that has. A connection whose handler is running (or
+//! waiting for its turn at an expensive request) is never chosen. Closing means `shutdown(2)` on its socket, which wakes its
 //! coroutine with end-of-file; the coroutine then leaves on its own.
 //!
 //! Descriptor safety: a connection takes itself out of the table (under the lock) before its
@@ -20,17 +22,19 @@ use std::time::Instant;
 /// What a connection is doing, in the order they are chosen for eviction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
-    /// Waiting for the first byte of a request.
+    /// Answered before, waiting for the first byte of the next request.
     Idle = 0,
     /// Receiving a request head (or discarding input before closing).
     Reading = 1,
     /// Writing an answer.
     Writing = 2,
+    /// New, nothing answered yet, waiting for the first byte of a request.
+    Fresh = 3,
     /// Running the handler: never evicted.
-    Handling = 3,
+    Handling = 4,
 }
 
-const PHASE_SHIFT: u32 = 62;
+const PHASE_SHIFT: u32 = 61;
 const SINCE_MASK: u64 = (1 << PHASE_SHIFT) - 1;
 
 /// Phase and the millisecond (since the registry's start) it began, in one atomic word so the
@@ -52,6 +56,7 @@ impl PhaseCell {
             0 => Phase::Idle,
             1 => Phase::Reading,
             2 => Phase::Writing,
+            3 => Phase::Fresh,
             _ => Phase::Handling,
         };
         (phase, word & SINCE_MASK)
@@ -116,7 +121,7 @@ impl Registry {
         let id = table.next_id;
         table.next_id += 1;
         let phase = Arc::new(PhaseCell(AtomicU64::new(0)));
-        phase.store(Phase::Idle, self.now_ms());
+        phase.store(Phase::Fresh, self.now_ms());
         table.entries.insert(
             id,
             Entry {
@@ -150,8 +155,8 @@ impl Registry {
 }
 
 impl Table {
-    /// Shut down the connection idle longest (then reading, then writing longest) and take it
-    /// out of the table. False when every connection is running its handler.
+    /// Shut down the connection idle longest (then reading, writing, and unanswered longest)
+    /// and take it out of the table. False when every connection is running its handler.
     fn evict_one(&mut self) -> bool {
         let victim = self
             .entries
@@ -213,6 +218,7 @@ mod tests {
         let busy_slot = registry.admit(busy.as_raw_fd()).unwrap();
         busy_slot.set(Phase::Handling);
         let old_slot = registry.admit(old.as_raw_fd()).unwrap();
+        old_slot.set(Phase::Idle);
         std::thread::sleep(std::time::Duration::from_millis(5));
         let young_slot = registry.admit(young.as_raw_fd()).unwrap();
         young_slot.set(Phase::Idle);
@@ -262,6 +268,45 @@ mod tests {
         let (_c3, fifth) = pair(&listener);
         assert_eq!(registry.admit(fifth.as_raw_fd()).err(), Some(Full));
         drop((writing_slot, reading_slot));
+    }
+
+    #[test]
+    fn a_client_not_answered_yet_goes_after_every_other_kind() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let registry = Registry::new(3);
+        let (mut fresh_client, fresh) = pair(&listener);
+        let (mut writing_client, writing) = pair(&listener);
+        let (mut idle_client, idle) = pair(&listener);
+        // The oldest of the three, nothing answered yet.
+        let fresh_slot = registry.admit(fresh.as_raw_fd()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let writing_slot = registry.admit(writing.as_raw_fd()).unwrap();
+        writing_slot.set(Phase::Writing);
+        let idle_slot = registry.admit(idle.as_raw_fd()).unwrap();
+        idle_slot.set(Phase::Idle);
+
+        let (_c1, fourth) = pair(&listener);
+        let fourth_slot = registry.admit(fourth.as_raw_fd()).unwrap();
+        assert!(
+            is_shut_down(&mut idle_client),
+            "the answered idle one goes first"
+        );
+        assert!(!is_shut_down(&mut fresh_client));
+        fourth_slot.set(Phase::Handling);
+
+        let (_c2, fifth) = pair(&listener);
+        let fifth_slot = registry.admit(fifth.as_raw_fd()).unwrap();
+        assert!(is_shut_down(&mut writing_client), "then the stalled writer");
+        assert!(!is_shut_down(&mut fresh_client), "the unanswered one stays");
+        fifth_slot.set(Phase::Handling);
+
+        let (_c3, sixth) = pair(&listener);
+        let _sixth_slot = registry.admit(sixth.as_raw_fd()).unwrap();
+        assert!(
+            is_shut_down(&mut fresh_client),
+            "only when nothing else is left"
+        );
+        drop((fresh_slot, writing_slot, idle_slot));
     }
 
     #[test]
