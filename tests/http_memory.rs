@@ -30,12 +30,12 @@ const HOLD: Duration = Duration::from_secs(6);
 /// (32 MiB of held answers, two answers being built, buffers); a debug build builds them with
 /// more memory, hence the margin.
 const MOST_GROWTH_KIB: u64 = 128 * 1024;
-/// What may stay resident above the start once they are gone: glibc keeps the freed answers in
-/// the arena of the thread that built them for the next ones (measured 18–53 MiB in a debug
-/// build); a second round reuses it and stays within the same bounds.
-const MOST_KEPT_KIB: u64 = 80 * 1024;
-/// Time for the server to notice that they are gone.
-const SETTLE: Duration = Duration::from_secs(2);
+/// What may stay resident above the start once they are gone. The allocator (mimalloc) hands
+/// freed pages back to the kernel; with glibc's, 18–53 MiB stayed in a debug build (68.8 MB
+/// resident in a release build, from 28.5 MB), which this bound fails.
+const MOST_KEPT_KIB: u64 = 8 * 1024;
+/// The longest the server may take to notice that they are gone and give the memory back.
+const SETTLE: Duration = Duration::from_secs(10);
 
 fn resident_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the monitor runs");
@@ -63,7 +63,7 @@ fn slow_reader() -> TcpStream {
 }
 
 /// 250 slow readers for [`HOLD`], then gone: (peak resident KiB, resident KiB after).
-fn slow_readers_come_and_go(monitor: &Monitor, namespace: &str) -> (u64, u64) {
+fn slow_readers_come_and_go(monitor: &Monitor, namespace: &str, baseline: u64) -> (u64, u64) {
     let pid = monitor.child.id();
     let readers: Vec<TcpStream> = in_namespace(namespace, || {
         (0..SLOW_READERS)
@@ -91,9 +91,19 @@ fn slow_readers_come_and_go(monitor: &Monitor, namespace: &str) -> (u64, u64) {
     );
     assert_eq!(health.status, 200, "{}", health.text());
     drop(readers);
-    // Their coroutines notice the closed connections and drop what they held.
-    std::thread::sleep(SETTLE);
-    (peak, resident_kib(pid))
+    // Their coroutines notice the closed connections and drop what they held; the allocator
+    // returns the pages shortly after.
+    let gone = Instant::now();
+    let mut after = resident_kib(pid);
+    while after > baseline + MOST_KEPT_KIB && gone.elapsed() < SETTLE {
+        std::thread::sleep(Duration::from_millis(200));
+        after = resident_kib(pid);
+    }
+    eprintln!(
+        "{after} KiB resident {:?} after they closed",
+        gone.elapsed()
+    );
+    (peak, after)
 }
 
 #[test]
@@ -112,9 +122,9 @@ fn clients_that_never_read_hold_bounded_memory_and_give_it_back() {
     let baseline = resident_kib(pid);
 
     for round in 1..=2 {
-        let (peak, after) = slow_readers_come_and_go(&monitor, &b);
+        let (peak, after) = slow_readers_come_and_go(&monitor, &b, baseline);
         eprintln!(
-            "round {round}: resident {baseline} KiB at the start, {peak} KiB at most with {SLOW_READERS} slow readers, {after} KiB {SETTLE:?} after they closed"
+            "round {round}: resident {baseline} KiB at the start, {peak} KiB at most with {SLOW_READERS} slow readers, {after} KiB after they closed"
         );
         assert!(
             peak <= baseline + MOST_GROWTH_KIB,
