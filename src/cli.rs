@@ -242,8 +242,11 @@ fn usage() -> String {
          nettraffic-sentinel [run] [SETTINGS]       capture, store and serve (the monitor)\n  \
          nettraffic-sentinel report [--json] [--top N] [SETTINGS] FILE...\n                                             \
          count pcap/pcapng files and print the totals\n  \
-         nettraffic-sentinel import FILE...         count capture files into the database\n  \
-         nettraffic-sentinel migrate-sqlite OLD.db  take over the original's SQLite history\n  \
+         nettraffic-sentinel import [SETTINGS] FILE...\n                                             \
+         count capture files into the database (DB_PATH, TZ, TOP_IPS_PER_DAY;\n                                             \
+         local addresses: LOCAL_PREFIXES, EXCLUDE_IPV6_PREFIX)\n  \
+         nettraffic-sentinel migrate-sqlite [SETTINGS] OLD.db\n                                             \
+         take over the original's SQLite history (DB_PATH, TZ)\n  \
          nettraffic-sentinel healthcheck            exit 0 if the running monitor's /api/health answers 200\n\n\
          Settings (flag, or environment variable; the flag wins):\n",
     );
@@ -313,6 +316,39 @@ mod tests {
             "2001:db8::/32",
         ]);
         assert_eq!(settings.local_prefixes().map(|p| p.len()), Ok(2));
+    }
+
+    #[test]
+    fn usage_names_the_settings_import_and_migrate_use() {
+        let text = usage();
+        let import = text
+            .split("nettraffic-sentinel import")
+            .nth(1)
+            .and_then(|rest| rest.split("nettraffic-sentinel migrate-sqlite").next())
+            .expect("import is listed before migrate-sqlite");
+        for name in [
+            "DB_PATH",
+            "TZ",
+            "TOP_IPS_PER_DAY",
+            "LOCAL_PREFIXES",
+            "EXCLUDE_IPV6_PREFIX",
+        ] {
+            assert!(
+                import.contains(name),
+                "import's usage names {name}: {import}"
+            );
+        }
+        let migrate = text
+            .split("nettraffic-sentinel migrate-sqlite")
+            .nth(1)
+            .and_then(|rest| rest.split("nettraffic-sentinel healthcheck").next())
+            .expect("migrate-sqlite is listed before healthcheck");
+        for name in ["DB_PATH", "TZ"] {
+            assert!(
+                migrate.contains(name),
+                "migrate-sqlite's usage names {name}"
+            );
+        }
     }
 
     #[test]

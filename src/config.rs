@@ -49,7 +49,7 @@ pub mod setting {
         TOP_IPS_PER_DAY: "TOP_IPS_PER_DAY", "--top-ips-per-day", "1000", "remote addresses kept per day";
         WEB_AUTH: "WEB_AUTH", "--web-auth", "", "user:password turns on HTTP basic auth (all but /api/health)";
         WEB_ALLOWED_HOSTS: "WEB_ALLOWED_HOSTS", "--web-allowed-hosts", "", "host names answered besides IP addresses, localhost, single-label and .local/.lan/.home.arpa/.internal names and this machine's name, comma-separated (.example.com: every name under it; *: any)";
-        LOG_LEVEL: "LOG_LEVEL", "--log-level", "info", "error, warn, info or debug";
+        LOG_LEVEL: "LOG_LEVEL", "--log-level", "info", "error, warn, info, debug or trace (debug adds a line per commit)";
         CAPTURE_WORKERS: "CAPTURE_WORKERS", "--capture-workers", "1", "capture threads per interface (PACKET_FANOUT when above 1)";
         RING_BLOCK_SIZE: "RING_BLOCK_SIZE", "--ring-block-size", "1048576", "bytes per capture ring block (a power of two, 4096 to 16777216)";
         RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "8", "blocks per capture ring (2 to 4096; all rings together at most 1/8 of MemTotal)";
@@ -429,7 +429,10 @@ impl RawSettings {
             "info" => Ok(LevelFilter::Info),
             "debug" => Ok(LevelFilter::Debug),
             "trace" => Ok(LevelFilter::Trace),
-            _ => Err(self.error(setting::LOG_LEVEL, "expected error, warn, info or debug")),
+            _ => Err(self.error(
+                setting::LOG_LEVEL,
+                "expected error, warn, info, debug or trace",
+            )),
         }
     }
 }
@@ -532,6 +535,23 @@ mod tests {
         assert_eq!(config.local_prefixes.len(), 2, "flags replace the variable");
     }
 
+    #[test]
+    fn every_log_level_accepted_is_named_in_the_help_and_the_error() {
+        let expected = LevelFilter::iter().map(|level| level.as_str().to_ascii_lowercase());
+        for name in expected.filter(|name| name != "off") {
+            let config = settings(&[("LOG_LEVEL", &name), ("TZ", "UTC")]).resolve();
+            assert!(config.is_ok(), "LOG_LEVEL={name} is accepted");
+            assert!(
+                setting::LOG_LEVEL.help.contains(&name),
+                "--help names {name}"
+            );
+            assert!(
+                error_of(&[("LOG_LEVEL", "verbose")]).contains(&name),
+                "the error names {name}"
+            );
+        }
+    }
+
     fn error_of(env: &[(&str, &str)]) -> String {
         let mut env = env.to_vec();
         env.push(("TZ", "UTC"));
@@ -554,7 +574,10 @@ mod tests {
             (("EXCLUDE_IPV6_PREFIX", "240e::/129"), "not a prefix"),
             (("AUTO_LOCAL_PREFIXES", "maybe"), "true or false"),
             (("TOP_IPS_PER_DAY", "0"), "from 1 to"),
-            (("LOG_LEVEL", "verbose"), "error, warn, info or debug"),
+            (
+                ("LOG_LEVEL", "verbose"),
+                "error, warn, info, debug or trace",
+            ),
             (("DB_PATH", "/data/"), "file path"),
             (
                 (
