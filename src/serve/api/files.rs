@@ -39,8 +39,8 @@ pub fn has_dashboard() -> bool {
 pub const NO_DASHBOARD: &str = "NetTraffic-Sentinel is running, but this build has no dashboard: \
 it was built without the `dashboard` feature (cargo build --no-default-features).
 
-The JSON API is under /api/ (for example /api/summary, /api/health, /api/query?start=YYYY-MM-DD&end=YYYY-MM-DD) \
-and Prometheus metrics are at /metrics.
+The JSON API is under /api/ (for example /api/summary, /api/health, \
+/api/query?start=YYYY-MM-DD&end=YYYY-MM-DD) and Prometheus metrics are at /metrics.
 
 To get the dashboard, build with the `dashboard` feature (on by default; it needs Node.js 18 or \
 newer with npm): cargo build --release, or scripts/build-release.
