@@ -27,7 +27,7 @@ use crate::clock::Zone;
 use crate::config::Config;
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
-use crate::serve::api::{Api, LiveSource};
+use crate::serve::api::{Api, LiveSource, PrefixSettings};
 use crate::serve::http::{self, HttpSettings};
 use crate::shutdown::Shutdown;
 use crate::store::{Persister, Store};
@@ -142,7 +142,11 @@ pub fn run(config: &Config) -> ExitCode {
     let api = Api::new(
         Arc::clone(&store),
         Arc::clone(&engine.live) as Arc<dyn LiveSource>,
-    );
+    )
+    .with_prefix_settings(PrefixSettings {
+        configured: config.local_prefixes.clone(),
+        automatic: config.auto_local_prefixes,
+    });
     let _server = match http::start(&settings, Arc::new(api)) {
         Ok(server) => {
             info!(

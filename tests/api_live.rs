@@ -271,3 +271,202 @@ fn a_busy_web_port_stops_start_up_with_one_sentence() {
         "{log}"
     );
 }
+
+/// The recorded figures of one capture: (up, down) from its expected file.
+fn expected_of(capture_name: &str) -> Bytes {
+    let path = expected_json_path(capture_name);
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("expected file")).unwrap();
+    bytes_of(&json)
+}
+
+#[test]
+fn a_renamed_interface_keeps_its_history_selectable() {
+    require_root();
+    let mut lab = Netns::new("api-rename");
+    let a = lab.add("a");
+    let b = lab.add("b");
+    lab.veth((&a, "va"), (&b, "vb"));
+    let dir = TempDir::new("api-rename");
+    let db = db_in(dir.path());
+    let mut monitor = Monitor::start(&lab, &b, "vb", &db, &[]);
+    monitor.wait_ready("vb");
+    lab.replay(&a, "va", &capture(CAPTURES[0]));
+    let total = expected_of(CAPTURES[0]);
+    let start = Instant::now();
+    while json_of(&monitor, "/api/summary")["today"] != totals(total)
+        && start.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = monitor.stop();
+    assert!(log.contains("saved to"), "{log}");
+
+    // A system update renames the interface; MONITOR_IFACE follows it.
+    for args in [
+        &["link", "set", "vb", "down"][..],
+        &["link", "set", "vb", "name", "ovs_vb"],
+        &["link", "set", "ovs_vb", "up"],
+    ] {
+        let mut full = vec!["-n", b.as_str()];
+        full.extend_from_slice(args);
+        common::netns::ip(&full);
+    }
+    let mut monitor = Monitor::start(&lab, &b, "ovs_vb", &db, &[]);
+    monitor.wait_ready("ovs_vb");
+
+    let summary = json_of(&monitor, "/api/summary");
+    assert_eq!(summary["interfaces"], json!(["ovs_vb", "vb"]), "{summary}");
+    assert_eq!(summary["not_captured"], json!(["vb"]), "{summary}");
+    let today = today();
+    for target in [
+        "/api/summary?iface=vb".to_string(),
+        format!("/api/query?start={today}&end={today}&granularity=hour&iface=vb"),
+        "/api/history/30days?iface=vb".to_string(),
+        "/api/history/12months?iface=vb".to_string(),
+        "/api/history/today_hours?iface=vb".to_string(),
+        "/api/date_range?iface=vb".to_string(),
+        "/api/top_ips?iface=vb".to_string(),
+        "/api/realtime?iface=vb".to_string(),
+        "/api/health?iface=vb".to_string(),
+        "/api/debug/local_ips?iface=vb".to_string(),
+        "/metrics?iface=vb".to_string(),
+    ] {
+        let answer = monitor.get(&target);
+        assert_eq!(answer.status, 200, "{target}: {}", answer.text());
+    }
+    // Its history is there under its old name, and not under the new one.
+    assert_eq!(
+        json_of(&monitor, "/api/summary?iface=vb")["today"],
+        totals(total)
+    );
+    assert_eq!(
+        json_of(&monitor, "/api/summary?iface=ovs_vb")["today"],
+        totals((0, 0))
+    );
+    let health = json_of(&monitor, "/api/health?iface=vb");
+    assert_eq!(health["status"], "not_captured", "{health}");
+    assert_eq!(health["interfaces"][0]["state"], "not_captured", "{health}");
+    let health = json_of(&monitor, "/api/health");
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["not_captured"], json!(["vb"]), "{health}");
+    assert_eq!(monitor.get("/api/summary?iface=eth9").status, 400);
+    monitor.stop();
+}
+
+#[test]
+fn debug_local_ips_lists_the_addresses_and_the_local_prefixes_in_use() {
+    require_root();
+    let mut lab = Netns::new("api-local");
+    let a = lab.add("a");
+    let b = lab.add("b");
+    lab.veth((&a, "va"), (&b, "vb"));
+    // The harness turns IPv6 off in its namespaces; this interface needs an IPv6 address.
+    common::netns::run_ok(
+        std::process::Command::new("ip").args([
+            "netns",
+            "exec",
+            &b,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.vb.disable_ipv6=0",
+        ]),
+        Duration::from_secs(10),
+    );
+    for address in ["203.0.113.5/24", "192.168.7.1/24"] {
+        common::netns::ip(&["-n", &b, "addr", "add", address, "dev", "vb"]);
+    }
+    common::netns::ip(&[
+        "-n",
+        &b,
+        "addr",
+        "add",
+        "2001:db8:1:2::5/64",
+        "dev",
+        "vb",
+        "nodad",
+    ]);
+    let dir = TempDir::new("api-local");
+    let mut monitor = Monitor::start(
+        &lab,
+        &b,
+        "vb",
+        &db_in(dir.path()),
+        &[
+            ("AUTO_LOCAL_PREFIXES", "true"),
+            ("LOCAL_PREFIXES", "198.51.100.0/24,2001:db8:ffff::/48"),
+        ],
+    );
+    monitor.wait_ready("vb");
+    let answer = monitor.get("/api/debug/local_ips");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    let ours = answer.json();
+
+    // The original's keys, each with a value of the same JSON type.
+    // Recorded from the original after a replay (its /api/debug/local_ips, byte for byte).
+    let recorded: Value =
+        serde_json::from_str(include_str!("recorded/debug_local_ips.json")).expect("recorded JSON");
+    fn same_shape(recorded: &Value, ours: &Value, at: &str) {
+        match (recorded, ours) {
+            (Value::Object(r), Value::Object(o)) => {
+                for (key, value) in r {
+                    let ours = o
+                        .get(key)
+                        .unwrap_or_else(|| panic!("{at}.{key} is missing: {o:?}"));
+                    same_shape(value, ours, &format!("{at}.{key}"));
+                }
+            }
+            (Value::Array(_), Value::Array(_))
+            | (Value::String(_), Value::String(_))
+            | (Value::Number(_), Value::Number(_)) => {}
+            _ => panic!("{at}: recorded {recorded}, ours {ours}"),
+        }
+    }
+    same_shape(&recorded, &ours, "answer");
+
+    let strings = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_string())
+            .collect()
+    };
+    assert_eq!(ours["iface"], "vb");
+    let ipv4 = strings(&ours["ipv4"]);
+    let ipv6 = strings(&ours["ipv6"]);
+    for address in ["203.0.113.5", "192.168.7.1"] {
+        assert!(ipv4.iter().any(|a| a == address), "{ours}");
+    }
+    assert!(ipv6.iter().any(|a| a == "2001:db8:1:2::5"), "{ours}");
+    assert_eq!(ours["total"], ipv4.len() + ipv6.len());
+
+    let filter = &ours["ipv6_lan_filter"];
+    assert_eq!(filter["mode"], "auto", "{filter}");
+    assert_eq!(
+        strings(&filter["configured"]),
+        ["198.51.100.0/24", "2001:db8:ffff::/48"],
+        "{filter}"
+    );
+    let mut automatic = strings(&filter["automatic"]);
+    automatic.sort();
+    assert_eq!(
+        automatic,
+        ["2001:db8:1:2::/64", "203.0.113.5/32"],
+        "{filter}"
+    );
+    let mut prefixes = strings(&filter["prefixes"]);
+    prefixes.sort();
+    assert_eq!(
+        prefixes,
+        [
+            "198.51.100.0/24",
+            "2001:db8:1:2::/64",
+            "2001:db8:ffff::/48",
+            "203.0.113.5/32"
+        ],
+        "{filter}"
+    );
+    monitor.stop();
+}

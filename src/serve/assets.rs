@@ -3,7 +3,9 @@
 //!
 //! build.rs builds `www/` (the page, a content-hashed script and stylesheet, the icon, the
 //! licenses of the bundled npm packages), gzips each file once, and generates the table included
-//! below. Without the `dashboard` feature the table is empty and every non-API path is a 404.
+//! below. Without the `dashboard` feature the table is empty: `/` answers a 404 page saying that
+//! this build has no dashboard and where the API is ([`crate::serve::api::files`]), other paths a
+//! 404.
 
 /// One file of the dashboard as the server sends it.
 #[derive(Debug)]

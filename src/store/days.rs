@@ -144,6 +144,20 @@ impl DayIndex {
         self.scopes.values().copied()
     }
 
+    /// The interface names with any stored hour, sorted (not the scope of all interfaces).
+    pub fn interface_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .scopes
+            .iter()
+            .filter(|(name, id)| {
+                !name.is_empty() && self.days.get(id).is_some_and(|days| !days.is_empty())
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     /// The days of scope `id` from `first` to `last`, both included, in date order.
     pub fn range(&self, id: u32, first: Date, last: Date) -> &[DaySum] {
         let Some(list) = self.days.get(&id) else {

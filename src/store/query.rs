@@ -96,6 +96,12 @@ pub(crate) fn scope_id_for_write(
 }
 
 impl Store {
+    /// The interfaces the history holds hours of, as of the last commit, sorted by name: those
+    /// monitored once and perhaps not now (an interface renamed by a system update).
+    pub fn interfaces_with_history(&self) -> Vec<String> {
+        self.shared().published().days.interface_names()
+    }
+
     /// A consistent view for queries: the history as of the last commit plus what memory (`view`,
     /// borrowed or handed over) has counted since. Costs a lock and a reference count: nothing is
     /// copied, and queries take from `view` only the hours and days they ask about.

@@ -1,5 +1,18 @@
 // The JSON API, by relative URLs only ("api/summary", not "/api/summary"), so the page works
 // behind a reverse proxy that mounts it under a sub-path.
+//
+// A page opened as http://user:pass@nas:8080/ has the credentials in its base URL, and fetch()
+// refuses any URL that carries them ("Request cannot be constructed from a URL that includes
+// credentials"): each request's URL is resolved and then stripped of them. The browser still
+// authenticates: it sends the credentials it used for the page to the same origin by itself.
+
+/** `relative` resolved against the page, without a user name or password. */
+export function requestUrl(relative, base = document.baseURI) {
+  const url = new URL(relative, base);
+  url.username = '';
+  url.password = '';
+  return url.href;
+}
 
 export class ApiError extends Error {
   constructor(path, status, message, body = null) {
@@ -17,7 +30,7 @@ export async function getJson(path, params = {}) {
     if (value !== undefined && value !== null && value !== '') query.set(key, value);
   }
   const search = query.toString();
-  const url = `api/${path}${search ? `?${search}` : ''}`;
+  const url = requestUrl(`api/${path}${search ? `?${search}` : ''}`);
   let response;
   try {
     response = await fetch(url, { headers: { Accept: 'application/json' }, cache: 'no-store' });

@@ -124,14 +124,20 @@ function renderSummary() {
   fillCard($('#card-year'), summary.year);
   fillCard($('#card-updown'), summary.today);
   $('#timezone').textContent = summary.timezone || '—';
-  renderInterfaces(Array.isArray(summary.interfaces) ? summary.interfaces : []);
+  renderInterfaces(
+    Array.isArray(summary.interfaces) ? summary.interfaces : [],
+    Array.isArray(summary.not_captured) ? summary.not_captured : [],
+  );
 }
 
-function renderInterfaces(names) {
+// Every interface with history is selectable; one that is not captured now (MONITOR_IFACE
+// changed, an update renamed eth0) says so in its label.
+function renderInterfaces(names, notCaptured) {
   const box = $('#iface-box');
   const select = $('#iface');
   box.hidden = names.length < 2;
-  const options = [['', t('all_interfaces')], ...names.map((name) => [name, name])];
+  const label = (name) => (notCaptured.includes(name) ? `${name} (${t('not_captured')})` : name);
+  const options = [['', t('all_interfaces')], ...names.map((name) => [name, label(name)])];
   select.replaceChildren(...options.map(([value, label]) => {
     const option = document.createElement('option');
     option.value = value;
@@ -212,6 +218,11 @@ function renderHealth() {
     const drops = Number(entry.drops ?? entry.ring_drops);
     const stateText = entry.state === 'capturing' ? t('capturing') : String(entry.state ?? '?');
     item.textContent = `${entry.name} · ${stateText}${Number.isFinite(drops) ? ` · ${t('drops')} ${drops}` : ''}`;
+    return item;
+  }), ...(Array.isArray(health.not_captured) ? health.not_captured : []).map((name) => {
+    const item = document.createElement('span');
+    item.className = 'health-item';
+    item.textContent = `${name} · ${t('not_captured')}`;
     return item;
   }));
 }

@@ -1,5 +1,7 @@
 //! The dashboard's files from [`crate::serve::assets`]: their content type and `Cache-Control`,
 //! an `ETag` with 304 answers to `If-None-Match`, and the gzip copy for clients that accept it.
+//! A build without the dashboard (no `dashboard` feature) answers `/` with a page saying so, how
+//! to get one, and where the API is.
 //!
 //! The gzip body is a different representation of the same file, so it carries its own strong
 //! validator (the file's ETag with `-gzip` appended inside the quotes) and every answer for a
@@ -12,7 +14,46 @@ use crate::serve::{Body, Request, Response};
 
 /// The file at the request's path, if the dashboard has one.
 pub fn answer(request: &Request<'_>) -> Option<Response> {
-    assets::lookup(request.path).map(|asset| respond(asset, request))
+    answer_from(assets::lookup, request)
+}
+
+/// As [`answer`], with the files `lookup` finds: a build without the page (nothing at `/`)
+/// answers `/` and `/index.html` with [`no_dashboard`].
+pub fn answer_from(
+    lookup: impl Fn(&[u8]) -> Option<&'static Asset>,
+    request: &Request<'_>,
+) -> Option<Response> {
+    if let Some(asset) = lookup(request.path) {
+        return Some(respond(asset, request));
+    }
+    let is_page = matches!(request.path, b"/" | b"/index.html");
+    (is_page && lookup(b"/").is_none()).then(no_dashboard)
+}
+
+/// Whether this build serves the dashboard.
+pub fn has_dashboard() -> bool {
+    assets::lookup(b"/").is_some()
+}
+
+/// What a build without the dashboard says at `/`: a 404 in plain words.
+pub const NO_DASHBOARD: &str = "NetTraffic-Sentinel is running, but this build has no dashboard: \
+it was built without the `dashboard` feature (cargo build --no-default-features).
+
+The JSON API is under /api/ (for example /api/summary, /api/health, \
+/api/query?start=YYYY-MM-DD&end=YYYY-MM-DD) and Prometheus metrics are at /metrics.
+
+To get the dashboard, build with the `dashboard` feature (on by default; it needs Node.js 18 or \
+newer with npm): cargo build --release, or scripts/build-release.
+";
+
+/// The answer to `/` in a build without the dashboard.
+pub fn no_dashboard() -> Response {
+    Response {
+        status: 404,
+        content_type: "text/plain; charset=utf-8",
+        body: Body::Static(NO_DASHBOARD.as_bytes()),
+        headers: vec![("Cache-Control", "no-cache".to_string())],
+    }
 }
 
 /// `asset` as `request` asked for it.
@@ -137,6 +178,45 @@ mod tests {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    fn nothing(_: &[u8]) -> Option<&'static Asset> {
+        None
+    }
+
+    fn only_page(path: &[u8]) -> Option<&'static Asset> {
+        (path == b"/").then_some(&PAGE)
+    }
+
+    #[test]
+    fn without_the_dashboard_the_root_says_so_and_points_to_the_api() {
+        for path in [&b"/"[..], b"/index.html"] {
+            let request = Request { path, ..get(&[]) };
+            let response = answer_from(nothing, &request).expect("an answer for the page");
+            assert_eq!(response.status, 404);
+            assert_eq!(response.content_type, "text/plain; charset=utf-8");
+            let text = std::str::from_utf8(response.body.as_bytes()).expect("UTF-8");
+            for needed in [
+                "this build has no dashboard",
+                "`dashboard` feature",
+                "Node.js",
+                "scripts/build-release",
+                "/api/",
+                "/metrics",
+            ] {
+                assert!(text.contains(needed), "{needed} missing from: {text}");
+            }
+            assert!(!text.contains("dashboard at /"), "{text}");
+        }
+        // Other paths stay for the caller's 404; a build with the page serves it.
+        let other = Request {
+            path: b"/favicon.ico",
+            ..get(&[])
+        };
+        assert!(answer_from(nothing, &other).is_none());
+        let response = answer_from(only_page, &get(&[])).expect("the page");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body.as_bytes(), PAGE.body);
     }
 
     #[test]

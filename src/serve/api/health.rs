@@ -6,7 +6,9 @@
 //! counted, and the missing one resumes by itself when it returns); `error` (503) when no
 //! interface is capturing, which is what "capture has stopped" means here: nothing would be
 //! counted. An interface that is administratively down counts as not capturing. With
-//! `?iface=NAME` the status is that interface's alone.
+//! `?iface=NAME` the status is that interface's alone; for an interface only the history holds
+//! (not monitored now) it is `not_captured` (200), with that interface in state `not_captured`.
+//! `not_captured` lists every such interface (they do not change the status).
 //!
 //! Each interface: `name`, `state` (`starting`, `capturing`, `down`, `missing`, `failed`,
 //! `stopped`), `detail` (the state in words, with the reason of a failure), `since` (Unix second
@@ -24,6 +26,9 @@ use super::{Api, ApiError};
 use crate::capture::engine::CaptureState;
 use crate::serve::Response;
 use crate::store::Scope;
+
+/// The status and state of an interface the history holds but capture does not watch now.
+pub const NOT_CAPTURED: &str = "not_captured";
 
 /// The word for a capture state.
 pub fn state_name(state: &CaptureState) -> &'static str {
@@ -57,12 +62,20 @@ pub fn status_of(interfaces: &[InterfaceReport]) -> (&'static str, u16) {
 /// # Errors
 /// 400 for an unknown interface.
 pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
-    let scope = params.scope(api.interfaces())?;
+    let scope = params.scope(&api.known_interfaces())?;
+    let not_captured = api.not_captured();
     let mut interfaces = api.live().interfaces();
     if let Scope::Interface(name) = &scope {
         interfaces.retain(|i| i.name == *name);
     }
-    let (status, code) = status_of(&interfaces);
+    let history_only = match &scope {
+        Scope::Interface(name) if interfaces.is_empty() => Some(name.as_str()),
+        _ => None,
+    };
+    let (status, code) = match history_only {
+        Some(_) => (NOT_CAPTURED, 200),
+        None => status_of(&interfaces),
+    };
     #[derive(Serialize)]
     struct Interface<'a> {
         detail: String,
@@ -79,13 +92,26 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     struct Answer<'a> {
         interfaces: Vec<Interface<'a>>,
         last_commit: Option<i64>,
+        not_captured: &'a [String],
         status: &'static str,
         ts: String,
     }
     let answer = Answer {
-        interfaces: interfaces
-            .iter()
-            .map(|i| Interface {
+        interfaces: history_only
+            .map(|name| Interface {
+                detail: "not captured now (MONITOR_IFACE does not name it); its history is kept"
+                    .to_string(),
+                drops: 0,
+                frames: 0,
+                freezes: 0,
+                malformed: 0,
+                name,
+                packets: 0,
+                since: 0,
+                state: NOT_CAPTURED,
+            })
+            .into_iter()
+            .chain(interfaces.iter().map(|i| Interface {
                 detail: i.state.to_string(),
                 drops: i.kernel.drops,
                 frames: i.counters.frames,
@@ -95,9 +121,10 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
                 packets: i.kernel.packets,
                 since: i.since,
                 state: state_name(&i.state),
-            })
+            }))
             .collect(),
         last_commit: api.store().last_commit(),
+        not_captured: &not_captured,
         status,
         ts: local_now(api),
     };

@@ -132,7 +132,7 @@ pub fn query(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     let (start, end) = params::required_range(params)?;
     let granularity = params.granularity()?;
     params::bounded(start, end, granularity)?;
-    let scope = params.scope(api.interfaces())?;
+    let scope = params.scope(&api.known_interfaces())?;
     let points = api.read()?.series(&scope, start, end, granularity)?;
     let shape = Shape {
         granularity,
@@ -156,7 +156,7 @@ fn fixed(
     granularity: Granularity,
     with_total: bool,
 ) -> Result<Response, ApiError> {
-    let scope = params.scope(api.interfaces())?;
+    let scope = params.scope(&api.known_interfaces())?;
     let points = api.read()?.series(&scope, start, end, granularity)?;
     let shape = Shape {
         granularity,
@@ -206,7 +206,7 @@ pub fn today_hours(api: &Api, params: &Params<'_>) -> Result<Response, ApiError>
 /// # Errors
 /// 400 for an unknown interface.
 pub fn date_range(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
-    let scope = params.scope(api.interfaces())?;
+    let scope = params.scope(&api.known_interfaces())?;
     let (min, max) = match api.read()?.data_range(&scope)? {
         Some(range) => range,
         None => {

@@ -4,6 +4,8 @@
 
 use std::sync::PoisonError;
 
+use ipnet::IpNet;
+
 use crate::capture::engine::{CaptureState, LiveState};
 use crate::capture::ring::KernelStats;
 use crate::count::live::{Counters, RateSample};
@@ -33,6 +35,11 @@ pub trait LiveSource: Send + Sync + 'static {
     /// The kept one-second samples of one interface, or of all of them together (`None`),
     /// oldest first.
     fn rate(&self, interface: Option<&str>) -> Vec<RateSample>;
+    /// The prefixes capture counts as local now: the configured ones, then those found on the
+    /// interfaces. None for a source that classifies nothing.
+    fn local_prefixes(&self) -> Vec<IpNet> {
+        Vec::new()
+    }
 }
 
 impl LiveSource for LiveState {
@@ -90,5 +97,9 @@ impl LiveSource for LiveState {
             .samples()
             .copied()
             .collect()
+    }
+
+    fn local_prefixes(&self) -> Vec<IpNet> {
+        LiveState::local_prefixes(self)
     }
 }

@@ -112,7 +112,7 @@ const PER_DEVICE: &[(&str, &str, &str, Value)] = &[
 /// # Errors
 /// 400 for an unknown interface.
 pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
-    let scope = params.scope(api.interfaces())?;
+    let scope = params.scope(&api.known_interfaces())?;
     let mut interfaces = api.live().interfaces();
     if let Scope::Interface(name) = &scope {
         interfaces.retain(|i| i.name == *name);

@@ -11,11 +11,14 @@
 //! | `/api/top_ips?start=&end=&limit=` | heaviest remote addresses over stored days ([`top_ips`]) |
 //! | `/api/realtime` | the one-second rate samples ([`realtime`]) |
 //! | `/api/health` | capture state per interface; 503 when capture has stopped ([`health`]) |
+//! | `/api/debug/local_ips` | the interfaces' own addresses and the local prefixes in use ([`local_ips`]) |
 //! | `/metrics` | Prometheus text format ([`metrics`]) |
 //! | anything else | a dashboard file ([`files`]) or a 404 |
 //!
-//! Every endpoint takes `?iface=NAME` (one monitored interface; default all together) and adds
-//! what memory has counted and not committed yet. Bad input is a 400 `{"error": "…"}` naming
+//! Every endpoint takes `?iface=NAME` (one interface; default all together) and adds what memory
+//! has counted and not committed yet. NAME may be a monitored interface or one the history holds
+//! but that is not captured now (`MONITOR_IFACE` changed, a NAS update renamed it): its history
+//! stays selectable. Bad input is a 400 `{"error": "…"}` naming
 //! the parameter ([`params`]), an unknown path a 404 in the same shape.
 //!
 //! Handlers run on the HTTP layer's coroutines: each request copies the live counts (never the
@@ -27,6 +30,7 @@ pub mod health;
 pub mod history;
 pub mod json;
 pub mod live;
+pub mod local_ips;
 pub mod metrics;
 pub mod params;
 pub mod realtime;
@@ -39,6 +43,7 @@ mod tests;
 
 use std::sync::Arc;
 
+use ipnet::IpNet;
 use jiff::civil::Date;
 
 use crate::capture::engine::unix_now;
@@ -77,9 +82,15 @@ impl ApiError {
             ApiError::BadRequest(error) => json::error_response(400, &error.0),
             ApiError::NotFound(path) => json::error_response(
                 404,
-                &format!(
-                    "nothing is at {path}: the API is under /api/ (see the README), the dashboard at /"
-                ),
+                &if files::has_dashboard() {
+                    format!(
+                        "nothing is at {path}: the API is under /api/ (see the README), the dashboard at /"
+                    )
+                } else {
+                    format!(
+                        "nothing is at {path}: the API is under /api/ (see the README); this build has no dashboard"
+                    )
+                },
             ),
             ApiError::Unavailable(StoreError::Io { why }) => json::error_response(
                 503,
@@ -96,6 +107,16 @@ pub struct Api {
     live: Arc<dyn LiveSource>,
     interfaces: Vec<String>,
     started: i64,
+    prefixes: PrefixSettings,
+}
+
+/// The local-prefix settings capture runs with, for `/api/debug/local_ips`.
+#[derive(Clone, Debug, Default)]
+pub struct PrefixSettings {
+    /// `LOCAL_PREFIXES` and `EXCLUDE_IPV6_PREFIX`.
+    pub configured: Vec<IpNet>,
+    /// `AUTO_LOCAL_PREFIXES`: the interfaces' own global prefixes count as local too.
+    pub automatic: bool,
 }
 
 impl Api {
@@ -107,12 +128,39 @@ impl Api {
             live,
             interfaces,
             started: unix_now(),
+            prefixes: PrefixSettings::default(),
         }
+    }
+
+    /// The same handler, reporting `prefixes` as the local-prefix settings.
+    #[must_use]
+    pub fn with_prefix_settings(mut self, prefixes: PrefixSettings) -> Api {
+        self.prefixes = prefixes;
+        self
     }
 
     /// The monitored interfaces, in configuration order.
     pub fn interfaces(&self) -> &[String] {
         &self.interfaces
+    }
+
+    /// Interfaces the history holds but that are not monitored now, by name.
+    pub fn not_captured(&self) -> Vec<String> {
+        let mut names = self.store.interfaces_with_history();
+        names.retain(|name| !self.interfaces.contains(name));
+        names
+    }
+
+    /// Every interface `?iface=` may name: the monitored ones in configuration order, then those
+    /// only the history holds.
+    pub fn known_interfaces(&self) -> Vec<String> {
+        let mut names = self.interfaces.clone();
+        names.extend(self.not_captured());
+        names
+    }
+
+    pub fn prefix_settings(&self) -> &PrefixSettings {
+        &self.prefixes
     }
 
     pub fn zone(&self) -> &Zone {

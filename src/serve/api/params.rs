@@ -124,20 +124,21 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// `iface`: one of the monitored interfaces; absent or empty means all of them together.
+    /// `iface`: one of `known` (the monitored interfaces and those the history holds); absent
+    /// or empty means all of them together.
     ///
     /// # Errors
-    /// When it names an interface that is not monitored.
-    pub fn scope(&self, monitored: &[String]) -> Result<Scope, ParamError> {
+    /// When it names an interface that is neither monitored nor in the history.
+    pub fn scope(&self, known: &[String]) -> Result<Scope, ParamError> {
         match self.non_empty("iface")? {
             None => Ok(Scope::All),
-            Some(name) if monitored.iter().any(|m| *m == name) => {
+            Some(name) if known.iter().any(|m| *m == name) => {
                 Ok(Scope::Interface(name.into_owned()))
             }
             Some(name) => Err(ParamError(format!(
-                "iface '{}' is not a monitored interface (monitored: {}); leave iface out for all of them together",
+                "iface '{}' is not a monitored interface and has no history (interfaces: {}); leave iface out for all of them together",
                 shorten(&name),
-                monitored.join(", ")
+                known.join(", ")
             ))),
         }
     }
@@ -513,7 +514,7 @@ mod tests {
     }
 
     #[test]
-    fn iface_must_be_monitored() {
+    fn iface_must_be_monitored_or_in_the_history() {
         let monitored = vec!["eth0".to_string(), "ppp0".to_string()];
         assert_eq!(params("").scope(&monitored), Ok(Scope::All));
         assert_eq!(params("iface=").scope(&monitored), Ok(Scope::All));
@@ -524,7 +525,7 @@ mod tests {
         let error = params("iface=wlan9").scope(&monitored).unwrap_err();
         assert_eq!(
             error.0,
-            "iface 'wlan9' is not a monitored interface (monitored: eth0, ppp0); leave iface out for all of them together"
+            "iface 'wlan9' is not a monitored interface and has no history (interfaces: eth0, ppp0); leave iface out for all of them together"
         );
     }
 }

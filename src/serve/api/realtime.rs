@@ -19,7 +19,7 @@ use crate::store::Scope;
 /// # Errors
 /// 400 for an unknown interface.
 pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
-    let scope = params.scope(api.interfaces())?;
+    let scope = params.scope(&api.known_interfaces())?;
     let interface = match &scope {
         Scope::All => None,
         Scope::Interface(name) => Some(name.as_str()),

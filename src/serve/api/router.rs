@@ -2,7 +2,9 @@
 //! layer has already answered methods other than GET and HEAD.
 
 use super::params::{self, Params};
-use super::{Api, ApiError, files, health, history, metrics, realtime, summary, top_ips};
+use super::{
+    Api, ApiError, files, health, history, local_ips, metrics, realtime, summary, top_ips,
+};
 use crate::serve::{Request, Response};
 use crate::store::Granularity;
 
@@ -29,6 +31,7 @@ pub fn route(api: &Api, request: &Request<'_>) -> Response {
         b"/api/top_ips" => top_ips::answer(api, &params),
         b"/api/realtime" => realtime::answer(api, &params),
         b"/api/health" => health::answer(api, &params),
+        b"/api/debug/local_ips" => local_ips::answer(api, &params),
         b"/metrics" => metrics::answer(api, &params),
         path if path == b"/api" || path.starts_with(b"/api/") => Err(not_found(path)),
         path => return files::answer(request).unwrap_or_else(|| not_found(path).into_response()),

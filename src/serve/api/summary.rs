@@ -2,8 +2,10 @@
 //! strings, live counts included.
 //!
 //! Additions the dashboard relies on: `timezone` (the zone days are counted in: its IANA name,
-//! or the current UTC offset such as "+05:30" when it has none) and `interfaces` (the monitored
-//! interfaces, for `?iface=`).
+//! or the current UTC offset such as "+05:30" when it has none), `interfaces` (every name
+//! `?iface=` takes: the monitored interfaces in configuration order, then those only the history
+//! holds) and `not_captured` (those of them that are not captured now, e.g. after `MONITOR_IFACE`
+//! changed or an update renamed `eth0`).
 
 use std::borrow::Cow;
 
@@ -21,23 +23,28 @@ use crate::serve::Response;
 /// # Errors
 /// 400 for an unknown interface; 503 when the history cannot be read.
 pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
-    let scope = params.scope(api.interfaces())?;
+    let scope = params.scope(&api.known_interfaces())?;
     let today = api.today();
     let read = api.read()?;
     let day = read.totals(&scope, today, today)?;
     let month = read.totals(&scope, today.first_of_month(), today.last_of_month())?;
     let year = read.totals(&scope, today.first_of_year(), today.last_of_year())?;
+    let not_captured = api.not_captured();
+    let mut interfaces = api.interfaces().to_vec();
+    interfaces.extend(not_captured.iter().cloned());
     #[derive(Serialize)]
     struct Answer<'a> {
-        interfaces: &'a [String],
+        interfaces: Vec<String>,
         month: Totals,
+        not_captured: Vec<String>,
         timezone: Cow<'a, str>,
         today: Totals,
         year: Totals,
     }
     let answer = Answer {
-        interfaces: api.interfaces(),
+        interfaces,
         month: Totals::of(month),
+        not_captured,
         timezone: timezone_label(api.zone(), unix_now()),
         today: Totals::of(day),
         year: Totals::of(year),

@@ -342,7 +342,7 @@ fn the_summary_keys_are_in_the_originals_order() {
     assert_eq!(
         text,
         format!(
-            r#"{{"interfaces":["eth0","ppp0"],"month":{zero},"timezone":"UTC","today":{zero},"year":{zero}}}"#
+            r#"{{"interfaces":["eth0","ppp0"],"month":{zero},"not_captured":[],"timezone":"UTC","today":{zero},"year":{zero}}}"#
         )
     );
 }
@@ -717,4 +717,100 @@ fn days_follow_the_configured_zone() {
     let (_, body) = get(&lab.api, "/api/summary");
     assert_eq!(body["timezone"], "Asia/Kolkata");
     assert_eq!(body["today"], totals(1, 2));
+}
+
+/// History of `eth0` (committed while it was monitored), then a monitor that captures only
+/// `ovs_eth0`: what a NAS update renaming the interface leaves.
+fn renamed() -> (Lab, Date) {
+    let lab = lab(Zone::utc());
+    let now = unix_now();
+    let hour = now - now.rem_euclid(3600) - 86_400;
+    let day = lab.zone.date_of(hour);
+    let committed = LiveView {
+        interfaces: vec![(
+            "eth0".into(),
+            snapshot(
+                &[(hour, ud(300, 700))],
+                day,
+                &[("203.0.113.9", ud(300, 700))],
+            ),
+        )],
+    };
+    Persister::new(Arc::clone(&lab.store))
+        .commit_at(&committed, now, 30 * 86_400)
+        .expect("commit");
+    *lab.live.states.lock().unwrap() = vec![("ovs_eth0".into(), CaptureState::Capturing)];
+    let api = Api::new(
+        Arc::clone(&lab.store),
+        Arc::clone(&lab.live) as Arc<dyn LiveSource>,
+    );
+    (Lab { api, ..lab }, day)
+}
+
+#[test]
+fn an_interface_with_history_stays_selectable_after_it_is_no_longer_captured() {
+    let (lab, day) = renamed();
+    let api = &lab.api;
+    let (status, summary) = get(api, "/api/summary");
+    assert_eq!(status, 200);
+    assert_eq!(
+        summary["interfaces"],
+        json!(["ovs_eth0", "eth0"]),
+        "{summary}"
+    );
+    assert_eq!(summary["not_captured"], json!(["eth0"]), "{summary}");
+
+    let targets = [
+        "/api/summary?iface=eth0".to_string(),
+        format!("/api/query?start={day}&end={day}&iface=eth0"),
+        "/api/history/30days?iface=eth0".to_string(),
+        "/api/history/12months?iface=eth0".to_string(),
+        "/api/history/today_hours?iface=eth0".to_string(),
+        "/api/date_range?iface=eth0".to_string(),
+        format!("/api/top_ips?start={day}&end={day}&iface=eth0"),
+        "/api/realtime?iface=eth0".to_string(),
+        "/api/health?iface=eth0".to_string(),
+        "/api/debug/local_ips?iface=eth0".to_string(),
+    ];
+    for target in &targets {
+        let (status, body) = get(api, target);
+        assert_eq!(status, 200, "{target}: {body}");
+    }
+    assert_eq!(
+        get_raw(api, "/metrics?iface=eth0", &[]).status,
+        200,
+        "/metrics?iface=eth0"
+    );
+    // Its history is what was committed for it.
+    let (_, query) = get(api, &format!("/api/query?start={day}&end={day}&iface=eth0"));
+    assert_eq!(query["summary"], totals(300, 700), "{query}");
+    let (_, range) = get(api, "/api/date_range?iface=eth0");
+    assert_eq!(range["min"], day.to_string(), "{range}");
+    let (_, top) = get(
+        api,
+        &format!("/api/top_ips?start={day}&end={day}&iface=eth0"),
+    );
+    assert_eq!(top["top_ips"][0]["ip"], "203.0.113.9", "{top}");
+    // The interface captured now has none of it.
+    let (_, query) = get(
+        api,
+        &format!("/api/query?start={day}&end={day}&iface=ovs_eth0"),
+    );
+    assert_eq!(query["summary"], totals(0, 0), "{query}");
+
+    // Health: marked as not captured now; the overall status is the captured interfaces'.
+    let (status, health) = get(api, "/api/health?iface=eth0");
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "not_captured", "{health}");
+    assert_eq!(health["interfaces"][0]["name"], "eth0");
+    assert_eq!(health["interfaces"][0]["state"], "not_captured");
+    let (status, health) = get(api, "/api/health");
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["not_captured"], json!(["eth0"]));
+    assert_eq!(health["interfaces"].as_array().map(Vec::len), Some(1));
+
+    // A name with neither capture nor history is still refused, naming both kinds.
+    let message = bad(api, "/api/summary?iface=wlan0", "iface 'wlan0'");
+    assert!(message.contains("ovs_eth0, eth0"), "{message}");
 }

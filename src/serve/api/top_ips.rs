@@ -40,7 +40,7 @@ pub fn days(api: &Api, params: &Params<'_>) -> Result<(Date, Date), ApiError> {
 pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     let (start, end) = days(api, params)?;
     let limit = params.limit(DEFAULT_LIMIT)?;
-    let scope = params.scope(api.interfaces())?;
+    let scope = params.scope(&api.known_interfaces())?;
     let top = api
         .read_with_remotes()?
         .top_remotes(&scope, start, end, limit)?;
