@@ -27,14 +27,6 @@ pub struct DaySum {
     pub bytes: UpDown,
 }
 
-/// `a + b` that stops at `u64::MAX` instead of overflowing on a damaged stored value.
-pub fn saturating_sum(a: UpDown, b: UpDown) -> UpDown {
-    UpDown {
-        up: a.up.saturating_add(b.up),
-        down: a.down.saturating_add(b.down),
-    }
-}
-
 /// Which local day an hour belongs to, remembering the last day's bounds so a run of hours of the
 /// same day costs one time-zone conversion, not one per hour.
 #[derive(Debug)]
@@ -105,7 +97,7 @@ impl DayIndex {
             let date = day_of.date(start);
             match &mut current {
                 Some((id, sum)) if *id == scope && sum.date == date => {
-                    sum.bytes = saturating_sum(sum.bytes, bytes);
+                    sum.bytes += bytes;
                 }
                 _ => {
                     if let Some((id, sum)) = current.take() {
@@ -123,7 +115,7 @@ impl DayIndex {
             // backwards across midnight could repeat a date, which this merges.
             list.dedup_by(|later, earlier| {
                 if later.date == earlier.date {
-                    earlier.bytes = saturating_sum(earlier.bytes, later.bytes);
+                    earlier.bytes += later.bytes;
                     true
                 } else {
                     false
@@ -237,7 +229,7 @@ pub fn sums_of(
         )?;
         for entry in range {
             let (_, value) = entry?;
-            sum = Some(saturating_sum(sum.unwrap_or_default(), value.value()));
+            sum = Some(sum.unwrap_or_default() + value.value());
         }
         changes.push((*id, *date, sum));
     }

@@ -193,8 +193,7 @@ impl Acc {
     fn observe(&mut self, now: UpDown) {
         // A shrink means part of memory was dropped (and may have come back smaller): it was
         // counted already, so add nothing rather than subtract or guess.
-        self.total.up += now.up.saturating_sub(self.seen.up);
-        self.total.down += now.down.saturating_sub(self.seen.down);
+        self.total += now - self.seen;
         self.seen = now;
     }
 }

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use redb::{ReadTransaction, ReadableTable, TableError};
 
-use super::days::saturating_sum;
 use super::persister::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, HOURS, Hour, RemoteBytes, SCOPES, decode_remotes,
@@ -155,13 +154,6 @@ impl std::fmt::Debug for ReadView<'_> {
     }
 }
 
-fn minus(now: UpDown, taken: UpDown) -> UpDown {
-    UpDown {
-        up: now.up.saturating_sub(taken.up),
-        down: now.down.saturating_sub(taken.down),
-    }
-}
-
 fn is_zero(bytes: UpDown) -> bool {
     bytes == UpDown::default()
 }
@@ -249,7 +241,7 @@ impl ReadView<'_> {
             hours.sort_unstable_by_key(|(hour, _)| *hour);
             hours.dedup_by(|later, earlier| {
                 if later.0 == earlier.0 {
-                    earlier.1 = saturating_sum(earlier.1, later.1);
+                    earlier.1 += later.1;
                     true
                 } else {
                     false
@@ -262,7 +254,7 @@ impl ReadView<'_> {
                 return false;
             }
             if let Some(before) = taken.and_then(|t| t.get(hour)) {
-                *bytes = minus(*bytes, *before);
+                *bytes = *bytes - *before;
             }
             !is_zero(*bytes)
         });
@@ -384,7 +376,7 @@ impl ReadView<'_> {
             {
                 for (hour, bytes) in Self::stored_hours(txn, id, from, until)? {
                     if let Some(point) = bounds.by_instant(hour).and_then(|i| points.get_mut(i)) {
-                        point.bytes = saturating_sum(point.bytes, bytes);
+                        point.bytes += bytes;
                     }
                 }
             }
@@ -400,7 +392,7 @@ impl ReadView<'_> {
                         bucket += 1;
                     }
                     if let Some(point) = points.get_mut(bucket) {
-                        point.bytes = saturating_sum(point.bytes, day.bytes);
+                        point.bytes += day.bytes;
                     }
                 }
             }
@@ -408,7 +400,7 @@ impl ReadView<'_> {
         };
         for (hour, bytes) in self.live_hours(&published.marks, scope, from, until) {
             if let Some(point) = bounds.by_instant(hour).and_then(|i| points.get_mut(i)) {
-                point.bytes = saturating_sum(point.bytes, bytes);
+                point.bytes += bytes;
             }
         }
         Ok(points)
@@ -426,7 +418,7 @@ impl ReadView<'_> {
         let mut total = UpDown::default();
         if let Some(id) = Self::scope_id(&published, scope) {
             for day in published.days.range(id, first, last) {
-                total = saturating_sum(total, day.bytes);
+                total += day.bytes;
             }
         }
         let from = day_start(self.zone(), first);
@@ -434,7 +426,7 @@ impl ReadView<'_> {
             .tomorrow()
             .map_or(i64::MAX, |d| day_start(self.zone(), d));
         for (_, bytes) in self.live_hours(&published.marks, scope, from, until) {
-            total = saturating_sum(total, bytes);
+            total += bytes;
         }
         Ok(total)
     }
@@ -511,7 +503,7 @@ impl ReadView<'_> {
                     })?;
                     for RemoteBytes { addr, bytes } in list {
                         let sum = sums.entry(addr).or_default();
-                        *sum = saturating_sum(*sum, bytes);
+                        *sum += bytes;
                     }
                 }
             }
@@ -528,10 +520,10 @@ impl ReadView<'_> {
                         .and_then(|t| t.get(&entry.addr))
                         .copied()
                         .unwrap_or_default();
-                    let left = minus(entry.bytes, before);
+                    let left = entry.bytes - before;
                     if !is_zero(left) {
                         let sum = sums.entry(entry.addr).or_default();
-                        *sum = saturating_sum(*sum, left);
+                        *sum += left;
                     }
                 }
             }
