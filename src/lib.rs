@@ -38,6 +38,7 @@ pub mod clock;
 pub mod config;
 pub mod count;
 pub mod healthcheck;
+pub mod live;
 pub mod parse;
 pub mod report;
 pub mod run;

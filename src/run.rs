@@ -20,13 +20,14 @@ use std::sync::Arc;
 use log::{error, info, warn};
 use serde_json::{Map, Value, json};
 
-use crate::capture::engine::{Engine, EngineSettings, LiveState};
+use crate::capture::engine::{Engine, EngineSettings};
 use crate::capture::iface;
 use crate::capture::ring::{Geometry, check_permission};
 use crate::clock::Zone;
 use crate::config::Config;
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
+use crate::live::LiveState;
 use crate::serve::api::{Api, LiveSource};
 use crate::serve::http::{self, HttpSettings};
 use crate::shutdown::Shutdown;

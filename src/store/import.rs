@@ -28,9 +28,9 @@ use super::schema::{
     encode_remotes, keep_heaviest,
 };
 use super::{Store, StoreError};
-use crate::capture::engine::unix_now;
 use crate::capture::file::read_capture;
 use crate::classify::Direction;
+use crate::clock::unix_now;
 use crate::clock::{HourStart, Zone};
 use crate::count::{Counter, FileTally, Tally, UpDown};
 

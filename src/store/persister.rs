@@ -43,10 +43,11 @@ use super::schema::{
     decode_remotes, encode_remotes, keep_heaviest,
 };
 use super::{Store, StoreError};
-use crate::capture::engine::{LiveState, unix_now};
 use crate::clock::HourStart;
+use crate::clock::unix_now;
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
+use crate::live::LiveState;
 
 /// 2020-01-01 00:00:00 UTC: no live frame of this program's lifetime can be older.
 pub const PLAUSIBLE_FROM: i64 = 1_577_836_800;
@@ -64,7 +65,7 @@ pub struct LiveView {
 }
 
 impl LiveView {
-    /// Copy the counts of every interface out of the capture engine's live state.
+    /// Copy the counts of every interface out of the live state capture writes.
     pub fn from_state(live: &LiveState) -> LiveView {
         LiveView {
             interfaces: live

@@ -21,7 +21,7 @@ use super::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, HOURS, Hour, RemoteBytes, SCOPES, decode_remotes,
 };
 use super::{Published, Shared, Store, StoreError};
-use crate::capture::engine::unix_now;
+use crate::clock::unix_now;
 use crate::clock::{HourStart, Zone};
 use crate::count::UpDown;
 
