@@ -21,9 +21,10 @@ use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::live::{Counters, LiveSnapshot, RateSample};
 use nettraffic_sentinel::live::CaptureState;
 use nettraffic_sentinel::live::KernelStats;
+use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::serve::api::{Api, InterfaceReport, LiveSource};
 use nettraffic_sentinel::serve::{Handler, Request};
-use nettraffic_sentinel::store::{LiveView, Persister, Store};
+use nettraffic_sentinel::store::{LiveView, Store};
 
 const DAY: i64 = 86_400;
 

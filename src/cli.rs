@@ -71,11 +71,11 @@ pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<OsString>) -> Exit
         },
         Command::Import { files } => match settings.resolve() {
             Err(error) => config_failed(&error),
-            Ok(config) => crate::store::import::command(&config, &files),
+            Ok(config) => crate::commands::import::command(&config, &files),
         },
         Command::MigrateSqlite { database } => match settings.resolve() {
             Err(error) => config_failed(&error),
-            Ok(config) => crate::store::migrate::command(&config, &database),
+            Ok(config) => crate::commands::migrate_sqlite::command(&config, &database),
         },
         Command::Healthcheck => match settings.resolve() {
             Err(error) => config_failed(&error),

@@ -28,10 +28,11 @@ use crate::config::Config;
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
 use crate::live::LiveState;
+use crate::persister::Persister;
 use crate::serve::api::{Api, LiveSource};
 use crate::serve::http::{self, HttpSettings};
 use crate::shutdown::Shutdown;
-use crate::store::{Persister, Store};
+use crate::store::Store;
 use crate::units::format_bytes;
 
 const EXIT_CAPTURE_FAILED: u8 = 1;

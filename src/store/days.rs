@@ -15,7 +15,6 @@ use std::collections::{BTreeSet, HashMap};
 use jiff::civil::Date;
 use redb::ReadableTable;
 
-use super::query::day_start;
 use super::schema::{Counts, Hour, HourKey};
 use crate::clock::{HourStart, Zone};
 use crate::count::UpDown;
@@ -25,6 +24,14 @@ use crate::count::UpDown;
 pub struct DaySum {
     pub date: Date,
     pub bytes: UpDown,
+}
+
+/// The first instant (UTC second) of a local date. A date jiff cannot place (beyond year 9999)
+/// maps to the end of time, so ranges stay ordered.
+pub fn day_start(zone: &Zone, date: Date) -> i64 {
+    date.to_zoned_datetime(zone.time_zone().clone())
+        .and_then(|zoned| zoned.start_of_day())
+        .map_or(i64::MAX, |start| start.timestamp().as_second())
 }
 
 /// Which local day an hour belongs to, remembering the last day's bounds so a run of hours of the

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use redb::{ReadTransaction, ReadableTable, TableError};
 
-use super::persister::{Committed, LiveView, PLAUSIBLE_FROM};
+use super::days::day_start;
+use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, HOURS, Hour, RemoteBytes, SCOPES, decode_remotes,
 };
@@ -66,14 +67,6 @@ pub struct Point {
 pub struct RemoteTotal {
     pub addr: IpAddr,
     pub bytes: UpDown,
-}
-
-/// The first instant (UTC second) of a local date. A date jiff cannot place (beyond year 9999)
-/// maps to the end of time, so ranges stay ordered.
-pub fn day_start(zone: &Zone, date: Date) -> i64 {
-    date.to_zoned_datetime(zone.time_zone().clone())
-        .and_then(|zoned| zoned.start_of_day())
-        .map_or(i64::MAX, |start| start.timestamp().as_second())
 }
 
 /// The scope id of `name`, assigning the next free one in `txn` when it is new.

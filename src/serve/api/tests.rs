@@ -19,8 +19,9 @@ use crate::count::heavy::HeavyEntry;
 use crate::count::live::{Counters, LiveSnapshot, RateSample};
 use crate::live::CaptureState;
 use crate::live::KernelStats;
+use crate::persister::Persister;
 use crate::serve::{Handler, Header, Request, Response};
-use crate::store::{LiveView, Persister, Store};
+use crate::store::{LiveView, Store};
 
 struct TempDir(PathBuf);
 
