@@ -11,7 +11,7 @@ use crate::capture::file::read_capture;
 use crate::config::Config;
 use crate::count::Counter;
 use crate::store::import::{Counted, DayTally, FileOutcome, import};
-use crate::store::{FIRST_YEAR, LAST_YEAR, Store};
+use crate::store::{FIRST_YEAR, LAST_YEAR, Store, StoreError};
 
 /// Count `path` with `counter`: the file's digest and its per-day tally.
 ///
@@ -58,21 +58,42 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// Why `import` did not import every file.
+#[derive(Debug)]
+pub enum ImportError {
+    /// The history at `DB_PATH` cannot be used.
+    History(StoreError),
+    /// The transaction failed: nothing was imported.
+    NothingImported(StoreError),
+    /// At least one file could not be counted (each is named on stderr already; the others are
+    /// imported).
+    FilesFailed,
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImportError::History(error) => write!(f, "{error}"),
+            ImportError::NothingImported(error) => write!(f, "nothing was imported: {error}"),
+            ImportError::FilesFailed => f.write_str("a capture file could not be imported"),
+        }
+    }
+}
+
+impl std::error::Error for ImportError {}
+
 /// The `import` command: open the history, import `files`, say what happened to each.
-/// Exit code 0, 1 when a file could not be counted (the others are imported), 2 when the history
-/// cannot be used.
-pub fn command(config: &Config, files: &[PathBuf]) -> std::process::ExitCode {
+///
+/// # Errors
+/// See [`ImportError`].
+pub fn command(config: &Config, files: &[PathBuf]) -> Result<(), ImportError> {
     use crate::classify::AddressClassifier;
     use crate::clock::HourClock;
     use crate::units::format_bytes;
-    use std::process::ExitCode;
 
     let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
         Ok(store) => store,
-        Err(error) => {
-            eprintln!("nettraffic-sentinel: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return Err(ImportError::History(error)),
     };
     let counter = Counter::new(
         AddressClassifier::new(&config.local_prefixes),
@@ -93,10 +114,7 @@ pub fn command(config: &Config, files: &[PathBuf]) -> std::process::ExitCode {
     }
     let outcomes = match imported {
         Ok(outcomes) => outcomes,
-        Err(error) => {
-            eprintln!("nettraffic-sentinel: nothing was imported: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return Err(ImportError::NothingImported(error)),
     };
     let mut failed = false;
     for (path, outcome) in outcomes {
@@ -151,8 +169,8 @@ pub fn command(config: &Config, files: &[PathBuf]) -> std::process::ExitCode {
         }
     }
     if failed {
-        ExitCode::from(1)
+        Err(ImportError::FilesFailed)
     } else {
-        ExitCode::SUCCESS
+        Ok(())
     }
 }

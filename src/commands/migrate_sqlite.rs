@@ -5,20 +5,43 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::store::Store;
-use crate::store::migrate::{read_original, take};
+use crate::store::migrate::{MigrateError, read_original, take};
 
-/// The `migrate-sqlite` command: 0 on success, 1 when the old file cannot be migrated or rows of
-/// it were skipped as bad (the good ones are migrated), 2 when the history cannot be used.
-pub fn command(config: &Config, old: &Path) -> std::process::ExitCode {
+/// Why `migrate-sqlite` did not take every row.
+#[derive(Debug)]
+pub enum MigrateSqliteError {
+    /// The old file cannot be migrated; nothing was.
+    Original(MigrateError),
+    /// Rows were skipped as bad (each is named on stderr already); the good ones were taken.
+    RowsSkipped,
+    /// The history at `DB_PATH` cannot be used, or taking the rows into it failed.
+    History(MigrateError),
+}
+
+impl std::fmt::Display for MigrateSqliteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MigrateSqliteError::Original(error) | MigrateSqliteError::History(error) => {
+                write!(f, "{error}")
+            }
+            MigrateSqliteError::RowsSkipped => f.write_str("rows were skipped as bad"),
+        }
+    }
+}
+
+impl std::error::Error for MigrateSqliteError {}
+
+/// The `migrate-sqlite` command: read the original at `old`, take its rows into the history, say
+/// what was taken.
+///
+/// # Errors
+/// See [`MigrateSqliteError`].
+pub fn command(config: &Config, old: &Path) -> Result<(), MigrateSqliteError> {
     use crate::units::format_bytes;
-    use std::process::ExitCode;
     let name = old.display();
     let original = match read_original(old, &config.zone) {
         Ok(original) => original,
-        Err(error) => {
-            eprintln!("nettraffic-sentinel: {error}");
-            return ExitCode::from(1);
-        }
+        Err(error) => return Err(MigrateSqliteError::Original(error)),
     };
     for bad in original.bad() {
         eprintln!("nettraffic-sentinel: {name}: {bad}");
@@ -30,17 +53,14 @@ pub fn command(config: &Config, old: &Path) -> std::process::ExitCode {
             config.db_path.display()
         );
         return if skipped > 0 {
-            ExitCode::from(1)
+            Err(MigrateSqliteError::RowsSkipped)
         } else {
-            ExitCode::SUCCESS
+            Ok(())
         };
     }
     let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
         Ok(store) => store,
-        Err(error) => {
-            eprintln!("nettraffic-sentinel: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return Err(MigrateSqliteError::History(MigrateError::Store(error))),
     };
     let taken = take(&store, original);
     if taken.is_err() {
@@ -64,14 +84,11 @@ pub fn command(config: &Config, old: &Path) -> std::process::ExitCode {
                 m.down
             );
             if m.skipped.is_empty() {
-                ExitCode::SUCCESS
+                Ok(())
             } else {
-                ExitCode::from(1)
+                Err(MigrateSqliteError::RowsSkipped)
             }
         }
-        Err(error) => {
-            eprintln!("nettraffic-sentinel: {error}");
-            ExitCode::from(2)
-        }
+        Err(error) => Err(MigrateSqliteError::History(error)),
     }
 }
