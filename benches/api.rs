@@ -16,14 +16,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use criterion::Criterion;
-use nettraffic_sentinel::capture::engine::CaptureState;
-use nettraffic_sentinel::capture::ring::KernelStats;
 use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::live::{Counters, LiveSnapshot, RateSample};
+use nettraffic_sentinel::live::CaptureState;
+use nettraffic_sentinel::live::KernelStats;
+use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::serve::api::{Api, InterfaceReport, LiveSource};
 use nettraffic_sentinel::serve::{Handler, Request};
-use nettraffic_sentinel::store::{LiveView, Persister, Store};
+use nettraffic_sentinel::store::{LiveView, Store};
 
 const DAY: i64 = 86_400;
 

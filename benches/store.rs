@@ -46,9 +46,10 @@ use nettraffic_sentinel::clock::{HourStart, Zone};
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::heavy::HeavyEntry;
 use nettraffic_sentinel::count::live::LiveSnapshot;
-use nettraffic_sentinel::store::persister::PLAUSIBLE_FROM;
-use nettraffic_sentinel::store::query::day_start;
-use nettraffic_sentinel::store::{Granularity, LiveView, Persister, ReadView, Scope, Store};
+use nettraffic_sentinel::persister::Persister;
+use nettraffic_sentinel::store::PLAUSIBLE_FROM;
+use nettraffic_sentinel::store::days::day_start;
+use nettraffic_sentinel::store::{Granularity, LiveView, ReadView, Scope, Store};
 use rusqlite::Connection;
 
 /// Live heap bytes, so the persister's footprint can be read without an external profiler.

@@ -1,24 +1,28 @@
 //! The command line: subcommands, flags, messages and exit codes.
 //!
-//! Exit codes: 0 success; 1 a file could not be counted or migrated, or rows of the original's
-//! history were skipped as bad (the others still were taken); 2 a usage or configuration error,
-//! or a database (`DB_PATH`) that cannot be used. `run` exits 1 when capture
-//! cannot start (no CAP_NET_RAW) or its last commit failed; `healthcheck` exits 1 when the monitor
-//! is unreachable or unhealthy.
+//! The commands ([`crate::commands`]) return their own error types; this module alone turns them
+//! into exit codes. 0 success; 1 ([`EXIT_FAILED`]) a file could not be counted, imported or
+//! migrated, or rows of the original's history were skipped as bad (the others still were taken),
+//! `run`'s capture could not start (no CAP_NET_RAW) or its last commit failed, or `healthcheck`
+//! found the monitor unreachable or unhealthy; 2 ([`EXIT_USAGE`]) a usage or configuration
+//! error, or a database (`DB_PATH`) that cannot be used.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::classify::AddressClassifier;
-use crate::clock::HourClock;
+use crate::commands::healthcheck::{self, HealthError};
+use crate::commands::import::{self, ImportError};
+use crate::commands::migrate_sqlite::{self, MigrateSqliteError};
+use crate::commands::report::{self, ReportError};
+use crate::commands::run::{self, RunError};
 use crate::config::{self, RawSettings, setting_for_flag};
-use crate::count::Counter;
-use crate::report::count_file;
 
-const EXIT_FILE_FAILED: u8 = 1;
-const EXIT_USAGE: u8 = 2;
+/// Something could not be done: a file, rows of the original, capture, the last commit, or the
+/// monitor asked by `healthcheck`.
+pub const EXIT_FAILED: u8 = 1;
+/// The command line, a setting or the database at `DB_PATH` cannot be used.
+pub const EXIT_USAGE: u8 = 2;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,81 +68,92 @@ pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<OsString>) -> Exit
             println!("nettraffic-sentinel {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Report { json, top, files } => report(&settings, json, top, &files),
+        Command::Report { json, top, files } => {
+            report_failed(report::command(&settings, json, top, &files))
+        }
         Command::Run => match settings.resolve() {
             Err(error) => config_failed(&error),
-            Ok(config) => crate::run::run(&config),
+            Ok(config) => {
+                run::init_logging(config.log_level);
+                run_failed(run::run(&config))
+            }
         },
         Command::Import { files } => match settings.resolve() {
             Err(error) => config_failed(&error),
-            Ok(config) => crate::store::import::command(&config, &files),
+            Ok(config) => import_failed(import::command(&config, &files)),
         },
         Command::MigrateSqlite { database } => match settings.resolve() {
             Err(error) => config_failed(&error),
-            Ok(config) => crate::store::migrate::command(&config, &database),
+            Ok(config) => migrate_failed(migrate_sqlite::command(&config, &database)),
         },
         Command::Healthcheck => match settings.resolve() {
             Err(error) => config_failed(&error),
-            Ok(config) => crate::healthcheck::command(&config),
+            Ok(config) => health_failed(healthcheck::command(&config)),
         },
+    }
+}
+
+/// Say `error` on stderr the way every command does, and exit with `code`.
+fn say(error: &dyn std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!("nettraffic-sentinel: {error}");
+    ExitCode::from(code)
+}
+
+fn report_failed(outcome: Result<(), ReportError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(ReportError::Settings(error)) => config_failed(&error),
+        // Each file was named as it failed.
+        Err(ReportError::FilesFailed) => ExitCode::from(EXIT_FAILED),
+    }
+}
+
+fn run_failed(outcome: Result<(), RunError>) -> ExitCode {
+    let code = match &outcome {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(RunError::Settings(_) | RunError::History(_)) => EXIT_USAGE,
+        Err(RunError::Capture(_) | RunError::LastCommit(_)) => EXIT_FAILED,
+    };
+    if let Err(error) = outcome {
+        // The monitor speaks through its log, also when it stops.
+        log::error!("{error}");
+    }
+    ExitCode::from(code)
+}
+
+fn import_failed(outcome: Result<(), ImportError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error @ (ImportError::History(_) | ImportError::NothingImported(_))) => {
+            say(&error, EXIT_USAGE)
+        }
+        // Each file was named as it failed; the others were imported.
+        Err(ImportError::FilesFailed) => ExitCode::from(EXIT_FAILED),
+    }
+}
+
+fn migrate_failed(outcome: Result<(), MigrateSqliteError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error @ MigrateSqliteError::Original(_)) => say(&error, EXIT_FAILED),
+        // Each bad row was named; the good ones were taken.
+        Err(MigrateSqliteError::RowsSkipped) => ExitCode::from(EXIT_FAILED),
+        Err(error @ MigrateSqliteError::History(_)) => say(&error, EXIT_USAGE),
+    }
+}
+
+fn health_failed(outcome: Result<(), HealthError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nettraffic-sentinel: unhealthy: {error}");
+            ExitCode::from(EXIT_FAILED)
+        }
     }
 }
 
 fn config_failed(error: &config::ConfigError) -> ExitCode {
-    eprintln!("nettraffic-sentinel: {error}");
-    ExitCode::from(EXIT_USAGE)
-}
-
-fn report(settings: &RawSettings, json: bool, top: usize, files: &[PathBuf]) -> ExitCode {
-    let classifier = match settings.local_prefixes() {
-        Ok(prefixes) => AddressClassifier::new(&prefixes),
-        Err(error) => return config_failed(&error),
-    };
-    let zone = match settings.zone() {
-        Ok(zone) => zone,
-        Err(error) => return config_failed(&error),
-    };
-    let mut failed = false;
-    let stdout = std::io::stdout();
-    for path in files {
-        // A fresh counter per file: nothing of one file's hour cache leaks into the next.
-        let mut counter = Counter::new(classifier.clone(), HourClock::new(zone.clone()));
-        let report = count_file(path, &mut counter);
-        match &report.outcome {
-            Ok(counted) => {
-                if let Some(why) = &counted.stopped_early {
-                    eprintln!(
-                        "nettraffic-sentinel: warning: {}: {why}; the {} packets before it are counted",
-                        path.display(),
-                        counted.tally.packets_total
-                    );
-                }
-            }
-            Err(error) => {
-                failed = true;
-                eprintln!("nettraffic-sentinel: {}: {error}", path.display());
-            }
-        }
-        let text = if json {
-            format!("{}\n", report.to_json())
-        } else {
-            report.to_text(top)
-        };
-        let mut out = stdout.lock();
-        if out
-            .write_all(text.as_bytes())
-            .and_then(|_| out.flush())
-            .is_err()
-        {
-            // The reader went away (e.g. `| head`): stop quietly.
-            return ExitCode::SUCCESS;
-        }
-    }
-    if failed {
-        ExitCode::from(EXIT_FILE_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    }
+    say(error, EXIT_USAGE)
 }
 
 fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command, String> {

@@ -193,3 +193,10 @@ impl HourClock {
         hour
     }
 }
+
+/// Seconds since the Unix epoch by the system clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -10,8 +10,8 @@
 //!               → classify(public or not → upload / download / LAN, remote address)
 //!               → clock   (timestamp → local hour)
 //!               → count   (a Tally: exact per file; live shards with bounded address tables)
-//!               → report  (JSON or text for `report`)
-//!               ⋯ store   (persister: absolute hourly totals into redb; history queries)
+//!               → commands::report (JSON or text for `report`)
+//!               ⋯ live → persister → store (absolute hourly totals into redb; history queries)
 //! ```
 //!
 //! Every source of frames (capture file, ring, benchmark, fuzzer) calls the same
@@ -24,6 +24,29 @@
 //! threads; nothing is shared on the per-packet path. `report` and `import` are single-threaded.
 //! The web server runs on `may` coroutines (`http-accept`, `http-worker` threads).
 //!
+//! # Floor plan
+//!
+//! Dependencies only go down; `tests/floor_plan.rs` fails when a module names one on its own floor
+//! or above, or when a folder's parts import each other in a loop.
+//!
+//! ```text
+//! main                      the binary: hands the command line to cli
+//! cli                       flags → a command; the commands' errors → exit codes (only here)
+//! commands/                 run, report, import, migrate_sqlite, healthcheck: each returns its error
+//! config                    settings from the environment and flags
+//! serve/                    the HTTP server, the dashboard's files and the JSON API
+//! persister                 live counts into the store, every SAVE_INTERVAL
+//! capture/ | store/         frames from rings and files | the redb history (neither names the other)
+//! live                      the state capture writes and readers see (no I/O)
+//! count/                    tallies, live shards, heavy hitters, UpDown (saturating)
+//! classify                  public or not, upload or download
+//! parse, clock, units, shutdown
+//! ```
+//!
+//! The store defines the overlay of uncommitted hours it merges on read ([`store::LiveView`],
+//! [`store::Committed`]); the persister fills it. Capture files are read by the commands, which
+//! hand the store their tallies.
+//!
 //! Unsafe code: the crate denies it everywhere but `capture::ring` (the mapped ring). One more
 //! place depends on a promise `may` cannot check: `serve::http::runtime::spawn` starts coroutines
 //! through `may::go!`, which is unsafe inside the macro because a coroutine must not hold
@@ -35,12 +58,12 @@ pub mod capture;
 pub mod classify;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod count;
-pub mod healthcheck;
+pub mod live;
 pub mod parse;
-pub mod report;
-pub mod run;
+pub mod persister;
 pub mod serve;
 pub mod shutdown;
 pub mod store;

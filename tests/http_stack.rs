@@ -17,12 +17,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nettraffic_sentinel::capture::engine::{CaptureState, unix_now};
-use nettraffic_sentinel::capture::ring::KernelStats;
 use nettraffic_sentinel::clock::Zone;
+use nettraffic_sentinel::clock::unix_now;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::heavy::HeavyEntry;
 use nettraffic_sentinel::count::live::{Counters, LiveSnapshot, RateSample};
+use nettraffic_sentinel::live::CaptureState;
+use nettraffic_sentinel::live::KernelStats;
 use nettraffic_sentinel::serve::api::{Api, InterfaceReport, LiveSource};
 use nettraffic_sentinel::serve::http::limits::STACK_BYTES;
 use nettraffic_sentinel::serve::http::{HttpSettings, start};

@@ -1,5 +1,5 @@
 //! Hand-built capture files, written to a temporary directory and read back with
-//! `capture::file::read_capture` and `report::count_file`, against `pcaps/README.md` sections 1,
+//! `capture::file::read_capture` and `commands::report::count_file`, against `pcaps/README.md` sections 1,
 //! 6.1, 7 and 8: classic pcap in both byte orders and both time units, the rejected formats,
 //! link types, cut-off and damaged records, pcapng with several sections and interfaces, every
 //! packet block kind, timestamp resolution and offset options, every way a pcapng read ends
@@ -18,8 +18,8 @@ use std::collections::BTreeSet;
 
 use common::*;
 use nettraffic_sentinel::capture::file::{CaptureInfo, FileErrorKind, MAX_CAPLEN};
+use nettraffic_sentinel::commands::report::{FileReport, count_file};
 use nettraffic_sentinel::parse::LinkType;
-use nettraffic_sentinel::report::{FileReport, count_file};
 use serde_json::{Value, json};
 
 const FORMAT_ERROR: &str = "unsupported or unreadable file format";

@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use common::*;
 use nettraffic_sentinel::classify::AddressClassifier;
 use nettraffic_sentinel::clock::{HourClock, HourStart, Zone};
+use nettraffic_sentinel::commands::report::count_file;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame};
 use nettraffic_sentinel::parse::LinkType;
-use nettraffic_sentinel::report::count_file;
 
 const HOUR: i64 = 3600;
 

@@ -22,7 +22,8 @@ use jiff::civil::Date;
 use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::live::LiveSnapshot;
-use nettraffic_sentinel::store::{Granularity, LiveView, Persister, Scope, Store};
+use nettraffic_sentinel::persister::Persister;
+use nettraffic_sentinel::store::{Granularity, LiveView, Scope, Store};
 
 mod common;
 use common::TempDir;

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::live::LiveSnapshot;
-use nettraffic_sentinel::store::{LiveView, Persister, Scope, Store, StoreError};
+use nettraffic_sentinel::persister::Persister;
+use nettraffic_sentinel::store::{LiveView, Scope, Store, StoreError};
 use std::sync::Arc;
 
 mod common;

@@ -19,10 +19,10 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use nettraffic_sentinel::capture::block::Block;
-use nettraffic_sentinel::capture::engine::count_block;
 use nettraffic_sentinel::capture::file::{
     CaptureInfo, FileErrorKind, MAX_CAPLEN, Record, read_capture,
 };
+use nettraffic_sentinel::capture::worker::count_block;
 use nettraffic_sentinel::classify::{AddressClassifier, Direction, parse_prefix};
 use nettraffic_sentinel::clock::{HourClock, Zone};
 use nettraffic_sentinel::count::live::LiveShard;

@@ -24,6 +24,7 @@ use std::time::Duration;
 use memmap2::{MmapOptions, MmapRaw};
 
 use super::block::{Block, desc};
+use crate::live::KernelStats;
 
 /// Size and number of ring blocks, and how soon a partly filled block is handed over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,17 +32,6 @@ pub struct Geometry {
     pub block_size: u32,
     pub block_count: u32,
     pub retire_timeout: Duration,
-}
-
-/// Totals from `PACKET_STATISTICS` since the socket was opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelStats {
-    /// Frames that passed the filter, including dropped ones (the kernel's `tp_packets`).
-    pub packets: u64,
-    /// Frames lost because the ring was full.
-    pub drops: u64,
-    /// Times the queue was frozen because every block was in user space.
-    pub freezes: u64,
 }
 
 /// What opening a ring can run into, in words a NAS owner can act on.

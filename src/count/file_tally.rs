@@ -5,37 +5,9 @@ use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
 
-use super::Tally;
+use super::{Tally, UpDown};
 use crate::classify::Direction;
 use crate::clock::HourStart;
-
-/// Upload and download bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct UpDown {
-    pub up: u64,
-    pub down: u64,
-}
-
-impl UpDown {
-    #[inline]
-    pub fn add(&mut self, direction: Direction, bytes: u64) {
-        match direction {
-            Direction::Up => self.up += bytes,
-            Direction::Down => self.down += bytes,
-        }
-    }
-
-    pub fn total(&self) -> u64 {
-        self.up + self.down
-    }
-}
-
-impl std::ops::AddAssign for UpDown {
-    fn add_assign(&mut self, other: UpDown) {
-        self.up += other.up;
-        self.down += other.down;
-    }
-}
 
 /// Totals of one capture (or any bounded batch of frames), kept exactly.
 #[derive(Clone, Debug, Default)]

@@ -9,10 +9,12 @@
 mod file_tally;
 pub mod heavy;
 pub mod live;
+mod up_down;
 
 use std::net::IpAddr;
 
-pub use file_tally::{FileTally, UpDown};
+pub use file_tally::FileTally;
+pub use up_down::UpDown;
 
 use crate::classify::{AddressClassifier, Direction, Verdict};
 use crate::clock::{HourClock, HourStart};

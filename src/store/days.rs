@@ -15,7 +15,6 @@ use std::collections::{BTreeSet, HashMap};
 use jiff::civil::Date;
 use redb::ReadableTable;
 
-use super::query::day_start;
 use super::schema::{Counts, Hour, HourKey};
 use crate::clock::{HourStart, Zone};
 use crate::count::UpDown;
@@ -27,12 +26,12 @@ pub struct DaySum {
     pub bytes: UpDown,
 }
 
-/// `a + b` that stops at `u64::MAX` instead of overflowing on a damaged stored value.
-pub fn saturating_sum(a: UpDown, b: UpDown) -> UpDown {
-    UpDown {
-        up: a.up.saturating_add(b.up),
-        down: a.down.saturating_add(b.down),
-    }
+/// The first instant (UTC second) of a local date. A date jiff cannot place (beyond year 9999)
+/// maps to the end of time, so ranges stay ordered.
+pub fn day_start(zone: &Zone, date: Date) -> i64 {
+    date.to_zoned_datetime(zone.time_zone().clone())
+        .and_then(|zoned| zoned.start_of_day())
+        .map_or(i64::MAX, |start| start.timestamp().as_second())
 }
 
 /// Which local day an hour belongs to, remembering the last day's bounds so a run of hours of the
@@ -105,7 +104,7 @@ impl DayIndex {
             let date = day_of.date(start);
             match &mut current {
                 Some((id, sum)) if *id == scope && sum.date == date => {
-                    sum.bytes = saturating_sum(sum.bytes, bytes);
+                    sum.bytes += bytes;
                 }
                 _ => {
                     if let Some((id, sum)) = current.take() {
@@ -123,7 +122,7 @@ impl DayIndex {
             // backwards across midnight could repeat a date, which this merges.
             list.dedup_by(|later, earlier| {
                 if later.date == earlier.date {
-                    earlier.bytes = saturating_sum(earlier.bytes, later.bytes);
+                    earlier.bytes += later.bytes;
                     true
                 } else {
                     false
@@ -251,7 +250,7 @@ pub fn sums_of(
         )?;
         for entry in range {
             let (_, value) = entry?;
-            sum = Some(saturating_sum(sum.unwrap_or_default(), value.value()));
+            sum = Some(sum.unwrap_or_default() + value.value());
         }
         changes.push((*id, *date, sum));
     }

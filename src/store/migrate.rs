@@ -108,9 +108,21 @@ struct Row {
 
 /// The original's rows, sorted into good and bad.
 #[derive(Debug)]
-struct Original {
+pub struct Original {
     rows: Vec<Row>,
     bad: Vec<BadRow>,
+}
+
+impl Original {
+    /// The rows skipped as bad.
+    pub fn bad(&self) -> &[BadRow] {
+        &self.bad
+    }
+
+    /// No good row to take.
+    pub fn has_no_rows(&self) -> bool {
+        self.rows.is_empty()
+    }
 }
 
 /// A private directory removed when dropped.
@@ -147,7 +159,7 @@ impl Drop for Scratch {
 }
 
 /// Read every row of the original's `traffic_hourly` at `path`, labels taken in `zone`.
-fn read_original(path: &Path, zone: &Zone) -> Result<Original, MigrateError> {
+pub fn read_original(path: &Path, zone: &Zone) -> Result<Original, MigrateError> {
     let name = path.display();
     let hint = "name the original's SQLite file, usually data/traffic.db";
     match std::fs::metadata(path) {
@@ -295,7 +307,7 @@ pub fn migrate(store: &Store, old: &Path) -> Result<Migrated, MigrateError> {
 }
 
 /// Store the good rows of `original` in one transaction.
-fn take(store: &Store, original: Original) -> Result<Migrated, MigrateError> {
+pub fn take(store: &Store, original: Original) -> Result<Migrated, MigrateError> {
     let io = |e: StoreError| MigrateError::Store(e);
     let mut txn = store.begin_write().map_err(io)?;
     txn.set_durability(Durability::Immediate)
@@ -356,73 +368,4 @@ fn take(store: &Store, original: Original) -> Result<Migrated, MigrateError> {
     }
     store.commit(txn, written, None).map_err(io)?;
     Ok(migrated)
-}
-
-/// The `migrate-sqlite` command: 0 on success, 1 when the old file cannot be migrated or rows of
-/// it were skipped as bad (the good ones are migrated), 2 when the history cannot be used.
-pub fn command(config: &crate::config::Config, old: &Path) -> std::process::ExitCode {
-    use crate::units::format_bytes;
-    use std::process::ExitCode;
-    let name = old.display();
-    let original = match read_original(old, &config.zone) {
-        Ok(original) => original,
-        Err(error) => {
-            eprintln!("nettraffic-sentinel: {error}");
-            return ExitCode::from(1);
-        }
-    };
-    for bad in &original.bad {
-        eprintln!("nettraffic-sentinel: {name}: {bad}");
-    }
-    let skipped = original.bad.len();
-    if original.rows.is_empty() {
-        println!(
-            "{name}: {skipped} rows read, 0 taken, {skipped} skipped as bad; nothing to migrate, {} left as it was",
-            config.db_path.display()
-        );
-        return if skipped > 0 {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
-        };
-    }
-    let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
-        Ok(store) => store,
-        Err(error) => {
-            eprintln!("nettraffic-sentinel: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let taken = take(&store, original);
-    if taken.is_err() {
-        // A history this run made holds nothing: leave none behind.
-        store.discard_if_created();
-    }
-    match taken {
-        Ok(m) => {
-            let wide = |bytes: u128| format_bytes(u64::try_from(bytes).unwrap_or(u64::MAX));
-            println!(
-                "{name}: {} rows read, {} taken ({} new, {} changed since the last run), {} already migrated, {} skipped as bad (named above; bad rows are never adjusted, only skipped); up {} down {} added ({} and {} bytes)",
-                m.rows,
-                m.new + m.changed,
-                m.new,
-                m.changed,
-                m.unchanged,
-                m.skipped.len(),
-                wide(m.up),
-                wide(m.down),
-                m.up,
-                m.down
-            );
-            if m.skipped.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(error) => {
-            eprintln!("nettraffic-sentinel: {error}");
-            ExitCode::from(2)
-        }
-    }
 }

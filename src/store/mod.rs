@@ -1,12 +1,17 @@
 //! The history: one redb file that keeps every hour of traffic for as long as the NAS lives.
 //!
 //! Jobs, one per file: [`schema`] (tables and byte layouts), [`open`] (refuse files that are not
-//! ours, damaged or newer, before anything is written), [`persister`] (the `persister` thread
-//! that stores absolute totals every `SAVE_INTERVAL`), [`days`] (each scope's day sums, kept in
-//! memory beside the file), [`query`] (series, totals and top addresses computed on read, with
-//! what memory holds and has not committed yet), [`import`] (capture files into the history) and
-//! [`migrate`] (the original's SQLite history). Every writer commits through [`Store::commit`],
-//! which publishes the new day sums (and the persister's marks) to readers in the same step.
+//! ours, damaged or newer, before anything is written), [`days`] (each scope's day sums, kept in
+//! memory beside the file), [`overlay`] (what memory holds and has not committed yet, and the
+//! marks of what the last commit took), [`query`] (series, totals and top addresses computed on
+//! read, with the overlay added), [`import`] (counted capture files into the history) and
+//! [`migrate`] (the original's SQLite history). Every writer (the [`persister`](crate::persister)
+//! above, the import and migrate commands) commits through [`Store::commit`], which publishes the
+//! new day sums (and the persister's marks) to readers in the same step.
+//!
+//! The store knows nothing of capture, the settings or the web server: it depends only on the
+//! floors below it (clock, count, the live state's plain data), and the commands and the
+//! persister above bring it what they read.
 //!
 //! # Layout (schema version 2)
 //!
@@ -47,7 +52,7 @@ pub mod days;
 pub mod import;
 pub mod migrate;
 pub mod open;
-pub mod persister;
+pub mod overlay;
 pub mod query;
 pub mod schema;
 
@@ -60,7 +65,7 @@ use redb::{Database, ReadTransaction, WriteTransaction};
 
 use crate::clock::{HourStart, Zone};
 use days::DayIndex;
-pub use persister::{Committed, LiveView, Persister};
+pub use overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 pub use query::{Granularity, Point, ReadView, RemoteTotal, Scope};
 
 /// The first year the history holds, and the first the API's date parameters may name.

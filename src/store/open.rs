@@ -367,7 +367,7 @@ fn build(path: &Path, file: &File) -> Result<Database, StoreError> {
     let database = builder()
         .create_with_backend(backend)
         .map_err(|error| open_error(path, error))?;
-    ensure_tables(path, &database, Some(crate::capture::engine::unix_now()))?;
+    ensure_tables(path, &database, Some(crate::clock::unix_now()))?;
     Ok(database)
 }
 

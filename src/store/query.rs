@@ -16,13 +16,13 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use redb::{ReadTransaction, ReadableTable, TableError};
 
-use super::days::saturating_sum;
-use super::persister::{Committed, LiveView, PLAUSIBLE_FROM};
+use super::days::day_start;
+use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, HOURS, Hour, RemoteBytes, SCOPES, decode_remotes,
 };
 use super::{Published, Shared, Store, StoreError};
-use crate::capture::engine::unix_now;
+use crate::clock::unix_now;
 use crate::clock::{HourStart, Zone};
 use crate::count::UpDown;
 
@@ -67,14 +67,6 @@ pub struct Point {
 pub struct RemoteTotal {
     pub addr: IpAddr,
     pub bytes: UpDown,
-}
-
-/// The first instant (UTC second) of a local date. A date jiff cannot place (beyond year 9999)
-/// maps to the end of time, so ranges stay ordered.
-pub fn day_start(zone: &Zone, date: Date) -> i64 {
-    date.to_zoned_datetime(zone.time_zone().clone())
-        .and_then(|zoned| zoned.start_of_day())
-        .map_or(i64::MAX, |start| start.timestamp().as_second())
 }
 
 /// The scope id of `name`, assigning the next free one in `txn` when it is new.
@@ -158,13 +150,6 @@ pub struct ReadView<'a> {
 impl std::fmt::Debug for ReadView<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadView").finish_non_exhaustive()
-    }
-}
-
-fn minus(now: UpDown, taken: UpDown) -> UpDown {
-    UpDown {
-        up: now.up.saturating_sub(taken.up),
-        down: now.down.saturating_sub(taken.down),
     }
 }
 
@@ -255,7 +240,7 @@ impl ReadView<'_> {
             hours.sort_unstable_by_key(|(hour, _)| *hour);
             hours.dedup_by(|later, earlier| {
                 if later.0 == earlier.0 {
-                    earlier.1 = saturating_sum(earlier.1, later.1);
+                    earlier.1 += later.1;
                     true
                 } else {
                     false
@@ -268,7 +253,7 @@ impl ReadView<'_> {
                 return false;
             }
             if let Some(before) = taken.and_then(|t| t.get(hour)) {
-                *bytes = minus(*bytes, *before);
+                *bytes = *bytes - *before;
             }
             !is_zero(*bytes)
         });
@@ -390,7 +375,7 @@ impl ReadView<'_> {
             {
                 for (hour, bytes) in Self::stored_hours(txn, id, from, until)? {
                     if let Some(point) = bounds.by_instant(hour).and_then(|i| points.get_mut(i)) {
-                        point.bytes = saturating_sum(point.bytes, bytes);
+                        point.bytes += bytes;
                     }
                 }
             }
@@ -406,7 +391,7 @@ impl ReadView<'_> {
                         bucket += 1;
                     }
                     if let Some(point) = points.get_mut(bucket) {
-                        point.bytes = saturating_sum(point.bytes, day.bytes);
+                        point.bytes += day.bytes;
                     }
                 }
             }
@@ -414,7 +399,7 @@ impl ReadView<'_> {
         };
         for (hour, bytes) in self.live_hours(&published.marks, scope, from, until) {
             if let Some(point) = bounds.by_instant(hour).and_then(|i| points.get_mut(i)) {
-                point.bytes = saturating_sum(point.bytes, bytes);
+                point.bytes += bytes;
             }
         }
         Ok(points)
@@ -432,7 +417,7 @@ impl ReadView<'_> {
         let mut total = UpDown::default();
         if let Some(id) = Self::scope_id(&published, scope) {
             for day in published.days.range(id, first, last) {
-                total = saturating_sum(total, day.bytes);
+                total += day.bytes;
             }
         }
         let from = day_start(self.zone(), first);
@@ -440,7 +425,7 @@ impl ReadView<'_> {
             .tomorrow()
             .map_or(i64::MAX, |d| day_start(self.zone(), d));
         for (_, bytes) in self.live_hours(&published.marks, scope, from, until) {
-            total = saturating_sum(total, bytes);
+            total += bytes;
         }
         Ok(total)
     }
@@ -517,7 +502,7 @@ impl ReadView<'_> {
                     })?;
                     for RemoteBytes { addr, bytes } in list {
                         let sum = sums.entry(addr).or_default();
-                        *sum = saturating_sum(*sum, bytes);
+                        *sum += bytes;
                     }
                 }
             }
@@ -534,10 +519,10 @@ impl ReadView<'_> {
                         .and_then(|t| t.get(&entry.addr))
                         .copied()
                         .unwrap_or_default();
-                    let left = minus(entry.bytes, before);
+                    let left = entry.bytes - before;
                     if !is_zero(left) {
                         let sum = sums.entry(entry.addr).or_default();
-                        *sum = saturating_sum(*sum, left);
+                        *sum += left;
                     }
                 }
             }

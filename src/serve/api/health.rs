@@ -23,7 +23,7 @@ use super::json;
 use super::live::InterfaceReport;
 use super::params::Params;
 use super::{Api, ApiError};
-use crate::capture::engine::CaptureState;
+use crate::live::CaptureState;
 use crate::serve::Response;
 use crate::store::Scope;
 
@@ -150,8 +150,8 @@ fn local_now(api: &Api) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::ring::KernelStats;
     use crate::count::live::Counters;
+    use crate::live::KernelStats;
 
     fn interface(state: CaptureState) -> InterfaceReport {
         InterfaceReport {

@@ -1,14 +1,14 @@
 //! What the API reads from running capture: counts not yet committed, per-interface state and
 //! counters, and the one-second rate samples. [`LiveSource`] is implemented by the capture
-//! engine's [`LiveState`]; tests give the API fixed values through it.
+//! [live state](crate::live::LiveState); tests give the API fixed values through it.
 
 use std::sync::PoisonError;
 
 use ipnet::IpNet;
 
-use crate::capture::engine::{CaptureState, LiveState};
-use crate::capture::ring::KernelStats;
 use crate::count::live::{Counters, RateSample};
+use crate::live::KernelStats;
+use crate::live::{CaptureState, LiveState};
 use crate::store::LiveView;
 
 /// One monitored interface as health and metrics report it.

@@ -29,7 +29,7 @@ use std::fmt::Write;
 
 use super::params::Params;
 use super::{Api, ApiError, InterfaceReport};
-use crate::capture::engine::CaptureState;
+use crate::live::CaptureState;
 use crate::serve::{Body, Response};
 use crate::store::Scope;
 
@@ -178,9 +178,9 @@ impl std::fmt::Display for LabelValue<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::ring::KernelStats;
     use crate::count::UpDown;
     use crate::count::live::Counters;
+    use crate::live::KernelStats;
 
     fn report(name: &str, state: CaptureState) -> InterfaceReport {
         InterfaceReport {

@@ -46,8 +46,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use jiff::civil::Date;
 
-use crate::capture::engine::unix_now;
 use crate::clock::Zone;
+use crate::clock::unix_now;
 use crate::serve::{Handler, Request, Response};
 use crate::store::{ReadView, Store, StoreError};
 pub use live::{InterfaceReport, LiveSource};

@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::json::{self, Totals};
 use super::params::Params;
 use super::{Api, ApiError};
-use crate::capture::engine::unix_now;
 use crate::clock::Zone;
+use crate::clock::unix_now;
 use crate::serve::Response;
 
 /// `/api/summary`.

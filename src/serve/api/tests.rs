@@ -12,14 +12,16 @@ use jiff::civil::Date;
 use serde_json::{Value, json};
 
 use super::{Api, InterfaceReport, LiveSource};
-use crate::capture::engine::{CaptureState, unix_now};
-use crate::capture::ring::KernelStats;
 use crate::clock::Zone;
+use crate::clock::unix_now;
 use crate::count::UpDown;
 use crate::count::heavy::HeavyEntry;
 use crate::count::live::{Counters, LiveSnapshot, RateSample};
+use crate::live::CaptureState;
+use crate::live::KernelStats;
+use crate::persister::Persister;
 use crate::serve::{Handler, Header, Request, Response};
-use crate::store::{LiveView, Persister, Store};
+use crate::store::{LiveView, Store};
 
 struct TempDir(PathBuf);
 

@@ -2,9 +2,9 @@
 //! interfaces and the `persister` thread (one commit every `SAVE_INTERVAL`), then the web server
 //! (dashboard, JSON API, `/metrics`) on `WEB_BIND`:`WEB_PORT`; logs a one-line summary every
 //! interval, and on SIGTERM/SIGINT stops capture, makes the last commit and prints the final
-//! tally. Exit codes: 0 after a clean stop, 1 when capture cannot start or the last commit
-//! failed, 2 for bad settings (including a database that cannot be used and a `WEB_PORT` that
-//! cannot be listened on, said in one sentence).
+//! tally. It fails with a [`RunError`]: capture cannot start or the last commit failed, or bad
+//! settings (including a database that cannot be used and a `WEB_PORT` that cannot be listened
+//! on, said in one sentence); [`crate::cli`] logs it and chooses the exit code.
 //!
 //! The web server answers from the history and the live counts and never writes; it is not
 //! stopped on SIGTERM but simply ends with the process, so a request in flight or an idle
@@ -14,37 +14,64 @@
 //! together, in the shape of `report --json`), and a log line ends in `seen_pkts=N seen_bytes=M`,
 //! which the capture-cost harness reads.
 
-use std::process::ExitCode;
+use std::fmt;
 use std::sync::Arc;
 
-use log::{error, info, warn};
+use log::{info, warn};
 use serde_json::{Map, Value, json};
 
-use crate::capture::engine::{Engine, EngineSettings, LiveState};
+use crate::capture::engine::{Engine, EngineSettings};
 use crate::capture::iface;
 use crate::capture::ring::{Geometry, check_permission};
 use crate::clock::Zone;
 use crate::config::Config;
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
+use crate::live::LiveState;
+use crate::persister::Persister;
 use crate::serve::api::{Api, LiveSource, PrefixSettings};
 use crate::serve::http::{self, HttpSettings};
 use crate::shutdown::Shutdown;
-use crate::store::{Persister, Store};
+use crate::store::{Store, StoreError};
 use crate::units::format_bytes;
 
-const EXIT_CAPTURE_FAILED: u8 = 1;
-const EXIT_CONFIG: u8 = 2;
+/// Why the monitor stopped other than cleanly. Each message is one sentence (as logged).
+#[derive(Debug)]
+pub enum RunError {
+    /// A setting cannot work on this host (ring memory, no interface to take, `WEB_PORT`).
+    Settings(String),
+    /// The history at `DB_PATH` cannot be used.
+    History(StoreError),
+    /// Capture cannot start (no CAP_NET_RAW, no signal handlers, no threads).
+    Capture(String),
+    /// Everything ran, but the last counts could not be saved.
+    LastCommit(StoreError),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Settings(why) | RunError::Capture(why) => f.write_str(why),
+            RunError::History(error) => write!(f, "{error}"),
+            RunError::LastCommit(error) => {
+                write!(f, "the last counts could not be saved: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
 
 /// Run the monitor until SIGTERM or SIGINT.
-pub fn run(config: &Config) -> ExitCode {
-    init_logging(config.log_level);
+///
+/// # Errors
+/// See [`RunError`]; what was counted before a failure is committed when it can be.
+pub fn run(config: &Config) -> Result<(), RunError> {
     // Before anything is opened: with no interface named, capture takes one (the default route's).
     match crate::config::mem_total() {
         Some(mem_total) => {
             if let Err(error) = config.check_ring_memory(config.interfaces.len(), mem_total) {
-                error!("{error}");
-                return ExitCode::from(EXIT_CONFIG);
+                return Err(RunError::Settings(error.to_string()));
             }
         }
         None => warn!(
@@ -52,8 +79,7 @@ pub fn run(config: &Config) -> ExitCode {
         ),
     }
     if let Err(error) = check_permission() {
-        error!("{error}");
-        return ExitCode::from(EXIT_CAPTURE_FAILED);
+        return Err(RunError::Capture(error.to_string()));
     }
     let interfaces = if config.interfaces.is_empty() {
         match iface::default_route_interface() {
@@ -64,11 +90,10 @@ pub fn run(config: &Config) -> ExitCode {
                 vec![name]
             }
             None => {
-                error!(
+                return Err(RunError::Settings(format!(
                     "MONITOR_IFACE is not set and this host has no default route to take it from: set MONITOR_IFACE to one of {}",
                     iface::all_names().join(", ")
-                );
-                return ExitCode::from(EXIT_CONFIG);
+                )));
             }
         }
     } else {
@@ -85,16 +110,14 @@ pub fn run(config: &Config) -> ExitCode {
 
     let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
         Ok(store) => Arc::new(store),
-        Err(error) => {
-            error!("{error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(error) => return Err(RunError::History(error)),
     };
 
     let stop = Shutdown::new();
     if let Err(error) = stop.on_signals(&[libc::SIGTERM, libc::SIGINT]) {
-        error!("cannot install the handlers for SIGTERM and SIGINT: {error}");
-        return ExitCode::from(EXIT_CAPTURE_FAILED);
+        return Err(RunError::Capture(format!(
+            "cannot install the handlers for SIGTERM and SIGINT: {error}"
+        )));
     }
     let settings = EngineSettings {
         interfaces,
@@ -119,8 +142,9 @@ pub fn run(config: &Config) -> ExitCode {
     let engine = match Engine::start(settings, Arc::clone(&stop)) {
         Ok(engine) => engine,
         Err(error) => {
-            error!("cannot start the capture threads: {error}");
-            return ExitCode::from(EXIT_CAPTURE_FAILED);
+            return Err(RunError::Capture(format!(
+                "cannot start the capture threads: {error}"
+            )));
         }
     };
     let persister = match Persister::new(Arc::clone(&store))
@@ -128,9 +152,10 @@ pub fn run(config: &Config) -> ExitCode {
     {
         Ok(persister) => persister,
         Err(error) => {
-            error!("cannot start the persister thread: {error}");
             engine.stop();
-            return ExitCode::from(EXIT_CAPTURE_FAILED);
+            return Err(RunError::Capture(format!(
+                "cannot start the persister thread: {error}"
+            )));
         }
     };
     let settings = HttpSettings {
@@ -161,12 +186,11 @@ pub fn run(config: &Config) -> ExitCode {
             server
         }
         Err(error) => {
-            error!("{error}");
             engine.stop();
             // Whatever was counted in these milliseconds is kept; a failure here has no news.
             let _ = persister.finish();
             store.close();
-            return ExitCode::from(EXIT_CONFIG);
+            return Err(RunError::Settings(error.to_string()));
         }
     };
     while stop.sleep(config.save_interval) {
@@ -190,16 +214,14 @@ pub fn run(config: &Config) -> ExitCode {
                 report.days,
                 report.took.as_millis()
             );
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(error) => {
-            error!("the last counts could not be saved: {error}");
-            ExitCode::from(EXIT_CAPTURE_FAILED)
-        }
+        Err(error) => Err(RunError::LastCommit(error)),
     }
 }
 
-fn init_logging(level: log::LevelFilter) {
+/// Set up logging to stderr at `level` (before [`run`], so its error is logged the same way).
+pub fn init_logging(level: log::LevelFilter) {
     let config = simplelog::ConfigBuilder::new()
         .set_time_format_rfc3339()
         .set_thread_level(log::LevelFilter::Off)

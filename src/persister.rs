@@ -1,5 +1,6 @@
 //! The persister: every `SAVE_INTERVAL`, one write transaction with the absolute totals of every
-//! hour and day that memory holds.
+//! hour and day that memory holds. It sits above both the [live state](crate::live) it reads and
+//! the [store](crate::store) it writes, and hands readers the [`Committed`] marks of each commit.
 //!
 //! Capture counts cumulatively since the process started. The first time this process touches
 //! a key (scope + hour, or scope + day + address) it reads the stored value; from then on the
@@ -25,7 +26,6 @@
 //! its bytes are named in one log line. Imported capture files are not subject to this: their
 //! timestamps are whatever they are, 1970 included.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,94 +37,21 @@ use jiff::civil::Date;
 use log::{debug, info, warn};
 use redb::{Durability, ReadableTable, WriteTransaction};
 
-use super::query::day_start;
-use super::schema::{
+use crate::clock::{HourStart, unix_now};
+use crate::count::UpDown;
+use crate::live::LiveState;
+use crate::store::days::day_start;
+use crate::store::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes,
     decode_remotes, encode_remotes, keep_heaviest,
 };
-use super::{Store, StoreError};
-use crate::capture::engine::{LiveState, unix_now};
-use crate::clock::HourStart;
-use crate::count::UpDown;
-use crate::count::live::LiveSnapshot;
+use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
 
-/// 2020-01-01 00:00:00 UTC: no live frame of this program's lifetime can be older.
-pub const PLAUSIBLE_FROM: i64 = 1_577_836_800;
 /// How far ahead of the commit's clock an hour may start (a frame is at most this much ahead).
 const AHEAD: i64 = 3600;
 /// How much earlier than the process start an hour may start: the hour containing the start,
 /// plus an hour of slack for small clock steps.
 const BEHIND: i64 = 2 * 3600;
-
-/// What memory holds, per interface, as the persister and readers take it.
-#[derive(Clone, Debug, Default)]
-pub struct LiveView {
-    /// Each monitored interface's counts since the process started.
-    pub interfaces: Vec<(String, LiveSnapshot)>,
-}
-
-impl LiveView {
-    /// Copy the counts of every interface out of the capture engine's live state.
-    pub fn from_state(live: &LiveState) -> LiveView {
-        LiveView {
-            interfaces: live
-                .interfaces
-                .iter()
-                .map(|interface| (interface.name.clone(), interface.snapshot()))
-                .collect(),
-        }
-    }
-
-    /// Every interface's hours added together.
-    pub fn all_hours(&self) -> BTreeMap<HourStart, UpDown> {
-        let mut hours = BTreeMap::new();
-        for (_, snapshot) in &self.interfaces {
-            for (hour, bytes) in &snapshot.hours {
-                *hours.entry(*hour).or_insert_with(UpDown::default) += *bytes;
-            }
-        }
-        hours
-    }
-
-    /// The hours of one scope (`""`: all interfaces together).
-    pub fn hours_of(&self, scope: &str) -> BTreeMap<HourStart, UpDown> {
-        if scope == ALL_SCOPE_NAME {
-            return self.all_hours();
-        }
-        self.interfaces
-            .iter()
-            .filter(|(name, _)| name == scope)
-            .flat_map(|(_, snapshot)| snapshot.hours.iter().map(|(h, b)| (*h, *b)))
-            .collect()
-    }
-}
-
-/// A view lent to [`Store::read`](super::Store::read) (the reader borrows it).
-impl<'a> From<&'a LiveView> for Cow<'a, LiveView> {
-    fn from(view: &'a LiveView) -> Cow<'a, LiveView> {
-        Cow::Borrowed(view)
-    }
-}
-
-/// A view handed to [`Store::read`](super::Store::read) (the reader keeps it, nothing is copied).
-impl From<LiveView> for Cow<'_, LiveView> {
-    fn from(view: LiveView) -> Self {
-        Cow::Owned(view)
-    }
-}
-
-/// What the last successful commit took from memory, for readers to add only the rest.
-#[derive(Clone, Debug, Default)]
-pub struct Committed {
-    /// Scope name (`""`: all interfaces) → hour → memory's value that the stored total includes.
-    pub hours: HashMap<String, HashMap<HourStart, UpDown>>,
-    /// Interface → day → address → memory's value that the stored list includes.
-    pub remotes: HashMap<String, HashMap<Date, HashMap<IpAddr, UpDown>>>,
-    /// Live hours this process will never store (implausible timestamps).
-    pub refused: HashSet<HourStart>,
-    /// Unix second of the last successful commit.
-    pub last_commit: Option<i64>,
-}
 
 /// The span of hour starts a commit accepts from live capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,8 +120,7 @@ impl Acc {
     fn observe(&mut self, now: UpDown) {
         // A shrink means part of memory was dropped (and may have come back smaller): it was
         // counted already, so add nothing rather than subtract or guess.
-        self.total.up += now.up.saturating_sub(self.seen.up);
-        self.total.down += now.down.saturating_sub(self.seen.down);
+        self.total += now - self.seen;
         self.seen = now;
     }
 }
@@ -465,7 +391,7 @@ impl Persister {
         if let Some(id) = self.scope_ids.get(scope) {
             return Ok(*id);
         }
-        let id = super::query::scope_id_for_write(txn, scope)?;
+        let id = crate::store::query::scope_id_for_write(txn, scope)?;
         self.scope_ids.insert(scope.to_string(), id);
         Ok(id)
     }

@@ -3,15 +3,101 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
 use crate::capture::file::{CaptureInfo, FileError, FileErrorKind, read_capture};
+use crate::classify::AddressClassifier;
+use crate::clock::HourClock;
+use crate::config::{ConfigError, RawSettings};
 use crate::count::{Counter, FileTally, UpDown};
 use crate::units::format_bytes;
+
+/// Why `report` did not report every file.
+#[derive(Debug)]
+pub enum ReportError {
+    /// `LOCAL_PREFIXES` or `TZ` cannot be used.
+    Settings(ConfigError),
+    /// At least one file could not be counted (each is named on stderr already).
+    FilesFailed,
+}
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportError::Settings(error) => write!(f, "{error}"),
+            ReportError::FilesFailed => f.write_str("a capture file could not be counted"),
+        }
+    }
+}
+
+impl std::error::Error for ReportError {}
+
+/// The `report` command: count each of `files` and print its totals (`json`, or a summary with
+/// the `top` remote addresses), in the order given.
+///
+/// # Errors
+/// A setting it needs cannot be used, or a file could not be counted (named on stderr; the
+/// others are still reported).
+pub fn command(
+    settings: &RawSettings,
+    json: bool,
+    top: usize,
+    files: &[PathBuf],
+) -> Result<(), ReportError> {
+    let classifier = match settings.local_prefixes() {
+        Ok(prefixes) => AddressClassifier::new(&prefixes),
+        Err(error) => return Err(ReportError::Settings(error)),
+    };
+    let zone = match settings.zone() {
+        Ok(zone) => zone,
+        Err(error) => return Err(ReportError::Settings(error)),
+    };
+    let mut failed = false;
+    let stdout = std::io::stdout();
+    for path in files {
+        // A fresh counter per file: nothing of one file's hour cache leaks into the next.
+        let mut counter = Counter::new(classifier.clone(), HourClock::new(zone.clone()));
+        let report = count_file(path, &mut counter);
+        match &report.outcome {
+            Ok(counted) => {
+                if let Some(why) = &counted.stopped_early {
+                    eprintln!(
+                        "nettraffic-sentinel: warning: {}: {why}; the {} packets before it are counted",
+                        path.display(),
+                        counted.tally.packets_total
+                    );
+                }
+            }
+            Err(error) => {
+                failed = true;
+                eprintln!("nettraffic-sentinel: {}: {error}", path.display());
+            }
+        }
+        let text = if json {
+            format!("{}\n", report.to_json())
+        } else {
+            report.to_text(top)
+        };
+        let mut out = stdout.lock();
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            // The reader went away (e.g. `| head`): stop quietly.
+            return Ok(());
+        }
+    }
+    if failed {
+        Err(ReportError::FilesFailed)
+    } else {
+        Ok(())
+    }
+}
 
 /// The totals of one capture file, or why it has none.
 #[derive(Debug)]

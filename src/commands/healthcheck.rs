@@ -1,13 +1,13 @@
-//! `healthcheck`: asks the running monitor's `/api/health` and turns the answer into an exit code,
-//! so a container's HEALTHCHECK needs no curl or shell in the image.
+//! `healthcheck`: asks the running monitor's `/api/health`, so a container's HEALTHCHECK needs no
+//! curl or shell in the image.
 //!
-//! Exit 0 when the monitor answers 200 (capturing), 1 when it answers anything else (503 when
-//! capture has stopped) or cannot be reached within the timeout.
+//! Healthy when the monitor answers 200 (capturing); a [`HealthError`] when it answers anything
+//! else (503 when capture has stopped) or cannot be reached within the timeout (the command line
+//! exits 0 and 1 for these).
 
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::Config;
@@ -106,19 +106,15 @@ fn parse_answer(answer: &[u8]) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-/// The `healthcheck` command.
-pub fn command(config: &Config) -> ExitCode {
+/// The `healthcheck` command: print the monitor's answer when it is healthy.
+///
+/// # Errors
+/// Why the monitor is not healthy.
+pub fn command(config: &Config) -> Result<(), HealthError> {
     let address = probe_address(config.web_bind, config.web_port);
-    match check(address, TIMEOUT) {
-        Ok(body) => {
-            println!("{}", body.trim());
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("nettraffic-sentinel: unhealthy: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    let body = check(address, TIMEOUT)?;
+    println!("{}", body.trim());
+    Ok(())
 }
 
 #[cfg(test)]
