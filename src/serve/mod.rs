@@ -10,6 +10,7 @@
 pub mod api;
 pub mod assets;
 pub mod http;
+pub mod mapped;
 
 /// One parsed HTTP/1.x request, borrowed from the connection's buffer.
 ///
@@ -56,10 +57,12 @@ pub struct Response {
     pub headers: Vec<(&'static str, String)>,
 }
 
-/// A response body: built for this request, or a file compiled into the binary.
+/// A response body: built for this request (in a `Vec`, or for a large answer in a mapping of its
+/// own, see [`mapped`]), or a file compiled into the binary.
 #[derive(Debug, Clone)]
 pub enum Body {
     Owned(Vec<u8>),
+    Mapped(std::sync::Arc<mapped::MappedBytes>),
     Static(&'static [u8]),
 }
 
@@ -67,6 +70,7 @@ impl Body {
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Body::Owned(bytes) => bytes,
+            Body::Mapped(bytes) => bytes.as_bytes(),
             Body::Static(bytes) => bytes,
         }
     }

@@ -14,6 +14,7 @@ use super::json::{self, DateText, Totals};
 use super::params::{self, Params};
 use super::{Api, ApiError};
 use crate::count::UpDown;
+use crate::serve::mapped::{MAPPED_FROM_BYTES, MappedBytes};
 use crate::serve::{Body, Response};
 use crate::store::{Granularity, Point};
 
@@ -33,7 +34,7 @@ struct Shape {
 /// Written by hand rather than through serde: a year of days is 365 objects of four fields, and
 /// serde's per-entry key escaping and formatting cost more than the query itself. Keys are
 /// alphabetical, as in the original's answers: day < down_bytes < hour_ts < month < total < up.
-fn write_rows(out: &mut Vec<u8>, points: &[Point], shape: Shape) {
+fn write_rows(out: &mut impl Out, points: &[Point], shape: Shape) {
     out.push(b'[');
     for (i, point) in points.iter().enumerate() {
         if i > 0 {
@@ -72,7 +73,7 @@ fn write_rows(out: &mut Vec<u8>, points: &[Point], shape: Shape) {
 
 /// A label (plus `suffix`) as a JSON string. Labels are dates and times made by the store, which
 /// need no escaping; anything else goes through serde_json's escaping all the same.
-fn write_label(out: &mut Vec<u8>, label: &str, suffix: &str) {
+fn write_label(out: &mut impl Out, label: &str, suffix: &str) {
     let plain = |text: &str| {
         text.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b' ' | b'+'))
@@ -83,36 +84,116 @@ fn write_label(out: &mut Vec<u8>, label: &str, suffix: &str) {
         out.extend_from_slice(suffix.as_bytes());
         out.push(b'"');
     } else {
-        // Writing a string into a Vec cannot fail.
+        // A failed write is remembered by the buffer and answered by `answer`.
         let _ = serde_json::to_writer(&mut *out, &format!("{label}{suffix}"));
     }
 }
 
 /// A number in decimal.
-fn write_u64(out: &mut Vec<u8>, value: u64) {
+fn write_u64(out: &mut impl Out, value: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Where a series is written: a `Vec`, or a mapping for a large one. Bytes are appended without a
+/// result per call (a `Vec` cannot fail); a mapping that cannot grow remembers it and `finish`
+/// reports it.
+trait Out: std::io::Write {
+    fn push(&mut self, byte: u8) {
+        self.extend_from_slice(&[byte]);
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+}
+
+impl Out for Vec<u8> {
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+}
+
+/// A mapping with the first failure to grow it.
+struct MappedOut {
+    bytes: MappedBytes,
+    failed: Option<std::io::Error>,
+}
+
+impl std::io::Write for MappedOut {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.bytes.write(bytes)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Out for MappedOut {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        if self.failed.is_none()
+            && let Err(error) = std::io::Write::write_all(&mut self.bytes, bytes)
+        {
+            self.failed = Some(error);
+        }
+    }
 }
 
 /// `{"<key>": [rows]}` or, with a summary, `{"series": [rows], "summary": {...}}`.
 fn answer(key: &str, points: &[Point], shape: Shape, summary: Option<Totals>) -> Response {
-    let mut body = Vec::with_capacity(256 + points.len() * ROW_BYTES);
+    let capacity = 256 + points.len() * ROW_BYTES;
+    if capacity < MAPPED_FROM_BYTES {
+        let mut body = Vec::with_capacity(capacity);
+        return match write_answer(&mut body, key, points, shape, summary) {
+            Ok(()) => series_response(Body::Owned(body)),
+            Err(error) => unwritten(&error),
+        };
+    }
+    let mut out = match MappedBytes::with_capacity(capacity) {
+        Ok(bytes) => MappedOut {
+            bytes,
+            failed: None,
+        },
+        Err(error) => return unwritten(&error),
+    };
+    match write_answer(&mut out, key, points, shape, summary) {
+        Ok(()) => match out.failed {
+            None => series_response(Body::Mapped(std::sync::Arc::new(out.bytes))),
+            Some(error) => unwritten(&error),
+        },
+        Err(error) => unwritten(&error),
+    }
+}
+
+fn write_answer(
+    body: &mut impl Out,
+    key: &str,
+    points: &[Point],
+    shape: Shape,
+    summary: Option<Totals>,
+) -> Result<(), serde_json::Error> {
     body.extend_from_slice(b"{\"");
     body.extend_from_slice(key.as_bytes());
     body.extend_from_slice(b"\":");
-    write_rows(&mut body, points, shape);
+    write_rows(body, points, shape);
     if let Some(summary) = summary {
         body.extend_from_slice(b",\"summary\":");
-        if let Err(error) = serde_json::to_writer(&mut body, &summary) {
-            return json::error_response(500, &format!("the answer could not be written: {error}"));
-        }
+        serde_json::to_writer(&mut *body, &summary)?;
     }
     body.push(b'}');
+    Ok(())
+}
+
+fn series_response(body: Body) -> Response {
     Response {
         status: 200,
         content_type: json::CONTENT_TYPE,
-        body: Body::Owned(body),
+        body,
         headers: Vec::new(),
     }
+}
+
+fn unwritten(error: &dyn std::fmt::Display) -> Response {
+    json::error_response(500, &format!("the answer could not be written: {error}"))
 }
 
 fn sum(points: &[Point]) -> UpDown {

@@ -425,9 +425,16 @@ fn respond(
     head_only: bool,
     keep_alive: bool,
 ) -> Answered {
+    let built_bytes = match &answer.body {
+        Body::Owned(bytes) => bytes.capacity(),
+        Body::Mapped(bytes) => bytes.len(),
+        Body::Static(_) => 0,
+    };
     let held = match &answer.body {
-        Body::Owned(bytes) if !head_only && bytes.len() > response::COPY_BODY_BYTES => {
-            match shared.answer_bytes.take(bytes.capacity()) {
+        Body::Owned(_) | Body::Mapped(_)
+            if !head_only && answer.body.as_bytes().len() > response::COPY_BODY_BYTES =>
+        {
+            match shared.answer_bytes.take(built_bytes) {
                 Some(held) => Some(held),
                 None => {
                     drop(answer);
