@@ -379,18 +379,12 @@ fn answer(
             None
         };
         let Some(outcome) = outcome else {
-            response::append_error(
+            return busy(
                 out,
-                503,
                 "too many long queries at once: try again in a moment",
-                &[("Retry-After", "2")],
                 head_only,
                 keep_alive,
             );
-            return Answered {
-                keep_alive,
-                large_body: None,
-            };
         };
         outcome
     } else {
@@ -439,18 +433,12 @@ fn respond(
                 None => {
                     drop(answer);
                     debug!("503: large answers already hold the answer memory budget");
-                    response::append_error(
+                    return busy(
                         out,
-                        503,
                         "too many large answers are being sent at once: try again in a moment",
-                        &[("Retry-After", "2")],
                         head_only,
                         keep_alive,
                     );
-                    return Answered {
-                        keep_alive,
-                        large_body: None,
-                    };
                 }
             }
         }
@@ -460,6 +448,22 @@ fn respond(
         keep_alive,
         large_body: response::append(out, answer, head_only, keep_alive)
             .map(|body| LargeBody { body, _held: held }),
+    }
+}
+
+/// 503 with `Retry-After`: the server is busy with long work, the client should come back.
+fn busy(out: &mut Vec<u8>, why: &str, head_only: bool, keep_alive: bool) -> Answered {
+    response::append_error(
+        out,
+        503,
+        why,
+        &[("Retry-After", "2")],
+        head_only,
+        keep_alive,
+    );
+    Answered {
+        keep_alive,
+        large_body: None,
     }
 }
 
