@@ -8,12 +8,49 @@
 //! wakes, and the client waits until its idle timeout ends the connection (about 1 in 10,000
 //! connections under `ab -c 32`). `CoIo::into_inner` drops the `IoData` (DEL) and hands back the
 //! socket still open, so closing it afterwards is safe.
+//!
+//! A second defect of the same family: `may`'s selector hands epoll a raw pointer to the socket's
+//! event record (and its timer entry another), and a coroutine resumed by a timeout runs on the
+//! selector's thread while the rest of the same `epoll_wait` batch is still to be handled. If that
+//! coroutine closes its socket, the record is freed and a later event of the batch (or a timer
+//! entry) reads freed memory: under a flood of slow clients followed by long queries the selector
+//! thread died on SIGSEGV and the web server with it. So a closed socket's event record is kept
+//! alive for [`RECORD_GRACE`] after the DEL (an `Arc` clone: the DEL still happens at once).
 
+use std::any::Any;
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use may::io::CoIo;
+use may::io::{AsIoData, CoIo};
+
+/// How long a closed socket's event record outlives it: far longer than one `epoll_wait` batch or
+/// one timer tick takes to handle.
+pub const RECORD_GRACE: Duration = Duration::from_secs(2);
+
+/// At most this many records are kept (about 100 bytes each), whatever the rate of closes.
+const MOST_RECORDS_KEPT: usize = 1 << 16;
+
+/// Event records of closed sockets, oldest first, with when they were closed.
+static CLOSED_RECORDS: Mutex<VecDeque<(Instant, Arc<dyn Any + Send + Sync>)>> =
+    Mutex::new(VecDeque::new());
+
+/// Keep `record` alive for [`RECORD_GRACE`]; drop the records whose grace has passed.
+fn keep_for_a_while(record: Arc<dyn Any + Send + Sync>) {
+    let now = Instant::now();
+    let mut records = CLOSED_RECORDS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    while let Some((closed, _)) = records.front() {
+        if now.duration_since(*closed) < RECORD_GRACE && records.len() < MOST_RECORDS_KEPT {
+            break;
+        }
+        records.pop_front();
+    }
+    records.push_back((now, record));
+}
 
 /// A client socket for a coroutine; see the module documentation for the close order.
 pub struct Socket {
@@ -88,8 +125,10 @@ impl Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         if let Some(io) = self.io.take() {
+            let record: Arc<dyn Any + Send + Sync> = (**io.as_io_data()).clone();
             // Out of the epoll set inside `into_inner`; closed when the stream drops here.
             drop(io.into_inner());
+            keep_for_a_while(record);
         }
     }
 }
