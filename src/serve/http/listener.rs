@@ -22,7 +22,7 @@ use super::error::HttpError;
 use super::limits::LISTEN_BACKLOG;
 use super::registry::Registry;
 use super::runtime;
-use super::socket::Socket;
+use super::socket::{self, Socket};
 
 /// Listen on `address` (SO_REUSEADDR so a restart does not wait for TIME_WAIT; no SO_REUSEPORT).
 pub fn listen_on(address: SocketAddr) -> Result<TcpListener, HttpError> {
@@ -60,7 +60,9 @@ fn accept_loop(listener: &TcpListener, registry: &Arc<Registry>, shared: &Arc<Sh
                 // Waiting clients get the descriptors of the longest idle ones. A batch, since a
                 // flood that exhausted the descriptors usually has more clients queued; when
                 // nothing could be closed, the descriptors went elsewhere: retry less often.
+                // Closed sockets kept for their grace (see `socket`) go first.
                 if is_out_of_descriptors(&error)
+                    && socket::release_closed() == 0
                     && registry.evict(EVICT_WHEN_OUT_OF_DESCRIPTORS) == 0
                 {
                     pause = Duration::from_millis(100);

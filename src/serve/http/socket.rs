@@ -9,53 +9,78 @@
 //! connections under `ab -c 32`). `CoIo::into_inner` drops the `IoData` (DEL) and hands back the
 //! socket still open, so closing it afterwards is safe.
 //!
-//! A second defect of the same family: `may`'s selector hands epoll a raw pointer to the socket's
-//! event record (and its timer entry another), and a coroutine resumed by a timeout runs on the
-//! selector's thread while the rest of the same `epoll_wait` batch is still to be handled. If that
-//! coroutine closes its socket, the record is freed and a later event of the batch (or a timer
-//! entry) reads freed memory: under a flood of slow clients followed by long queries the selector
-//! thread died on SIGSEGV and the web server with it. So a closed socket's event record is kept
-//! alive for [`RECORD_GRACE`] after the DEL (an `Arc` clone: the DEL still happens at once).
+//! A second defect, in `may`'s read and write: a coroutine waiting for its socket stores itself
+//! in the socket's event record and only then, on the same thread, reads the record again through
+//! a pointer into the `CoIo` (to register it for cancelling). In between another worker can run
+//! the coroutine, which may finish and drop its socket: the late read then follows a dangling
+//! pointer. Under a flood of slow clients and long queries a worker died on SIGSEGV there
+//! (`socket_read.rs:96`, seen with gdb) and the web server with it. So the `CoIo` is boxed (its
+//! record never moves) and a closed socket is shut down at once but its `CoIo` kept for
+//! [`CLOSED_GRACE`] before it leaves the epoll set and its descriptor is closed (the order above).
+//! The crate also builds `may` without `io_cancel`, which we never use and which holds the longer
+//! of the two late reads.
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use may::io::{AsIoData, CoIo};
+use may::io::CoIo;
 
-/// How long a closed socket's event record outlives it: far longer than one `epoll_wait` batch or
-/// one timer tick takes to handle.
-pub const RECORD_GRACE: Duration = Duration::from_secs(2);
+/// How long a closed socket's `CoIo` outlives it: far longer than the few instructions of the
+/// race above.
+pub const CLOSED_GRACE: Duration = Duration::from_millis(500);
 
-/// At most this many records are kept (about 100 bytes each), whatever the rate of closes.
-const MOST_RECORDS_KEPT: usize = 1 << 16;
+/// At most this many closed sockets wait (each holds a descriptor), whatever the rate of closes.
+const MOST_CLOSED_KEPT: usize = 4096;
 
-/// Event records of closed sockets, oldest first, with when they were closed.
-static CLOSED_RECORDS: Mutex<VecDeque<(Instant, Arc<dyn Any + Send + Sync>)>> =
-    Mutex::new(VecDeque::new());
+/// Closed sockets, oldest first, with when they were closed.
+static CLOSED: Mutex<VecDeque<(Instant, Box<CoIo<TcpStream>>)>> = Mutex::new(VecDeque::new());
 
-/// Keep `record` alive for [`RECORD_GRACE`]; drop the records whose grace has passed.
-fn keep_for_a_while(record: Arc<dyn Any + Send + Sync>) {
+/// Keep `io` for [`CLOSED_GRACE`]; let go of those whose grace has passed (out of epoll, then
+/// closed, by `into_inner` and the drop of the stream).
+fn keep_for_a_while(io: Box<CoIo<TcpStream>>) {
     let now = Instant::now();
-    let mut records = CLOSED_RECORDS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    while let Some((closed, _)) = records.front() {
-        if now.duration_since(*closed) < RECORD_GRACE && records.len() < MOST_RECORDS_KEPT {
-            break;
+    let expired: Vec<Box<CoIo<TcpStream>>> = {
+        let mut closed = CLOSED.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut expired = Vec::new();
+        while let Some((at, _)) = closed.front() {
+            if now.duration_since(*at) < CLOSED_GRACE && closed.len() < MOST_CLOSED_KEPT {
+                break;
+            }
+            if let Some((_, io)) = closed.pop_front() {
+                expired.push(io);
+            }
         }
-        records.pop_front();
+        closed.push_back((now, io));
+        expired
+    };
+    for io in expired {
+        drop((*io).into_inner());
     }
-    records.push_back((now, record));
+}
+
+/// Let go of every closed socket still kept, whatever its age: the process is out of descriptors
+/// and a waiting client needs one more than the grace (the race lasts microseconds, not the
+/// milliseconds between a close and the next accept). Returns how many were released.
+pub fn release_closed() -> usize {
+    let kept: Vec<(Instant, Box<CoIo<TcpStream>>)> = CLOSED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .drain(..)
+        .collect();
+    let released = kept.len();
+    for (_, io) in kept {
+        drop((*io).into_inner());
+    }
+    released
 }
 
 /// A client socket for a coroutine; see the module documentation for the close order.
 pub struct Socket {
     /// `None` only while being dropped.
-    io: Option<CoIo<TcpStream>>,
+    io: Option<Box<CoIo<TcpStream>>>,
 }
 
 impl Socket {
@@ -65,7 +90,9 @@ impl Socket {
     /// When epoll refuses it, with the socket (not registered) for the caller to close.
     pub fn new(stream: TcpStream) -> Result<Socket, (io::Error, TcpStream)> {
         match CoIo::new(stream) {
-            Ok(io) => Ok(Socket { io: Some(io) }),
+            Ok(io) => Ok(Socket {
+                io: Some(Box::new(io)),
+            }),
             Err(error) => Err((io::Error::other(error.to_string()), error.into_data())),
         }
     }
@@ -78,7 +105,7 @@ impl Socket {
 
     fn io(&mut self) -> io::Result<&mut CoIo<TcpStream>> {
         self.io
-            .as_mut()
+            .as_deref_mut()
             .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
 
@@ -125,10 +152,9 @@ impl Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         if let Some(io) = self.io.take() {
-            let record: Arc<dyn Any + Send + Sync> = (**io.as_io_data()).clone();
-            // Out of the epoll set inside `into_inner`; closed when the stream drops here.
-            drop(io.into_inner());
-            keep_for_a_while(record);
+            // The client sees the end now; the descriptor is closed after the grace.
+            let _ = io.inner().shutdown(Shutdown::Both);
+            keep_for_a_while(io);
         }
     }
 }
