@@ -33,8 +33,8 @@ const MOST_GROWTH_KIB: u64 = 128 * 1024;
 /// What may stay resident above the start once they are gone. Large answers are built in
 /// mappings of their own (`serve::mapped`), handed back to the kernel when dropped; built in a
 /// `Vec`, 18–53 MiB stayed in a debug build (68.8 MB resident in a release build, from 28.5 MB),
-/// which this bound fails. What stays (about 14 MiB in a debug build) is the connections' own
-/// small buffers that glibc keeps in the workers' heaps for the next clients.
+/// which this bound fails. What stays (7–12 MiB in a debug build) is the connections' own small
+/// buffers that the allocator keeps in the workers' heaps for the next clients.
 const MOST_KEPT_KIB: u64 = 24 * 1024;
 /// The longest the server may take to notice that they are gone and give the memory back.
 const SETTLE: Duration = Duration::from_secs(10);

@@ -96,35 +96,58 @@ struct Job {
 
 /// Runs the handler's expensive requests on threads of their own.
 pub struct ExpensiveGate {
-    jobs: Mutex<std::sync::mpsc::Sender<Job>>,
+    pool: Arc<Pool>,
     /// Waiting or running.
     admitted: AtomicUsize,
     most_admitted: usize,
     wait: Duration,
 }
 
+/// The `http-expensive` threads: started when a job arrives and none is free, ended after
+/// [`EXPENSIVE_IDLE_EXIT`](super::limits::EXPENSIVE_IDLE_EXIT) without work. An ended thread gives its allocator heap back, which an
+/// idle one never would: the answers it built were freed by the web workers, and the allocator
+/// takes such cross-thread frees back only when the building thread allocates again.
+struct Pool {
+    handler: Arc<dyn Handler>,
+    at_once: usize,
+    idle_exit: Duration,
+    dispatch: Mutex<Dispatch>,
+    waiting: Mutex<std::sync::mpsc::Receiver<Job>>,
+}
+
+/// Sending a job and a thread deciding to end happen under one lock, so a job is never left
+/// in the queue with no thread to run it.
+struct Dispatch {
+    jobs: std::sync::mpsc::Sender<Job>,
+    threads: usize,
+}
+
 impl ExpensiveGate {
-    /// Start `at_once` threads named `http-expensive` that answer with `handler`.
+    /// Run expensive requests with `handler` on up to `at_once` threads named `http-expensive`
+    /// that end after `idle_exit` without work; up to `queue` more wait at most `wait` for their
+    /// turn.
     ///
     /// # Errors
-    /// When a thread cannot start.
+    /// When a thread cannot start (one is started now, so a machine out of threads says so at
+    /// start rather than at the first long query).
     pub fn start(
         handler: Arc<dyn Handler>,
         at_once: usize,
         queue: usize,
         wait: Duration,
+        idle_exit: Duration,
     ) -> io::Result<ExpensiveGate> {
         let (jobs, waiting) = std::sync::mpsc::channel::<Job>();
-        let waiting = Arc::new(Mutex::new(waiting));
-        for _ in 0..at_once.max(1) {
-            let handler = Arc::clone(&handler);
-            let waiting = Arc::clone(&waiting);
-            std::thread::Builder::new()
-                .name("http-expensive".into())
-                .spawn(move || serve_jobs(&*handler, &waiting))?;
-        }
+        let pool = Arc::new(Pool {
+            handler,
+            at_once: at_once.max(1),
+            idle_exit,
+            dispatch: Mutex::new(Dispatch { jobs, threads: 0 }),
+            waiting: Mutex::new(waiting),
+        });
+        Pool::add_thread(&pool, &mut pool.lock_dispatch())?;
         Ok(ExpensiveGate {
-            jobs: Mutex::new(jobs),
+            pool,
             admitted: AtomicUsize::new(0),
             most_admitted: at_once.max(1) + queue,
             wait,
@@ -161,32 +184,73 @@ impl ExpensiveGate {
             deadline: Instant::now() + self.wait,
             reply,
         };
-        self.jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(job)
-            .ok()?;
+        {
+            let mut dispatch = self.pool.lock_dispatch();
+            dispatch.jobs.send(job).ok()?;
+            if dispatch.threads < self.pool.at_once
+                && let Err(error) = Pool::add_thread(&self.pool, &mut dispatch)
+            {
+                // The job stays queued for a running thread, or waits out its deadline.
+                log::warn!("web server: cannot start a thread for long queries: {error}");
+            }
+        }
         // Parks this coroutine only; a thread that died drops the sender: no answer.
         answer.recv().ok().flatten()
     }
 }
 
-fn serve_jobs(handler: &dyn Handler, waiting: &Mutex<std::sync::mpsc::Receiver<Job>>) {
-    loop {
-        let job = match waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .recv()
-        {
-            Ok(job) => job,
-            Err(_) => return,
-        };
-        let outcome = (Instant::now() <= job.deadline).then(|| {
+impl Pool {
+    fn lock_dispatch(&self) -> std::sync::MutexGuard<'_, Dispatch> {
+        self.dispatch.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add_thread(pool: &Arc<Pool>, dispatch: &mut Dispatch) -> io::Result<()> {
+        let runner = Arc::clone(pool);
+        std::thread::Builder::new()
+            .name("http-expensive".into())
+            .spawn(move || runner.serve_jobs())?;
+        dispatch.threads += 1;
+        Ok(())
+    }
+
+    fn serve_jobs(&self) {
+        use std::sync::mpsc::RecvTimeoutError;
+        loop {
+            let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+            let job = match waiting.recv_timeout(self.idle_exit) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    let mut dispatch = self.lock_dispatch();
+                    // A job sent since the wait ran out is still this thread's to run.
+                    match waiting.try_recv() {
+                        Ok(job) => job,
+                        Err(_) => {
+                            dispatch.threads -= 1;
+                            return;
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.lock_dispatch().threads -= 1;
+                    return;
+                }
+            };
+            drop(waiting);
+            // The client may be gone: nobody to tell.
+            let _ = job.reply.send(self.answer(&job));
+        }
+    }
+
+    fn answer(&self, job: &Job) -> Outcome {
+        (Instant::now() <= job.deadline).then(|| {
             let owned = &job.request;
             let headers: Vec<Header<'_>> = owned
                 .headers
                 .iter()
-                .map(|(name, value)| Header { name, value })
+                .map(|header| Header {
+                    name: &header.0,
+                    value: &header.1,
+                })
                 .collect();
             let request = Request {
                 method: &owned.method,
@@ -194,10 +258,8 @@ fn serve_jobs(handler: &dyn Handler, waiting: &Mutex<std::sync::mpsc::Receiver<J
                 query: &owned.query,
                 headers: &headers,
             };
-            catch_unwind(AssertUnwindSafe(|| handler.handle(&request)))
-        });
-        // The client may be gone: nobody to tell.
-        let _ = job.reply.send(outcome);
+            catch_unwind(AssertUnwindSafe(|| self.handler.handle(&request)))
+        })
     }
 }
 
@@ -218,5 +280,64 @@ mod tests {
         assert!(budget.take(usize::MAX).is_none(), "no overflow");
         drop(four);
         assert_eq!(budget.held(), 0);
+    }
+
+    struct NamesItsThread;
+
+    impl Handler for NamesItsThread {
+        fn handle(&self, _request: &Request<'_>) -> Response {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            Response {
+                status: 200,
+                content_type: "text/plain",
+                body: crate::serve::Body::Owned(name.into_bytes()),
+                headers: Vec::new(),
+            }
+        }
+    }
+
+    fn answered_by(gate: &ExpensiveGate) -> String {
+        let request = Request {
+            method: "GET",
+            path: b"/api/query",
+            query: b"",
+            headers: &[],
+        };
+        let response = gate
+            .run(&request)
+            .expect("a turn within the wait")
+            .expect("no panic");
+        String::from_utf8_lossy(response.body.as_bytes()).into_owned()
+    }
+
+    fn threads(gate: &ExpensiveGate) -> usize {
+        gate.pool.lock_dispatch().threads
+    }
+
+    #[test]
+    fn an_idle_thread_ends_and_the_next_request_starts_one_again() {
+        let idle_exit = Duration::from_millis(50);
+        let gate = ExpensiveGate::start(
+            Arc::new(NamesItsThread),
+            1,
+            4,
+            Duration::from_secs(10),
+            idle_exit,
+        )
+        .expect("a thread starts");
+        assert_eq!(threads(&gate), 1, "one thread from the start");
+        assert_eq!(answered_by(&gate), "http-expensive");
+
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while threads(&gate) > 0 {
+            assert!(Instant::now() < deadline, "the idle thread never ended");
+            std::thread::sleep(idle_exit / 2);
+        }
+        for _ in 0..20 {
+            // Requests around the moment a thread decides to end are answered too.
+            assert_eq!(answered_by(&gate), "http-expensive");
+            std::thread::sleep(Duration::from_millis(45));
+        }
+        assert!(threads(&gate) <= 1, "never more threads than asked for");
     }
 }

@@ -99,6 +99,10 @@ pub const EXPENSIVE_QUEUE: usize = 16;
 /// The longest wait for a turn before answering 503.
 pub const EXPENSIVE_WAIT: Duration = Duration::from_secs(10);
 
+/// An `http-expensive` thread without work this long ends (and its allocator heap with it);
+/// the next expensive request starts one again.
+pub const EXPENSIVE_IDLE_EXIT: Duration = Duration::from_secs(5);
+
 /// Finished coroutines kept for reuse (their stacks stay mapped); beyond this they are freed.
 pub const COROUTINE_POOL: usize = 64;
 

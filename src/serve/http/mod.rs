@@ -181,6 +181,7 @@ pub fn start(settings: &HttpSettings, handler: Arc<dyn Handler>) -> Result<Serve
             limits::EXPENSIVE_AT_ONCE,
             limits::EXPENSIVE_QUEUE,
             limits::EXPENSIVE_WAIT,
+            limits::EXPENSIVE_IDLE_EXIT,
         )
         .map_err(|error| HttpError::Threads {
             why: error.to_string(),
