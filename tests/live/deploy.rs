@@ -14,14 +14,14 @@ use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::store::{Scope, Store};
 
-mod common;
-use common::netns::{Netns, clear_monitor_settings, require_root, run, run_ok, wait_until};
-use common::{ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4_packet};
+use crate::support::netns::{Netns, clear_monitor_settings, run, run_ok, wait_until};
+use crate::support::{
+    ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4_packet,
+};
 
 /// The user `nobody` on Debian.
 const NOBODY: &str = "65534";
 
-#[test]
 fn the_systemd_unit_verifies() {
     let unit = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/nettraffic-sentinel.service"),
@@ -48,9 +48,7 @@ fn the_systemd_unit_verifies() {
     );
 }
 
-#[test]
 fn a_setcap_binary_captures_as_an_unprivileged_user() {
-    require_root();
     let mut lab = Netns::new("setcap");
     let a = lab.add("a");
     let b = lab.add("b");
@@ -168,7 +166,6 @@ fn repository_file(name: &str) -> String {
         .unwrap_or_else(|error| panic!("{name}: {error}"))
 }
 
-#[test]
 fn the_compose_file_is_valid_and_grants_only_what_capture_needs() {
     // docker-compose (Debian's, 1.29) validates and normalises the file without a Docker engine.
     let output = run(
@@ -201,7 +198,6 @@ fn the_compose_file_is_valid_and_grants_only_what_capture_needs() {
     );
 }
 
-#[test]
 fn the_image_is_built_by_the_script_ci_runs_and_ships_what_it_builds() {
     let dockerfile = repository_file("Dockerfile");
     let script = repository_file("scripts/build-release");
@@ -231,4 +227,14 @@ fn the_image_is_built_by_the_script_ci_runs_and_ships_what_it_builds() {
         dist.contains(r#"panic = "unwind""#),
         "the web server turns handler panics into 500s: the shipped binary must unwind"
     );
+}
+
+tests! {
+    #[needs(Tool("systemd-analyze"))]
+    the_systemd_unit_verifies,
+    #[needs(Netns, Tool("tcpreplay"), Tool("setcap"), Tool("setpriv"), Tool("kill"))]
+    a_setcap_binary_captures_as_an_unprivileged_user,
+    #[needs(Tool("docker-compose"))]
+    the_compose_file_is_valid_and_grants_only_what_capture_needs,
+    the_image_is_built_by_the_script_ci_runs_and_ships_what_it_builds,
 }

@@ -7,13 +7,10 @@ use std::fs::File;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::TempDir;
-use common::netns::{Netns, clear_monitor_settings, ip, require_root, run_ok, wait_until};
+use crate::support::TempDir;
+use crate::support::netns::{Netns, clear_monitor_settings, ip, run_ok, wait_until};
 
-#[test]
 fn a_bridge_port_takes_the_bridges_own_prefixes_as_local() {
-    require_root();
     let mut lab = Netns::new("bridge");
     let a = lab.add("a");
     let b = lab.add("b");
@@ -58,4 +55,9 @@ fn a_bridge_port_takes_the_bridges_own_prefixes_as_local() {
         panic!("still running 5 s after SIGTERM: {}", read_log())
     });
     assert!(status.success(), "exit {status}: {}", read_log());
+}
+
+tests! {
+    #[needs(Netns, Tool("kill"))]
+    a_bridge_port_takes_the_bridges_own_prefixes_as_local,
 }

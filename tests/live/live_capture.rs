@@ -5,7 +5,7 @@
 //! Needs root (namespaces, veth, packet sockets), `ip` (iproute2), `tcpreplay` and `python3`;
 //! `scripts/test` installs them. Without root every test fails at once saying so.
 //!
-//! Everything runs inside namespaces the tests create and delete (`common::netns`); the only
+//! Everything runs inside namespaces the tests create and delete (`crate::support::netns`); the only
 //! traffic is the corpus captures (whose addresses never leave the namespaces) and hand-built
 //! packets between documentation ("internet") and private addresses. Each test uses its own
 //! namespaces, so the tests run in parallel.
@@ -13,8 +13,6 @@
 //! Live counting assigns hours by capture time, so `hours` is never compared. `packets_total` live
 //! counts the frames that passed the kernel filter (IP only) and is compared with the ring's own
 //! statistics instead of the file's record count.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -31,10 +29,8 @@ use nettraffic_sentinel::count::{FileTally, Frame};
 use nettraffic_sentinel::parse::{FrameMeta, PACKET_OUTGOING};
 use serde_json::Value;
 
-use common::netns::{
-    Netns, Spawned, clear_monitor_settings, ip, require_root, run, run_ok, wait_until,
-};
-use common::{
+use crate::support::netns::{Netns, Spawned, clear_monitor_settings, ip, run, run_ok, wait_until};
+use crate::support::{
     ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, all_captures,
     capture, eth, eth_tagged, expected_json_path, ipv4, ipv4_packet, ipv6_packet, padded,
 };
@@ -187,7 +183,7 @@ fn assert_totals(actual: &Totals, expected: &Totals, context: &str) {
 /// Count a capture file through the library's counter with every frame given the Linux packet
 /// type `pkttype`: what the sending end of a veth sees (`PACKET_OUTGOING`).
 fn count_file_with_pkttype(path: &Path, pkttype: u16) -> Totals {
-    let mut counter = common::utc_counter();
+    let mut counter = crate::support::utc_counter();
     let mut tally = FileTally::new();
     let file = File::open(path).expect("open the capture");
     read_capture(BufReader::new(file), |record| {
@@ -445,7 +441,6 @@ impl Drop for Monitor {
 
 /// Namespaces `a` (sender) and `b` (capture) joined by the veth pair `va` — `vb`.
 fn pair(label: &str) -> (Netns, String, String) {
-    require_root();
     let mut lab = Netns::new(label);
     let a = lab.add("a");
     let b = lab.add("b");
@@ -494,14 +489,12 @@ fn replayable_ethernet_captures() -> (Vec<PathBuf>, Vec<String>) {
 // ---------------------------------------------------------------------------------------------
 
 /// Every replayable Ethernet capture, one after another into `va`, captured on `vb`.
-#[test]
 fn every_replayable_ethernet_capture_counts_live_as_in_its_expected_file() {
     replay_every_ethernet_capture("all", &[]);
 }
 
 /// The same with three workers sharing the interface through PACKET_FANOUT: how frames are spread
 /// over the rings must not change what is counted (IPv4 fragments included: no reassembly).
-#[test]
 fn fanout_workers_count_every_capture_exactly_like_one_worker() {
     replay_every_ethernet_capture("fanout", &[("CAPTURE_WORKERS", "3")]);
 }
@@ -551,7 +544,6 @@ fn replay_every_ethernet_capture(label: &str, settings: &[(&str, &str)]) {
 }
 
 /// The sending end sees the same frames as PACKET_OUTGOING: public↔public turns into upload.
-#[test]
 fn the_sending_end_counts_public_to_public_frames_as_upload() {
     let (lab, a, b) = pair("out");
     let file = capture("zeek-wikipedia.pcap");
@@ -590,7 +582,6 @@ fn the_sending_end_counts_public_to_public_frames_as_upload() {
 
 /// VLAN tags: the kernel moves the outer 802.1Q/802.1ad tag of a received frame into the ring
 /// header; the frame still counts as the file rules count it (two tags at most).
-#[test]
 fn vlan_tagged_frames_count_with_the_tag_the_kernel_stripped() {
     let (lab, a, b) = pair("vlan");
 
@@ -706,9 +697,7 @@ fn vlan_tagged_frames_count_with_the_tag_the_kernel_stripped() {
 }
 
 /// A raw-IP interface (tun, ARPHRD_NONE): packets start with the IP header.
-#[test]
 fn a_tun_device_is_counted_as_raw_ip() {
-    require_root();
     let mut lab = Netns::new("tun");
     let c = lab.add("c");
     lab.tun(&c, "tun7");
@@ -814,7 +803,6 @@ print(written)
 /// The captured interface is deleted and created again (new ifindex), then set down and up, while
 /// the monitor runs. Each change comes right after a replay: frames the kernel already accepted
 /// into the ring must be counted before the ring is closed.
-#[test]
 fn an_interface_deleted_and_created_again_or_set_down_is_captured_again() {
     let (lab, a, b) = pair("again");
     let first = capture("sv-base64-decode-5885.pcap");
@@ -870,9 +858,7 @@ fn an_interface_deleted_and_created_again_or_set_down_is_captured_again() {
 }
 
 /// Two interfaces at once, each with its own traffic; the total is their sum.
-#[test]
 fn two_interfaces_are_counted_apart_and_together() {
-    require_root();
     let mut lab = Netns::new("two");
     let a = lab.add("a");
     let b = lab.add("b");
@@ -913,9 +899,7 @@ fn two_interfaces_are_counted_apart_and_together() {
 
 /// An interface that does not exist at start: the monitor says so, keeps running and captures
 /// it once it appears.
-#[test]
 fn an_interface_missing_at_start_is_captured_once_it_appears() {
-    require_root();
     let mut lab = Netns::new("late");
     let a = lab.add("a");
     let b = lab.add("b");
@@ -944,9 +928,7 @@ fn an_interface_missing_at_start_is_captured_once_it_appears() {
 }
 
 /// Without CAP_NET_RAW the monitor stops at once with exit code 1 and says how to grant it.
-#[test]
 fn without_cap_net_raw_the_monitor_explains_how_to_grant_it() {
-    require_root();
     let binary = env!("CARGO_BIN_EXE_nettraffic-sentinel");
     let has = |tool: &str| {
         Command::new(tool)
@@ -1029,7 +1011,6 @@ fn flood(lab: &Netns, namespace: &str, interface: &str, first_source: &str, coun
 /// The memory bound holds under a flood of ten million distinct spoofed sources: the remote
 /// address tables are fixed-size (Space-Saving), so peak memory after ten million sources is
 /// what it was after the first million, and within the 24 MiB target with default settings.
-#[test]
 fn a_flood_of_ten_million_spoofed_sources_does_not_grow_memory() {
     let (lab, a, b) = pair("flood");
     let mut monitor = Monitor::start(&lab, &b, "vb");
@@ -1077,7 +1058,6 @@ fn a_flood_of_ten_million_spoofed_sources_does_not_grow_memory() {
 /// `AUTO_LOCAL_PREFIXES` (on by default): the capturing interface's own public IPv4 address counts
 /// as local, so its traffic with the internet is upload/download instead of public↔public; when
 /// the address changes (an ISP renumbers), the new one is followed within the watcher's period.
-#[test]
 fn the_interfaces_own_public_address_counts_as_local_and_is_followed_when_it_changes() {
     let (lab, a, b) = pair("auto");
     ip(&["-n", &b, "addr", "add", "203.0.113.50/24", "dev", "vb"]);
@@ -1133,4 +1113,29 @@ fn the_interfaces_own_public_address_counts_as_local_and_is_followed_when_it_cha
         .collect(),
     };
     assert_totals(&live, &by_hand, "own address followed");
+}
+
+tests! {
+    #[needs(Netns, Tool("tcpreplay"))]
+    every_replayable_ethernet_capture_counts_live_as_in_its_expected_file,
+    #[needs(Netns, Tool("tcpreplay"))]
+    fanout_workers_count_every_capture_exactly_like_one_worker,
+    #[needs(Netns, Tool("tcpreplay"))]
+    the_sending_end_counts_public_to_public_frames_as_upload,
+    #[needs(Netns, Tool("tcpreplay"), Tool("kill"))]
+    vlan_tagged_frames_count_with_the_tag_the_kernel_stripped,
+    #[needs(Netns, Tool("python3"))]
+    a_tun_device_is_counted_as_raw_ip,
+    #[needs(Netns, Tool("tcpreplay"))]
+    an_interface_deleted_and_created_again_or_set_down_is_captured_again,
+    #[needs(Netns, Tool("tcpreplay"))]
+    two_interfaces_are_counted_apart_and_together,
+    #[needs(Netns, Tool("tcpreplay"))]
+    an_interface_missing_at_start_is_captured_once_it_appears,
+    #[needs(Root, Tool("setpriv"))]
+    without_cap_net_raw_the_monitor_explains_how_to_grant_it,
+    #[needs(Netns, Tool("trafgen"))]
+    a_flood_of_ten_million_spoofed_sources_does_not_grow_memory,
+    #[needs(Netns, Tool("tcpreplay"))]
+    the_interfaces_own_public_address_counts_as_local_and_is_followed_when_it_changes,
 }

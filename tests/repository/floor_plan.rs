@@ -289,7 +289,6 @@ fn source(relative: &str, text: &str) -> Source {
     }
 }
 
-#[test]
 fn the_crate_keeps_its_floor_plan() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut sources = Vec::new();
@@ -316,7 +315,6 @@ fn the_crate_keeps_its_floor_plan() {
     );
 }
 
-#[test]
 fn the_check_catches_the_store_naming_capture_serve_or_config() {
     for forbidden in [
         "use crate::capture::file::read_capture;",
@@ -342,7 +340,6 @@ fn the_check_catches_the_store_naming_capture_serve_or_config() {
     }
 }
 
-#[test]
 fn the_check_catches_capture_naming_store_or_serve() {
     for forbidden in ["use crate::store::Store;", "crate::serve::http::start(x);"] {
         let problems = check(&[source("capture/engine.rs", forbidden)]);
@@ -350,7 +347,6 @@ fn the_check_catches_capture_naming_store_or_serve() {
     }
 }
 
-#[test]
 fn the_check_allows_lower_floors_comments_and_a_folder_using_its_parts() {
     let sources = [
         source(
@@ -372,7 +368,6 @@ fn the_check_allows_lower_floors_comments_and_a_folder_using_its_parts() {
     assert_eq!(check(&sources), Vec::<String>::new());
 }
 
-#[test]
 fn the_check_catches_a_loop_inside_a_module() {
     let sources = [
         source("store/days.rs", "use super::query::day_start;\n"),
@@ -385,4 +380,12 @@ fn the_check_catches_a_loop_inside_a_module() {
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems[0].starts_with("serve: its parts import each other in a loop: "));
     assert!(problems[1].starts_with("store: its parts import each other in a loop: "));
+}
+
+tests! {
+    the_crate_keeps_its_floor_plan,
+    the_check_catches_the_store_naming_capture_serve_or_config,
+    the_check_catches_capture_naming_store_or_serve,
+    the_check_allows_lower_floors_comments_and_a_folder_using_its_parts,
+    the_check_catches_a_loop_inside_a_module,
 }

@@ -102,7 +102,6 @@ fn assert_agree(classifier: &AddressClassifier, addr: IpAddr, prefixes: &[IpNet]
     );
 }
 
-#[test]
 fn index_agrees_with_the_prefix_walk() {
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
     let built_in: Vec<IpNet> = nettraffic_sentinel::classify::BUILT_IN
@@ -125,4 +124,8 @@ fn index_agrees_with_the_prefix_walk() {
             assert_agree(&classifier, IpAddr::V6(random.v6()), &prefixes);
         }
     }
+}
+
+tests! {
+    index_agrees_with_the_prefix_walk,
 }

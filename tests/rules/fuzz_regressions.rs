@@ -5,7 +5,7 @@
 //! (`fuzz/src/lib.rs`, included by path), so a failure here reproduces with
 //! `cargo +nightly fuzz run <target> <file>` as well.
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 mod harness;
 
 use std::fs;
@@ -42,17 +42,20 @@ fn replay(target: &str, run: fn(&[u8])) {
     eprintln!("{target}: replayed {} inputs", inputs.len());
 }
 
-#[test]
 fn frame_inputs() {
     replay("frame", harness::frame);
 }
 
-#[test]
 fn ring_block_inputs() {
     replay("ring_block", harness::ring_block);
 }
 
-#[test]
 fn capture_file_inputs() {
     replay("capture_file", harness::capture_file);
+}
+
+tests! {
+    frame_inputs,
+    ring_block_inputs,
+    capture_file_inputs,
 }

@@ -4,11 +4,9 @@
 //! addresses, overlaps, adjacency, IPv6 prefixes over mapped addresses), a model-based check of
 //! hundreds of random prefixes against a naive linear scan, `explain()` and `parse_prefix` errors.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use common::ip;
+use crate::support::ip;
 use ipnet::IpNet;
 use nettraffic_sentinel::classify::{AddressClassifier, NonPublic, parse_prefix};
 
@@ -51,49 +49,41 @@ fn assert_non_public(classifier: &AddressClassifier, addresses: &[&str]) {
 // R5.1: built-in IPv4 ranges
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn ipv4_this_network_0_0_0_0_slash_8() {
     assert_non_public(&builtin(), &["0.0.0.0", "0.1.2.3", "0.255.255.255"]);
     assert_public(&builtin(), &["1.0.0.0"]);
 }
 
-#[test]
 fn ipv4_private_10_slash_8() {
     assert_non_public(&builtin(), &["10.0.0.0", "10.255.255.255"]);
     assert_public(&builtin(), &["9.255.255.255", "11.0.0.0"]);
 }
 
-#[test]
 fn ipv4_carrier_grade_nat_100_64_slash_10() {
     assert_non_public(&builtin(), &["100.64.0.0", "100.127.255.255"]);
     assert_public(&builtin(), &["100.63.255.255", "100.128.0.0"]);
 }
 
-#[test]
 fn ipv4_loopback_127_slash_8() {
     assert_non_public(&builtin(), &["127.0.0.0", "127.0.0.1", "127.255.255.255"]);
     assert_public(&builtin(), &["126.255.255.255", "128.0.0.0"]);
 }
 
-#[test]
 fn ipv4_link_local_169_254_slash_16() {
     assert_non_public(&builtin(), &["169.254.0.0", "169.254.255.255"]);
     assert_public(&builtin(), &["169.253.255.255", "169.255.0.0"]);
 }
 
-#[test]
 fn ipv4_private_172_16_slash_12() {
     assert_non_public(&builtin(), &["172.16.0.0", "172.31.255.255"]);
     assert_public(&builtin(), &["172.15.255.255", "172.32.0.0"]);
 }
 
-#[test]
 fn ipv4_private_192_168_slash_16() {
     assert_non_public(&builtin(), &["192.168.0.0", "192.168.255.255"]);
     assert_public(&builtin(), &["192.167.255.255", "192.169.0.0"]);
 }
 
-#[test]
 fn ipv4_multicast_224_slash_4() {
     // mDNS and SSDP are multicast: not public (the original's bug counted them as upload).
     assert_non_public(
@@ -109,7 +99,6 @@ fn ipv4_multicast_224_slash_4() {
     assert_public(&builtin(), &["223.255.255.255"]);
 }
 
-#[test]
 fn ipv4_reserved_240_slash_4_includes_broadcast() {
     assert_non_public(
         &builtin(),
@@ -121,14 +110,12 @@ fn ipv4_reserved_240_slash_4_includes_broadcast() {
 // R5.2: built-in IPv6 ranges
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn ipv6_unspecified_and_loopback_are_single_addresses() {
     assert_non_public(&builtin(), &["::", "::1"]);
     // ::2 and ::ffff (= ::0.0.0.2, ::0.0.255.255) are IPv4-compatible space: public (R5.3).
     assert_public(&builtin(), &["::2", "::ffff"]);
 }
 
-#[test]
 fn ipv6_link_local_fe80_slash_10() {
     assert_non_public(
         &builtin(),
@@ -145,7 +132,6 @@ fn ipv6_link_local_fe80_slash_10() {
     );
 }
 
-#[test]
 fn ipv6_unique_local_fc00_slash_7() {
     assert_non_public(
         &builtin(),
@@ -161,7 +147,6 @@ fn ipv6_unique_local_fc00_slash_7() {
     );
 }
 
-#[test]
 fn ipv6_multicast_ff00_slash_8() {
     assert_non_public(
         &builtin(),
@@ -178,7 +163,6 @@ fn ipv6_multicast_ff00_slash_8() {
 // R5.3: everything else is public
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn documentation_ranges_are_public() {
     assert_public(
         &builtin(),
@@ -195,7 +179,6 @@ fn documentation_ranges_are_public() {
     );
 }
 
-#[test]
 fn the_explicitly_public_special_ranges_are_public() {
     assert_public(
         &builtin(),
@@ -222,7 +205,6 @@ fn the_explicitly_public_special_ranges_are_public() {
     );
 }
 
-#[test]
 fn ipv4_compatible_addresses_are_public_whatever_they_embed() {
     // ::a.b.c.d is not ::ffff:a.b.c.d: it is not classified by its IPv4 address.
     assert_public(
@@ -241,7 +223,6 @@ fn ipv4_compatible_addresses_are_public_whatever_they_embed() {
 // R5.2: IPv4-mapped addresses
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn ipv4_mapped_addresses_follow_their_ipv4_address() {
     assert_non_public(
         &builtin(),
@@ -269,14 +250,12 @@ fn ipv4_mapped_addresses_follow_their_ipv4_address() {
     );
 }
 
-#[test]
 fn ipv4_mapped_addresses_follow_configured_ipv4_prefixes() {
     let classifier = with_prefixes(&["203.0.113.0/24"]);
     assert_non_public(&classifier, &["203.0.113.7", "::ffff:203.0.113.7"]);
     assert_public(&classifier, &["203.0.114.0", "::ffff:203.0.114.0"]);
 }
 
-#[test]
 fn an_ipv6_prefix_matches_the_mapped_addresses_inside_it() {
     // R5.4: ::ffff:198.51.100.0/120 covers ::ffff:198.51.100.0 … ::ffff:198.51.100.255.
     let classifier = with_prefixes(&["::ffff:198.51.100.0/120"]);
@@ -306,7 +285,6 @@ fn an_ipv6_prefix_matches_the_mapped_addresses_inside_it() {
 // R5.4: configured prefixes
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn host_bits_of_a_configured_prefix_are_ignored() {
     let classifier = with_prefixes(&["203.0.113.77/24", "2001:db8:1:2:3:4:5:6/48"]);
     assert_eq!(
@@ -333,7 +311,6 @@ fn host_bits_of_a_configured_prefix_are_ignored() {
     );
 }
 
-#[test]
 fn a_bare_address_is_a_single_host() {
     assert_eq!(parse_prefix("203.0.113.77"), Ok(net("203.0.113.77/32")));
     assert_eq!(parse_prefix("2001:db8::77"), Ok(net("2001:db8::77/128")));
@@ -355,7 +332,6 @@ fn a_bare_address_is_a_single_host() {
     );
 }
 
-#[test]
 fn overlapping_and_adjacent_configured_prefixes() {
     let classifier = with_prefixes(&[
         // Two adjacent halves of 198.51.100.0/24.
@@ -416,7 +392,6 @@ fn overlapping_and_adjacent_configured_prefixes() {
     );
 }
 
-#[test]
 fn prefixes_covering_everything_and_the_top_of_the_space() {
     let classifier = with_prefixes(&["0.0.0.0/0", "::/0"]);
     assert_non_public(
@@ -611,13 +586,11 @@ fn check_against_model(seed: u64, count: usize, v4_lengths: (u8, u8), v6_lengths
     );
 }
 
-#[test]
 fn five_hundred_random_slash_24_and_slash_48_prefixes_agree_with_a_linear_scan() {
     // 250 IPv4 /24s and 250 IPv6 /48s (mapped-space ones widened to /96 or longer).
     check_against_model(0x5eed_0001, 250, (24, 24), (48, 48));
 }
 
-#[test]
 fn random_prefixes_of_every_length_agree_with_a_linear_scan() {
     for seed in 1..=2 {
         check_against_model(seed, 300, (8, 32), (16, 128));
@@ -628,7 +601,6 @@ fn random_prefixes_of_every_length_agree_with_a_linear_scan() {
 // explain() and parse_prefix errors
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn explain_names_the_built_in_range_or_the_configured_prefix() {
     let classifier = with_prefixes(&["203.0.113.0/24", "2001:db8:1::/48"]);
     let cases = [
@@ -674,7 +646,6 @@ fn explain_names_the_built_in_range_or_the_configured_prefix() {
     }
 }
 
-#[test]
 fn parse_prefix_errors_quote_the_input() {
     for bad in [
         "banana",
@@ -693,4 +664,34 @@ fn parse_prefix_errors_quote_the_input() {
     // Surrounding whitespace is not part of the prefix, neither when parsing nor when quoting.
     let error = parse_prefix("  nonsense\t").expect_err("not a prefix");
     assert!(error.contains("'nonsense'"), "{error}");
+}
+
+tests! {
+    ipv4_this_network_0_0_0_0_slash_8,
+    ipv4_private_10_slash_8,
+    ipv4_carrier_grade_nat_100_64_slash_10,
+    ipv4_loopback_127_slash_8,
+    ipv4_link_local_169_254_slash_16,
+    ipv4_private_172_16_slash_12,
+    ipv4_private_192_168_slash_16,
+    ipv4_multicast_224_slash_4,
+    ipv4_reserved_240_slash_4_includes_broadcast,
+    ipv6_unspecified_and_loopback_are_single_addresses,
+    ipv6_link_local_fe80_slash_10,
+    ipv6_unique_local_fc00_slash_7,
+    ipv6_multicast_ff00_slash_8,
+    documentation_ranges_are_public,
+    the_explicitly_public_special_ranges_are_public,
+    ipv4_compatible_addresses_are_public_whatever_they_embed,
+    ipv4_mapped_addresses_follow_their_ipv4_address,
+    ipv4_mapped_addresses_follow_configured_ipv4_prefixes,
+    an_ipv6_prefix_matches_the_mapped_addresses_inside_it,
+    host_bits_of_a_configured_prefix_are_ignored,
+    a_bare_address_is_a_single_host,
+    overlapping_and_adjacent_configured_prefixes,
+    prefixes_covering_everything_and_the_top_of_the_space,
+    five_hundred_random_slash_24_and_slash_48_prefixes_agree_with_a_linear_scan,
+    random_prefixes_of_every_length_agree_with_a_linear_scan,
+    explain_names_the_built_in_range_or_the_configured_prefix,
+    parse_prefix_errors_quote_the_input,
 }

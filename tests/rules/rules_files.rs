@@ -12,11 +12,9 @@
 //! - `sll_outgoing_up_40`: SLL packet type 4, IPv4 198.51.100.7 → 203.0.113.5, Total Length 40.
 //! - `sll2_down_48`: SLL2, IPv6 2001:db8::5 → fd00::10, Payload Length 8 (48 bytes).
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::support::*;
 use nettraffic_sentinel::capture::file::{CaptureInfo, FileErrorKind, MAX_CAPLEN};
 use nettraffic_sentinel::commands::report::{FileReport, count_file};
 use nettraffic_sentinel::parse::LinkType;
@@ -108,7 +106,6 @@ fn seen(link: LinkType, data: &[u8], wire_len: u32, unix_second: i64) -> SeenRec
 // Classic pcap: byte orders, time units, link types
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn classic_pcap_microseconds_in_both_byte_orders() {
     let t = utc(2023, 11, 14, 22, 13, 20);
     let ts = u32::try_from(t).expect("fits");
@@ -149,7 +146,6 @@ fn classic_pcap_microseconds_in_both_byte_orders() {
     }
 }
 
-#[test]
 fn classic_pcap_nanoseconds_in_both_byte_orders() {
     for big_endian in [false, true] {
         let bytes = PcapWriter::new(PCAP_MAGIC_NANOSECONDS, big_endian, 1)
@@ -165,7 +161,6 @@ fn classic_pcap_nanoseconds_in_both_byte_orders() {
     }
 }
 
-#[test]
 fn classic_pcap_seconds_are_unsigned_and_fractions_carry() {
     let bytes = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 1)
         // ts_sec 0xffffffff is 2106-02-07 06:28:15 UTC, not -1.
@@ -186,7 +181,6 @@ fn classic_pcap_seconds_are_unsigned_and_fractions_carry() {
     );
 }
 
-#[test]
 fn the_upper_bits_of_the_pcap_link_type_are_ignored() {
     // 0x1234_0001: FCS/reserved bits set over Ethernet; 0xffff_0071 over SLL (113).
     let bytes = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 0x1234_0001)
@@ -209,7 +203,6 @@ fn the_upper_bits_of_the_pcap_link_type_are_ignored() {
     );
 }
 
-#[test]
 fn every_supported_link_type_number_is_read() {
     let cases: [(u32, Vec<u8>, LinkType); 10] = [
         (0, null([2, 0, 0, 0], &raw_down_60()), LinkType::Null),
@@ -243,7 +236,6 @@ fn every_supported_link_type_number_is_read() {
 // Rejected files
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn the_modified_pcap_magic_is_rejected() {
     for big_endian in [false, true] {
         let bytes = PcapWriter::new(PCAP_MAGIC_MODIFIED, big_endian, 1)
@@ -253,7 +245,6 @@ fn the_modified_pcap_magic_is_rejected() {
     }
 }
 
-#[test]
 fn unknown_magic_and_short_files_are_rejected() {
     let valid_header = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 1).finish();
     assert_eq!(valid_header.len(), 24);
@@ -273,7 +264,6 @@ fn unknown_magic_and_short_files_are_rejected() {
     }
 }
 
-#[test]
 fn a_pcapng_file_must_start_with_a_valid_section_header() {
     let good_interface = PcapngWriter::new().interface(1, &[]).finish();
     let cases: [(&str, Vec<u8>); 5] = [
@@ -305,7 +295,6 @@ fn a_pcapng_file_must_start_with_a_valid_section_header() {
     }
 }
 
-#[test]
 fn an_unsupported_pcap_link_type_is_an_error_entry() {
     let bytes = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 127)
         .record(0, 0, 114, &up_100())
@@ -337,7 +326,6 @@ fn an_unsupported_pcap_link_type_is_an_error_entry() {
 // Classic pcap: where reading ends (R1.3) and the wire length (R1.4)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn a_cut_off_record_header_ends_the_reading_after_what_came_before() {
     let bytes = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 1)
         .record(0, 0, 114, &up_100())
@@ -353,7 +341,6 @@ fn a_cut_off_record_header_ends_the_reading_after_what_came_before() {
     assert!(json.get("error").is_none());
 }
 
-#[test]
 fn cut_off_record_data_ends_the_reading_after_what_came_before() {
     let mut writer = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, true, 1)
         .record(0, 0, 114, &up_100())
@@ -367,7 +354,6 @@ fn cut_off_record_data_ends_the_reading_after_what_came_before() {
     assert!(info.stopped_early.is_some());
 }
 
-#[test]
 fn a_captured_length_above_262144_ends_the_reading() {
     // A 262 144-byte record (the maximum) is a packet: Ethernet + IPv4 with Total Length 0, so
     // it counts W = 262 144 − 14 = 262 130 bytes.
@@ -396,7 +382,6 @@ fn a_captured_length_above_262144_ends_the_reading() {
     assert_eq!(counters(&json), [3, 3, 0, 0, 362_216, 0]);
 }
 
-#[test]
 fn an_original_length_below_the_captured_length_is_raised_to_it() {
     // 114 bytes captured, orig_len claims 50: the wire length becomes 114. With Total Length 0
     // the packet counts W = 114 − 14 = 100.
@@ -413,7 +398,6 @@ fn an_original_length_below_the_captured_length_is_raised_to_it() {
     assert_eq!(counters(&json), [1, 1, 0, 0, 100, 0]);
 }
 
-#[test]
 fn a_snapped_record_counts_its_original_length() {
     // A 1500-byte IPv4 packet snapped to 54 captured bytes; orig_len 1514 → 1500 counted.
     let full = eth(
@@ -429,7 +413,6 @@ fn a_snapped_record_counts_its_original_length() {
     assert_eq!(counters(&json), [1, 1, 0, 0, 0, 1500]);
 }
 
-#[test]
 fn an_empty_pcap_is_a_valid_file_with_nothing_in_it() {
     let bytes = PcapWriter::new(PCAP_MAGIC_NANOSECONDS, true, 1).finish();
     let (info, records) = read_ok(&bytes);
@@ -452,7 +435,6 @@ fn an_empty_pcap_is_a_valid_file_with_nothing_in_it() {
 // pcapng: sections, interfaces and packet blocks
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn pcapng_enhanced_packets_in_both_byte_orders() {
     for big_endian in [false, true] {
         // Default resolution: microseconds. 1 700 000 000.123456 s.
@@ -481,7 +463,6 @@ fn pcapng_enhanced_packets_in_both_byte_orders() {
     }
 }
 
-#[test]
 fn pcapng_sections_number_their_own_interfaces_of_different_link_types() {
     let bytes = PcapngWriter::new()
         // Section 1, little-endian: Ethernet, raw IPv4, SLL.
@@ -532,7 +513,6 @@ fn pcapng_sections_number_their_own_interfaces_of_different_link_types() {
     );
 }
 
-#[test]
 fn a_record_pointing_to_a_missing_interface_counts_as_malformed() {
     let bytes = PcapngWriter::new()
         .section(false)
@@ -553,7 +533,6 @@ fn a_record_pointing_to_a_missing_interface_counts_as_malformed() {
     );
 }
 
-#[test]
 fn simple_packet_blocks_take_the_first_interface_time_zero_and_the_smaller_length() {
     let snapped = eth(
         ETHERTYPE_IPV4,
@@ -593,7 +572,6 @@ fn simple_packet_blocks_take_the_first_interface_time_zero_and_the_smaller_lengt
     );
 }
 
-#[test]
 fn a_simple_packet_block_before_any_interface_counts_as_malformed() {
     let bytes = PcapngWriter::new()
         .section(false)
@@ -605,7 +583,6 @@ fn a_simple_packet_block_before_any_interface_counts_as_malformed() {
     assert_eq!(counters(&json), [2, 1, 1, 0, 0, 60]);
 }
 
-#[test]
 fn obsolete_packet_blocks_are_packets() {
     for big_endian in [false, true] {
         let bytes = PcapngWriter::new()
@@ -632,7 +609,6 @@ fn obsolete_packet_blocks_are_packets() {
 // pcapng timestamps (R6.1)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn interface_time_resolution_and_offset_options() {
     let little = PcapngWriter::new().section(false);
     let offset_positive = little.tsoffset(1_600_000_000);
@@ -679,7 +655,6 @@ fn interface_time_resolution_and_offset_options() {
     );
 }
 
-#[test]
 fn the_time_offset_is_read_in_the_section_byte_order() {
     let big = PcapngWriter::new().section(true);
     let offset = big.tsoffset(1_000_000);
@@ -692,7 +667,6 @@ fn the_time_offset_is_read_in_the_section_byte_order() {
     assert_eq!(records[0].unix_second, 1_000_002);
 }
 
-#[test]
 fn malformed_interface_options_end_option_parsing() {
     let writer = PcapngWriter::new().section(false);
     // An option claiming 0xfff0 value bytes in an options area of 8: malformed.
@@ -733,7 +707,6 @@ fn malformed_interface_options_end_option_parsing() {
     assert_eq!(seconds, [3, 3, 4]);
 }
 
-#[test]
 fn options_after_the_end_of_options_marker_are_ignored() {
     let writer = PcapngWriter::new().section(true);
     // opt_endofopt first, then an if_tsresol of milliseconds that is no longer an option.
@@ -751,7 +724,6 @@ fn options_after_the_end_of_options_marker_are_ignored() {
     assert_eq!(records[0].unix_second, 5);
 }
 
-#[test]
 fn extreme_time_offsets_and_resolutions_do_not_break_counting() {
     let little = PcapngWriter::new().section(false);
     let earliest = little.tsoffset(i64::MIN);
@@ -779,7 +751,6 @@ fn extreme_time_offsets_and_resolutions_do_not_break_counting() {
 // pcapng: skipped blocks and where reading ends (R1.3)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn unknown_block_types_are_skipped() {
     let writer = PcapngWriter::new().section(true).interface(1, &[]);
     let bytes = writer
@@ -806,7 +777,6 @@ fn one_packet_then(tail: &[u8]) -> Vec<u8> {
         .finish()
 }
 
-#[test]
 fn impossible_block_lengths_end_the_reading() {
     let writer = PcapngWriter::new();
     let good_epb = writer.block_bytes(EPB_TYPE, &writer.enhanced_body(0, 0, 214, 214, &down_200()));
@@ -842,7 +812,6 @@ fn impossible_block_lengths_end_the_reading() {
     }
 }
 
-#[test]
 fn a_packet_block_too_short_for_its_captured_length_ends_the_reading() {
     let writer = PcapngWriter::new();
     // An EPB claiming 200 captured bytes that holds 114.
@@ -865,7 +834,6 @@ fn a_packet_block_too_short_for_its_captured_length_ends_the_reading() {
     }
 }
 
-#[test]
 fn a_pcapng_captured_length_above_262144_ends_the_reading() {
     let biggest = eth(ETHERTYPE_IPV4, &ipv4("192.168.1.10", "203.0.113.5", 0));
     let biggest = padded(&biggest, MAX_CAPLEN as usize - biggest.len());
@@ -886,7 +854,6 @@ fn a_pcapng_captured_length_above_262144_ends_the_reading() {
     assert_eq!(counters(&json), [1, 1, 0, 0, 262_130, 0]);
 }
 
-#[test]
 fn a_later_invalid_section_header_ends_the_reading() {
     let cases: [(&str, PcapngWriter); 2] = [
         (
@@ -911,7 +878,6 @@ fn a_later_invalid_section_header_ends_the_reading() {
     }
 }
 
-#[test]
 fn a_different_trailing_block_length_is_ignored() {
     let writer = PcapngWriter::new();
     let mut section = PcapngWriter::new().section(false).finish();
@@ -941,7 +907,6 @@ fn a_different_trailing_block_length_is_ignored() {
     assert_eq!(counters(&json), [3, 3, 0, 0, 100, 400]);
 }
 
-#[test]
 fn an_unsupported_interface_anywhere_makes_the_whole_file_an_error() {
     // The unsupported interface in a later section, with no packets of its own.
     let later_section = PcapngWriter::new()
@@ -973,7 +938,6 @@ fn an_unsupported_interface_anywhere_makes_the_whole_file_an_error() {
     }
 }
 
-#[test]
 fn a_pcapng_file_without_interfaces_has_no_link_type() {
     let bytes = PcapngWriter::new().section(false).finish();
     let (info, _) = read_ok(&bytes);
@@ -990,7 +954,6 @@ fn a_pcapng_file_without_interfaces_has_no_link_type() {
     assert!(json.get("error").is_none());
 }
 
-#[test]
 fn read_errors_name_their_kind() {
     let (result, _) = read_via_file(&[]);
     assert!(matches!(
@@ -1005,7 +968,6 @@ fn read_errors_name_their_kind() {
     ));
 }
 
-#[test]
 fn classic_pcap_version_fields_are_not_checked() {
     for version in [[0u8, 0, 0, 0], [0xff, 0xff, 0xff, 0xff], [1, 0, 0, 0]] {
         let mut bytes = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 1)
@@ -1018,7 +980,6 @@ fn classic_pcap_version_fields_are_not_checked() {
     }
 }
 
-#[test]
 fn a_zero_length_record_is_a_packet_that_is_not_ip() {
     let bytes = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 1)
         .record(0, 0, 0, &[])
@@ -1033,7 +994,6 @@ fn a_zero_length_record_is_a_packet_that_is_not_ip() {
     assert_eq!(counters(&json), [3, 1, 0, 0, 100, 0]);
 }
 
-#[test]
 fn section_header_options_are_not_parsed() {
     // A section header whose options area is garbage (an option claiming 0xffff bytes).
     for big_endian in [false, true] {
@@ -1096,7 +1056,6 @@ fn keys(json: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-#[test]
 fn a_report_has_every_field_and_sums_that_agree() {
     let t = utc(2024, 5, 6, 7, 59, 59);
     let ts = u32::try_from(t).expect("fits");
@@ -1143,7 +1102,6 @@ fn a_report_has_every_field_and_sums_that_agree() {
     assert!(path.to_string_lossy().len() > "shape.pcap".len());
 }
 
-#[test]
 fn an_error_entry_has_every_field_plus_the_error() {
     let report = report_of("garbage.bin", b"this is not a capture file, not even close");
     let json = report.to_json();
@@ -1168,7 +1126,6 @@ fn an_error_entry_has_every_field_plus_the_error() {
     );
 }
 
-#[test]
 fn ipv6_remote_keys_are_rfc_5952_and_mapped_ones_use_mixed_notation() {
     let lan = "fd00::10";
     // Each remote receives one upload with Payload Length 10 (50 bytes).
@@ -1218,4 +1175,48 @@ fn ipv6_remote_keys_are_rfc_5952_and_mapped_ones_use_mixed_notation() {
     assert_eq!(json["remote_ips"], Value::Object(expected));
     // 9 × 50 + 100.
     assert_eq!(counters(&json), [10, 10, 0, 0, 550, 0]);
+}
+
+tests! {
+    classic_pcap_microseconds_in_both_byte_orders,
+    classic_pcap_nanoseconds_in_both_byte_orders,
+    classic_pcap_seconds_are_unsigned_and_fractions_carry,
+    the_upper_bits_of_the_pcap_link_type_are_ignored,
+    every_supported_link_type_number_is_read,
+    the_modified_pcap_magic_is_rejected,
+    unknown_magic_and_short_files_are_rejected,
+    a_pcapng_file_must_start_with_a_valid_section_header,
+    an_unsupported_pcap_link_type_is_an_error_entry,
+    a_cut_off_record_header_ends_the_reading_after_what_came_before,
+    cut_off_record_data_ends_the_reading_after_what_came_before,
+    a_captured_length_above_262144_ends_the_reading,
+    an_original_length_below_the_captured_length_is_raised_to_it,
+    a_snapped_record_counts_its_original_length,
+    an_empty_pcap_is_a_valid_file_with_nothing_in_it,
+    pcapng_enhanced_packets_in_both_byte_orders,
+    pcapng_sections_number_their_own_interfaces_of_different_link_types,
+    a_record_pointing_to_a_missing_interface_counts_as_malformed,
+    simple_packet_blocks_take_the_first_interface_time_zero_and_the_smaller_length,
+    a_simple_packet_block_before_any_interface_counts_as_malformed,
+    obsolete_packet_blocks_are_packets,
+    interface_time_resolution_and_offset_options,
+    the_time_offset_is_read_in_the_section_byte_order,
+    malformed_interface_options_end_option_parsing,
+    options_after_the_end_of_options_marker_are_ignored,
+    extreme_time_offsets_and_resolutions_do_not_break_counting,
+    unknown_block_types_are_skipped,
+    impossible_block_lengths_end_the_reading,
+    a_packet_block_too_short_for_its_captured_length_ends_the_reading,
+    a_pcapng_captured_length_above_262144_ends_the_reading,
+    a_later_invalid_section_header_ends_the_reading,
+    a_different_trailing_block_length_is_ignored,
+    an_unsupported_interface_anywhere_makes_the_whole_file_an_error,
+    a_pcapng_file_without_interfaces_has_no_link_type,
+    read_errors_name_their_kind,
+    classic_pcap_version_fields_are_not_checked,
+    a_zero_length_record_is_a_packet_that_is_not_ip,
+    section_header_options_are_not_parsed,
+    a_report_has_every_field_and_sums_that_agree,
+    an_error_entry_has_every_field_plus_the_error,
+    ipv6_remote_keys_are_rfc_5952_and_mapped_ones_use_mixed_notation,
 }

@@ -8,9 +8,7 @@
 //! Total Length of 0 makes the counted bytes `W = wire length − L`, so a frame captured whole
 //! reveals the link-header length `L` the parser used.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use nettraffic_sentinel::classify::{AddressClassifier, Direction};
 use nettraffic_sentinel::clock::{HourClock, Zone};
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Outcome};
@@ -92,7 +90,6 @@ fn assert_untouched(tally: &FileTally) {
 // Link types
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn link_type_numbers_map_to_the_supported_link_layers() {
     assert_eq!(LinkType::from_dlt(1), Some(LinkType::Ethernet));
     assert_eq!(LinkType::from_dlt(113), Some(LinkType::LinuxSll));
@@ -114,7 +111,6 @@ fn link_type_numbers_map_to_the_supported_link_layers() {
 // Ethernet, VLAN tags
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn ethernet_ipv4_counts_the_total_length() {
     // 20-byte header + 80 payload: Total Length 100.
     let frame = eth(ETHERTYPE_IPV4, &ipv4_packet(LAN_HOST, INTERNET, 80));
@@ -124,7 +120,6 @@ fn ethernet_ipv4_counts_the_total_length() {
     assert_upload_v4(parse_whole(LinkType::Ethernet, &frame), 50);
 }
 
-#[test]
 fn ethernet_ipv6_counts_payload_length_plus_40() {
     // Payload Length 100 → 140 bytes.
     let frame = eth(ETHERTYPE_IPV6, &ipv6_packet(LAN_HOST_V6, INTERNET_V6, 100));
@@ -133,7 +128,6 @@ fn ethernet_ipv6_counts_payload_length_plus_40() {
     assert_upload_v6(parse_whole(LinkType::Ethernet, &frame), 100);
 }
 
-#[test]
 fn one_vlan_tag_of_each_tpid_is_skipped() {
     for tpid in [0x8100, 0x88a8, 0x9100] {
         let frame = eth_tagged(&[tpid], ETHERTYPE_IPV4, &upload_v4_zero_len());
@@ -145,7 +139,6 @@ fn one_vlan_tag_of_each_tpid_is_skipped() {
     }
 }
 
-#[test]
 fn two_vlan_tags_of_every_tpid_pair_are_skipped() {
     for outer in [0x8100, 0x88a8, 0x9100] {
         for inner in [0x8100, 0x88a8, 0x9100] {
@@ -157,7 +150,6 @@ fn two_vlan_tags_of_every_tpid_pair_are_skipped() {
     }
 }
 
-#[test]
 fn a_third_vlan_tag_is_not_ip() {
     for third in [0x8100, 0x88a8, 0x9100] {
         let frame = eth_tagged(
@@ -169,7 +161,6 @@ fn a_third_vlan_tag_is_not_ip() {
     }
 }
 
-#[test]
 fn a_tag_stripped_by_the_kernel_counts_toward_the_two_tag_limit() {
     let stripped = |frame: &[u8]| FrameMeta {
         vlan_stripped: true,
@@ -200,7 +191,6 @@ fn a_tag_stripped_by_the_kernel_counts_toward_the_two_tag_limit() {
     assert_upload_v4(parse_whole(LinkType::Ethernet, &frame), 50);
 }
 
-#[test]
 fn non_ip_ethertypes_are_not_ip() {
     let arp = eth(ETHERTYPE_ARP, &[0u8; 28]);
     assert_not_ip(LinkType::Ethernet, &arp);
@@ -224,7 +214,6 @@ fn non_ip_ethertypes_are_not_ip() {
 // PPPoE
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn pppoe_session_with_two_byte_protocol_carries_ipv4_and_ipv6() {
     // L = 14 + 6 + 2 = 22.
     let frame = eth(
@@ -246,7 +235,6 @@ fn pppoe_session_with_two_byte_protocol_carries_ipv4_and_ipv6() {
     assert_upload_v4(parse_whole(LinkType::Ethernet, &frame), 1020);
 }
 
-#[test]
 fn pppoe_session_with_compressed_one_byte_protocol_carries_ipv4_and_ipv6() {
     // RFC 1661 protocol-field compression: L = 14 + 6 + 1 = 21.
     let frame = eth(
@@ -262,7 +250,6 @@ fn pppoe_session_with_compressed_one_byte_protocol_carries_ipv4_and_ipv6() {
     assert_upload_v6(parse_whole(LinkType::Ethernet, &frame), 100);
 }
 
-#[test]
 fn pppoe_session_behind_a_vlan_tag() {
     // L = 14 + 4 + 6 + 2 = 26.
     let frame = eth_tagged(
@@ -274,7 +261,6 @@ fn pppoe_session_behind_a_vlan_tag() {
     assert_upload_v4(parse_whole(LinkType::Ethernet, &frame), 50);
 }
 
-#[test]
 fn pppoe_session_with_a_non_ip_ppp_protocol_is_not_ip() {
     // LCP 0xc021, IPCP 0x8021, IPv6CP 0x8057, CHAP 0xc223: first byte even → 2-byte fields.
     for protocol in [[0xc0, 0x21], [0x80, 0x21], [0x80, 0x57], [0xc2, 0x23]] {
@@ -294,7 +280,6 @@ fn pppoe_session_with_a_non_ip_ppp_protocol_is_not_ip() {
     }
 }
 
-#[test]
 fn pppoe_discovery_is_not_ip() {
     // A PADI (code 0x09) even if an IPv4 header followed it.
     let mut body = vec![0x11, 0x09, 0x00, 0x00, 0x00, 0x00];
@@ -306,7 +291,6 @@ fn pppoe_discovery_is_not_ip() {
 // Linux cooked captures
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn linux_sll_carries_ipv4_and_ipv6_with_any_packet_type_and_hardware_type() {
     for packet_type in [0, 1, 2, 3, 4] {
         // L = 16.
@@ -322,7 +306,6 @@ fn linux_sll_carries_ipv4_and_ipv6_with_any_packet_type_and_hardware_type() {
     }
 }
 
-#[test]
 fn linux_sll_with_a_non_ip_protocol_is_not_ip() {
     let payload = ipv4_packet(LAN_HOST, INTERNET, 10);
     for protocol in [ETHERTYPE_ARP, ETHERTYPE_PPPOE_SESSION, 0x8100, 0x0004] {
@@ -330,7 +313,6 @@ fn linux_sll_with_a_non_ip_protocol_is_not_ip() {
     }
 }
 
-#[test]
 fn linux_sll2_carries_ipv4_and_ipv6_with_any_packet_type() {
     for packet_type in [0, 1, 2, 3, 4] {
         // L = 20.
@@ -346,7 +328,6 @@ fn linux_sll2_carries_ipv4_and_ipv6_with_any_packet_type() {
     }
 }
 
-#[test]
 fn linux_cooked_packet_type_four_marks_the_frame_outgoing() {
     let packet = ipv4_packet(INTERNET_2, INTERNET, 10);
     for packet_type in [0u16, 1, 2, 3, 4] {
@@ -364,7 +345,6 @@ fn linux_cooked_packet_type_four_marks_the_frame_outgoing() {
 // Raw IP
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn raw_ip_link_types_select_the_version_by_the_first_nibble() {
     for dlt in [101, 12, 14] {
         let link = LinkType::from_dlt(dlt).expect("raw IP");
@@ -375,7 +355,6 @@ fn raw_ip_link_types_select_the_version_by_the_first_nibble() {
     }
 }
 
-#[test]
 fn raw_ip_with_another_version_nibble_or_no_bytes_is_malformed() {
     for first_byte in [0x00, 0x15, 0x55, 0x75, 0xf5] {
         let mut packet = ipv4_packet(LAN_HOST, INTERNET, 20);
@@ -385,14 +364,12 @@ fn raw_ip_with_another_version_nibble_or_no_bytes_is_malformed() {
     assert_malformed(LinkType::RawIp, &[]);
 }
 
-#[test]
 fn raw_ipv4_link_type_requires_ipv4() {
     assert_upload_v4(parse_whole(LinkType::RawIpv4, &upload_v4_zero_len()), 50);
     assert_malformed(LinkType::RawIpv4, &upload_v6_zero_len());
     assert_malformed(LinkType::RawIpv4, &[]);
 }
 
-#[test]
 fn raw_ipv6_link_type_requires_ipv6() {
     assert_upload_v6(parse_whole(LinkType::RawIpv6, &upload_v6_zero_len()), 100);
     // A 60-byte IPv4 packet is long enough for the IPv6 fixed header: only the version is wrong.
@@ -404,7 +381,6 @@ fn raw_ipv6_link_type_requires_ipv6() {
 // BSD loopback / null
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn bsd_null_families_in_both_byte_orders() {
     // Family 2 → IPv4; 24, 28, 30 → IPv6. L = 4.
     let little = |family: u8| [family, 0, 0, 0];
@@ -421,7 +397,6 @@ fn bsd_null_families_in_both_byte_orders() {
     }
 }
 
-#[test]
 fn bsd_null_with_an_unknown_family_is_not_ip() {
     let v4 = ipv4_packet(LAN_HOST, INTERNET, 10);
     // AF_UNSPEC, AF_UNIX, AF_APPLETALK (16), AF_INET6 of Linux (10), both byte orders.
@@ -435,7 +410,6 @@ fn bsd_null_with_an_unknown_family_is_not_ip() {
     }
 }
 
-#[test]
 fn bsd_null_family_and_ip_version_must_agree() {
     // AF_INET with an IPv6 header, AF_INET6 with an IPv4 header: malformed (R3.1).
     assert_malformed(LinkType::Null, &null([2, 0, 0, 0], &upload_v6_zero_len()));
@@ -447,7 +421,6 @@ fn bsd_null_family_and_ip_version_must_agree() {
 // Too short for the link header: not IP, not malformed (R2.2)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn frames_too_short_for_their_link_header_are_not_ip_and_not_malformed() {
     let ethernet = eth(ETHERTYPE_IPV4, &[]);
     assert_not_ip(LinkType::Ethernet, &ethernet[..13]);
@@ -481,7 +454,6 @@ fn frames_too_short_for_their_link_header_are_not_ip_and_not_malformed() {
     assert_not_ip(LinkType::Null, &[2, 0, 0]);
 }
 
-#[test]
 fn a_complete_link_header_with_nothing_after_it_is_malformed() {
     // The link layer says IP, then fewer than 20 / 40 bytes follow: R3.1, not R2.2.
     assert_malformed(LinkType::Ethernet, &eth(ETHERTYPE_IPV4, &[]));
@@ -503,7 +475,6 @@ fn a_complete_link_header_with_nothing_after_it_is_malformed() {
 // Malformed IP headers (R3.1)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn fewer_captured_bytes_than_the_fixed_ip_header_is_malformed() {
     let v4 = ipv4_packet(LAN_HOST, INTERNET, 100);
     assert_malformed(LinkType::Ethernet, &eth(ETHERTYPE_IPV4, &v4[..19]));
@@ -527,7 +498,6 @@ fn fewer_captured_bytes_than_the_fixed_ip_header_is_malformed() {
     assert_upload_v6(parse_frame(LinkType::Ethernet, &frame, &meta), 140);
 }
 
-#[test]
 fn a_version_that_differs_from_the_link_layer_is_malformed() {
     // EtherType IPv4 carrying version 6 and the reverse (each long enough for its header).
     let v6 = ipv6_packet(LAN_HOST_V6, INTERNET_V6, 20);
@@ -551,7 +521,6 @@ fn a_version_that_differs_from_the_link_layer_is_malformed() {
     assert_malformed(LinkType::LinuxSll2, &sll2(ETHERTYPE_IPV6, 0, &v4));
 }
 
-#[test]
 fn ipv4_ihl_below_five_is_malformed_and_above_five_needs_no_options_captured() {
     for ihl in 0..5u8 {
         let mut packet = ipv4_packet(LAN_HOST, INTERNET, 40);
@@ -570,7 +539,6 @@ fn ipv4_ihl_below_five_is_malformed_and_above_five_needs_no_options_captured() {
     assert_upload_v4(parse_frame(LinkType::Ethernet, &frame, &meta), 80);
 }
 
-#[test]
 fn nothing_else_in_the_ip_header_is_validated() {
     // Bad checksum, fragment offset, TTL 0, reserved flag, unknown protocol: still counted.
     let mut packet = ipv4_packet(LAN_HOST, INTERNET, 30);
@@ -588,7 +556,6 @@ fn nothing_else_in_the_ip_header_is_validated() {
     assert_upload_v6(parse_whole(LinkType::RawIp, &packet), 48);
 }
 
-#[test]
 fn malformed_packets_count_only_as_malformed() {
     let mut counter = utc_counter();
     let mut tally = FileTally::new();
@@ -631,7 +598,6 @@ fn malformed_packets_count_only_as_malformed() {
 // Bytes of a packet (R4) and the wire length (R1.4)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn ethernet_padding_and_fcs_are_not_counted() {
     // A 28-byte IPv4 packet (ICMP echo without data) in a minimum 60-byte frame plus 4 bytes FCS:
     // 14 + 28 + 18 padding = 60 captured, 64 on the wire. H = 28 ≤ W = 50 → 28.
@@ -653,7 +619,6 @@ fn ethernet_padding_and_fcs_are_not_counted() {
     assert_upload_v6(parse_whole(LinkType::Ethernet, &frame), 48);
 }
 
-#[test]
 fn ipv4_total_length_zero_falls_back_to_the_wire_length() {
     // A GSO/TSO super-packet: Total Length 0, 64 000 IP bytes on the "wire" (tp_len), only the
     // first 200 captured. W = 64 014 − 14 = 64 000.
@@ -671,7 +636,6 @@ fn ipv4_total_length_zero_falls_back_to_the_wire_length() {
     assert_upload_v4(parse_frame(LinkType::Ethernet, &frame, &meta), 150_000);
 }
 
-#[test]
 fn ipv4_total_length_larger_than_the_wire_falls_back_to_the_wire_length() {
     // Total Length 1500 but only 20 + 30 bytes of IP on the wire: W = 50.
     let frame = eth(ETHERTYPE_IPV4, &padded(&ipv4(LAN_HOST, INTERNET, 1500), 30));
@@ -684,7 +648,6 @@ fn ipv4_total_length_larger_than_the_wire_falls_back_to_the_wire_length() {
     assert_upload_v4(parse_whole(LinkType::Ethernet, &frame), 50);
 }
 
-#[test]
 fn a_snapped_capture_counts_the_full_packet_from_the_wire_length() {
     // 1500-byte IPv4 packet, snaplen 68: 14 + 54 captured, orig_len 1514.
     let full = eth(ETHERTYPE_IPV4, &ipv4_packet(LAN_HOST, INTERNET, 1480));
@@ -711,7 +674,6 @@ fn a_snapped_capture_counts_the_full_packet_from_the_wire_length() {
     assert_upload_v4(parse_frame(LinkType::Ethernet, &tagged, &meta), 1500);
 }
 
-#[test]
 fn ipv6_payload_length_zero_falls_back_to_the_wire_length() {
     // A jumbogram / BIG TCP packet: Payload Length 0, 200 000 bytes of IP after the 14-byte
     // Ethernet header. W = 200 014 − 14 = 200 000.
@@ -728,7 +690,6 @@ fn ipv6_payload_length_zero_falls_back_to_the_wire_length() {
     assert_upload_v6(parse_whole(LinkType::Ethernet, &frame), 100);
 }
 
-#[test]
 fn ipv6_payload_length_larger_than_the_wire_falls_back_to_the_wire_length() {
     // Payload Length 1000 → H = 1040 > W = 40 + 60 = 100.
     let frame = eth(
@@ -744,7 +705,6 @@ fn ipv6_payload_length_larger_than_the_wire_falls_back_to_the_wire_length() {
     assert_upload_v6(parse_whole(LinkType::Ethernet, &frame), 100);
 }
 
-#[test]
 fn an_ipv4_total_length_below_the_header_length_is_used_as_it_is() {
     // Total Length 8 (less than the 20-byte header): not corrected, bytes = 8.
     let frame = eth(ETHERTYPE_IPV4, &padded(&ipv4(LAN_HOST, INTERNET, 8), 30));
@@ -754,7 +714,6 @@ fn an_ipv4_total_length_below_the_header_length_is_used_as_it_is() {
     assert_upload_v4(parse_whole(LinkType::Ethernet, &frame), 1);
 }
 
-#[test]
 fn a_wire_length_below_the_captured_length_is_raised_to_it() {
     // R1.4: orig_len < caplen → orig_len = caplen. Captured: 14 + 100 bytes.
     let frame = eth(ETHERTYPE_IPV4, &padded(&ipv4(LAN_HOST, INTERNET, 0), 80));
@@ -776,7 +735,6 @@ fn a_wire_length_below_the_captured_length_is_raised_to_it() {
     assert_upload_v4(parse_frame(LinkType::Ethernet, &frame, &meta), 90);
 }
 
-#[test]
 fn lan_bytes_follow_the_same_byte_rule() {
     let mut counter = utc_counter();
     let mut tally = FileTally::new();
@@ -852,7 +810,6 @@ fn assert_single(tally: &FileTally, direction: Direction, remote: &str, bytes: u
     assert_eq!(tally.hours().get(&0), Some(&expected));
 }
 
-#[test]
 fn non_public_to_public_is_upload_to_the_destination() {
     let frame = eth(ETHERTYPE_IPV4, &ipv4_packet(LAN_HOST, INTERNET, 80));
     let tally = count_frame(
@@ -872,7 +829,6 @@ fn non_public_to_public_is_upload_to_the_destination() {
     assert_single(&tally, Direction::Up, INTERNET_V6, 100);
 }
 
-#[test]
 fn public_to_non_public_is_download_from_the_source() {
     let frame = eth(ETHERTYPE_IPV4, &ipv4_packet(INTERNET, LAN_HOST, 1480));
     let tally = count_frame(
@@ -892,7 +848,6 @@ fn public_to_non_public_is_download_from_the_source() {
     assert_single(&tally, Direction::Down, INTERNET_V6, 60);
 }
 
-#[test]
 fn non_public_to_non_public_is_lan_only() {
     for (src, dst) in [
         (LAN_HOST, LAN_PEER),
@@ -914,7 +869,6 @@ fn non_public_to_non_public_is_lan_only() {
     }
 }
 
-#[test]
 fn public_to_public_is_download_unless_the_frame_is_outgoing() {
     let packet = ipv4_packet(INTERNET_2, INTERNET, 80);
     // Not outgoing: download from the source.
@@ -973,7 +927,6 @@ fn public_to_public_is_download_unless_the_frame_is_outgoing() {
     assert_single(&tally, Direction::Down, "2001:db8:1::7", 100);
 }
 
-#[test]
 fn live_ethernet_and_raw_ip_take_the_packet_type_from_the_ring() {
     // A live capture has no SLL header: the ring's sll_pkttype arrives in FrameMeta.
     let packet = ipv4_packet(INTERNET_2, INTERNET, 80);
@@ -1015,7 +968,6 @@ fn live_ethernet_and_raw_ip_take_the_packet_type_from_the_ring() {
     }
 }
 
-#[test]
 fn an_sll_header_overrides_the_packet_type_from_the_source() {
     // FrameMeta says outgoing, the record's own header says "to us": the header wins.
     let frame = sll(0, ETHERTYPE_IPV4, &ipv4_packet(INTERNET_2, INTERNET, 80));
@@ -1027,7 +979,6 @@ fn an_sll_header_overrides_the_packet_type_from_the_source() {
     assert_single(&tally, Direction::Down, INTERNET_2, 100);
 }
 
-#[test]
 fn the_packet_type_is_ignored_unless_both_ends_are_public() {
     // Outgoing frame from the internet to the LAN: still download from the source.
     let frame = sll(4, ETHERTYPE_IPV4, &ipv4_packet(INTERNET, LAN_HOST, 80));
@@ -1059,7 +1010,6 @@ fn the_packet_type_is_ignored_unless_both_ends_are_public() {
     assert_eq!(tally.packets_counted, 0);
 }
 
-#[test]
 fn configured_prefixes_change_which_end_is_public() {
     // With 203.0.113.0/24 configured as local, 203.0.113.5 → 198.51.100.7 is an upload.
     let classifier = AddressClassifier::new(&["203.0.113.0/24".parse().expect("prefix")]);
@@ -1074,7 +1024,6 @@ fn configured_prefixes_change_which_end_is_public() {
     assert_eq!(tally.packets_counted, 0);
 }
 
-#[test]
 fn ipv4_mapped_addresses_are_classified_by_their_ipv4_but_stay_ipv6_remotes() {
     let mut counter = utc_counter();
     let mut tally = FileTally::new();
@@ -1110,7 +1059,6 @@ fn ipv4_mapped_addresses_are_classified_by_their_ipv4_but_stay_ipv6_remotes() {
     assert_eq!(tally.total, up_down(150, 0));
 }
 
-#[test]
 fn remote_addresses_collect_their_own_up_and_down_bytes() {
     let mut counter = utc_counter();
     let mut tally = FileTally::new();
@@ -1147,7 +1095,6 @@ fn remote_addresses_collect_their_own_up_and_down_bytes() {
     assert_eq!(tally.malformed, 0);
 }
 
-#[test]
 fn traffic_lands_in_the_hour_of_its_timestamp_even_when_hours_interleave() {
     let mut counter = utc_counter();
     let mut tally = FileTally::new();
@@ -1184,4 +1131,58 @@ fn traffic_lands_in_the_hour_of_its_timestamp_even_when_hours_interleave() {
         ]
     );
     assert_eq!(tally.total, up_down(300, 600));
+}
+
+tests! {
+    link_type_numbers_map_to_the_supported_link_layers,
+    ethernet_ipv4_counts_the_total_length,
+    ethernet_ipv6_counts_payload_length_plus_40,
+    one_vlan_tag_of_each_tpid_is_skipped,
+    two_vlan_tags_of_every_tpid_pair_are_skipped,
+    a_third_vlan_tag_is_not_ip,
+    a_tag_stripped_by_the_kernel_counts_toward_the_two_tag_limit,
+    non_ip_ethertypes_are_not_ip,
+    pppoe_session_with_two_byte_protocol_carries_ipv4_and_ipv6,
+    pppoe_session_with_compressed_one_byte_protocol_carries_ipv4_and_ipv6,
+    pppoe_session_behind_a_vlan_tag,
+    pppoe_session_with_a_non_ip_ppp_protocol_is_not_ip,
+    pppoe_discovery_is_not_ip,
+    linux_sll_carries_ipv4_and_ipv6_with_any_packet_type_and_hardware_type,
+    linux_sll_with_a_non_ip_protocol_is_not_ip,
+    linux_sll2_carries_ipv4_and_ipv6_with_any_packet_type,
+    linux_cooked_packet_type_four_marks_the_frame_outgoing,
+    raw_ip_link_types_select_the_version_by_the_first_nibble,
+    raw_ip_with_another_version_nibble_or_no_bytes_is_malformed,
+    raw_ipv4_link_type_requires_ipv4,
+    raw_ipv6_link_type_requires_ipv6,
+    bsd_null_families_in_both_byte_orders,
+    bsd_null_with_an_unknown_family_is_not_ip,
+    bsd_null_family_and_ip_version_must_agree,
+    frames_too_short_for_their_link_header_are_not_ip_and_not_malformed,
+    a_complete_link_header_with_nothing_after_it_is_malformed,
+    fewer_captured_bytes_than_the_fixed_ip_header_is_malformed,
+    a_version_that_differs_from_the_link_layer_is_malformed,
+    ipv4_ihl_below_five_is_malformed_and_above_five_needs_no_options_captured,
+    nothing_else_in_the_ip_header_is_validated,
+    malformed_packets_count_only_as_malformed,
+    ethernet_padding_and_fcs_are_not_counted,
+    ipv4_total_length_zero_falls_back_to_the_wire_length,
+    ipv4_total_length_larger_than_the_wire_falls_back_to_the_wire_length,
+    a_snapped_capture_counts_the_full_packet_from_the_wire_length,
+    ipv6_payload_length_zero_falls_back_to_the_wire_length,
+    ipv6_payload_length_larger_than_the_wire_falls_back_to_the_wire_length,
+    an_ipv4_total_length_below_the_header_length_is_used_as_it_is,
+    a_wire_length_below_the_captured_length_is_raised_to_it,
+    lan_bytes_follow_the_same_byte_rule,
+    non_public_to_public_is_upload_to_the_destination,
+    public_to_non_public_is_download_from_the_source,
+    non_public_to_non_public_is_lan_only,
+    public_to_public_is_download_unless_the_frame_is_outgoing,
+    live_ethernet_and_raw_ip_take_the_packet_type_from_the_ring,
+    an_sll_header_overrides_the_packet_type_from_the_source,
+    the_packet_type_is_ignored_unless_both_ends_are_public,
+    configured_prefixes_change_which_end_is_public,
+    ipv4_mapped_addresses_are_classified_by_their_ipv4_but_stay_ipv6_remotes,
+    remote_addresses_collect_their_own_up_and_down_bytes,
+    traffic_lands_in_the_hour_of_its_timestamp_even_when_hours_interleave,
 }

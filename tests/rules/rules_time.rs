@@ -3,18 +3,16 @@
 //! day has 23 hours, a fall-back day 25 with two real hours sharing one label that `report`
 //! adds together; half- and quarter-hour zones shift where an hour starts.
 //!
-//! Expected instants come from `common::utc` (calendar arithmetic, independent of the time
+//! Expected instants come from `crate::support::utc` (calendar arithmetic, independent of the time
 //! library) and the zones' offsets written out by hand:
 //! - Europe/Berlin 2024: CET (+01:00) until 2024-03-31 01:00 UTC, CEST (+02:00) until
 //!   2024-10-27 01:00 UTC, then CET again (EU rule: last Sunday of March / October, 01:00 UTC).
 //! - Asia/Kolkata +05:30, Asia/Kathmandu +05:45 (since 1986), Asia/Shanghai +08:00 (no DST
 //!   since 1991), all year.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::support::*;
 use nettraffic_sentinel::classify::AddressClassifier;
 use nettraffic_sentinel::clock::{HourClock, HourStart, Zone};
 use nettraffic_sentinel::commands::report::count_file;
@@ -69,7 +67,6 @@ fn hours_walked(zone: &Zone, from: i64, to: i64) -> BTreeMap<HourStart, String> 
     hours
 }
 
-#[test]
 fn the_calendar_helper_matches_known_instants() {
     // Well-known anchors, so every other expected value in this file rests on checked ground.
     assert_eq!(utc(1970, 1, 1, 0, 0, 0), 0);
@@ -82,7 +79,6 @@ fn the_calendar_helper_matches_known_instants() {
 // Europe/Berlin DST
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn berlin_spring_forward_day_has_23_hours_and_no_0200() {
     let berlin = zone("Europe/Berlin");
     // Local 2024-03-31 00:00 CET = 2024-03-30 23:00 UTC; local 2024-04-01 00:00 CEST =
@@ -114,7 +110,6 @@ fn berlin_spring_forward_day_has_23_hours_and_no_0200() {
     assert_eq!(berlin.offset_at(switch), 2 * HOUR);
 }
 
-#[test]
 fn berlin_fall_back_day_has_25_hours_with_two_labelled_0200() {
     let berlin = zone("Europe/Berlin");
     // Local 2024-10-27 00:00 CEST = 2024-10-26 22:00 UTC; local 2024-10-28 00:00 CET =
@@ -149,7 +144,6 @@ fn berlin_fall_back_day_has_25_hours_with_two_labelled_0200() {
     assert_eq!(distinct_labels.len(), 24);
 }
 
-#[test]
 fn report_adds_the_two_fall_back_hours_into_one_label() {
     let dir = TempDir::new("fall-back");
     let up_100 = eth(
@@ -219,7 +213,6 @@ fn report_adds_the_two_fall_back_hours_into_one_label() {
 // Fixed-offset zones
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn kolkata_hours_run_from_half_past_to_half_past_utc() {
     let kolkata = zone("Asia/Kolkata");
     for t in [utc(2024, 1, 15, 0, 0, 0), utc(2024, 7, 15, 0, 0, 0), 0] {
@@ -247,7 +240,6 @@ fn kolkata_hours_run_from_half_past_to_half_past_utc() {
     assert_eq!(kolkata.hour_label(-1800), "1970-01-01 05:00");
 }
 
-#[test]
 fn kathmandu_hours_run_from_quarter_past_to_quarter_past_utc() {
     let kathmandu = zone("Asia/Kathmandu");
     assert_eq!(
@@ -268,7 +260,6 @@ fn kathmandu_hours_run_from_quarter_past_to_quarter_past_utc() {
     );
 }
 
-#[test]
 fn shanghai_is_eight_hours_ahead_all_year() {
     let shanghai = zone("Asia/Shanghai");
     for t in [utc(2024, 1, 15, 0, 0, 0), utc(2024, 7, 15, 0, 0, 0)] {
@@ -289,7 +280,6 @@ fn shanghai_is_eight_hours_ahead_all_year() {
     );
 }
 
-#[test]
 fn utc_hours_are_whole_utc_hours() {
     let utc_zone = Zone::utc();
     assert_eq!(utc_zone.name(), "UTC");
@@ -354,7 +344,6 @@ fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-#[test]
 fn hour_clock_cache_follows_berlin_across_both_switches_in_any_order() {
     let boundaries = [
         berlin_spring_2024(),
@@ -369,7 +358,6 @@ fn hour_clock_cache_follows_berlin_across_both_switches_in_any_order() {
     );
 }
 
-#[test]
 fn hour_clock_cache_follows_fractional_and_fixed_offsets_in_any_order() {
     let boundaries = [
         utc(2024, 6, 1, 12, 30, 0),
@@ -385,7 +373,6 @@ fn hour_clock_cache_follows_fractional_and_fixed_offsets_in_any_order() {
     check_clock(&Zone::utc(), &instants, |_| 0);
 }
 
-#[test]
 fn hour_clock_reuses_an_hour_without_mixing_it_with_the_next() {
     // Every second of two Kolkata hours, then back to the first hour's last second.
     let kolkata = zone("Asia/Kolkata");
@@ -408,7 +395,6 @@ fn hour_clock_reuses_an_hour_without_mixing_it_with_the_next() {
 // Extreme timestamps
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn the_epoch_and_negative_timestamps() {
     let utc_zone = Zone::utc();
     assert_eq!(utc_zone.hour_start(0), 0);
@@ -431,7 +417,6 @@ fn the_epoch_and_negative_timestamps() {
     assert_eq!(clock.hour_of(0), 0);
 }
 
-#[test]
 fn far_future_timestamps_keep_the_zone_rules() {
     let berlin = zone("Europe/Berlin");
     // 2100: the EU rule still applies (tzdb's POSIX rule extends the table).
@@ -454,7 +439,6 @@ fn far_future_timestamps_keep_the_zone_rules() {
     );
 }
 
-#[test]
 fn extreme_timestamps_do_not_panic() {
     // A pcapng if_tsoffset or timestamp can put a packet anywhere in i64 (the zone's rules end
     // at jiff's years ±9999). Whatever the answer there, it must not panic, and where an hour
@@ -498,7 +482,6 @@ fn extreme_timestamps_do_not_panic() {
 // Zone names
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn an_unknown_zone_name_is_an_error_that_quotes_it() {
     for bad in ["Mars/Olympus_Mons", "Europe/Berln", "not a zone", "Asia/"] {
         let error = Zone::named(bad).expect_err(bad).to_string();
@@ -506,7 +489,6 @@ fn an_unknown_zone_name_is_an_error_that_quotes_it() {
     }
 }
 
-#[test]
 fn known_zone_names_are_accepted_as_written() {
     for name in [
         "Europe/Berlin",
@@ -523,7 +505,6 @@ fn known_zone_names_are_accepted_as_written() {
     assert_eq!(berlin.offset_at(utc(2024, 7, 1, 0, 0, 0)), 2 * HOUR);
 }
 
-#[test]
 fn from_system_uses_the_tz_variable_when_set() {
     let berlin = Zone::from_system(Some("Europe/Berlin")).expect("a known zone");
     assert_eq!(berlin.name(), "Europe/Berlin");
@@ -539,7 +520,6 @@ fn from_system_uses_the_tz_variable_when_set() {
     assert!(Zone::from_system(Some("")).is_ok());
 }
 
-#[test]
 fn counting_uses_the_counter_zone() {
     // The same instant lands in different local hours in different zones.
     let frame = eth(
@@ -567,4 +547,25 @@ fn counting_uses_the_counter_zone() {
         let hours: Vec<HourStart> = tally.hours().into_keys().collect();
         assert_eq!(hours, [hour_start], "{name}");
     }
+}
+
+tests! {
+    the_calendar_helper_matches_known_instants,
+    berlin_spring_forward_day_has_23_hours_and_no_0200,
+    berlin_fall_back_day_has_25_hours_with_two_labelled_0200,
+    report_adds_the_two_fall_back_hours_into_one_label,
+    kolkata_hours_run_from_half_past_to_half_past_utc,
+    kathmandu_hours_run_from_quarter_past_to_quarter_past_utc,
+    shanghai_is_eight_hours_ahead_all_year,
+    utc_hours_are_whole_utc_hours,
+    hour_clock_cache_follows_berlin_across_both_switches_in_any_order,
+    hour_clock_cache_follows_fractional_and_fixed_offsets_in_any_order,
+    hour_clock_reuses_an_hour_without_mixing_it_with_the_next,
+    the_epoch_and_negative_timestamps,
+    far_future_timestamps_keep_the_zone_rules,
+    extreme_timestamps_do_not_panic,
+    an_unknown_zone_name_is_an_error_that_quotes_it,
+    known_zone_names_are_accepted_as_written,
+    from_system_uses_the_tz_variable_when_set,
+    counting_uses_the_counter_zone,
 }

@@ -5,15 +5,13 @@
 //! `run` gets an interface that does not exist (capture waits for it, so nothing is captured on
 //! the host) and a web server on loopback; a refused setting must stop it within seconds.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::TempDir;
-use common::netns::{Spawned, clear_monitor_settings};
+use crate::support::TempDir;
+use crate::support::netns::{Spawned, clear_monitor_settings};
 use nettraffic_sentinel::config::setting;
 
 /// A refused setting stops the program at once; a program still running after this started.
@@ -51,7 +49,6 @@ fn refused(mut command: Command, what: &str) -> Output {
     output
 }
 
-#[test]
 fn a_variable_that_is_not_utf8_stops_every_command_naming_it() {
     let dir = TempDir::new("settings-utf8");
     // "admin:s" 0xFF "cret": Latin-1 text from an old shell script.
@@ -76,7 +73,6 @@ fn a_variable_that_is_not_utf8_stops_every_command_naming_it() {
     }
 }
 
-#[test]
 fn web_auth_that_is_not_utf8_never_starts_the_monitor_without_a_password() {
     let dir = TempDir::new("settings-auth");
     let output = refused(
@@ -105,7 +101,6 @@ fn mem_total() -> u64 {
     kib * 1024
 }
 
-#[test]
 fn a_ring_larger_than_the_machine_can_spare_is_refused_before_capture() {
     let dir = TempDir::new("settings-ring");
     // The campaign's case (64 GiB per ring), with workers and two interfaces it is 8 TiB: more
@@ -139,4 +134,10 @@ fn a_ring_larger_than_the_machine_can_spare_is_refused_before_capture() {
         assert!(stderr.contains("MemTotal"), "{stderr}");
         assert!(!stderr.contains("capturing"), "{stderr}");
     }
+}
+
+tests! {
+    a_variable_that_is_not_utf8_stops_every_command_naming_it,
+    web_auth_that_is_not_utf8_never_starts_the_monitor_without_a_password,
+    a_ring_larger_than_the_machine_can_spare_is_refused_before_capture,
 }

@@ -8,8 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-mod common;
-use common::{all_captures, capture, captures_dir, expected_json_path};
+use crate::support::{all_captures, capture, captures_dir, expected_json_path};
 
 fn report(args: &[&Path], extra_env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
@@ -33,7 +32,6 @@ fn expected_for(capture: &Path) -> Value {
     serde_json::from_str(&text).expect("expected files are JSON")
 }
 
-#[test]
 fn every_shared_capture_matches_its_expected_json() {
     let files = all_captures();
     assert!(files.len() >= 51, "found only {} captures", files.len());
@@ -71,7 +69,6 @@ fn every_shared_capture_matches_its_expected_json() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
-#[test]
 fn several_files_are_reported_in_order_and_one_bad_file_spoils_only_itself() {
     let dir = captures_dir();
     let good = dir.join("zeek-icmp-5-pings.pcap");
@@ -112,7 +109,6 @@ fn several_files_are_reported_in_order_and_one_bad_file_spoils_only_itself() {
     );
 }
 
-#[test]
 fn a_truncated_capture_warns_on_stderr_and_counts_what_came_before() {
     let file = capture("sv-bug-1450-04-truncated-file.pcap");
     let output = report(&[&file], &[]);
@@ -124,7 +120,6 @@ fn a_truncated_capture_warns_on_stderr_and_counts_what_came_before() {
     );
 }
 
-#[test]
 fn the_zone_and_local_prefixes_change_the_counts_as_the_rules_say() {
     let file = capture("zeek-ticks-dns-1hr.pcap");
     let utc = expected_for(&file);
@@ -153,7 +148,6 @@ fn the_zone_and_local_prefixes_change_the_counts_as_the_rules_say() {
     );
 }
 
-#[test]
 fn bad_settings_stop_with_one_sentence_naming_the_setting() {
     let file = capture("zeek-icmp-5-pings.pcap");
     let output = report(&[&file], &[("LOCAL_PREFIXES", "10.0.0.0/33")]);
@@ -175,4 +169,12 @@ fn bad_settings_stop_with_one_sentence_naming_the_setting() {
         stderr.contains("TZ") && stderr.contains("Europe/Berln"),
         "{stderr}"
     );
+}
+
+tests! {
+    every_shared_capture_matches_its_expected_json,
+    several_files_are_reported_in_order_and_one_bad_file_spoils_only_itself,
+    a_truncated_capture_warns_on_stderr_and_counts_what_came_before,
+    the_zone_and_local_prefixes_change_the_counts_as_the_rules_say,
+    bad_settings_stop_with_one_sentence_naming_the_setting,
 }

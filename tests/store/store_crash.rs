@@ -14,7 +14,7 @@
 //! system is named when the history is opened.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,9 +25,8 @@ use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::store::{Granularity, LiveView, Scope, Store};
 
-mod common;
-use common::TempDir;
-use common::disk::Tmpfs;
+use crate::support::TempDir;
+use crate::support::disk::Tmpfs;
 
 /// 2024-06-15 10:00 UTC: the hour every round counts into.
 const HOUR: i64 = 1_718_445_600;
@@ -63,7 +62,6 @@ fn stored(path: &Path) -> u64 {
 }
 
 /// The child's side: commit forever. Does nothing unless run by [`kill_9_at_random_moments`].
-#[test]
 fn crash_child() {
     let Ok(db) = std::env::var(CHILD_ENV) else {
         return;
@@ -85,7 +83,6 @@ fn crash_child() {
     }
 }
 
-#[test]
 fn kill_9_at_random_moments() {
     const ROUNDS: usize = 100;
     let dir = TempDir::new("store-crash");
@@ -97,8 +94,7 @@ fn kill_9_at_random_moments() {
     let mut killed_mid_run = 0;
     for round in 0..ROUNDS {
         let _ = std::fs::remove_file(&progress);
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        let mut child = crate::support::harness::child_command("store_crash::crash_child")
             .env(CHILD_ENV, &db)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -142,7 +138,6 @@ fn kill_9_at_random_moments() {
     assert!(before > 0, "commits happened");
 }
 
-#[test]
 fn a_full_disk_and_a_read_only_file_system_fail_commits_then_catch_up() {
     let dir = TempDir::new("store-faults");
     let tmpfs = Tmpfs::mount(dir.path(), "4m");
@@ -189,4 +184,12 @@ fn a_full_disk_and_a_read_only_file_system_fail_commits_then_catch_up() {
     );
     tmpfs.remount("rw");
     assert_eq!(stored(&db), 600, "and the file is as it was");
+}
+
+tests! {
+    #[child]
+    crash_child,
+    kill_9_at_random_moments,
+    #[needs(Root, Tool("mount"))]
+    a_full_disk_and_a_read_only_file_system_fail_commits_then_catch_up,
 }

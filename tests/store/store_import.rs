@@ -9,8 +9,9 @@ use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::store::{Granularity, Scope, Store};
 
-mod common;
-use common::{ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4_packet};
+use crate::support::{
+    ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4_packet,
+};
 
 /// 2024-06-15 10:00:00 UTC.
 const JUNE: i64 = 1_718_445_600;
@@ -106,7 +107,6 @@ fn stored(db: &Path) -> (Labelled, Labelled, Labelled) {
     )
 }
 
-#[test]
 fn a_capture_is_imported_by_its_own_timestamps_and_only_once() {
     let dir = TempDir::new("store-import");
     let db = dir.path().join("history").join("t.redb");
@@ -227,7 +227,6 @@ fn mkfifo(path: &Path) {
     assert!(status.success());
 }
 
-#[test]
 fn a_capture_from_a_pipe_is_read_once_and_counts_like_the_file() {
     let dir = TempDir::new("store-import-pipes");
     let limit = std::time::Duration::from_secs(20);
@@ -262,7 +261,6 @@ fn a_capture_from_a_pipe_is_read_once_and_counts_like_the_file() {
     assert_eq!(stored(&db).0, expected_hours);
 }
 
-#[test]
 fn a_file_report_rejects_is_rejected_by_import_after_as_few_bytes() {
     let dir = TempDir::new("store-import-reject");
     let db = dir.path().join("t.redb");
@@ -304,7 +302,6 @@ fn a_file_report_rejects_is_rejected_by_import_after_as_few_bytes() {
     let _ = std::fs::remove_file(&sparse);
 }
 
-#[test]
 fn an_import_that_imports_nothing_leaves_no_new_history_behind() {
     let dir = TempDir::new("store-import-nothing");
     let db = dir.path().join("new").join("t.redb");
@@ -326,7 +323,6 @@ fn an_import_that_imports_nothing_leaves_no_new_history_behind() {
     );
 }
 
-#[test]
 fn an_endless_stream_that_turns_to_garbage_is_imported_up_to_there_and_not_read_on() {
     use std::io::Write;
     let dir = TempDir::new("store-import-endless");
@@ -370,4 +366,12 @@ fn an_endless_stream_that_turns_to_garbage_is_imported_up_to_there_and_not_read_
         import_bounded(&db, &[&file], None, std::time::Duration::from_secs(20));
     assert_eq!(code, Some(0));
     assert!(stdout.contains("already imported"), "{stdout}");
+}
+
+tests! {
+    a_capture_is_imported_by_its_own_timestamps_and_only_once,
+    a_capture_from_a_pipe_is_read_once_and_counts_like_the_file,
+    a_file_report_rejects_is_rejected_by_import_after_as_few_bytes,
+    an_import_that_imports_nothing_leaves_no_new_history_behind,
+    an_endless_stream_that_turns_to_garbage_is_imported_up_to_there_and_not_read_on,
 }

@@ -31,11 +31,12 @@ use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::store::{Scope, Store};
 
-mod common;
-use common::disk::{Ext4, Tmpfs};
-use common::netns::{Netns, ip, require_root, run_ok, wait_until};
-use common::web::in_namespace;
-use common::{ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4_packet};
+use crate::support::disk::{Ext4, Tmpfs};
+use crate::support::netns::{Netns, ip, run_ok, wait_until};
+use crate::support::web::in_namespace;
+use crate::support::{
+    ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4_packet,
+};
 
 const UP: u64 = 200 * 500;
 const DOWN: u64 = 100 * 1000;
@@ -67,7 +68,6 @@ struct Lab {
 }
 
 fn lab(label: &str) -> Lab {
-    require_root();
     let mut lab = Netns::new(label);
     let a = lab.add("a");
     let b = lab.add("b");
@@ -181,7 +181,6 @@ fn ud(up: u64, down: u64) -> UpDown {
     UpDown { up, down }
 }
 
-#[test]
 fn sigterm_commits_everything_and_a_restart_continues() {
     let lab = lab("store-term");
     for run in 1..=2u64 {
@@ -203,7 +202,6 @@ fn sigterm_commits_everything_and_a_restart_continues() {
     }
 }
 
-#[test]
 fn kill_9_after_a_periodic_commit_keeps_that_commit() {
     let lab = lab("store-kill");
     let (mut child, log) = start(&lab, "10", 1);
@@ -373,7 +371,6 @@ fn minus(a: UpDown, b: UpDown) -> UpDown {
 
 /// A pair of namespaces with the veth pair wired for [`Traffic`], and a directory.
 fn traffic_lab(label: &str) -> (Netns, String, String, TempDir) {
-    require_root();
     let mut lab = Netns::new(label);
     let a = lab.add("a");
     let b = lab.add("b");
@@ -496,9 +493,7 @@ fn crash_lab(index: usize) -> LabOutcome {
     outcome
 }
 
-#[test]
 fn kill_9_at_random_moments_while_traffic_flows_loses_at_most_one_interval() {
-    require_root();
     let started = Instant::now();
     let outcomes: Vec<LabOutcome> = std::thread::scope(|scope| {
         let labs: Vec<_> = (0..LABS)
@@ -616,9 +611,7 @@ fn survives(label: &str, db: &Path, reason: &str, break_it: impl FnOnce(), fix: 
 }
 
 /// Both faults at once, side by side (each waits out several intervals).
-#[test]
 fn a_full_disk_or_a_file_system_gone_read_only_is_retried_each_interval_and_caught_up() {
-    require_root();
     std::thread::scope(|scope| {
         let full = scope.spawn(a_full_disk);
         let read_only = scope.spawn(a_file_system_gone_read_only);
@@ -658,4 +651,15 @@ fn a_file_system_gone_read_only() {
         || ext4.borrow().fail(),
         || ext4.borrow_mut().repair(),
     );
+}
+
+tests! {
+    #[needs(Netns, Tool("tcpreplay"), Tool("kill"))]
+    sigterm_commits_everything_and_a_restart_continues,
+    #[needs(Netns, Tool("tcpreplay"))]
+    kill_9_after_a_periodic_commit_keeps_that_commit,
+    #[needs(Netns, Tool("kill"))]
+    kill_9_at_random_moments_while_traffic_flows_loses_at_most_one_interval,
+    #[needs(Netns, Tool("kill"), Tool("mount"), Tool("mkfs.ext4"), Tool("e2fsck"))]
+    a_full_disk_or_a_file_system_gone_read_only_is_retried_each_interval_and_caught_up,
 }

@@ -10,8 +10,7 @@ use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::store::{Granularity, Scope, Store};
 
-mod common;
-use common::TempDir;
+use crate::support::TempDir;
 
 /// The original's schema, verbatim from its README, and three rows.
 const CREATE: &str = r#"
@@ -90,7 +89,6 @@ fn stored(db: &Path) -> (UpDown, UpDown, UpDown) {
     (days[0].bytes, days[1].bytes, hour)
 }
 
-#[test]
 fn the_originals_history_is_migrated_once_and_then_only_what_grew() {
     let dir = TempDir::new("store-migrate");
     let old = dir.path().join("traffic.db");
@@ -192,7 +190,6 @@ fn listing(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
     entries
 }
 
-#[test]
 fn a_wal_database_is_read_without_writing_beside_it_also_on_a_read_only_mount() {
     let dir = TempDir::new("store-migrate-wal");
     let expected = (ud(1005, 2000), ud(7, 7), ud(1000, 2000));
@@ -214,7 +211,7 @@ fn a_wal_database_is_read_without_writing_beside_it_also_on_a_read_only_mount() 
     assert_eq!(stored(&db), expected);
 
     // Rows still in its write-ahead log, on a read-only mount.
-    let mount = common::disk::Tmpfs::mount(dir.path(), "8m");
+    let mount = crate::support::disk::Tmpfs::mount(dir.path(), "8m");
     let old = mount.path().join("traffic.db");
     python(CREATE_WAL, &[&old, Path::new("keep-wal")]);
     assert!(mount.path().join("traffic.db-wal").exists(), "rows in -wal");
@@ -249,7 +246,6 @@ fn loose_original(path: &Path, rows: &[&str]) {
     python(&script, &[path]);
 }
 
-#[test]
 fn bad_rows_are_each_skipped_and_named_and_good_rows_are_taken_unadjusted() {
     let dir = TempDir::new("store-migrate-bad-rows");
     let old = dir.path().join("traffic.db");
@@ -302,7 +298,6 @@ fn bad_rows_are_each_skipped_and_named_and_good_rows_are_taken_unadjusted() {
     assert_eq!(stored(&db), (ud(1000, 2000), ud(7, 7), ud(1000, 2000)));
 }
 
-#[test]
 fn huge_and_zero_rows_are_summed_and_named_exactly() {
     let dir = TempDir::new("store-migrate-extremes");
     let old = dir.path().join("traffic.db");
@@ -339,7 +334,6 @@ fn huge_and_zero_rows_are_summed_and_named_exactly() {
     );
 }
 
-#[test]
 fn a_failed_run_leaves_no_history_file_behind() {
     let dir = TempDir::new("store-migrate-failed");
     let db = dir.path().join("new").join("traffic.redb");
@@ -383,4 +377,17 @@ fn a_failed_run_leaves_no_history_file_behind() {
             old.display()
         );
     }
+}
+
+tests! {
+    #[needs(Tool("python3"))]
+    the_originals_history_is_migrated_once_and_then_only_what_grew,
+    #[needs(Root, Tool("mount"), Tool("python3"))]
+    a_wal_database_is_read_without_writing_beside_it_also_on_a_read_only_mount,
+    #[needs(Tool("python3"))]
+    bad_rows_are_each_skipped_and_named_and_good_rows_are_taken_unadjusted,
+    #[needs(Tool("python3"))]
+    huge_and_zero_rows_are_summed_and_named_exactly,
+    #[needs(Tool("python3"))]
+    a_failed_run_leaves_no_history_file_behind,
 }

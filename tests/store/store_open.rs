@@ -11,8 +11,7 @@ use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::store::{LiveView, Scope, Store, StoreError};
 use std::sync::Arc;
 
-mod common;
-use common::TempDir;
+use crate::support::TempDir;
 
 fn open(path: &Path) -> Result<Store, StoreError> {
     Store::open(path, Zone::utc(), 1000)
@@ -66,7 +65,6 @@ fn assert_refused(path: &Path, expect: &str) {
     assert_eq!(bytes_of(path), before, "the file must be left untouched");
 }
 
-#[test]
 fn a_file_that_is_not_ours_is_refused_untouched() {
     let dir = TempDir::new("store-open-foreign");
     let text = dir.path().join("notes.redb");
@@ -88,7 +86,6 @@ fn a_file_that_is_not_ours_is_refused_untouched() {
     assert_refused(&other, "not a NetTraffic-Sentinel database");
 }
 
-#[test]
 fn the_originals_sqlite_history_at_db_path_is_refused_with_the_way_to_migrate_it() {
     let dir = TempDir::new("store-open-sqlite");
     let old = dir.path().join("traffic.db");
@@ -113,7 +110,6 @@ fn the_originals_sqlite_history_at_db_path_is_refused_with_the_way_to_migrate_it
     );
 }
 
-#[test]
 fn a_file_from_a_newer_version_is_refused_untouched() {
     let dir = TempDir::new("store-open-newer");
     let path = history(&dir);
@@ -131,7 +127,6 @@ fn a_file_from_a_newer_version_is_refused_untouched() {
     assert_refused(&path, "newer NetTraffic-Sentinel (database version 7");
 }
 
-#[test]
 fn a_damaged_file_is_refused_untouched() {
     let dir = TempDir::new("store-open-damaged");
     let path = history(&dir);
@@ -167,7 +162,6 @@ fn a_damaged_file_is_refused_untouched() {
     open(&path).expect("the undamaged file opens");
 }
 
-#[test]
 fn an_unwritable_place_says_so() {
     let dir = TempDir::new("store-open-unwritable");
     // (A directory where the file should be: only_an_ordinary_file_is_opened_….)
@@ -183,7 +177,6 @@ fn an_unwritable_place_says_so() {
     );
 }
 
-#[test]
 fn a_new_file_is_created_with_its_directory_and_reopens() {
     let dir = TempDir::new("store-open-new");
     let path = dir.path().join("a").join("b").join("traffic.redb");
@@ -282,7 +275,6 @@ fn top(store: &Store) -> Vec<(String, UpDown)> {
         .collect()
 }
 
-#[test]
 fn a_version_1_file_is_upgraded_once_and_keeps_every_address() {
     let dir = TempDir::new("store-open-v1");
     let path = dir.path().join("traffic.redb");
@@ -306,7 +298,6 @@ fn a_version_1_file_is_upgraded_once_and_keeps_every_address() {
     assert_eq!(top(&store), expected);
 }
 
-#[test]
 fn a_version_1_file_that_cannot_be_upgraded_is_refused_and_stays_version_1() {
     let dir = TempDir::new("store-open-v1-damaged");
     let path = dir.path().join("traffic.redb");
@@ -398,7 +389,6 @@ fn assert_no_leftovers(dir: &Path) {
     }
 }
 
-#[test]
 fn only_an_ordinary_file_is_opened_and_nothing_else_is_replaced() {
     let dir = TempDir::new("store-open-not-files");
     for (path, what) in not_history_files(&dir) {
@@ -421,7 +411,6 @@ fn only_an_ordinary_file_is_opened_and_nothing_else_is_replaced() {
     assert_no_leftovers(dir.path());
 }
 
-#[test]
 fn a_symbolic_link_to_a_history_is_followed_and_stays_a_link() {
     let dir = TempDir::new("store-open-symlink");
     let real = history(&dir);
@@ -438,7 +427,6 @@ fn a_symbolic_link_to_a_history_is_followed_and_stays_a_link() {
     assert_eq!(entry_state(&link), before);
 }
 
-#[test]
 fn a_new_file_being_created_by_another_process_is_left_to_it_and_said_so() {
     let dir = TempDir::new("store-open-race");
     let path = dir.path().join("traffic.redb");
@@ -472,7 +460,7 @@ fn a_new_file_being_created_by_another_process_is_left_to_it_and_said_so() {
 fn run_binary(args: &[&str], db: &Path) -> (Option<i32>, String) {
     use std::process::{Command, Stdio};
     let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
-    common::netns::clear_monitor_settings(&mut command);
+    crate::support::netns::clear_monitor_settings(&mut command);
     let mut child = command
         .args(args)
         .env("DB_PATH", db)
@@ -509,12 +497,12 @@ fn run_binary(args: &[&str], db: &Path) -> (Option<i32>, String) {
     (code, stderr)
 }
 
-#[test]
 fn the_monitor_import_and_migrate_refuse_a_device_pipe_or_empty_file_as_db_path() {
     let dir = TempDir::new("store-open-binary");
     let capture = dir.write(
         "one.pcap",
-        &common::PcapWriter::new(common::PCAP_MAGIC_MICROSECONDS, false, 1).finish(),
+        &crate::support::PcapWriter::new(crate::support::PCAP_MAGIC_MICROSECONDS, false, 1)
+            .finish(),
     );
     let sqlite = dir.path().join("old.db");
     rusqlite::Connection::open(&sqlite)
@@ -553,16 +541,15 @@ fn the_monitor_import_and_migrate_refuse_a_device_pipe_or_empty_file_as_db_path(
 
 /// A capture of one upload packet of `bytes` IP bytes on 2024-06-15 10:00 UTC.
 fn capture_of(bytes: u16) -> Vec<u8> {
-    let frame = common::eth(
-        common::ETHERTYPE_IPV4,
-        &common::ipv4_packet("192.168.1.2", "203.0.113.9", usize::from(bytes) - 20),
+    let frame = crate::support::eth(
+        crate::support::ETHERTYPE_IPV4,
+        &crate::support::ipv4_packet("192.168.1.2", "203.0.113.9", usize::from(bytes) - 20),
     );
-    common::PcapWriter::new(common::PCAP_MAGIC_MICROSECONDS, false, 1)
+    crate::support::PcapWriter::new(crate::support::PCAP_MAGIC_MICROSECONDS, false, 1)
         .record(1_718_445_600, 0, frame.len() as u32, &frame)
         .finish()
 }
 
-#[test]
 fn two_imports_racing_to_create_a_new_history_never_lose_what_they_report_imported() {
     use std::process::{Command, Stdio};
     let dir = TempDir::new("store-open-race-binary");
@@ -579,7 +566,7 @@ fn two_imports_racing_to_create_a_new_history_never_lose_what_they_report_import
             .iter()
             .map(|file| {
                 let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
-                common::netns::clear_monitor_settings(&mut command);
+                crate::support::netns::clear_monitor_settings(&mut command);
                 command
                     .arg("import")
                     .arg(file)
@@ -627,4 +614,20 @@ fn two_imports_racing_to_create_a_new_history_never_lose_what_they_report_import
         drop(store);
         assert_no_leftovers(db.parent().expect("dir"));
     }
+}
+
+tests! {
+    a_file_that_is_not_ours_is_refused_untouched,
+    the_originals_sqlite_history_at_db_path_is_refused_with_the_way_to_migrate_it,
+    a_file_from_a_newer_version_is_refused_untouched,
+    a_damaged_file_is_refused_untouched,
+    an_unwritable_place_says_so,
+    a_new_file_is_created_with_its_directory_and_reopens,
+    a_version_1_file_is_upgraded_once_and_keeps_every_address,
+    a_version_1_file_that_cannot_be_upgraded_is_refused_and_stays_version_1,
+    only_an_ordinary_file_is_opened_and_nothing_else_is_replaced,
+    a_symbolic_link_to_a_history_is_followed_and_stays_a_link,
+    a_new_file_being_created_by_another_process_is_left_to_it_and_said_so,
+    the_monitor_import_and_migrate_refuse_a_device_pipe_or_empty_file_as_db_path,
+    two_imports_racing_to_create_a_new_history_never_lose_what_they_report_imported,
 }

@@ -14,8 +14,7 @@ use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::store::{Granularity, LiveView, Scope, Store};
 
-mod common;
-use common::TempDir;
+use crate::support::TempDir;
 
 /// 2024-06-15 10:00 UTC, an hour start in UTC.
 const H: i64 = 1_718_445_600;
@@ -69,7 +68,6 @@ fn stored_hour(store: &Store, scope: &Scope, hour: i64) -> UpDown {
 
 const DAY: Date = Date::constant(2024, 6, 15);
 
-#[test]
 fn repeated_commits_write_the_same_absolute_totals() {
     let dir = TempDir::new("persist-idempotent");
     let store = open(&dir.path().join("t.redb"), 10);
@@ -106,7 +104,6 @@ fn repeated_commits_write_the_same_absolute_totals() {
     );
 }
 
-#[test]
 fn a_restart_in_the_same_hour_continues_that_hour() {
     let dir = TempDir::new("persist-restart");
     let path = dir.path().join("t.redb");
@@ -151,7 +148,6 @@ fn a_restart_in_the_same_hour_continues_that_hour() {
     );
 }
 
-#[test]
 fn interfaces_are_stored_apart_and_together() {
     let dir = TempDir::new("persist-scopes");
     let store = open(&dir.path().join("t.redb"), 10);
@@ -179,7 +175,6 @@ fn interfaces_are_stored_apart_and_together() {
     );
 }
 
-#[test]
 fn memory_that_shrinks_never_lowers_a_stored_total() {
     let dir = TempDir::new("persist-shrink");
     let store = open(&dir.path().join("t.redb"), 10);
@@ -199,7 +194,6 @@ fn memory_that_shrinks_never_lowers_a_stored_total() {
     assert_eq!(stored_hour(&store, &Scope::All, H), ud(105, 100));
 }
 
-#[test]
 fn each_day_keeps_only_its_heaviest_addresses() {
     let dir = TempDir::new("persist-top");
     let store = open(&dir.path().join("t.redb"), 3);
@@ -230,7 +224,6 @@ fn each_day_keeps_only_its_heaviest_addresses() {
     );
 }
 
-#[test]
 fn implausible_live_hours_are_never_stored() {
     let dir = TempDir::new("persist-clock");
     let store = open(&dir.path().join("t.redb"), 10);
@@ -279,7 +272,6 @@ fn implausible_live_hours_are_never_stored() {
     assert_eq!(stored_hour(&store, &Scope::All, H + 3600), ud(9, 9));
 }
 
-#[test]
 fn live_counts_not_yet_committed_are_added_exactly_once() {
     let dir = TempDir::new("persist-overlay");
     let store = open(&dir.path().join("t.redb"), 10);
@@ -314,4 +306,14 @@ fn live_counts_not_yet_committed_are_added_exactly_once() {
         .top_remotes(&Scope::All, DAY, DAY, 10)
         .expect("top remotes");
     assert_eq!(top[0].bytes, ud(120, 12));
+}
+
+tests! {
+    repeated_commits_write_the_same_absolute_totals,
+    a_restart_in_the_same_hour_continues_that_hour,
+    interfaces_are_stored_apart_and_together,
+    memory_that_shrinks_never_lowers_a_stored_total,
+    each_day_keeps_only_its_heaviest_addresses,
+    implausible_live_hours_are_never_stored,
+    live_counts_not_yet_committed_are_added_exactly_once,
 }

@@ -12,8 +12,7 @@ use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::store::{Granularity, LiveView, Scope, Store};
 
-mod common;
-use common::TempDir;
+use crate::support::TempDir;
 
 /// 2024-10-27 00:00 CEST = 2024-10-26 22:00 UTC.
 const OCT27: i64 = 1_729_980_000;
@@ -58,7 +57,6 @@ fn date(y: i16, m: i8, d: i8) -> Date {
     Date::constant(y, m, d)
 }
 
-#[test]
 fn a_fall_back_day_has_25_hours_and_two_of_them_are_labelled_02() {
     let dir = TempDir::new("query-fall");
     let hours: Vec<(i64, u64, u64)> = (0..25).map(|i| (OCT27 + i * 3600, 1, 0)).collect();
@@ -112,7 +110,6 @@ fn a_fall_back_day_has_25_hours_and_two_of_them_are_labelled_02() {
     );
 }
 
-#[test]
 fn a_spring_forward_day_has_23_hours() {
     let dir = TempDir::new("query-spring");
     let hours: Vec<(i64, u64, u64)> = (0..23).map(|i| (MAR31 + i * 3600, 0, 2)).collect();
@@ -146,7 +143,6 @@ fn a_spring_forward_day_has_23_hours() {
     assert_eq!(day[0].bytes, ud(0, 46));
 }
 
-#[test]
 fn months_are_local_and_clipped_to_the_range() {
     let dir = TempDir::new("query-months");
     // The first hour of February and of March in Berlin: UTC still says 31 Jan and 29 Feb.
@@ -184,7 +180,6 @@ fn months_are_local_and_clipped_to_the_range() {
     assert_eq!(late[0].bytes, ud(0, 0));
 }
 
-#[test]
 fn gaps_are_zero_filled_and_an_empty_history_has_no_range() {
     let dir = TempDir::new("query-empty");
     let store = Arc::new(Store::open(&dir.path().join("t.redb"), berlin(), 10).expect("open"));
@@ -273,7 +268,6 @@ fn days_and_months(store: &Store, scope: &Scope, first: Date, last: Date) {
     assert_eq!(read.totals(scope, first, last).expect("totals"), total);
 }
 
-#[test]
 fn days_in_memory_follow_every_commit_migration_and_reopen() {
     let dir = TempDir::new("query-memory");
     let path = dir.path().join("t.redb");
@@ -363,7 +357,6 @@ fn days_in_memory_follow_every_commit_migration_and_reopen() {
     assert_eq!(answers(&reopened), in_memory);
 }
 
-#[test]
 fn a_reader_never_counts_a_commit_twice_or_misses_it() {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -434,4 +427,13 @@ fn a_reader_never_counts_a_commit_twice_or_misses_it() {
         reads > 10,
         "the reader ran beside the commits ({reads} reads)"
     );
+}
+
+tests! {
+    a_fall_back_day_has_25_hours_and_two_of_them_are_labelled_02,
+    a_spring_forward_day_has_23_hours,
+    months_are_local_and_clipped_to_the_range,
+    gaps_are_zero_filled_and_an_empty_history_has_no_range,
+    days_in_memory_follow_every_commit_migration_and_reopen,
+    a_reader_never_counts_a_commit_twice_or_misses_it,
 }

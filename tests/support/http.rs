@@ -1,4 +1,4 @@
-//! Shared by the `http_*` tests: a server on 127.0.0.1 with a small handler, and a raw TCP client
+//! A test server and a raw client for the `http_*` tests: a server on 127.0.0.1 with a small handler, and a raw TCP client
 //! that sends exactly the bytes a test gives it and parses answers itself, so every byte on the
 //! wire is under the test's control.
 //!

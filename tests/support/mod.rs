@@ -1,10 +1,16 @@
-//! Hand-built inputs shared by the `rules_*` integration tests: IP headers, link-layer frames
-//! (Ethernet with VLAN tags and PPPoE, Linux SLL and SLL2, BSD null), classic pcap and pcapng file
-//! writers in either byte order, a temporary directory that removes itself, and small helpers that
-//! run the real counting path (`count::Counter::count` into a `count::FileTally`).
+//! The one support module of every integration test binary (`tests/<theme>/main.rs` includes it
+//! as `support`): the test runner ([`harness`]) and the helpers the tests share.
+//!
+//! This file holds hand-built inputs: IP headers, link-layer frames (Ethernet with VLAN tags and
+//! PPPoE, Linux SLL and SLL2, BSD null), classic pcap and pcapng file writers in either byte order,
+//! a temporary directory that removes itself, small helpers that run the real counting path
+//! (`count::Counter::count` into a `count::FileTally`) and the capture corpus. The submodules:
+//! [`netns`] (namespaces, veth pairs, running commands), [`web`] (the real monitor in a namespace
+//! and a client that reaches it), [`http`] (a test server and a raw HTTP client, the one answer
+//! type), [`disk`] (file systems to break).
 //!
 //! Everything here writes bytes exactly as the formats define them, field by field, so a test's
-//! expected numbers can be derived by hand from the bytes it builds. Each test crate uses only a
+//! expected numbers can be derived by hand from the bytes it builds. Each test binary uses only a
 //! subset of the helpers, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
@@ -565,6 +571,9 @@ pub fn read_via_file(bytes: &[u8]) -> (Result<CaptureInfo, FileError>, Vec<SeenR
 }
 
 pub mod disk;
+#[macro_use]
+pub mod harness;
+pub mod http;
 pub mod netns;
 pub mod web;
 

@@ -20,7 +20,6 @@ const PREFIX: &str = "ntslive";
 /// Time limit of one `ip` command.
 const IP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Fail at once unless running as root (namespaces, veth pairs and packet sockets need it).
 /// Clear every setting the monitor reads from the environment (the crate's own list), so the
 /// environment of whoever runs the tests cannot leak into a test's monitor.
 pub fn clear_monitor_settings(command: &mut Command) -> &mut Command {
@@ -28,15 +27,6 @@ pub fn clear_monitor_settings(command: &mut Command) -> &mut Command {
         command.env_remove(setting.env);
     }
     command
-}
-
-pub fn require_root() {
-    let output = Command::new("id").arg("-u").output().expect("`id -u` runs");
-    let uid = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    assert_eq!(
-        uid, "0",
-        "live capture tests need root for network namespaces: run sudo ./scripts/test"
-    );
 }
 
 /// A spawned child whose stdout and stderr are read by threads, so it never blocks on a pipe.

@@ -7,8 +7,6 @@
 //! day, month and year, and their `remote_ips` added up per address. The imported history
 //! belongs to no interface, so `?iface=lo` must show none of it.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -19,9 +17,9 @@ use std::time::Duration;
 use jiff::civil::Date;
 use serde_json::{Value, json};
 
-use common::netns::{Netns, require_root, run_ok};
-use common::web::{Answer, Monitor, db_in};
-use common::{TempDir, all_captures, expected_json_path};
+use crate::support::netns::{Netns, run_ok};
+use crate::support::web::{Answer, Monitor, db_in};
+use crate::support::{TempDir, all_captures, expected_json_path};
 
 fn expected_json(capture: &Path) -> Value {
     let name = capture.file_name().expect("a file name").to_string_lossy();
@@ -146,7 +144,6 @@ struct Lab {
 
 impl Lab {
     fn new(label: &str) -> Lab {
-        require_root();
         let source = imported_history();
         let dir = TempDir::new(label);
         let db = db_in(dir.path());
@@ -218,7 +215,6 @@ fn today() -> Date {
         .date()
 }
 
-#[test]
 fn query_by_day_month_and_hour_is_zero_filled_and_exact() {
     let lab = Lab::new("api-query");
     let expected = expected();
@@ -284,7 +280,6 @@ fn query_by_day_month_and_hour_is_zero_filled_and_exact() {
     lab.stop();
 }
 
-#[test]
 fn summary_history_and_date_range() {
     let lab = Lab::new("api-summary");
     let expected = expected();
@@ -380,7 +375,6 @@ fn assert_top(list: &Value, remotes: &BTreeMap<IpAddr, Bytes>, limit: usize, con
     assert_eq!(list["top_ips"], Value::Array(expected), "{context}");
 }
 
-#[test]
 fn top_ips_over_stored_days() {
     let lab = Lab::new("api-top");
     let expected = expected();
@@ -425,7 +419,6 @@ fn top_ips_over_stored_days() {
 
 /// The bad requests recorded from the original's API (where the original answered 200, 500
 /// or HTML) and a few more: every one a 400 JSON error naming its parameter.
-#[test]
 fn bad_input_is_400_json_naming_the_parameter_and_unknown_paths_404_json() {
     let lab = Lab::new("api-bad");
     for (target, named) in [
@@ -496,12 +489,11 @@ fn bad_input_is_400_json_naming_the_parameter_and_unknown_paths_404_json() {
 
 /// The dashboard page from the real binary: its validators, a 304 for a matching
 /// `If-None-Match`, and the gzip copy (which unpacks to the same page) when it is accepted.
-#[test]
 fn the_page_is_served_with_validators_and_gzip() {
     use std::io::Read;
     let lab = Lab::new("api-page");
     let monitor = lab.monitor.as_ref().expect("running");
-    let plain = common::web::get(&monitor.namespace, "/");
+    let plain = crate::support::web::get(&monitor.namespace, "/");
     assert_eq!(plain.status, 200);
     assert!(
         plain
@@ -515,12 +507,13 @@ fn the_page_is_served_with_validators_and_gzip() {
     let etag = plain.header("etag").expect("an ETag").to_string();
     assert!(plain.header("cache-control").is_some());
 
-    let again = common::web::get_with(&monitor.namespace, "/", &[("If-None-Match", &etag)]);
+    let again = crate::support::web::get_with(&monitor.namespace, "/", &[("If-None-Match", &etag)]);
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
     assert_eq!(again.header("etag"), Some(etag.as_str()));
 
-    let packed = common::web::get_with(&monitor.namespace, "/", &[("Accept-Encoding", "gzip, br")]);
+    let packed =
+        crate::support::web::get_with(&monitor.namespace, "/", &[("Accept-Encoding", "gzip, br")]);
     assert_eq!(packed.status, 200);
     assert_eq!(packed.header("content-encoding"), Some("gzip"));
     assert_eq!(packed.header("vary"), Some("Accept-Encoding"));
@@ -537,10 +530,8 @@ fn the_page_is_served_with_validators_and_gzip() {
     lab.stop();
 }
 
-#[test]
 fn date_range_never_names_a_day_that_query_refuses() {
-    use common::{ETHERTYPE_IPV4, IF_TSOFFSET, IF_TSRESOL, PcapngWriter, eth, ipv4_packet};
-    require_root();
+    use crate::support::{ETHERTYPE_IPV4, IF_TSOFFSET, IF_TSRESOL, PcapngWriter, eth, ipv4_packet};
     let dir = TempDir::new("api-far-dates");
     let db = db_in(dir.path());
     let up = eth(
@@ -619,4 +610,19 @@ fn date_range_never_names_a_day_that_query_refuses() {
     // Only the 2024 packet: IP total length 100.
     assert_eq!(days["series"][0]["up_bytes"], 100, "{days}");
     monitor.stop();
+}
+
+tests! {
+    #[needs(Netns)]
+    query_by_day_month_and_hour_is_zero_filled_and_exact,
+    #[needs(Netns)]
+    summary_history_and_date_range,
+    #[needs(Netns)]
+    top_ips_over_stored_days,
+    #[needs(Netns)]
+    bad_input_is_400_json_naming_the_parameter_and_unknown_paths_404_json,
+    #[needs(Netns, Dashboard)]
+    the_page_is_served_with_validators_and_gzip,
+    #[needs(Netns)]
+    date_range_never_names_a_day_that_query_refuses,
 }

@@ -6,8 +6,6 @@
 //! Expected numbers come from `tests/captures/expected/*.json` of the replayed captures (Ethernet
 //! captures whose records are whole, so they go on the wire as the rules count them).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::IpAddr;
@@ -15,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::netns::{Netns, require_root};
-use common::web::{Monitor, db_in, listen, promtool_check};
-use common::{TempDir, capture, expected_json_path};
+use crate::support::netns::Netns;
+use crate::support::web::{Monitor, db_in, listen, promtool_check};
+use crate::support::{TempDir, capture, expected_json_path};
 
 /// Replayed one after another: 2,045 records, 28 remote addresses.
 const CAPTURES: [&str; 4] = [
@@ -84,9 +82,7 @@ fn sum_rows(rows: &Value) -> Bytes {
         .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
-#[test]
 fn live_counts_are_in_every_endpoint_before_any_commit() {
-    require_root();
     let mut lab = Netns::new("api-live");
     let a = lab.add("a");
     let b = lab.add("b");
@@ -211,7 +207,7 @@ fn live_counts_are_in_every_endpoint_before_any_commit() {
     promtool_check(&text).unwrap_or_else(|complaints| panic!("{complaints}\n{text}"));
 
     // An idle keep-alive connection must not hold up the clean stop.
-    let mut idle = common::web::connect(&b, common::web::PORT);
+    let mut idle = crate::support::web::connect(&b, crate::support::web::PORT);
     idle.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("send");
     let log = monitor.stop();
@@ -252,14 +248,12 @@ fn today() -> String {
         .to_string()
 }
 
-#[test]
 fn a_busy_web_port_stops_start_up_with_one_sentence() {
-    require_root();
     let mut lab = Netns::new("api-port");
     let a = lab.add("a");
     let b = lab.add("b");
     lab.veth((&a, "va"), (&b, "vb"));
-    let _busy = listen(&b, common::web::PORT);
+    let _busy = listen(&b, crate::support::web::PORT);
     let dir = TempDir::new("api-port");
     let monitor = Monitor::start(&lab, &b, "vb", &db_in(dir.path()), &[]);
     let (status, _, log) = monitor.exit_within(Duration::from_secs(10));
@@ -280,9 +274,7 @@ fn expected_of(capture_name: &str) -> Bytes {
     bytes_of(&json)
 }
 
-#[test]
 fn a_renamed_interface_keeps_its_history_selectable() {
-    require_root();
     let mut lab = Netns::new("api-rename");
     let a = lab.add("a");
     let b = lab.add("b");
@@ -310,7 +302,7 @@ fn a_renamed_interface_keeps_its_history_selectable() {
     ] {
         let mut full = vec!["-n", b.as_str()];
         full.extend_from_slice(args);
-        common::netns::ip(&full);
+        crate::support::netns::ip(&full);
     }
     let mut monitor = Monitor::start(&lab, &b, "ovs_vb", &db, &[]);
     monitor.wait_ready("ovs_vb");
@@ -354,15 +346,13 @@ fn a_renamed_interface_keeps_its_history_selectable() {
     monitor.stop();
 }
 
-#[test]
 fn debug_local_ips_lists_the_addresses_and_the_local_prefixes_in_use() {
-    require_root();
     let mut lab = Netns::new("api-local");
     let a = lab.add("a");
     let b = lab.add("b");
     lab.veth((&a, "va"), (&b, "vb"));
     // The harness turns IPv6 off in its namespaces; this interface needs an IPv6 address.
-    common::netns::run_ok(
+    crate::support::netns::run_ok(
         std::process::Command::new("ip").args([
             "netns",
             "exec",
@@ -374,9 +364,9 @@ fn debug_local_ips_lists_the_addresses_and_the_local_prefixes_in_use() {
         Duration::from_secs(10),
     );
     for address in ["203.0.113.5/24", "192.168.7.1/24"] {
-        common::netns::ip(&["-n", &b, "addr", "add", address, "dev", "vb"]);
+        crate::support::netns::ip(&["-n", &b, "addr", "add", address, "dev", "vb"]);
     }
-    common::netns::ip(&[
+    crate::support::netns::ip(&[
         "-n",
         &b,
         "addr",
@@ -405,8 +395,8 @@ fn debug_local_ips_lists_the_addresses_and_the_local_prefixes_in_use() {
 
     // The original's keys, each with a value of the same JSON type.
     // Recorded from the original after a replay (its /api/debug/local_ips, byte for byte).
-    let recorded: Value =
-        serde_json::from_str(include_str!("recorded/debug_local_ips.json")).expect("recorded JSON");
+    let recorded: Value = serde_json::from_str(include_str!("../recorded/debug_local_ips.json"))
+        .expect("recorded JSON");
     fn same_shape(recorded: &Value, ours: &Value, at: &str) {
         match (recorded, ours) {
             (Value::Object(r), Value::Object(o)) => {
@@ -469,4 +459,15 @@ fn debug_local_ips_lists_the_addresses_and_the_local_prefixes_in_use() {
         "{filter}"
     );
     monitor.stop();
+}
+
+tests! {
+    #[needs(Netns, Tool("tcpreplay"), Tool("promtool"))]
+    live_counts_are_in_every_endpoint_before_any_commit,
+    #[needs(Netns)]
+    a_busy_web_port_stops_start_up_with_one_sentence,
+    #[needs(Netns, Tool("tcpreplay"))]
+    a_renamed_interface_keeps_its_history_selectable,
+    #[needs(Netns)]
+    debug_local_ips_lists_the_addresses_and_the_local_prefixes_in_use,
 }

@@ -20,9 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-mod common;
-use common::netns::{Netns, Spawned, ip, require_root, run_ok, wait_until};
-use common::{TempDir, capture, captures_dir};
+use crate::support::netns::{Netns, Spawned, ip, run_ok, wait_until};
+use crate::support::{TempDir, capture, captures_dir};
 
 /// The zone of the monitor and the import: no daylight saving, so a day has 24 hours.
 const ZONE: &str = "Asia/Shanghai";
@@ -147,9 +146,7 @@ fn require_browser_tools(tests: &Path) {
     );
 }
 
-#[test]
 fn dashboard_in_chromium_against_the_real_monitor() {
-    require_root();
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard");
     require_browser_tools(&tests);
 
@@ -260,4 +257,9 @@ fn stop_monitor(monitor: &mut std::process::Child) {
         let _ = monitor.kill();
         let _ = monitor.wait();
     }
+}
+
+tests! {
+    #[needs(Netns, Tool("tcpreplay"), Tool("kill"), Dashboard, Tool("chromium"), Tool("node"), Playwright)]
+    dashboard_in_chromium_against_the_real_monitor,
 }

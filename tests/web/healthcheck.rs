@@ -35,7 +35,6 @@ fn healthcheck(port: u16, bind: &str) -> Output {
         .expect("run healthcheck")
 }
 
-#[test]
 fn a_200_from_api_health_is_healthy() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -54,7 +53,6 @@ fn a_200_from_api_health_is_healthy() {
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), body);
 }
 
-#[test]
 fn a_503_is_unhealthy_and_says_why() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -70,7 +68,6 @@ fn a_503_is_unhealthy_and_says_why() {
     assert!(stderr.contains("\"error\""), "{stderr}");
 }
 
-#[test]
 fn nobody_listening_is_unhealthy_and_names_the_address() {
     // Bind then drop: the port is known and, for this instant, closed.
     let port = TcpListener::bind("127.0.0.1:0")
@@ -84,7 +81,6 @@ fn nobody_listening_is_unhealthy_and_names_the_address() {
     assert!(stderr.contains("WEB_PORT"), "{stderr}");
 }
 
-#[test]
 fn something_that_is_not_http_is_unhealthy() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -93,4 +89,11 @@ fn something_that_is_not_http_is_unhealthy() {
     server.join().expect("server");
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("not as the monitor's web server"));
+}
+
+tests! {
+    a_200_from_api_health_is_healthy,
+    a_503_is_unhealthy_and_says_why,
+    nobody_listening_is_unhealthy_and_names_the_address,
+    something_that_is_not_http_is_unhealthy,
 }

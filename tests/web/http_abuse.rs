@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-mod http_support;
-use http_support::{
+use crate::support::http::{
     BIG_BYTES, Client, assert_still_serves, exchange, get, start_echo, start_echo_allowing,
 };
 
@@ -31,7 +30,6 @@ fn assert_refused_and_closed(client: &mut Client, status: u16, what: &str) -> St
     reply.error()
 }
 
-#[test]
 fn malformed_request_lines_get_400_and_a_closed_connection() {
     let server = start_echo(None);
     let cases: [(&str, &[u8], u16); 14] = [
@@ -91,7 +89,6 @@ fn malformed_request_lines_get_400_and_a_closed_connection() {
     }
 }
 
-#[test]
 fn a_request_target_that_is_not_a_path_gets_400() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -107,7 +104,6 @@ fn a_request_target_that_is_not_a_path_gets_400() {
     assert_eq!(reply.json()["query"], json!(b"y=1"));
 }
 
-#[test]
 fn a_one_megabyte_header_gets_431_without_being_buffered() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -142,7 +138,6 @@ fn request_with_fields(count: usize, field_bytes: usize) -> Vec<u8> {
     request
 }
 
-#[test]
 fn sixty_four_fields_and_sixteen_kib_work_one_more_of_either_is_431() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -176,7 +171,6 @@ fn sixty_four_fields_and_sixteen_kib_work_one_more_of_either_is_431() {
     }
 }
 
-#[test]
 fn a_hundred_small_fields_get_431() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -185,7 +179,6 @@ fn a_hundred_small_fields_get_431() {
     assert_still_serves(&server, "100 header fields");
 }
 
-#[test]
 fn an_overlong_request_line_gets_414() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -195,7 +188,6 @@ fn an_overlong_request_line_gets_414() {
     assert_still_serves(&server, "a 9,000-byte request line");
 }
 
-#[test]
 fn invalid_utf8_in_path_and_query_reaches_the_handler_as_bytes() {
     let server = start_echo(None);
     let reply = exchange(
@@ -245,7 +237,6 @@ fn chromium_request(port: u16) -> Vec<u8> {
     .into_bytes()
 }
 
-#[test]
 fn a_chromium_request_behind_a_proxy_with_a_4_kib_cookie_is_answered() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -262,7 +253,6 @@ fn a_chromium_request_behind_a_proxy_with_a_4_kib_cookie_is_answered() {
     assert_still_serves(&server, "Chromium with a 4 KiB cookie and 17 fields");
 }
 
-#[test]
 fn a_panicking_handler_gets_500_and_the_server_goes_on() {
     let server = start_echo(None);
     for round in 0..10 {
@@ -288,7 +278,6 @@ fn a_panicking_handler_gets_500_and_the_server_goes_on() {
     assert_refused_and_closed(&mut client, 500, "panic after a good request");
 }
 
-#[test]
 fn other_methods_get_405_with_allow() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -326,7 +315,6 @@ fn other_methods_get_405_with_allow() {
     assert_still_serves(&server, "405s");
 }
 
-#[test]
 fn requests_with_a_body_are_answered_then_closed() {
     let server = start_echo(None);
     for (what, request) in [
@@ -373,7 +361,6 @@ fn requests_with_a_body_are_answered_then_closed() {
     assert_still_serves(&server, "requests with bodies");
 }
 
-#[test]
 fn head_answers_carry_no_body_even_for_large_answers_and_errors() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -398,7 +385,6 @@ fn head_answers_carry_no_body_even_for_large_answers_and_errors() {
     );
 }
 
-#[test]
 fn a_client_that_never_reads_its_answers_blocks_nobody() {
     let server = start_echo(None);
     let mut hog = Client::connect(server.local_addr());
@@ -414,7 +400,6 @@ fn with_host(host: &str) -> Vec<u8> {
 
 /// DNS rebinding: a page on an attacker's domain made to resolve to the NAS sends its own name
 /// as Host. Only names an outsider cannot own are answered, and those listed.
-#[test]
 fn dns_rebinding_names_get_403_local_names_and_addresses_are_answered() {
     let server = start_echo_allowing(None, &["nas.example.com", ".home.example.org"]);
     let address = server.local_addr();
@@ -484,9 +469,26 @@ fn dns_rebinding_names_get_403_local_names_and_addresses_are_answered() {
     assert_still_serves(&server, "rebinding names");
 }
 
-#[test]
 fn web_allowed_hosts_star_answers_every_name() {
     let server = start_echo_allowing(None, &["*"]);
     let reply = exchange(server.local_addr(), &with_host("nas.example.com"));
     assert_eq!(reply.status, 200, "{reply:?}");
+}
+
+tests! {
+    malformed_request_lines_get_400_and_a_closed_connection,
+    a_request_target_that_is_not_a_path_gets_400,
+    a_one_megabyte_header_gets_431_without_being_buffered,
+    sixty_four_fields_and_sixteen_kib_work_one_more_of_either_is_431,
+    a_hundred_small_fields_get_431,
+    an_overlong_request_line_gets_414,
+    invalid_utf8_in_path_and_query_reaches_the_handler_as_bytes,
+    a_chromium_request_behind_a_proxy_with_a_4_kib_cookie_is_answered,
+    a_panicking_handler_gets_500_and_the_server_goes_on,
+    other_methods_get_405_with_allow,
+    requests_with_a_body_are_answered_then_closed,
+    head_answers_carry_no_body_even_for_large_answers_and_errors,
+    a_client_that_never_reads_its_answers_blocks_nobody,
+    dns_rebinding_names_get_403_local_names_and_addresses_are_answered,
+    web_allowed_hosts_star_answers_every_name,
 }

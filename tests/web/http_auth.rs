@@ -4,8 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-mod http_support;
-use http_support::{Client, assert_still_serves, exchange, get, start_echo};
+use crate::support::http::{Client, assert_still_serves, exchange, get, start_echo};
 
 const USER: &str = "admin";
 const PASSWORD: &str = "pa:ss wörd";
@@ -17,7 +16,6 @@ fn with_authorization(path: &str, value: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: nas\r\nAuthorization: {value}\r\n\r\n").into_bytes()
 }
 
-#[test]
 fn the_right_credentials_are_let_in() {
     let server = start_echo(Some((USER, PASSWORD)));
     let mut client = Client::connect(server.local_addr());
@@ -30,7 +28,6 @@ fn the_right_credentials_are_let_in() {
     }
 }
 
-#[test]
 fn wrong_or_missing_credentials_get_401_with_the_challenge() {
     let server = start_echo(Some((USER, PASSWORD)));
     let mut client = Client::connect(server.local_addr());
@@ -78,7 +75,6 @@ fn wrong_or_missing_credentials_get_401_with_the_challenge() {
     assert!(!client.is_closed_within(Duration::from_millis(100)));
 }
 
-#[test]
 fn health_needs_no_credentials_but_nothing_else_is_exempt() {
     let server = start_echo(Some((USER, PASSWORD)));
     assert_still_serves(&server, "auth turned on");
@@ -98,7 +94,6 @@ fn health_needs_no_credentials_but_nothing_else_is_exempt() {
 /// base64 of `admin:guess`.
 const GUESS: &str = "YWRtaW46Z3Vlc3M=";
 
-#[test]
 fn password_guessing_is_answered_429_per_client_address_for_a_while() {
     let server = start_echo(Some((USER, PASSWORD)));
     let guesser = Ipv4Addr::new(127, 0, 0, 1);
@@ -163,7 +158,6 @@ fn password_guessing_is_answered_429_per_client_address_for_a_while() {
     assert_eq!(reply.status, 200, "no lock-out for good: {reply:?}");
 }
 
-#[test]
 fn requests_without_credentials_are_not_counted_as_guesses() {
     let server = start_echo(Some((USER, PASSWORD)));
     let mut client = Client::connect(server.local_addr());
@@ -182,4 +176,12 @@ fn requests_without_credentials_are_not_counted_as_guesses() {
         .reply(false)
         .expect("an answer");
     assert_eq!(reply.status, 200);
+}
+
+tests! {
+    the_right_credentials_are_let_in,
+    wrong_or_missing_credentials_get_401_with_the_challenge,
+    health_needs_no_credentials_but_nothing_else_is_exempt,
+    password_guessing_is_answered_429_per_client_address_for_a_while,
+    requests_without_credentials_are_not_counted_as_guesses,
 }

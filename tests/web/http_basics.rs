@@ -5,12 +5,10 @@ use std::time::Duration;
 
 use nettraffic_sentinel::serve::http::{HttpError, HttpSettings, start};
 
-mod http_support;
-use http_support::{
+use crate::support::http::{
     BIG_BYTES, Client, EchoHandler, assert_still_serves, exchange, get, start_echo,
 };
 
-#[test]
 fn a_get_reaches_the_handler_with_path_query_and_headers() {
     let server = start_echo(None);
     let reply = exchange(
@@ -32,7 +30,6 @@ fn a_get_reaches_the_handler_with_path_query_and_headers() {
     assert_still_serves(&server, "a plain GET");
 }
 
-#[test]
 fn keep_alive_serves_many_requests_on_one_connection() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -50,7 +47,6 @@ fn keep_alive_serves_many_requests_on_one_connection() {
     assert!(!client.is_closed_within(Duration::from_millis(100)));
 }
 
-#[test]
 fn connection_close_and_http_1_0_close_after_the_answer() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -80,7 +76,6 @@ fn connection_close_and_http_1_0_close_after_the_answer() {
     }
 }
 
-#[test]
 fn head_gets_the_length_of_get_without_a_body() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -103,7 +98,6 @@ fn head_gets_the_length_of_get_without_a_body() {
     assert_eq!(after.json()["path"], serde_json::json!(b"/after"));
 }
 
-#[test]
 fn pipelined_requests_are_answered_in_order() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -131,7 +125,6 @@ fn pipelined_requests_are_answered_in_order() {
     assert_still_serves(&server, "pipelined requests");
 }
 
-#[test]
 fn a_large_body_arrives_whole_and_the_connection_goes_on() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -142,7 +135,6 @@ fn a_large_body_arrives_whole_and_the_connection_goes_on() {
     }
 }
 
-#[test]
 fn a_taken_port_is_named_in_the_error() {
     let server = start_echo(None);
     let taken = server.local_addr();
@@ -165,7 +157,7 @@ fn a_taken_port_is_named_in_the_error() {
 }
 
 /// The fields every answer must carry, and what each must say.
-fn assert_hardened(reply: &http_support::Reply, what: &str) {
+fn assert_hardened(reply: &crate::support::http::Reply, what: &str) {
     assert_eq!(
         reply.header("x-content-type-options"),
         Some("nosniff"),
@@ -188,7 +180,6 @@ fn assert_hardened(reply: &http_support::Reply, what: &str) {
     assert!(!policy.contains("unsafe-"), "{what}: {policy}");
 }
 
-#[test]
 fn every_answer_carries_nosniff_a_content_security_policy_and_a_referrer_policy() {
     let server = start_echo(None);
     let address = server.local_addr();
@@ -205,4 +196,15 @@ fn every_answer_carries_nosniff_a_content_security_policy_and_a_referrer_policy(
     let reply = exchange(server.local_addr(), &get("/"));
     assert_eq!(reply.status, 401);
     assert_hardened(&reply, "401");
+}
+
+tests! {
+    a_get_reaches_the_handler_with_path_query_and_headers,
+    keep_alive_serves_many_requests_on_one_connection,
+    connection_close_and_http_1_0_close_after_the_answer,
+    head_gets_the_length_of_get_without_a_body,
+    pipelined_requests_are_answered_in_order,
+    a_large_body_arrives_whole_and_the_connection_goes_on,
+    a_taken_port_is_named_in_the_error,
+    every_answer_carries_nosniff_a_content_security_policy_and_a_referrer_policy,
 }

@@ -8,13 +8,11 @@
 //! timeout (30 s) closed it — every such ab run of 30,000 connections stalled (see
 //! `serve::http::socket`).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::TempDir;
-use common::netns::{Netns, require_root, run};
-use common::web::{Monitor, PORT, db_in};
+use crate::support::TempDir;
+use crate::support::netns::{Netns, run};
+use crate::support::web::{Monitor, PORT, db_in};
 
 const CONNECTIONS: usize = 100_000;
 const CONCURRENCY: usize = 32;
@@ -33,9 +31,7 @@ fn figure(report: &str, label: &str) -> Option<usize> {
         .and_then(|number| number.parse().ok())
 }
 
-#[test]
 fn a_hundred_thousand_connections_thirty_two_at_a_time_are_all_answered() {
-    require_root();
     let mut netns = Netns::new("churn");
     let a = netns.add("a");
     let b = netns.add("b");
@@ -73,4 +69,9 @@ fn a_hundred_thousand_connections_thirty_two_at_a_time_are_all_answered() {
     assert_eq!(figure(&report, "Failed requests:"), Some(0), "{report}");
     assert_eq!(figure(&report, "Non-2xx responses:"), None, "{report}");
     monitor.stop();
+}
+
+tests! {
+    #[needs(Netns, Tool("ab"))]
+    a_hundred_thousand_connections_thirty_two_at_a_time_are_all_answered,
 }

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use nettraffic_sentinel::serve::http::limits::{HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTIONS};
 
-mod http_support;
-use http_support::{Client, assert_still_serves, get, start_echo};
+use crate::support::http::{Client, assert_still_serves, get, start_echo};
 
 /// The 2,000 client ends and the server's table live in this one process: make sure its
 /// open-file limit holds them (root may raise the hard limit; `start` raises only the soft one).
@@ -23,7 +22,6 @@ fn allow_open_files(wanted: u64) {
     }
 }
 
-#[test]
 fn two_thousand_idle_connections_do_not_lock_out_a_new_client() {
     let server = start_echo(None);
     allow_open_files(4096);
@@ -94,7 +92,6 @@ fn trickle(
     (began.elapsed(), answer)
 }
 
-#[test]
 fn a_slowloris_trickle_is_cut_off_at_the_head_timeout() {
     let server = start_echo(None);
     let mut client = Client::connect(server.local_addr());
@@ -104,7 +101,7 @@ fn a_slowloris_trickle_is_cut_off_at_the_head_timeout() {
         std::thread::spawn(move || {
             // Meanwhile others are served.
             std::thread::sleep(Duration::from_secs(3));
-            http_support::exchange(server_address, &get("/api/health")).status
+            crate::support::http::exchange(server_address, &get("/api/health")).status
         })
     };
     let (lived, answer) = trickle(
@@ -133,7 +130,6 @@ fn a_slowloris_trickle_is_cut_off_at_the_head_timeout() {
     assert_still_serves(&server, "a slowloris trickle");
 }
 
-#[test]
 fn more_trickling_clients_than_the_table_holds_do_not_lock_out_a_new_client() {
     let server = start_echo(None);
     let mut slow: Vec<TcpStream> = Vec::new();
@@ -153,7 +149,6 @@ fn more_trickling_clients_than_the_table_holds_do_not_lock_out_a_new_client() {
     assert!(server.open_connections() <= MAX_CONNECTIONS);
 }
 
-#[test]
 fn silent_connections_are_closed_after_the_idle_timeout() {
     let server = start_echo(None);
     let mut silent = Client::connect(server.local_addr());
@@ -181,4 +176,11 @@ fn silent_connections_are_closed_after_the_idle_timeout() {
     );
     eprintln!("idle connections closed after {:?}", began.elapsed());
     assert_still_serves(&server, "idle timeouts");
+}
+
+tests! {
+    two_thousand_idle_connections_do_not_lock_out_a_new_client,
+    a_slowloris_trickle_is_cut_off_at_the_head_timeout,
+    more_trickling_clients_than_the_table_holds_do_not_lock_out_a_new_client,
+    silent_connections_are_closed_after_the_idle_timeout,
 }

@@ -1,24 +1,21 @@
 //! A server that runs out of file descriptors still takes a new client: the accept thread closes
 //! the longest-idle connection to free one. The server runs in a child process (this test
-//! binary, running the ignored `server_child`) whose open-file limit is lowered after it starts,
+//! binary, running its child `server_child`) whose open-file limit is lowered after it starts,
 //! so the clients of the parent are not limited.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
-mod http_support;
-use http_support::{Client, EchoHandler, get};
+use crate::support::http::{Client, EchoHandler, get};
 
 const CHILD_VARIABLE: &str = "NTS_HTTP_FD_CHILD";
 /// Descriptors the child may open beyond those it holds after starting.
 const SPARE_DESCRIPTORS: u64 = 40;
 
-#[test]
-#[ignore = "the child half of out_of_descriptors_still_takes_a_new_client; it runs there"]
 fn server_child() {
     if std::env::var_os(CHILD_VARIABLE).is_none() {
         return;
@@ -41,15 +38,8 @@ fn server_child() {
     let _ = std::io::stdin().read_line(&mut line);
 }
 
-#[test]
 fn out_of_descriptors_still_takes_a_new_client() {
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "server_child",
-            "--include-ignored",
-            "--nocapture",
-        ])
+    let mut child = crate::support::harness::child_command("http_descriptors::server_child")
         .env(CHILD_VARIABLE, "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -83,4 +73,10 @@ fn out_of_descriptors_still_takes_a_new_client() {
         idle.len(),
         took.as_secs_f64() * 1000.0
     );
+}
+
+tests! {
+    #[child]
+    server_child,
+    out_of_descriptors_still_takes_a_new_client,
 }

@@ -7,8 +7,6 @@
 //! Regression: every answer was held whole until its client read it, so 250 such clients took
 //! the monitor from 59 MB to 1.97 GB in 5 s (1.55 GB still resident after they closed).
 
-mod common;
-
 use std::io::Write;
 use std::net::{SocketAddrV4, TcpStream};
 use std::os::fd::OwnedFd;
@@ -18,9 +16,9 @@ use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, SockaddrIn, connect, setsockopt, socket, sockopt,
 };
 
-use common::TempDir;
-use common::netns::{Netns, require_root};
-use common::web::{Monitor, PORT, db_in, in_namespace};
+use crate::support::TempDir;
+use crate::support::netns::Netns;
+use crate::support::web::{Monitor, PORT, db_in, in_namespace};
 
 const SLOW_READERS: usize = 250;
 const QUERY: &str = "/api/query?start=2000-01-01&end=2011-05-28&granularity=hour";
@@ -107,9 +105,7 @@ fn slow_readers_come_and_go(monitor: &Monitor, namespace: &str, baseline: u64) -
     (peak, after)
 }
 
-#[test]
 fn clients_that_never_read_hold_bounded_memory_and_give_it_back() {
-    require_root();
     let mut netns = Netns::new("memory");
     let a = netns.add("a");
     let b = netns.add("b");
@@ -137,4 +133,9 @@ fn clients_that_never_read_hold_bounded_memory_and_give_it_back() {
         );
     }
     monitor.stop();
+}
+
+tests! {
+    #[needs(Netns)]
+    clients_that_never_read_hold_bounded_memory_and_give_it_back,
 }

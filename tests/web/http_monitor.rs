@@ -3,15 +3,12 @@
 //! sockets). Each case is followed by `/api/health` on a new connection, whose latency is printed
 //! (`--nocapture`); at the end the monitor must still stop cleanly on SIGTERM.
 
-mod common;
-mod http_support;
-
 use std::time::{Duration, Instant};
 
-use common::netns::{Netns, Spawned, require_root};
-use common::web::{Monitor, PORT, connect, db_in};
-use common::{TempDir, capture};
-use http_support::{Client, Reply};
+use crate::support::http::{Client, Reply};
+use crate::support::netns::{Netns, Spawned};
+use crate::support::web::{Monitor, PORT, connect, db_in};
+use crate::support::{TempDir, capture};
 
 /// A monitor capturing `vb` in namespace `b`, fed from `va` in namespace `a`.
 struct Lab {
@@ -23,7 +20,6 @@ struct Lab {
 
 impl Lab {
     fn start(label: &str, settings: &[(&str, &str)]) -> Lab {
-        require_root();
         let mut netns = Netns::new(label);
         let a = netns.add("a");
         let b = netns.add("b");
@@ -86,7 +82,6 @@ fn get(path: &[u8]) -> Vec<u8> {
     [b"GET ", path, b" HTTP/1.1\r\nHost: nas\r\n\r\n"].concat()
 }
 
-#[test]
 fn abuse_against_the_real_monitor() {
     let lab = Lab::start("http-abuse", &[]);
 
@@ -191,7 +186,6 @@ fn abuse_against_the_real_monitor() {
     assert!(!log.contains("set stack size"), "{log}");
 }
 
-#[test]
 fn web_auth_in_the_real_monitor() {
     let lab = Lab::start(
         "http-auth",
@@ -255,4 +249,11 @@ fn web_auth_in_the_real_monitor() {
         .filter(|line| line.contains("wrong WEB_AUTH"))
         .count();
     assert_eq!(lines, 1, "one line per client per minute: {log}");
+}
+
+tests! {
+    #[needs(Netns, Tool("tcpreplay"))]
+    abuse_against_the_real_monitor,
+    #[needs(Netns, Tool("tcpreplay"))]
+    web_auth_in_the_real_monitor,
 }

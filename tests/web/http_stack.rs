@@ -4,7 +4,7 @@
 //!
 //! `may` paints and measures the whole stack of every coroutine whose stack size (in machine
 //! words) is odd, and prints `stack size = S, used size = U` (words) when it ends. A child process
-//! (this test binary, running the ignored `probe_child`) sets that odd size (one word more than
+//! (this test binary, running its child `probe_child`) sets that odd size (one word more than
 //! [`STACK_BYTES`]) before the server starts, asks the deep questions on separate connections, and
 //! closes them; the parent reads the printed figures and checks they leave at least half of
 //! [`STACK_BYTES`] free. Run it in debug (`cargo test`) and release (`cargo test --release`): their
@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,8 +28,7 @@ use nettraffic_sentinel::serve::http::limits::STACK_BYTES;
 use nettraffic_sentinel::serve::http::{HttpSettings, start};
 use nettraffic_sentinel::store::{LiveView, Store};
 
-mod http_support;
-use http_support::Client;
+use crate::support::http::Client;
 
 const CHILD_VARIABLE: &str = "NTS_HTTP_STACK_PROBE";
 
@@ -123,8 +121,6 @@ const DEEP_PATHS: [&str; 9] = [
     "/api/health",
 ];
 
-#[test]
-#[ignore = "the child half of connection_stacks_leave_half_free; it runs there"]
 fn probe_child() {
     if std::env::var_os(CHILD_VARIABLE).is_none() {
         return;
@@ -160,12 +156,10 @@ fn probe_child() {
     std::thread::sleep(Duration::from_millis(500));
 }
 
-#[test]
 fn connection_stacks_leave_half_free() {
     let directory = std::env::temp_dir().join(format!("nts-http-stack-{}", std::process::id()));
     std::fs::create_dir_all(&directory).expect("temp dir");
-    let output = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "probe_child", "--include-ignored", "--nocapture"])
+    let output = crate::support::harness::child_command("http_stack::probe_child")
         .env(CHILD_VARIABLE, &directory)
         .output()
         .expect("the probe runs");
@@ -201,4 +195,10 @@ fn connection_stacks_leave_half_free() {
         deepest <= STACK_BYTES / 2,
         "a connection used {deepest} bytes of its {STACK_BYTES}-byte stack: raise STACK_BYTES"
     );
+}
+
+tests! {
+    #[child]
+    probe_child,
+    connection_stacks_leave_half_free,
 }

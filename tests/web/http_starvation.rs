@@ -8,17 +8,15 @@
 //! connections were the first closed to make room, so `/api/health` failed for about 55 s;
 //! expensive requests could take both web workers, so health checks queued behind them.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::TempDir;
-use common::netns::{Netns, Spawned, require_root};
-use common::web::{Monitor, PORT, db_in};
+use crate::support::TempDir;
+use crate::support::netns::{Netns, Spawned};
+use crate::support::web::{Monitor, PORT, db_in};
 use nettraffic_sentinel::serve::http::{HttpSettings, start};
 use nettraffic_sentinel::serve::{Body, Handler, Request, Response};
 
@@ -33,7 +31,6 @@ struct Lab {
 }
 
 fn lab(label: &str) -> Lab {
-    require_root();
     let mut netns = Netns::new(label);
     let a = netns.add("a");
     let b = netns.add("b");
@@ -102,7 +99,6 @@ fn probe_health(namespace: &str, length: Duration) -> (Vec<String>, Duration) {
     .expect("the probe thread")
 }
 
-#[test]
 fn health_answers_through_a_slow_read_attack() {
     let lab = lab("slowread");
     let url = format!("http://127.0.0.1:{PORT}{TEN_YEARS_HOURLY}");
@@ -162,7 +158,6 @@ impl Handler for Holding {
 /// The longest an expensive request of [`Holding`] holds its worker.
 const HOLD_AT_MOST: Duration = Duration::from_secs(15);
 
-#[test]
 fn expensive_requests_leave_a_worker_for_cheap_ones() {
     let release = Arc::new(AtomicBool::new(false));
     let settings = HttpSettings {
@@ -212,4 +207,10 @@ fn expensive_requests_leave_a_worker_for_cheap_ones() {
         waited < answered_within && cheap_answer.starts_with("HTTP/1.1 200 "),
         "the cheap request waited for the expensive ones ({waited:?}): {cheap_answer:?}"
     );
+}
+
+tests! {
+    #[needs(Netns, Tool("slowhttptest"))]
+    health_answers_through_a_slow_read_attack,
+    expensive_requests_leave_a_worker_for_cheap_ones,
 }
