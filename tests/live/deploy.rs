@@ -14,7 +14,7 @@ use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::store::{Scope, Store};
 
-use crate::support::netns::{Netns, clear_monitor_settings, run, run_ok, wait_until};
+use crate::support::netns::{Netns, clear_monitor_settings, run, run_ok, terminate};
 use crate::support::{
     ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4_packet,
 };
@@ -130,15 +130,7 @@ fn a_setcap_binary_captures_as_an_unprivileged_user() {
     );
 
     lab.replay(&a, "va", &capture);
-    run_ok(
-        Command::new("kill").args(["-TERM", &child.id().to_string()]),
-        Duration::from_secs(5),
-    );
-    let status = wait_until(&mut child, Duration::from_secs(5)).unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("still running 5 s after SIGTERM: {}", read_log())
-    });
-    assert!(status.success(), "exit {status}: {}", read_log());
+    terminate(&mut child, read_log);
 
     let store = Store::open(&db, Zone::utc(), 1000).expect("the history opens");
     let stored = store

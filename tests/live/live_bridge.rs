@@ -4,11 +4,11 @@
 //! (root: network namespaces, a real Linux bridge).
 
 use std::fs::File;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::TempDir;
-use crate::support::netns::{Netns, clear_monitor_settings, ip, run_ok, wait_until};
+use crate::support::netns::{Netns, clear_monitor_settings, ip, terminate};
 
 fn a_bridge_port_takes_the_bridges_own_prefixes_as_local() {
     let mut lab = Netns::new("bridge");
@@ -46,15 +46,7 @@ fn a_bridge_port_takes_the_bridges_own_prefixes_as_local() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    run_ok(
-        Command::new("kill").args(["-TERM", &child.id().to_string()]),
-        Duration::from_secs(5),
-    );
-    let status = wait_until(&mut child, Duration::from_secs(5)).unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("still running 5 s after SIGTERM: {}", read_log())
-    });
-    assert!(status.success(), "exit {status}: {}", read_log());
+    terminate(&mut child, read_log);
 }
 
 tests! {

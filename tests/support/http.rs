@@ -88,20 +88,24 @@ pub fn start_echo_allowing(auth: Option<(&str, &str)>, allowed_hosts: &[&str]) -
     start(&settings, Arc::new(EchoHandler)).expect("the server starts on a free port")
 }
 
-/// One parsed answer.
+/// One parsed answer (of the test server here, or of the real monitor: [`super::web::get`]).
 #[derive(Debug)]
-pub struct Reply {
+pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
-impl Reply {
+impl Answer {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(have, _)| have.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 
     pub fn json(&self) -> Value {
@@ -176,7 +180,7 @@ impl Client {
     }
 
     /// Read one answer; `head_only` for an answer to HEAD (no body despite Content-Length).
-    pub fn reply(&mut self, head_only: bool) -> io::Result<Reply> {
+    pub fn reply(&mut self, head_only: bool) -> io::Result<Answer> {
         loop {
             let mut fields = [httparse::EMPTY_HEADER; 64];
             let mut parsed = httparse::Response::new(&mut fields);
@@ -205,7 +209,7 @@ impl Client {
                 }
                 let body = self.buffered[head_len..head_len + body_len].to_vec();
                 self.buffered.drain(..head_len + body_len);
-                return Ok(Reply {
+                return Ok(Answer {
                     status,
                     headers,
                     body,
@@ -251,7 +255,7 @@ impl Client {
 }
 
 /// Send `bytes` on a new connection and read one answer.
-pub fn exchange(address: SocketAddr, bytes: &[u8]) -> Reply {
+pub fn exchange(address: SocketAddr, bytes: &[u8]) -> Answer {
     Client::connect(address)
         .send(bytes)
         .reply(false)

@@ -136,6 +136,19 @@ pub fn run_ok(command: &mut Command, timeout: Duration) -> Output {
     output
 }
 
+/// SIGTERM to a monitor started by hand: it must exit 0 within 5 s (`log` tells what it said).
+pub fn terminate(child: &mut Child, log: impl Fn() -> String) {
+    run_ok(
+        Command::new("kill").args(["-TERM", &child.id().to_string()]),
+        Duration::from_secs(5),
+    );
+    let status = wait_until(child, Duration::from_secs(5)).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("still running 5 s after SIGTERM: {}", log())
+    });
+    assert!(status.success(), "exit {status}: {}", log());
+}
+
 /// `ip ARGS`, which must succeed.
 pub fn ip(args: &[&str]) {
     run_ok(Command::new("ip").args(args), IP_TIMEOUT);

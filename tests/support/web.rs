@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::http::Client;
 use super::netns::{Netns, run_ok, wait_until};
 
 /// The port the monitor's web server listens on inside its namespace.
@@ -23,33 +24,7 @@ const LOG_TIMEOUT: Duration = Duration::from_secs(20);
 /// The monitor must be gone this soon after SIGTERM.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One answer as it came over the wire.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    /// Header fields, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The body as JSON; panics with the body when it is not.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text()))
-    }
-}
+pub use super::http::Answer;
 
 /// Run `make` on a thread that has joined `namespace`, so the sockets it creates live there.
 pub fn in_namespace<T: Send + 'static>(
@@ -111,8 +86,9 @@ pub fn promtool_check(text: &str) -> Result<(), String> {
 
 /// `GET target` with extra header lines; one request per connection.
 pub fn get_with(namespace: &str, target: &str, headers: &[(&str, &str)]) -> Answer {
-    let mut stream = connect(namespace, PORT);
-    stream
+    let mut client = Client::over(connect(namespace, PORT));
+    client
+        .stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("read timeout");
     let mut request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
@@ -120,39 +96,15 @@ pub fn get_with(namespace: &str, target: &str, headers: &[(&str, &str)]) -> Answ
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read the answer");
-    parse(&raw).unwrap_or_else(|| panic!("{target}: not HTTP: {}", String::from_utf8_lossy(&raw)))
+    client
+        .send(request.as_bytes())
+        .reply(false)
+        .unwrap_or_else(|error| panic!("{target}: no HTTP answer: {error}"))
 }
 
 /// `GET target`.
 pub fn get(namespace: &str, target: &str) -> Answer {
     get_with(namespace, target, &[])
-}
-
-fn parse(raw: &[u8]) -> Option<Answer> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&raw[..end]).ok()?;
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[end + 4..].to_vec();
-    if let Some(length) = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-    {
-        body.truncate(length);
-    }
-    Some(Answer {
-        status,
-        headers,
-        body,
-    })
 }
 
 /// The monitor (`run`) in a namespace, its stderr collected line by line.
@@ -305,6 +257,18 @@ impl Drop for Monitor {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The API's totals object (`summary`, `today`, `month`...) for `(up, down)` bytes.
+pub fn totals((up, down): (u64, u64)) -> serde_json::Value {
+    serde_json::json!({
+        "up_bytes": up,
+        "down_bytes": down,
+        "total_bytes": up + down,
+        "up_fmt": nettraffic_sentinel::units::format_bytes(up),
+        "down_fmt": nettraffic_sentinel::units::format_bytes(down),
+        "total_fmt": nettraffic_sentinel::units::format_bytes(up + down),
+    })
 }
 
 /// A history file path in `dir`.

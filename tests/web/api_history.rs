@@ -18,7 +18,7 @@ use jiff::civil::Date;
 use serde_json::{Value, json};
 
 use crate::support::netns::{Netns, run_ok};
-use crate::support::web::{Answer, Monitor, db_in};
+use crate::support::web::{Answer, Monitor, db_in, totals};
 use crate::support::{TempDir, all_captures, expected_json_path};
 
 fn expected_json(capture: &Path) -> Value {
@@ -181,18 +181,6 @@ impl Lab {
             monitor.stop();
         }
     }
-}
-
-fn totals(bytes: Bytes) -> Value {
-    let (up, down) = bytes;
-    json!({
-        "up_bytes": up,
-        "down_bytes": down,
-        "total_bytes": up + down,
-        "up_fmt": nettraffic_sentinel::units::format_bytes(up),
-        "down_fmt": nettraffic_sentinel::units::format_bytes(down),
-        "total_fmt": nettraffic_sentinel::units::format_bytes(up + down),
-    })
 }
 
 fn row_bytes(row: &Value) -> Bytes {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::netns::Netns;
-use crate::support::web::{Monitor, db_in, listen, promtool_check};
+use crate::support::web::{Monitor, db_in, listen, promtool_check, totals};
 use crate::support::{TempDir, capture, expected_json_path};
 
 /// Replayed one after another: 2,045 records, 28 remote addresses.
@@ -54,18 +54,6 @@ fn expected() -> (Bytes, BTreeMap<IpAddr, Bytes>) {
         }
     }
     (total, remotes)
-}
-
-fn totals(bytes: Bytes) -> Value {
-    let (up, down) = bytes;
-    json!({
-        "up_bytes": up,
-        "down_bytes": down,
-        "total_bytes": up + down,
-        "up_fmt": nettraffic_sentinel::units::format_bytes(up),
-        "down_fmt": nettraffic_sentinel::units::format_bytes(down),
-        "total_fmt": nettraffic_sentinel::units::format_bytes(up + down),
-    })
 }
 
 fn json_of(monitor: &Monitor, target: &str) -> Value {

@@ -157,7 +157,7 @@ fn a_taken_port_is_named_in_the_error() {
 }
 
 /// The fields every answer must carry, and what each must say.
-fn assert_hardened(reply: &crate::support::http::Reply, what: &str) {
+fn assert_hardened(reply: &crate::support::http::Answer, what: &str) {
     assert_eq!(
         reply.header("x-content-type-options"),
         Some("nosniff"),

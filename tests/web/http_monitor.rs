@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::http::{Client, Reply};
+use crate::support::http::{Answer, Client};
 use crate::support::netns::{Netns, Spawned};
 use crate::support::web::{Monitor, PORT, connect, db_in};
 use crate::support::{TempDir, capture};
@@ -46,7 +46,7 @@ impl Lab {
     }
 
     /// One request on a new connection.
-    fn exchange(&self, request: &[u8]) -> Reply {
+    fn exchange(&self, request: &[u8]) -> Answer {
         self.client().send(request).reply(false).expect("an answer")
     }
 
