@@ -16,12 +16,10 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nettraffic_sentinel::capture::file::read_capture;
@@ -29,7 +27,8 @@ use nettraffic_sentinel::count::{FileTally, Frame};
 use nettraffic_sentinel::parse::{FrameMeta, PACKET_OUTGOING};
 use serde_json::Value;
 
-use crate::support::netns::{Netns, Spawned, clear_monitor_settings, ip, run, run_ok, wait_until};
+use crate::support::netns::{Netns, Spawned, clear_monitor_settings, ip, run, run_ok};
+use crate::support::web;
 use crate::support::{
     ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, all_captures,
     capture, eth, eth_tagged, expected_json_path, ipv4, ipv4_packet, ipv6_packet, padded,
@@ -223,15 +222,22 @@ fn report_totals(file: &Path) -> Totals {
 // The monitor in a namespace
 // ---------------------------------------------------------------------------------------------
 
-/// `nettraffic-sentinel run` inside a namespace; killed on drop if still running.
+/// `nettraffic-sentinel run` inside a namespace (the shared [`web::Monitor`] with this file's
+/// settings); killed on drop if still running.
 struct Monitor {
     what: String,
-    /// Its history file, removed on drop.
-    db: PathBuf,
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    stderr_thread: Option<JoinHandle<()>>,
-    stdout_thread: Option<JoinHandle<String>>,
+    /// Dropped first: the monitor is killed before its history file is removed.
+    inner: web::Monitor,
+    _db: RemovedOnDrop,
+}
+
+/// A file removed when this is dropped.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The final JSON line of a monitor, and its log.
@@ -301,77 +307,22 @@ impl Monitor {
             .env("LOG_LEVEL", "info")
             .env("DB_PATH", &db)
             .envs(settings.iter().copied())
-            .current_dir(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("start the monitor");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let lines = Arc::clone(&log);
-        let stderr_thread = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                lines
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(line);
-            }
-        });
-        let mut stdout = child.stdout.take().expect("piped stdout");
-        let stdout_thread = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-            text
-        });
+            .current_dir(std::env::temp_dir());
+        let what = format!("monitor of {interfaces} in {namespace}");
         Monitor {
-            what: format!("monitor of {interfaces} in {namespace}"),
-            db,
-            child,
-            log,
-            stderr_thread: Some(stderr_thread),
-            stdout_thread: Some(stdout_thread),
+            inner: web::Monitor::spawn(command, namespace, &what),
+            what,
+            _db: RemovedOnDrop(db),
         }
     }
 
     fn log(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .join("\n")
-    }
-
-    fn lines_containing(&self, needle: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter(|line| line.contains(needle))
-            .count()
+        self.inner.log()
     }
 
     /// Wait until `count` log lines contain `needle`; returns how long that took.
     fn wait_for(&mut self, needle: &str, count: usize) -> Duration {
-        let start = Instant::now();
-        loop {
-            if self.lines_containing(needle) >= count {
-                return start.elapsed();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{} exited ({status}) while waiting for {count} x {needle:?}; log:\n{}",
-                    self.what,
-                    self.log()
-                );
-            }
-            assert!(
-                start.elapsed() < STATE_TIMEOUT,
-                "{}: no {count} x {needle:?} within {STATE_TIMEOUT:?}; log:\n{}",
-                self.what,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.inner.wait_for_count(needle, count, STATE_TIMEOUT)
     }
 
     /// Wait until `interface` is being captured (for the `count`th time).
@@ -383,35 +334,19 @@ impl Monitor {
     ///
     /// Sent right after the last frame, on purpose: the frames the kernel has accepted into the
     /// ring by then, including those in the block it has not handed over yet, must be counted.
-    fn stop(mut self) -> Final {
-        let pid = self.child.id().to_string();
+    fn stop(self) -> Final {
+        let pid = self.inner.child.id().to_string();
         run_ok(
             Command::new("kill").args(["-TERM", &pid]),
             Duration::from_secs(5),
         );
         let sent = Instant::now();
-        let status = wait_until(&mut self.child, EXIT_TIMEOUT);
+        let Monitor { what, inner, _db } = self;
+        let (status, stdout, log) = inner.exit_within(EXIT_TIMEOUT);
         let took = sent.elapsed();
-        let Some(status) = status else {
-            panic!(
-                "{} still running {EXIT_TIMEOUT:?} after SIGTERM; log:\n{}",
-                self.what,
-                self.log()
-            );
-        };
-        if let Some(thread) = self.stderr_thread.take() {
-            let _ = thread.join();
-        }
-        let stdout = self
-            .stdout_thread
-            .take()
-            .map(|t| t.join().unwrap_or_default())
-            .unwrap_or_default();
-        let log = self.log();
         assert!(
             status.success(),
-            "{} exited with {status} after SIGTERM; log:\n{log}",
-            self.what
+            "{what} exited with {status} after SIGTERM; log:\n{log}"
         );
         let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "one JSON line on stdout, got: {stdout}");
@@ -420,18 +355,8 @@ impl Monitor {
             log.contains("seen_pkts="),
             "the final summary is logged: {log}"
         );
-        eprintln!("{}: exited {took:?} after SIGTERM", self.what);
+        eprintln!("{what}: exited {took:?} after SIGTERM");
         Final { json, log }
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_file(&self.db);
     }
 }
 
@@ -1015,7 +940,7 @@ fn a_flood_of_ten_million_spoofed_sources_does_not_grow_memory() {
     let (lab, a, b) = pair("flood");
     let mut monitor = Monitor::start(&lab, &b, "vb");
     monitor.wait_capturing("vb", 1);
-    let pid = monitor.child.id();
+    let pid = monitor.inner.child.id();
     flood(&lab, &a, "va", "2001:db8:f000::", 1_000_000);
     std::thread::sleep(Duration::from_millis(300));
     let (after_first_million, _) = memory_kib(pid);

@@ -111,6 +111,8 @@ pub fn get(namespace: &str, target: &str) -> Answer {
 pub struct Monitor {
     pub child: Child,
     pub namespace: String,
+    /// Names it in failures.
+    what: String,
     log: Arc<Mutex<Vec<String>>>,
     stderr: Option<JoinHandle<()>>,
     stdout: Option<JoinHandle<String>>,
@@ -140,7 +142,14 @@ impl Monitor {
             .env("WEB_BIND", "127.0.0.1")
             .env("WEB_PORT", PORT.to_string())
             .env("LOG_LEVEL", "info")
-            .envs(settings.iter().copied())
+            .envs(settings.iter().copied());
+        Monitor::spawn(command, namespace, "the monitor")
+    }
+
+    /// Spawn `command` (a monitor started by a test's own settings), collecting its stderr line
+    /// by line and its stdout whole; `what` names it in failures.
+    pub fn spawn(mut command: Command, namespace: &str, what: &str) -> Monitor {
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -166,6 +175,7 @@ impl Monitor {
         Monitor {
             child,
             namespace: namespace.to_string(),
+            what: what.to_string(),
             log,
             stderr: Some(stderr),
             stdout: Some(stdout),
@@ -179,28 +189,39 @@ impl Monitor {
             .join("\n")
     }
 
+    /// How many log lines contain `needle`.
+    pub fn lines_containing(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
     /// Wait for a log line containing `needle`.
     pub fn wait_for(&mut self, needle: &str) {
+        self.wait_for_count(needle, 1, LOG_TIMEOUT);
+    }
+
+    /// Wait up to `timeout` until `count` log lines contain `needle`; returns how long it took.
+    pub fn wait_for_count(&mut self, needle: &str, count: usize, timeout: Duration) -> Duration {
         let start = Instant::now();
         loop {
-            if self
-                .log
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .iter()
-                .any(|line| line.contains(needle))
-            {
-                return;
+            if self.lines_containing(needle) >= count {
+                return start.elapsed();
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
-                    "the monitor exited ({status}) while waiting for {needle:?}; log:\n{}",
+                    "{} exited ({status}) while waiting for {count} x {needle:?}; log:\n{}",
+                    self.what,
                     self.log()
                 );
             }
             assert!(
-                start.elapsed() < LOG_TIMEOUT,
-                "no {needle:?} within {LOG_TIMEOUT:?}; log:\n{}",
+                start.elapsed() < timeout,
+                "{}: no {count} x {needle:?} within {timeout:?}; log:\n{}",
+                self.what,
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -221,7 +242,8 @@ impl Monitor {
     pub fn exit_within(mut self, timeout: Duration) -> (ExitStatus, String, String) {
         let status = wait_until(&mut self.child, timeout).unwrap_or_else(|| {
             panic!(
-                "the monitor is still running after {timeout:?}; log:\n{}",
+                "{} is still running after {timeout:?}; log:\n{}",
+                self.what,
                 self.log()
             )
         });
@@ -250,12 +272,19 @@ impl Monitor {
     }
 }
 
-impl Drop for Monitor {
-    fn drop(&mut self) {
+impl Monitor {
+    /// SIGKILL, if it is still running.
+    pub fn kill(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
