@@ -625,9 +625,13 @@ tests! {
     a_new_file_is_created_with_its_directory_and_reopens,
     a_version_1_file_is_upgraded_once_and_keeps_every_address,
     a_version_1_file_that_cannot_be_upgraded_is_refused_and_stays_version_1,
+    // mknod and chown of the files that are not a history
+    #[needs(Root)]
     only_an_ordinary_file_is_opened_and_nothing_else_is_replaced,
     a_symbolic_link_to_a_history_is_followed_and_stays_a_link,
     a_new_file_being_created_by_another_process_is_left_to_it_and_said_so,
+    // mknod and chown of the files that are not a history
+    #[needs(Root)]
     the_monitor_import_and_migrate_refuse_a_device_pipe_or_empty_file_as_db_path,
     two_imports_racing_to_create_a_new_history_never_lose_what_they_report_imported,
 }
