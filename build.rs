@@ -1,12 +1,13 @@
 //! Builds the dashboard (`www/`) into the binary, so the page works on a LAN without internet.
 //!
-//! With the `dashboard` feature (on by default): copies the page's sources (`www/`) to
+//! With the `dashboard` feature (off by default; scripts/build-release, the Docker image and
+//! scripts/test turn it on): copies the page's sources (`www/`) to
 //! `OUT_DIR/dashboard`, installs the pinned npm packages there when they are missing or the
 //! lockfile changed (`npm ci`, with npm's cache in `OUT_DIR/npm-cache` unless `npm_config_cache`
 //! names one), runs its `build.mjs` (esbuild) into `OUT_DIR/www`, gzips each file, and writes
 //! `OUT_DIR/assets.rs`: the table `src/serve/assets.rs` includes. Nothing is written outside
 //! `OUT_DIR`, so the source tree stays as checked out (and `cargo package` accepts the crate).
-//! Without the feature (the fuzz crate) the table is empty and no Node.js is needed. See
+//! Without the feature the table is empty and no Node.js is needed. See
 //! `www/README.md` for why it is built this way.
 
 use std::fmt::Write as _;
@@ -111,9 +112,9 @@ fn build_dashboard(www: &Path, out_dir: &Path) -> Result<String, String> {
 }
 
 fn check_node() -> Result<(), String> {
-    const INSTALL: &str = "building the dashboard needs Node.js 18 or newer with npm on PATH \
-        (Debian/Ubuntu: sudo apt-get install nodejs npm), or build without the page by adding \
-        --no-default-features, e.g. cargo build --release --no-default-features";
+    const INSTALL: &str = "the dashboard feature needs Node.js 18 or newer with npm on PATH: \
+        install them (Debian/Ubuntu, as root: apt-get install nodejs npm), or build without the \
+        dashboard by leaving out --features dashboard (e.g. cargo build --release)";
     let version = Command::new("node")
         .arg("--version")
         .output()

@@ -37,13 +37,13 @@ pub fn has_dashboard() -> bool {
 
 /// What a build without the dashboard says at `/`: a 404 in plain words.
 pub const NO_DASHBOARD: &str = "NetTraffic-Sentinel is running, but this build has no dashboard: \
-it was built without the `dashboard` feature (cargo build --no-default-features).
+it was built without the `dashboard` feature (off by default in cargo build).
 
 The JSON API is under /api/ (for example /api/summary, /api/health, \
 /api/query?start=YYYY-MM-DD&end=YYYY-MM-DD) and Prometheus metrics are at /metrics.
 
-To get the dashboard, build with the `dashboard` feature (on by default; it needs Node.js 18 or \
-newer with npm): cargo build --release, or scripts/build-release.
+To get the dashboard, build with the `dashboard` feature (it needs Node.js 18 or newer with npm): \
+cargo build --release --features dashboard, or scripts/build-release.
 ";
 
 /// The answer to `/` in a build without the dashboard.

@@ -1,0 +1,17 @@
+//! Integration tests: live capture in network namespaces and the deployment routes (setcap binary,
+//! systemd unit, compose file, image script).
+//!
+//! One test binary (`harness = false`): each module lists its tests with `tests!`, run by
+//! `support::harness` (see there for skipped prerequisites and `NETTRAFFIC_TEST_ALL`).
+
+#[macro_use]
+#[path = "../support/mod.rs"]
+mod support;
+
+mod deploy;
+mod live_bridge;
+mod live_capture;
+
+fn main() {
+    support::harness::main(&[deploy::tests, live_bridge::tests, live_capture::tests]);
+}

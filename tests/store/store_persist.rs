@@ -1,0 +1,319 @@
+//! The persister against a real redb file: absolute totals, idempotent commits, restarts in the
+//! same hour, the per-day address lists and the clock policy. Memory is given as snapshots (what
+//! capture would hold, cumulative since the process started); expectations are worked out by hand.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use nettraffic_sentinel::clock::Zone;
+use nettraffic_sentinel::count::UpDown;
+use nettraffic_sentinel::count::heavy::HeavyEntry;
+use nettraffic_sentinel::count::live::LiveSnapshot;
+use nettraffic_sentinel::persister::Persister;
+use nettraffic_sentinel::store::{Granularity, LiveView, Scope, Store};
+
+use crate::support::TempDir;
+
+/// 2024-06-15 10:00 UTC, an hour start in UTC.
+const H: i64 = 1_718_445_600;
+/// A commit one minute into the hour after `H`, by a process that has run for a day.
+const NOW: i64 = H + 3600 + 60;
+const LIVED: i64 = 86_400;
+
+fn ud(up: u64, down: u64) -> UpDown {
+    UpDown { up, down }
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().expect("address")
+}
+
+fn snapshot(hours: &[(i64, u64, u64)], remotes: &[(Date, &str, u64, u64)]) -> LiveSnapshot {
+    let mut snapshot = LiveSnapshot::default();
+    for (hour, up, down) in hours {
+        *snapshot.hours.entry(*hour).or_default() += ud(*up, *down);
+    }
+    for (date, addr, up, down) in remotes {
+        snapshot.remotes.entry(*date).or_default().push(HeavyEntry {
+            addr: ip(addr),
+            bytes: ud(*up, *down),
+            error: 0,
+        });
+    }
+    snapshot
+}
+
+fn one(name: &str, snapshot: LiveSnapshot) -> LiveView {
+    LiveView {
+        interfaces: vec![(name.to_string(), snapshot)],
+    }
+}
+
+fn open(path: &Path, top: usize) -> Arc<Store> {
+    Arc::new(Store::open(path, Zone::utc(), top).expect("open"))
+}
+
+fn stored_hour(store: &Store, scope: &Scope, hour: i64) -> UpDown {
+    let view = store.read_stored().expect("read");
+    let date = store.zone().date_of(hour);
+    view.series(scope, date, date, Granularity::Hour)
+        .expect("series")
+        .into_iter()
+        .find(|p| p.start == hour)
+        .map(|p| p.bytes)
+        .unwrap_or_default()
+}
+
+const DAY: Date = Date::constant(2024, 6, 15);
+
+fn repeated_commits_write_the_same_absolute_totals() {
+    let dir = TempDir::new("persist-idempotent");
+    let store = open(&dir.path().join("t.redb"), 10);
+    let mut persister = Persister::new(Arc::clone(&store));
+    let view = one(
+        "eth0",
+        snapshot(&[(H, 100, 40)], &[(DAY, "203.0.113.1", 100, 40)]),
+    );
+    for _ in 0..3 {
+        persister.commit_at(&view, NOW, LIVED).expect("commit");
+    }
+    assert_eq!(stored_hour(&store, &Scope::All, H), ud(100, 40));
+    assert_eq!(
+        stored_hour(&store, &Scope::Interface("eth0".into()), H),
+        ud(100, 40)
+    );
+    // Memory grows to 150/60: the stored value becomes 150/60, not 250/100.
+    let view = one(
+        "eth0",
+        snapshot(&[(H, 150, 60)], &[(DAY, "203.0.113.1", 150, 60)]),
+    );
+    persister.commit_at(&view, NOW, LIVED).expect("commit");
+    persister.commit_at(&view, NOW, LIVED).expect("commit");
+    assert_eq!(stored_hour(&store, &Scope::All, H), ud(150, 60));
+    let top = store
+        .read_stored()
+        .expect("read")
+        .top_remotes(&Scope::All, DAY, DAY, 10)
+        .expect("top");
+    assert_eq!(top.len(), 1);
+    assert_eq!(
+        (top[0].addr, top[0].bytes),
+        (ip("203.0.113.1"), ud(150, 60))
+    );
+}
+
+fn a_restart_in_the_same_hour_continues_that_hour() {
+    let dir = TempDir::new("persist-restart");
+    let path = dir.path().join("t.redb");
+    {
+        let store = open(&path, 10);
+        let mut persister = Persister::new(Arc::clone(&store));
+        let view = one(
+            "eth0",
+            snapshot(&[(H, 1000, 500)], &[(DAY, "203.0.113.1", 1000, 500)]),
+        );
+        persister.commit_at(&view, NOW, LIVED).expect("commit");
+    }
+    // A new process: memory starts from zero and has counted 10/5 in the same hour.
+    let store = open(&path, 10);
+    let mut persister = Persister::new(Arc::clone(&store));
+    let view = one(
+        "eth0",
+        snapshot(
+            &[(H, 10, 5)],
+            &[(DAY, "203.0.113.1", 10, 5), (DAY, "198.51.100.7", 1, 0)],
+        ),
+    );
+    persister.commit_at(&view, NOW, 60).expect("commit");
+    persister.commit_at(&view, NOW, 60).expect("commit again");
+    assert_eq!(stored_hour(&store, &Scope::All, H), ud(1010, 505));
+    assert_eq!(
+        stored_hour(&store, &Scope::Interface("eth0".into()), H),
+        ud(1010, 505)
+    );
+    let top = store
+        .read_stored()
+        .expect("read")
+        .top_remotes(&Scope::All, DAY, DAY, 10)
+        .expect("top");
+    let got: Vec<(IpAddr, UpDown)> = top.iter().map(|t| (t.addr, t.bytes)).collect();
+    assert_eq!(
+        got,
+        [
+            (ip("203.0.113.1"), ud(1010, 505)),
+            (ip("198.51.100.7"), ud(1, 0))
+        ]
+    );
+}
+
+fn interfaces_are_stored_apart_and_together() {
+    let dir = TempDir::new("persist-scopes");
+    let store = open(&dir.path().join("t.redb"), 10);
+    let mut persister = Persister::new(Arc::clone(&store));
+    let view = LiveView {
+        interfaces: vec![
+            ("eth0".into(), snapshot(&[(H, 7, 1)], &[])),
+            ("ppp0".into(), snapshot(&[(H, 3, 2), (H + 3600, 1, 1)], &[])),
+        ],
+    };
+    persister.commit_at(&view, NOW, LIVED).expect("commit");
+    assert_eq!(stored_hour(&store, &Scope::All, H), ud(10, 3));
+    assert_eq!(stored_hour(&store, &Scope::All, H + 3600), ud(1, 1));
+    assert_eq!(
+        stored_hour(&store, &Scope::Interface("eth0".into()), H),
+        ud(7, 1)
+    );
+    assert_eq!(
+        stored_hour(&store, &Scope::Interface("ppp0".into()), H + 3600),
+        ud(1, 1)
+    );
+    assert_eq!(
+        stored_hour(&store, &Scope::Interface("wg0".into()), H),
+        ud(0, 0)
+    );
+}
+
+fn memory_that_shrinks_never_lowers_a_stored_total() {
+    let dir = TempDir::new("persist-shrink");
+    let store = open(&dir.path().join("t.redb"), 10);
+    let mut persister = Persister::new(Arc::clone(&store));
+    persister
+        .commit_at(&one("eth0", snapshot(&[(H, 100, 100)], &[])), NOW, LIVED)
+        .expect("commit");
+    // One worker's shard dropped the hour: memory now says 60/100.
+    persister
+        .commit_at(&one("eth0", snapshot(&[(H, 60, 100)], &[])), NOW, LIVED)
+        .expect("commit");
+    assert_eq!(stored_hour(&store, &Scope::All, H), ud(100, 100));
+    // From there it grows by 5 up: stored 105/100.
+    persister
+        .commit_at(&one("eth0", snapshot(&[(H, 65, 100)], &[])), NOW, LIVED)
+        .expect("commit");
+    assert_eq!(stored_hour(&store, &Scope::All, H), ud(105, 100));
+}
+
+fn each_day_keeps_only_its_heaviest_addresses() {
+    let dir = TempDir::new("persist-top");
+    let store = open(&dir.path().join("t.redb"), 3);
+    let mut persister = Persister::new(Arc::clone(&store));
+    // Five addresses; the list keeps three: 50, 40, 30 bytes.
+    let remotes = [
+        (DAY, "203.0.113.1", 10, 0),
+        (DAY, "203.0.113.2", 0, 50),
+        (DAY, "203.0.113.3", 30, 0),
+        (DAY, "2001:db8::4", 20, 20),
+        (DAY, "203.0.113.5", 5, 0),
+    ];
+    let view = one("eth0", snapshot(&[(H, 115, 70)], &remotes));
+    persister.commit_at(&view, NOW, LIVED).expect("commit");
+    let top = store
+        .read_stored()
+        .expect("read")
+        .top_remotes(&Scope::Interface("eth0".into()), DAY, DAY, 10)
+        .expect("top");
+    let got: Vec<(IpAddr, UpDown)> = top.iter().map(|t| (t.addr, t.bytes)).collect();
+    assert_eq!(
+        got,
+        [
+            (ip("203.0.113.2"), ud(0, 50)),
+            (ip("2001:db8::4"), ud(20, 20)),
+            (ip("203.0.113.3"), ud(30, 0)),
+        ]
+    );
+}
+
+fn implausible_live_hours_are_never_stored() {
+    let dir = TempDir::new("persist-clock");
+    let store = open(&dir.path().join("t.redb"), 10);
+    let mut persister = Persister::new(Arc::clone(&store));
+    // 1970 (a clock not yet set), 2019-12-31 23:00 (just before 2020), two hours ahead of the
+    // commit's clock, and an hour a week before a process that has run for a day was started.
+    let y1970 = 0;
+    let y2019 = 1_577_833_200;
+    let ahead = H + 3 * 3600;
+    let last_week = H - 7 * 86_400;
+    let view = one(
+        "eth0",
+        snapshot(
+            &[
+                (y1970, 1, 1),
+                (y2019, 2, 2),
+                (ahead, 3, 3),
+                (last_week, 4, 4),
+                (H, 5, 5),
+            ],
+            &[],
+        ),
+    );
+    let report = persister.commit_at(&view, NOW, LIVED).expect("commit");
+    let mut refused: Vec<i64> = report.refused.iter().map(|(h, _)| *h).collect();
+    refused.sort();
+    assert_eq!(refused, [y1970, y2019, last_week, ahead]);
+    let read = store.read_stored().expect("read");
+    assert_eq!(
+        read.data_range(&Scope::All).expect("range"),
+        Some((DAY, DAY)),
+        "only the plausible hour is stored"
+    );
+    assert_eq!(stored_hour(&store, &Scope::All, H), ud(5, 5));
+    // Three hours later the clock has reached `ahead`, but it was refused once: still not stored.
+    let report = persister
+        .commit_at(&view, ahead + 60, LIVED + 3 * 3600)
+        .expect("commit");
+    assert!(report.refused.is_empty(), "each hour is reported once");
+    assert_eq!(stored_hour(&store, &Scope::All, ahead), ud(0, 0));
+    // A process's own first hour, an hour before its start, is fine.
+    let view = one("eth0", snapshot(&[(H, 5, 5), (H + 3600, 9, 9)], &[]));
+    persister
+        .commit_at(&view, H + 3600 + 10, 20)
+        .expect("commit");
+    assert_eq!(stored_hour(&store, &Scope::All, H + 3600), ud(9, 9));
+}
+
+fn live_counts_not_yet_committed_are_added_exactly_once() {
+    let dir = TempDir::new("persist-overlay");
+    let store = open(&dir.path().join("t.redb"), 10);
+    let mut persister = Persister::new(Arc::clone(&store));
+    let first = one(
+        "eth0",
+        snapshot(&[(H, 100, 10)], &[(DAY, "203.0.113.1", 100, 10)]),
+    );
+    // Before any commit, a reader sees memory alone.
+    let read = store.read(&first).expect("read");
+    assert_eq!(
+        read.totals(&Scope::All, DAY, DAY).expect("totals"),
+        ud(100, 10)
+    );
+    persister.commit_at(&first, NOW, LIVED).expect("commit");
+    // After it, memory has grown by 20/2: the reader sees 120/12, not 220/22.
+    let grown = one(
+        "eth0",
+        snapshot(&[(H, 120, 12)], &[(DAY, "203.0.113.1", 120, 12)]),
+    );
+    let read = store.read(&grown).expect("read");
+    assert_eq!(
+        read.totals(&Scope::All, DAY, DAY).expect("totals"),
+        ud(120, 12)
+    );
+    assert_eq!(
+        read.totals(&Scope::Interface("eth0".into()), DAY, DAY)
+            .expect("totals"),
+        ud(120, 12)
+    );
+    let top = read
+        .top_remotes(&Scope::All, DAY, DAY, 10)
+        .expect("top remotes");
+    assert_eq!(top[0].bytes, ud(120, 12));
+}
+
+tests! {
+    repeated_commits_write_the_same_absolute_totals,
+    a_restart_in_the_same_hour_continues_that_hour,
+    interfaces_are_stored_apart_and_together,
+    memory_that_shrinks_never_lowers_a_stored_total,
+    each_day_keeps_only_its_heaviest_addresses,
+    implausible_live_hours_are_never_stored,
+    live_counts_not_yet_committed_are_added_exactly_once,
+}

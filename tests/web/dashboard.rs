@@ -1,0 +1,265 @@
+//! The dashboard in headless Chromium against the real monitor (root: network namespaces).
+//!
+//! A history is made with `nettraffic-sentinel import` from corpus captures: two of them as they
+//! are (years of SSH and SMTP sessions), and copies of four others moved in time (every
+//! timestamp shifted by the same amount) to today, yesterday, 4, 20, 40, 100 and 300 days ago,
+//! so that every card, chart and quick range has traffic. The monitor then runs in a namespace of
+//! its own on two veth interfaces, serving on 127.0.0.1 there; `tests/dashboard/dashboard.test.mjs`
+//! drives Debian's chromium (playwright-core) inside the same namespace, so nothing listens or
+//! browses outside it, and compares the page with the API's own answers.
+//!
+//! Then the monitor starts again on the same history with vd alone and `WEB_AUTH`, and
+//! `tests/dashboard/second_start.test.mjs` opens it as `http://user:pass@127.0.0.1:8080/`: every
+//! panel must fill without an error banner, and vb (history only now) must stay selectable.
+//!
+//! Screenshots go to `$NTS_SCREENSHOTS` (relative to the repository; `docs/screenshots` to
+//! refresh the README's) or else to a folder under the target directory.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::support::netns::{Netns, Spawned, ip, run_ok, wait_until};
+use crate::support::{TempDir, capture, captures_dir};
+
+/// The zone of the monitor and the import: no daylight saving, so a day has 24 hours.
+const ZONE: &str = "Asia/Shanghai";
+const ZONE_OFFSET: i64 = 8 * 3600;
+const DAY: i64 = 86_400;
+
+/// Captures moved in time: (file, days before today).
+const MOVED: &[(&str, i64)] = &[
+    ("sv-base64-decode-5885.pcap", 0),
+    ("zeek-quic-firefox-blog-cloudflare.pcap", 0),
+    ("zeek-wikipedia.pcap", 1),
+    ("zeek-quic-firefox-blog-cloudflare.pcap", 4),
+    ("zeek-http-206_example_b.pcap", 20),
+    ("sv-base64-decode-5885.pcap", 40),
+    ("zeek-wikipedia.pcap", 100),
+    ("zeek-http-206_example_b.pcap", 300),
+];
+/// Captures imported as they are (old years: the date range's start).
+const AS_THEY_ARE: &[&str] = &["zeek-ssh-ssh.pcap", "sv-smtp-errors-smtperr.pcap"];
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs() as i64
+}
+
+/// A copy of a classic pcap file with every timestamp moved so the last packet is at
+/// `last_packet_at` (Unix seconds).
+fn moved_pcap(source: &Path, last_packet_at: i64) -> Vec<u8> {
+    let mut bytes = std::fs::read(source).expect("read a corpus capture");
+    let little = match bytes[..4] {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => panic!("{} is not a classic pcap file", source.display()),
+    };
+    let read_u32 = |bytes: &[u8], at: usize| {
+        let field: [u8; 4] = bytes[at..at + 4].try_into().expect("4 bytes");
+        if little {
+            u32::from_le_bytes(field)
+        } else {
+            u32::from_be_bytes(field)
+        }
+    };
+    let mut records = Vec::new();
+    let mut offset = 24;
+    while offset + 16 <= bytes.len() {
+        records.push(offset);
+        offset += 16 + read_u32(&bytes, offset + 8) as usize;
+    }
+    let last = records
+        .iter()
+        .map(|&at| i64::from(read_u32(&bytes, at)))
+        .max()
+        .expect("the capture has packets");
+    let shift = last_packet_at - last;
+    for at in records {
+        let moved = u32::try_from(i64::from(read_u32(&bytes, at)) + shift).expect("fits");
+        let field = if little {
+            moved.to_le_bytes()
+        } else {
+            moved.to_be_bytes()
+        };
+        bytes[at..at + 4].copy_from_slice(&field);
+    }
+    bytes
+}
+
+/// The history: imported with the real command, before the monitor opens the file.
+fn import_history(dir: &TempDir, db: &Path) {
+    let pcaps = captures_dir();
+    let now = unix_now();
+    let local_midnight = (now + ZONE_OFFSET).div_euclid(DAY) * DAY - ZONE_OFFSET;
+    let mut files: Vec<PathBuf> = AS_THEY_ARE.iter().map(|name| pcaps.join(name)).collect();
+    for (index, (name, days_ago)) in MOVED.iter().enumerate() {
+        // Today's end a minute and a half before now (never before 00:01 local, so they stay
+        // today); older ones 10 minutes apart around the same time of day, that many days back.
+        let today_end = (now - 90).max(local_midnight + 60);
+        let last = if *days_ago == 0 {
+            today_end
+        } else {
+            today_end - days_ago * DAY - index as i64 * 600
+        };
+        files.push(dir.write(
+            &format!("moved-{index}-{name}"),
+            &moved_pcap(&pcaps.join(name), last),
+        ));
+    }
+    let output = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"))
+            .arg("import")
+            .args(&files)
+            .env("DB_PATH", db)
+            .env("TZ", ZONE)
+            .env_remove("LOCAL_PREFIXES")
+            .env_remove("EXCLUDE_IPV6_PREFIX"),
+        Duration::from_secs(60),
+    );
+    eprintln!("import: {}", String::from_utf8_lossy(&output.stdout).trim());
+}
+
+/// Where the screenshots go.
+fn screenshot_dir() -> PathBuf {
+    match std::env::var_os("NTS_SCREENSHOTS") {
+        Some(dir) => Path::new(env!("CARGO_MANIFEST_DIR")).join(dir),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots"),
+    }
+}
+
+fn require_browser_tools(tests: &Path) {
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "the dashboard tests need Debian's chromium at /usr/bin/chromium: run sudo ./scripts/test \
+         (or apt-get install chromium)"
+    );
+    assert!(
+        tests
+            .join("node_modules/playwright-core/package.json")
+            .exists(),
+        "the dashboard tests need playwright-core in tests/dashboard/node_modules: run \
+         ./scripts/test (or npm ci in tests/dashboard)"
+    );
+}
+
+fn dashboard_in_chromium_against_the_real_monitor() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard");
+    require_browser_tools(&tests);
+
+    let dir = TempDir::new("dashboard");
+    let db = dir.path().join("data").join("traffic.redb");
+    import_history(&dir, &db);
+
+    let mut lab = Netns::new("dash");
+    let ns = lab.add("m");
+    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    lab.veth((&ns, "va"), (&ns, "vb"));
+    lab.veth((&ns, "vc"), (&ns, "vd"));
+
+    let log = dir.path().join("monitor.log");
+    let mut monitor = lab.exec(&ns, env!("CARGO_BIN_EXE_nettraffic-sentinel"));
+    monitor
+        .arg("run")
+        .env("MONITOR_IFACE", "vb,vd")
+        .env("TZ", ZONE)
+        .env("DB_PATH", &db)
+        .env("WEB_BIND", "127.0.0.1")
+        .env("WEB_PORT", "8080")
+        .env("SAVE_INTERVAL", "3600")
+        .env("AUTO_LOCAL_PREFIXES", "false")
+        .env_remove("LOCAL_PREFIXES")
+        .env_remove("EXCLUDE_IPV6_PREFIX")
+        .env_remove("WEB_AUTH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).expect("log file"));
+    let mut monitor = monitor.spawn().expect("start the monitor");
+
+    let screenshots = screenshot_dir();
+    let mut browser = lab.exec(&ns, "node");
+    browser
+        .arg(tests.join("dashboard.test.mjs"))
+        .current_dir(&tests)
+        .env("BASE_URL", "http://127.0.0.1:8080/")
+        .env("SCREENSHOTS", &screenshots)
+        .env("REPLAY_IFACE", "va")
+        .env("REPLAY_FILE", capture("sv-base64-decode-5885.pcap"))
+        .stdin(Stdio::null());
+    let output = Spawned::new(&mut browser).finish(Duration::from_secs(240), "the browser test");
+
+    // vb's own traffic, so the history holds that interface when the next start leaves it out.
+    lab.replay(&ns, "va", &capture("sv-smtp-errors-smtperr.pcap"));
+    std::thread::sleep(Duration::from_millis(500));
+    stop_monitor(&mut monitor);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    println!("screenshots: {}", screenshots.display());
+    assert!(
+        output.status.success(),
+        "the browser test failed ({}):\n{stdout}\n{}\nmonitor log:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+
+    // Started again on vd alone (as after MONITOR_IFACE changed) with a password, and opened
+    // with the user name and password in the address.
+    let log = dir.path().join("monitor-second.log");
+    let mut monitor = lab.exec(&ns, env!("CARGO_BIN_EXE_nettraffic-sentinel"));
+    monitor
+        .arg("run")
+        .env("MONITOR_IFACE", "vd")
+        .env("TZ", ZONE)
+        .env("DB_PATH", &db)
+        .env("WEB_BIND", "127.0.0.1")
+        .env("WEB_PORT", "8080")
+        .env("WEB_AUTH", "user:pass")
+        .env("SAVE_INTERVAL", "3600")
+        .env("AUTO_LOCAL_PREFIXES", "false")
+        .env_remove("LOCAL_PREFIXES")
+        .env_remove("EXCLUDE_IPV6_PREFIX")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).expect("log file"));
+    let mut monitor = monitor.spawn().expect("start the monitor again");
+    let mut browser = lab.exec(&ns, "node");
+    browser
+        .arg(tests.join("second_start.test.mjs"))
+        .current_dir(&tests)
+        .env("BASE_URL", "http://user:pass@127.0.0.1:8080/")
+        .env("NOT_CAPTURED", "vb")
+        .stdin(Stdio::null());
+    let output =
+        Spawned::new(&mut browser).finish(Duration::from_secs(90), "the second browser test");
+    stop_monitor(&mut monitor);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "the second browser test failed ({}):\n{stdout}\n{}\nmonitor log:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+/// SIGTERM, and SIGKILL when it is not gone within 10 s.
+fn stop_monitor(monitor: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &monitor.id().to_string()])
+        .status();
+    if wait_until(monitor, Duration::from_secs(10)).is_none() {
+        let _ = monitor.kill();
+        let _ = monitor.wait();
+    }
+}
+
+tests! {
+    #[needs(Netns, Tool("tcpreplay"), Tool("kill"), Dashboard, Tool("chromium"), Tool("node"), Playwright)]
+    dashboard_in_chromium_against_the_real_monitor,
+}
