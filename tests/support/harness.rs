@@ -55,8 +55,7 @@ impl Need {
 
     fn is_met(self) -> bool {
         match self {
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            Root => (unsafe { libc::geteuid() }) == 0,
+            Root => nix::unistd::geteuid().is_root(),
             Tool(name) => on_path(name),
             Netns => self.basic().into_iter().all(Need::is_met),
             Dashboard => cfg!(feature = "dashboard"),
