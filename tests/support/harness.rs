@@ -40,9 +40,11 @@ pub enum Need {
     Dashboard,
     /// The browser tests' driver: playwright-core in `tests/dashboard/node_modules`.
     Playwright,
+    /// At least this many open files for the test process (its hard limit, or root to raise it).
+    OpenFiles(u64),
 }
 
-use Need::{Dashboard, Netns, Playwright, Root, Tool};
+use Need::{Dashboard, Netns, OpenFiles, Playwright, Root, Tool};
 
 impl Need {
     /// The prerequisites this one stands for (only [`Need::Netns`] stands for several).
@@ -62,6 +64,11 @@ impl Need {
             Playwright => Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("tests/dashboard/node_modules/playwright-core/package.json")
                 .is_file(),
+            OpenFiles(wanted) => {
+                Root.is_met()
+                    || nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                        .is_ok_and(|(_, hard)| hard >= wanted)
+            }
         }
     }
 
@@ -80,6 +87,10 @@ impl Need {
             Playwright => "needs playwright-core in tests/dashboard/node_modules (./scripts/test \
                            installs it with npm ci there)"
                 .to_string(),
+            OpenFiles(wanted) => format!(
+                "needs {wanted} open files (raise the hard limit: ulimit -Hn {wanted} as root, or \
+                 run as root)"
+            ),
         }
     }
 }

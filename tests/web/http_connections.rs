@@ -179,6 +179,7 @@ fn silent_connections_are_closed_after_the_idle_timeout() {
 }
 
 tests! {
+    #[needs(OpenFiles(4096))]
     two_thousand_idle_connections_do_not_lock_out_a_new_client,
     a_slowloris_trickle_is_cut_off_at_the_head_timeout,
     more_trickling_clients_than_the_table_holds_do_not_lock_out_a_new_client,
