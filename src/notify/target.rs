@@ -471,6 +471,17 @@ fn is_topic(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// A name that works as a secret (an ntfy.sh topic, a webhook id) is masked wherever the target
+/// is shown, but scrubbed from other text only when it is long enough not to be an ordinary word
+/// of an error message ("refused", "alerts").
+fn name_secret(name: &str) -> Vec<String> {
+    if name.len() >= 8 {
+        vec![name.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
 /// The public ntfy server used by `ntfy://TOPIC`.
 pub const NTFY_CLOUD: &str = "ntfy.sh";
 
@@ -531,7 +542,7 @@ fn ntfy(scheme: &str, rest: &str) -> Result<Target, String> {
         let topic = parts.host.clone();
         return Ok(Target {
             shown: format!("ntfys://{NTFY_CLOUD}/{}", mask_topic(&topic)),
-            secrets: vec![topic.clone()],
+            secrets: name_secret(&topic),
             kind: Kind::Ntfy {
                 base: HttpBase {
                     secure: true,
@@ -574,7 +585,7 @@ fn ntfy(scheme: &str, rest: &str) -> Result<Target, String> {
         .collect();
     let mut secrets = auth_secrets(&auth);
     if public {
-        secrets.extend(parts.segments.iter().cloned());
+        secrets.extend(parts.segments.iter().flat_map(|topic| name_secret(topic)));
     }
     Ok(Target {
         shown: format!(
@@ -823,7 +834,7 @@ fn json(scheme: &str, rest: &str) -> Result<Target, String> {
     let shown_path = match parts.segments.split_last() {
         Some((last, before)) if before.is_empty() && last.len() < 4 => path.clone(),
         Some((last, before)) => {
-            secrets.push(last.clone());
+            secrets.extend(name_secret(last));
             let mut shown: Vec<String> = before.to_vec();
             shown.push(mask_topic(last));
             format!("/{}", shown.join("/"))
