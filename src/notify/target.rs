@@ -861,7 +861,8 @@ fn json(scheme: &str, rest: &str) -> Result<Target, String> {
 }
 
 /// A URL that could not be parsed, shown without what may be a secret: the scheme, the user
-/// name and the host stay, a password, the path and the parameters are masked.
+/// name and the host stay (only for the host-based services), a password, the path and the
+/// parameters are masked.
 pub fn mask_unparsed(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return MASK.to_string();
@@ -869,7 +870,12 @@ pub fn mask_unparsed(url: &str) -> String {
     if !starts_with_scheme(url) {
         return MASK.to_string();
     }
-    if scheme.eq_ignore_ascii_case("tgram") {
+    // Only the host-based forms show their host: in tgram:// (and in unknown schemes such as
+    // discord:// or slack://) what comes first is a token.
+    let host_based = [
+        "ntfy", "ntfys", "mailto", "mailtos", "gotify", "gotifys", "json", "jsons",
+    ];
+    if !host_based.contains(&scheme.to_ascii_lowercase().as_str()) {
         return format!("{scheme}://{MASK}");
     }
     let before_query = rest.split(['?', '#']).next().unwrap_or_default();
@@ -1170,6 +1176,7 @@ mod tests {
             "json://user:s3cr3t-PW@host:notaport/x",
             "tgram://AAE-x_yZ0123456789abcdefghij",
             "gotify://host:0/GotifyTok3n",
+            "discord://s3cr3t-PW/GotifyTok3n",
             "mailto://nas:s3cr3t-PW@h?to=me",
         ] {
             let error = parse_targets(url).expect_err("refused");

@@ -709,7 +709,39 @@ fn the_outbox_retries_logs_each_failure_and_never_blocks() {
     assert_eq!(to("/flaky"), 3);
 }
 
+/// A bad URL stops the monitor before anything starts: exit 2, one line naming ALERT_URLS and
+/// what is wrong, the secret masked. (No network: it stops at the settings.)
+fn a_bad_alert_url_stops_the_monitor_at_start_naming_the_setting() {
+    for (urls, expected) in [
+        (
+            "ntfys://ntfy.example.net/nas tgram://123456:SecretTok3n",
+            "target 2: no chat id",
+        ),
+        (
+            "gotify://user:SecretPw1@push.example.net/x",
+            "target 1: Gotify logs in with the application token",
+        ),
+        ("slack://SecretTok3n/x", "not a supported service"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
+        command.arg("run");
+        clear_monitor_settings(&mut command);
+        command.env("TZ", "UTC").env("ALERT_URLS", urls);
+        let output = run(&mut command, Duration::from_secs(20));
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{urls}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("ALERT_URLS (--alert-urls) is '"),
+            "{stderr}"
+        );
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        assert_no_secret("the error", &stderr, &["SecretTok3n", "SecretPw1"]);
+    }
+}
+
 tests! {
+    a_bad_alert_url_stops_the_monitor_at_start_naming_the_setting,
     #[needs(Netns, Tool("python3"), Tool("openssl"))]
     alert_test_delivers_to_each_http_service_as_documented,
     #[needs(Netns, Tool("python3"), Tool("openssl"))]
