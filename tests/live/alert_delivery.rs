@@ -52,6 +52,16 @@ fn python_for(script: &str) -> String {
     "python3".to_string()
 }
 
+/// HTTP targets honour the proxy variables (ureq); the tests' requests go straight to the
+/// stand-ins.
+fn without_proxies(command: &mut Command) {
+    for name in ["ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"] {
+        command
+            .env_remove(name)
+            .env_remove(name.to_ascii_lowercase());
+    }
+}
+
 fn servers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/live/alert_servers")
 }
@@ -212,6 +222,7 @@ impl Lab {
             .exec(&self.namespace, env!("CARGO_BIN_EXE_nettraffic-sentinel"));
         command.args(args);
         clear_monitor_settings(&mut command);
+        without_proxies(&mut command);
         command
             .env_remove("SSL_CERT_FILE")
             .env_remove("SSL_CERT_DIR")
@@ -620,6 +631,7 @@ fn the_outbox_retries_logs_each_failure_and_never_blocks() {
     let ca = lab.path("ca.pem");
     let exe = std::env::current_exe().expect("the test binary");
     let mut command = lab.net.exec(&lab.namespace, exe);
+    without_proxies(&mut command);
     command
         .env(CHILD, "alert_delivery::outbox_child")
         .env("SSL_CERT_FILE", &ca)
