@@ -663,14 +663,14 @@ fn the_outbox_retries_logs_each_failure_and_never_blocks() {
     let (delivered, after) = settled("recovers");
     assert!(delivered, "{log}");
     assert!(
-        (550..2500).contains(&after),
+        (550..10_000).contains(&after),
         "recovered after {after} ms: {log}"
     );
     // The others give up after the first failure at or beyond 2.5 s.
     let (delivered, after) = settled("failing");
     assert!(!delivered, "{log}");
     assert!(
-        (2500..15000).contains(&after),
+        (2500..20_000).contains(&after),
         "gave up after {after} ms: {log}"
     );
 
