@@ -696,8 +696,15 @@ fn email(scheme: &str, rest: &str) -> Result<Target, String> {
         }
     };
     let secure = scheme == "mailtos";
+    let domain = parts.host.clone();
+    // &smtp=SERVER[:PORT]: the server to connect to, when it is not the URL's host.
+    let (server, smtp_port) = match parts.param("smtp") {
+        Some(server) => split_host_port(server).map_err(|why| format!("smtp={server}: {why}"))?,
+        None => (domain.clone(), None),
+    };
+    let given_port = parts.port.or(smtp_port);
     let mode = parts.param("mode").map(str::to_ascii_lowercase);
-    let security = match (mode.as_deref(), secure, parts.port) {
+    let security = match (mode.as_deref(), secure, given_port) {
         (Some("ssl" | "tls" | "smtps"), _, _) => Security::ImplicitTls,
         (Some("starttls"), _, _) => Security::StartTls,
         (Some(other), _, _) => {
@@ -711,20 +718,11 @@ fn email(scheme: &str, rest: &str) -> Result<Target, String> {
         (None, false, _) if login.is_some() => Security::StartTls,
         (None, false, _) => Security::Opportunistic,
     };
-    let port = parts.port.unwrap_or(match security {
+    let port = given_port.unwrap_or(match security {
         Security::ImplicitTls => 465,
         Security::StartTls if secure => 587,
         Security::StartTls | Security::Opportunistic => 25,
     });
-    let domain = parts.host.clone();
-    let server = match parts.param("smtp") {
-        Some(server) => {
-            split_host_port(server)
-                .map_err(|why| format!("smtp={server}: {why}"))?
-                .0
-        }
-        None => domain.clone(),
-    };
     let from = match parts.param("from") {
         Some(from) => from.to_string(),
         None => match &login {
@@ -765,8 +763,8 @@ fn email(scheme: &str, rest: &str) -> Result<Target, String> {
     if parts.param("from").is_some() {
         shown.push_str(&format!("&from={from}"));
     }
-    if server != domain {
-        shown.push_str(&format!("&smtp={server}"));
+    if parts.param("smtp").is_some() {
+        shown.push_str(&format!("&smtp={}", show_host(&server, smtp_port)));
     }
     if let Some(mode) = &mode {
         shown.push_str(&format!("&mode={mode}"));
@@ -1063,6 +1061,21 @@ mod tests {
         assert_eq!((mail.server.as_str(), mail.port), ("smtp.example.net", 465));
         assert_eq!(mail.security, Security::ImplicitTls);
         assert_eq!(mail.from, "nas@example.net");
+
+        let relayed =
+            target("mailtos://nas:pw@example.net?to=me@example.org&smtp=smtp.example.net:2525");
+        let Kind::Email(mail) = &relayed.kind else {
+            panic!("email")
+        };
+        assert_eq!(
+            (mail.server.as_str(), mail.port),
+            ("smtp.example.net", 2525)
+        );
+        assert_eq!(mail.security, Security::StartTls);
+        assert!(
+            relayed.to_string().ends_with("&smtp=smtp.example.net:2525"),
+            "{relayed}"
+        );
 
         let ssl = target("mailtos://nas:pw@example.net?to=me@example.org&mode=ssl");
         let Kind::Email(mail) = &ssl.kind else {
