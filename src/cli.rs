@@ -4,13 +4,14 @@
 //! into exit codes. 0 success; 1 ([`EXIT_FAILED`]) a file could not be counted, imported or
 //! migrated, or rows of the original's history were skipped as bad (the others still were taken),
 //! `run`'s capture could not start (no CAP_NET_RAW) or its last commit failed, or `healthcheck`
-//! found the monitor unreachable or unhealthy; 2 ([`EXIT_USAGE`]) a usage or configuration
+//! found the monitor unreachable or unhealthy, or `alert-test` could not deliver to a target; 2 ([`EXIT_USAGE`]) a usage or configuration
 //! error, or a database (`DB_PATH`) that cannot be used.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::commands::alert_test::{self, AlertTestError};
 use crate::commands::healthcheck::{self, HealthError};
 use crate::commands::import::{self, ImportError};
 use crate::commands::migrate_sqlite::{self, MigrateSqliteError};
@@ -40,6 +41,7 @@ enum Command {
         database: PathBuf,
     },
     Healthcheck,
+    AlertTest,
     Help,
     Version,
 }
@@ -89,6 +91,10 @@ pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<OsString>) -> Exit
         Command::Healthcheck => match settings.resolve() {
             Err(error) => config_failed(&error),
             Ok(config) => health_failed(healthcheck::command(&config)),
+        },
+        Command::AlertTest => match settings.resolve() {
+            Err(error) => config_failed(&error),
+            Ok(config) => alert_test_failed(alert_test::command(&config)),
         },
     }
 }
@@ -149,6 +155,15 @@ fn health_failed(outcome: Result<(), HealthError>) -> ExitCode {
             eprintln!("nettraffic-sentinel: unhealthy: {error}");
             ExitCode::from(EXIT_FAILED)
         }
+    }
+}
+
+fn alert_test_failed(outcome: Result<(), AlertTestError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error @ AlertTestError::NoTargets) => say(&error, EXIT_USAGE),
+        // Each target was named with what happened.
+        Err(error @ AlertTestError::Failed { .. }) => say(&error, EXIT_FAILED),
     }
 }
 
@@ -224,9 +239,10 @@ fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command
             }
         }
         Some("healthcheck") => Command::Healthcheck,
+        Some("alert-test") => Command::AlertTest,
         Some(other) => {
             return Err(format!(
-                "unknown command '{other}': expected run, report, import, migrate-sqlite or healthcheck"
+                "unknown command '{other}': expected run, report, import, migrate-sqlite, healthcheck or alert-test"
             ));
         }
     };
@@ -234,15 +250,17 @@ fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command
         Command::Report { files, .. } | Command::Import { files } if files.is_empty() => {
             Err("name at least one capture file (pcap or pcapng)".into())
         }
-        Command::Run | Command::Healthcheck if !positional.is_empty() => Err(format!(
-            "'{}' takes no file arguments (got '{}')",
-            if command == Command::Run {
-                "run"
-            } else {
-                "healthcheck"
-            },
-            positional[0].display()
-        )),
+        Command::Run | Command::Healthcheck | Command::AlertTest if !positional.is_empty() => {
+            Err(format!(
+                "'{}' takes no file arguments (got '{}')",
+                match command {
+                    Command::Run => "run",
+                    Command::Healthcheck => "healthcheck",
+                    _ => "alert-test",
+                },
+                positional[0].display()
+            ))
+        }
         _ if json && !matches!(command, Command::Report { .. }) => {
             Err("--json belongs to 'report'".into())
         }
@@ -262,7 +280,9 @@ fn usage() -> String {
          local addresses: LOCAL_PREFIXES, EXCLUDE_IPV6_PREFIX)\n  \
          nettraffic-sentinel migrate-sqlite [SETTINGS] OLD.db\n                                             \
          take over the original's SQLite history (DB_PATH, TZ)\n  \
-         nettraffic-sentinel healthcheck            exit 0 if the running monitor's /api/health answers 200\n\n\
+         nettraffic-sentinel healthcheck            exit 0 if the running monitor's /api/health answers 200\n  \
+         nettraffic-sentinel alert-test [SETTINGS]  send a test message to every target of ALERT_URLS and\n                                             \
+         say per target what happened (exit 1 if any failed)\n\n\
          Settings (flag, or environment variable; the flag wins):\n",
     );
     for setting in config::setting::ALL {
@@ -279,7 +299,7 @@ fn usage() -> String {
             default
         ));
     }
-    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted or migrated (or rows of it were skipped), 2 bad usage, settings or database.\n");
+    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted or migrated (or rows of it were skipped), or an alert target failed, 2 bad usage, settings or database.\n");
     text
 }
 
@@ -364,6 +384,20 @@ mod tests {
                 "migrate-sqlite's usage names {name}"
             );
         }
+    }
+
+    #[test]
+    fn alert_test_takes_settings_and_no_files_and_is_in_the_usage() {
+        let (command, settings) = parse(&["alert-test", "--alert-urls", "ntfy://nas_alerts"]);
+        assert_eq!(command, Ok(Command::AlertTest));
+        assert_eq!(
+            settings.get(config::setting::ALERT_URLS),
+            "ntfy://nas_alerts"
+        );
+        assert!(parse(&["alert-test", "extra"]).0.is_err());
+        let text = usage();
+        assert!(text.contains("nettraffic-sentinel alert-test"), "{text}");
+        assert!(text.contains("ALERT_URLS"), "{text}");
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub mod setting {
         RING_BLOCK_SIZE: "RING_BLOCK_SIZE", "--ring-block-size", "1048576", "bytes per capture ring block (a power of two, 4096 to 16777216)";
         RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "8", "blocks per capture ring (2 to 4096; all rings together at most 1/8 of MemTotal)";
         RING_RETIRE_MS: "RING_RETIRE_MS", "--ring-retire-ms", "100", "milliseconds before a partly filled block is handed over (1 to 100)";
+        ALERT_URLS: "ALERT_URLS", "--alert-urls", "", "notification targets, separated by spaces or commas: ntfy://, tgram://, mailto://, gotify://, json:// (docs/alerts.md)";
     }
 }
 
@@ -97,6 +98,8 @@ pub struct Config {
     pub log_level: LevelFilter,
     pub capture_workers: usize,
     pub ring: RingSettings,
+    /// `ALERT_URLS`, parsed; `Debug` and `Display` mask their secrets.
+    pub alert_targets: Vec<crate::notify::Target>,
 }
 
 /// Capture ring geometry (see `capture::ring::Geometry`).
@@ -196,7 +199,7 @@ impl RawSettings {
                 Err(bytes) => {
                     return Err(ConfigError {
                         setting: *setting,
-                        value: if *setting == setting::WEB_AUTH {
+                        value: if *setting == setting::WEB_AUTH || *setting == setting::ALERT_URLS {
                             "(hidden)".to_string()
                         } else {
                             bytes.to_string_lossy().escape_debug().to_string()
@@ -266,6 +269,16 @@ impl RawSettings {
             log_level: self.log_level()?,
             capture_workers: self.number(CAPTURE_WORKERS, 1, 64)? as usize,
             ring: self.ring()?,
+            alert_targets: self.alert_targets()?,
+        })
+    }
+
+    /// `ALERT_URLS`: the error shows the bad URL without its password, token or path.
+    fn alert_targets(&self) -> Result<Vec<crate::notify::Target>, ConfigError> {
+        crate::notify::parse_targets(&self.get(setting::ALERT_URLS)).map_err(|error| ConfigError {
+            setting: setting::ALERT_URLS,
+            value: error.shown,
+            expected: format!("target {}: {}", error.position, error.problem),
         })
     }
 
@@ -612,7 +625,7 @@ mod tests {
             let message = error.to_string();
             assert!(message.starts_with(setting.env), "{message}");
             assert!(message.contains("not UTF-8"), "{message}");
-            if *setting == setting::WEB_AUTH {
+            if *setting == setting::WEB_AUTH || *setting == setting::ALERT_URLS {
                 assert!(
                     !message.contains("cret"),
                     "never echo a password: {message}"
@@ -674,6 +687,48 @@ mod tests {
         assert_eq!(parse_mem_total(meminfo), Some(1003456 * 1024));
         assert_eq!(parse_mem_total("MemFree: 1 kB\n"), None);
         assert!(mem_total().is_some_and(|bytes| bytes > 0));
+    }
+
+    #[test]
+    fn alert_urls_are_parsed_and_a_bad_one_is_named_without_its_secrets() {
+        let config = settings(&[
+            ("TZ", "UTC"),
+            (
+                "ALERT_URLS",
+                "ntfys://alice:s3cret@ntfy.example.net/nas, tgram://123:AAsecret/42\nmailto://nas:s3cret@mail.example.net?to=a@example.org,b@example.org",
+            ),
+        ])
+        .resolve()
+        .expect("valid");
+        assert_eq!(config.alert_targets.len(), 3);
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("AAsecret"),
+            "{debug}"
+        );
+        assert!(
+            settings(&[("TZ", "UTC")])
+                .resolve()
+                .expect("valid")
+                .alert_targets
+                .is_empty()
+        );
+
+        let message = error_of(&[("ALERT_URLS", "ntfy://ok gotify://push.example.net")]);
+        assert!(
+            message.starts_with("ALERT_URLS (--alert-urls) is 'gotify://push.example.net'"),
+            "{message}"
+        );
+        assert!(
+            message.contains("target 2") && message.contains("token"),
+            "{message}"
+        );
+        let message = error_of(&[("ALERT_URLS", "json://u:s3cret@host:x/hook")]);
+        assert!(message.starts_with("ALERT_URLS"), "{message}");
+        assert!(
+            !message.contains("s3cret") && !message.contains("hook"),
+            "{message}"
+        );
     }
 
     #[test]

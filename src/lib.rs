@@ -40,7 +40,7 @@
 //! live                      the state capture writes and readers see (no I/O)
 //! count/                    tallies, live shards, heavy hitters, UpDown (saturating)
 //! classify                  public or not, upload or download
-//! parse, clock, units, shutdown
+//! parse, clock, units, shutdown, notify   (notify: alert targets, sending, the outbox thread)
 //! ```
 //!
 //! The store defines the overlay of uncommitted hours it merges on read ([`store::LiveView`],
@@ -62,6 +62,7 @@ pub mod commands;
 pub mod config;
 pub mod count;
 pub mod live;
+pub mod notify;
 pub mod parse;
 pub mod persister;
 pub mod serve;

@@ -229,6 +229,11 @@ pub fn init_logging(level: log::LevelFilter) {
         // The coroutine runtime of the web server logs every connection ("add fd to epoll
         // select") and its settings at info: chatter a client could use to fill the log.
         .add_filter_ignore_str("may")
+        // The alert senders' libraries log requests (a Telegram URL holds the bot token) at
+        // debug; the outbox logs every attempt itself, with secrets masked.
+        .add_filter_ignore_str("ureq")
+        .add_filter_ignore_str("rustls")
+        .add_filter_ignore_str("lettre")
         .build();
     // A logger set twice (tests) keeps the first; nothing to report then.
     let _ = simplelog::TermLogger::init(

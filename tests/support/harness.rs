@@ -108,6 +108,7 @@ fn package(tool: &str) -> &str {
         "node" => "nodejs",
         "mkfs.ext4" | "e2fsck" => "e2fsprogs",
         "ab" => "apache2-utils",
+        "aiosmtpd" => "python3-aiosmtpd",
         other => other,
     }
 }
