@@ -92,7 +92,7 @@ pub struct Config {
     pub db_path: PathBuf,
     pub zone: Zone,
     pub top_ips_per_day: usize,
-    pub web_auth: Option<(String, String)>,
+    pub web_auth: Option<WebAuth>,
     /// `WEB_ALLOWED_HOSTS`, normalised (see `serve::http::host`).
     pub web_allowed_hosts: Vec<String>,
     pub log_level: LevelFilter,
@@ -100,6 +100,22 @@ pub struct Config {
     pub ring: RingSettings,
     /// `ALERT_URLS`, parsed; `Debug` and `Display` mask their secrets.
     pub alert_targets: Vec<crate::notify::Target>,
+}
+
+/// `WEB_AUTH`: its `Debug` hides the password, so a printed `Config` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebAuth {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for WebAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebAuth")
+            .field("user", &self.user)
+            .field("password", &"****")
+            .finish()
+    }
 }
 
 /// Capture ring geometry (see `capture::ring::Geometry`).
@@ -401,14 +417,17 @@ impl RawSettings {
         Zone::from_system(configured).map_err(|error| self.error(setting::TZ, error.to_string()))
     }
 
-    fn web_auth(&self) -> Result<Option<(String, String)>, ConfigError> {
+    fn web_auth(&self) -> Result<Option<WebAuth>, ConfigError> {
         let value = self.get(setting::WEB_AUTH);
         if value.is_empty() {
             return Ok(None);
         }
         match value.split_once(':') {
             Some((user, password)) if !user.is_empty() && !password.is_empty() => {
-                Ok(Some((user.to_string(), password.to_string())))
+                Ok(Some(WebAuth {
+                    user: user.to_string(),
+                    password: password.to_string(),
+                }))
             }
             _ => Err(ConfigError {
                 setting: setting::WEB_AUTH,
@@ -529,8 +548,12 @@ mod tests {
         assert_eq!(config.zone.name(), "Asia/Shanghai");
         assert_eq!(
             config.web_auth,
-            Some(("admin".to_string(), "s3cret:with:colons".to_string()))
+            Some(WebAuth {
+                user: "admin".to_string(),
+                password: "s3cret:with:colons".to_string()
+            })
         );
+        assert!(!format!("{config:?}").contains("s3cret"), "Debug hides it");
         assert_eq!(config.log_level, LevelFilter::Debug);
         assert!(!config.auto_local_prefixes);
     }

@@ -161,7 +161,10 @@ pub fn run(config: &Config) -> Result<(), RunError> {
     let settings = HttpSettings {
         bind: config.web_bind,
         port: config.web_port,
-        auth: config.web_auth.clone(),
+        auth: config
+            .web_auth
+            .clone()
+            .map(|auth| (auth.user, auth.password)),
         allowed_hosts: config.web_allowed_hosts.clone(),
     };
     let api = Api::new(
