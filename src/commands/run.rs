@@ -6,6 +6,10 @@
 //! settings (including a database that cannot be used and a `WEB_PORT` that cannot be listened
 //! on, said in one sentence); [`crate::cli`] logs it and chooses the exit code.
 //!
+//! With `QUOTA` set, a `quota` thread looks at the billing cycle every minute and records the
+//! alerts that are due in the history file ([`crate::quota::alerts`]); until notification
+//! targets exist, [`LogOnly`] delivers them as log lines (`quota alert: …`).
+//!
 //! The web server answers from the history and the live counts and never writes; it is not
 //! stopped on SIGTERM but simply ends with the process, so a request in flight or an idle
 //! keep-alive connection cannot delay the last commit.
@@ -29,6 +33,7 @@ use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
 use crate::live::LiveState;
 use crate::persister::Persister;
+use crate::quota::alerts::{self, Alerts, LogOnly};
 use crate::serve::api::{Api, LiveSource, PrefixSettings};
 use crate::serve::http::{self, HttpSettings};
 use crate::shutdown::Shutdown;
@@ -158,6 +163,24 @@ pub fn run(config: &Config) -> Result<(), RunError> {
             )));
         }
     };
+    let quota = if config.quota.quota.is_some() {
+        let live = Arc::clone(&engine.live);
+        let started = Alerts::new(Arc::clone(&store), config.quota.clone(), Arc::new(LogOnly))
+            .spawn(move || live.counts(), alerts::EVERY);
+        match started {
+            Ok(thread) => Some(thread),
+            Err(error) => {
+                engine.stop();
+                let _ = persister.finish();
+                store.close();
+                return Err(RunError::Capture(format!(
+                    "cannot start the quota thread: {error}"
+                )));
+            }
+        }
+    } else {
+        None
+    };
     let settings = HttpSettings {
         bind: config.web_bind,
         port: config.web_port,
@@ -171,7 +194,8 @@ pub fn run(config: &Config) -> Result<(), RunError> {
     .with_prefix_settings(PrefixSettings {
         configured: config.local_prefixes.clone(),
         automatic: config.auto_local_prefixes,
-    });
+    })
+    .with_quota(config.quota.clone());
     let _server = match http::start(&settings, Arc::new(api)) {
         Ok(server) => {
             info!(
@@ -187,6 +211,9 @@ pub fn run(config: &Config) -> Result<(), RunError> {
         }
         Err(error) => {
             engine.stop();
+            if let Some(quota) = quota {
+                quota.stop();
+            }
             // Whatever was counted in these milliseconds is kept; a failure here has no news.
             let _ = persister.finish();
             store.close();
@@ -197,6 +224,9 @@ pub fn run(config: &Config) -> Result<(), RunError> {
         log_summary(&engine.live, "so far");
     }
     info!("stopping");
+    if let Some(quota) = quota {
+        quota.stop();
+    }
     // Capture first, so the last commit holds every frame the kernel had accepted.
     let live = engine.stop();
     let saved = persister.finish();
