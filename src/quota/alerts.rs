@@ -125,14 +125,14 @@ pub trait Deliver: Send + Sync {
     fn post(&self, alert: AlertMessage, settled: Box<dyn FnOnce(bool) + Send>);
 }
 
-/// Logs each alert (`quota alert: TITLE: BODY` at info) and takes it as delivered: the
-/// stand-in until notification targets are configured.
+/// Logs each alert (`quota alert: TITLE: BODY` as a warning, the level of what an owner must
+/// know) and takes it as delivered: the stand-in until notification targets are configured.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogOnly;
 
 impl Deliver for LogOnly {
     fn post(&self, alert: AlertMessage, settled: Box<dyn FnOnce(bool) + Send>) {
-        info!("quota alert: {}: {}", alert.title, alert.body);
+        warn!("quota alert: {}: {}", alert.title, alert.body);
         settled(true);
     }
 }
