@@ -605,3 +605,36 @@ fn live_hours_count_as_summary_counts_them() {
     assert_eq!(status.bytes, ud(16, 28));
     assert_eq!(status.bytes, summary_way);
 }
+
+#[test]
+fn the_cached_status_equals_the_computed_one_and_follows_the_settings() {
+    let lab = march_lab();
+    let cache = usage::Cache::default();
+    let read = lab.store.read_stored().expect("read");
+    let now = utc(2025, 3, 20, 12, 0);
+    let cached = |settings: &QuotaSettings, now: i64| {
+        usage::status_cached(
+            &read,
+            &lab.zone,
+            settings,
+            &Scopes::of(settings),
+            now,
+            &cache,
+        )
+        .expect("status")
+        .expect("a cycle")
+    };
+    let fifteenth = settings(15, Some(5000), Basis::Total);
+    for at in [now, now + 30, now + 600] {
+        assert_eq!(cached(&fifteenth, at), lab.status(&fifteenth, at), "{at}");
+    }
+    // Another billing day or basis is not served from the cache.
+    let first = settings(1, Some(5000), Basis::Total);
+    assert_eq!(cached(&first, now).cycle.first, d(2025, 3, 1));
+    assert_eq!(cached(&first, now), lab.status(&first, now));
+    let down = settings(1, Some(5000), Basis::Down);
+    assert_eq!(cached(&down, now).used, lab.status(&down, now).used);
+    // Past the cycle's end: the next cycle.
+    let april = cached(&first, utc(2025, 4, 2, 0, 0));
+    assert_eq!(april.cycle.first, d(2025, 4, 1));
+}

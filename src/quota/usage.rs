@@ -18,6 +18,8 @@
 //! The end total is rounded to whole bytes. The quota is reached at `now + (quota − used) ÷ rate`
 //! (rounded up to the second) when that is before the cycle ends.
 
+use std::sync::{Mutex, PoisonError};
+
 use jiff::civil::Date;
 
 use super::cycle::{self, Cycle};
@@ -143,6 +145,18 @@ impl Scopes {
         Ok(sum)
     }
 
+    /// [`Scopes::totals`] over a cycle, whose instants are known.
+    ///
+    /// # Errors
+    /// When the history cannot be read.
+    pub fn cycle_totals(&self, read: &ReadView<'_>, cycle: &Cycle) -> Result<UpDown, StoreError> {
+        let mut sum = UpDown::default();
+        for scope in &self.0 {
+            sum += read.totals_within(scope, cycle.first, cycle.last(), cycle.start, cycle.end)?;
+        }
+        Ok(sum)
+    }
+
     /// The first local day with any traffic in any of the scopes.
     ///
     /// # Errors
@@ -172,11 +186,93 @@ pub fn status(
     let Some(cycle) = cycle::containing(zone, settings.billing_day, now) else {
         return Ok(None);
     };
-    let bytes = scopes.totals(read, cycle.first, cycle.last())?;
-    let used = settings.basis.of(bytes);
     let reference = reference_rate(read, zone, settings.basis, scopes, &cycle)?;
+    finish(read, settings, scopes, now, cycle, reference).map(Some)
+}
+
+/// How long [`status_cached`] reuses a reference rate: what the days before the cycle hold
+/// changes only when a commit or an import touches them.
+pub const REFERENCE_FOR: i64 = 60;
+
+/// What [`status_cached`] reuses between calls: the cycle (until it ends) and the reference
+/// rate (for [`REFERENCE_FOR`] seconds), for one set of settings and scopes. Each call takes one
+/// short lock.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entry: Mutex<Option<Cached>>,
+}
+
+#[derive(Clone, Debug)]
+struct Cached {
+    billing_day: u8,
+    basis: Basis,
+    scopes: Scopes,
+    cycle: Cycle,
+    reference: Option<f64>,
+    at: i64,
+}
+
+/// [`status`], reusing what `cache` kept: the time-zone arithmetic of the cycle's bounds and
+/// the week before it costs more than adding up the cycle's days, and a web server asks for it
+/// with every `/api/summary`.
+///
+/// # Errors
+/// When the history cannot be read.
+pub fn status_cached(
+    read: &ReadView<'_>,
+    zone: &Zone,
+    settings: &QuotaSettings,
+    scopes: &Scopes,
+    now: i64,
+    cache: &Cache,
+) -> Result<Option<Status>, StoreError> {
+    let kept = {
+        let entry = cache.entry.lock().unwrap_or_else(PoisonError::into_inner);
+        entry
+            .as_ref()
+            .filter(|c| {
+                c.billing_day == settings.billing_day
+                    && c.basis == settings.basis
+                    && (c.cycle.start..c.cycle.end).contains(&now)
+                    && (c.at..c.at.saturating_add(REFERENCE_FOR)).contains(&now)
+                    && c.scopes == *scopes
+            })
+            .map(|c| (c.cycle, c.reference))
+    };
+    let (cycle, reference) = match kept {
+        Some(kept) => kept,
+        None => {
+            let Some(cycle) = cycle::containing(zone, settings.billing_day, now) else {
+                return Ok(None);
+            };
+            let reference = reference_rate(read, zone, settings.basis, scopes, &cycle)?;
+            *cache.entry.lock().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
+                billing_day: settings.billing_day,
+                basis: settings.basis,
+                scopes: scopes.clone(),
+                cycle,
+                reference,
+                at: now,
+            });
+            (cycle, reference)
+        }
+    };
+    finish(read, settings, scopes, now, cycle, reference).map(Some)
+}
+
+/// The cycle's usage and forecast, given its bounds and the reference rate.
+fn finish(
+    read: &ReadView<'_>,
+    settings: &QuotaSettings,
+    scopes: &Scopes,
+    now: i64,
+    cycle: Cycle,
+    reference: Option<f64>,
+) -> Result<Status, StoreError> {
+    let bytes = scopes.cycle_totals(read, &cycle)?;
+    let used = settings.basis.of(bytes);
     let forecast = forecast(&cycle, now, used, reference, settings.quota);
-    Ok(Some(Status {
+    Ok(Status {
         cycle,
         now,
         bytes,
@@ -184,7 +280,7 @@ pub fn status(
         basis: settings.basis,
         quota: settings.quota,
         forecast,
-    }))
+    })
 }
 
 /// Bytes per second (by basis) over the up to 7 local days before `cycle` that the history

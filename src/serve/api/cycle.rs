@@ -98,5 +98,12 @@ pub fn current(
     read: &ReadView<'_>,
     scopes: &Scopes,
 ) -> Result<Option<Status>, StoreError> {
-    usage::status(read, api.zone(), api.quota(), scopes, unix_now())
+    usage::status_cached(
+        read,
+        api.zone(),
+        api.quota(),
+        scopes,
+        unix_now(),
+        api.quota_cache(),
+    )
 }

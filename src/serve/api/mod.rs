@@ -113,6 +113,7 @@ pub struct Api {
     started: i64,
     prefixes: PrefixSettings,
     quota: QuotaSettings,
+    quota_cache: crate::quota::usage::Cache,
 }
 
 /// The local-prefix settings capture runs with, for `/api/debug/local_ips`.
@@ -135,6 +136,7 @@ impl Api {
             started: unix_now(),
             prefixes: PrefixSettings::default(),
             quota: QuotaSettings::default(),
+            quota_cache: crate::quota::usage::Cache::default(),
         }
     }
 
@@ -148,6 +150,12 @@ impl Api {
     /// `BILLING_DAY`, `QUOTA` and the rest of the quota settings.
     pub fn quota(&self) -> &QuotaSettings {
         &self.quota
+    }
+
+    /// What the billing cycle's figures reuse between requests (see
+    /// [`crate::quota::usage::status_cached`]).
+    pub fn quota_cache(&self) -> &crate::quota::usage::Cache {
+        &self.quota_cache
     }
 
     /// The same handler, reporting `prefixes` as the local-prefix settings.
