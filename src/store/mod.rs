@@ -4,8 +4,9 @@
 //! ours, damaged or newer, before anything is written), [`days`] (each scope's day sums, kept in
 //! memory beside the file), [`overlay`] (what memory holds and has not committed yet, and the
 //! marks of what the last commit took), [`query`] (series, totals and top addresses computed on
-//! read, with the overlay added), [`import`] (counted capture files into the history) and
-//! [`migrate`] (the original's SQLite history). Every writer (the [`persister`](crate::persister)
+//! read, with the overlay added), [`import`] (counted capture files into the history),
+//! [`migrate`] (the original's SQLite history) and [`alerts`] (the quota alerts' states, each
+//! change committed on its own). Every writer (the [`persister`](crate::persister)
 //! above, the import and migrate commands) commits through [`Store::commit`], which publishes the
 //! new day sums (and the persister's marks) to readers in the same step.
 //!
