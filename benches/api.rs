@@ -135,6 +135,7 @@ fn main() {
     for (name, path, query) in [
         ("reference_404", "/api/nope", ""),
         ("summary", "/api/summary", ""),
+        ("quota", "/api/quota", ""),
         ("query_one_year_daily", "/api/query", one_year.as_str()),
         ("history_30days", "/api/history/30days", ""),
         ("realtime", "/api/realtime", ""),

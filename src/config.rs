@@ -15,6 +15,7 @@ use log::LevelFilter;
 
 use crate::classify::parse_prefix;
 use crate::clock::Zone;
+use crate::quota::{Basis, MAX_ALERT_PERCENT, QuotaSettings, parse_size};
 
 /// One setting: its environment variable, its flag and its default (as text, parsed like input).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +55,11 @@ pub mod setting {
         RING_BLOCK_SIZE: "RING_BLOCK_SIZE", "--ring-block-size", "1048576", "bytes per capture ring block (a power of two, 4096 to 16777216)";
         RING_BLOCKS: "RING_BLOCKS", "--ring-blocks", "8", "blocks per capture ring (2 to 4096; all rings together at most 1/8 of MemTotal)";
         RING_RETIRE_MS: "RING_RETIRE_MS", "--ring-retire-ms", "100", "milliseconds before a partly filled block is handed over (1 to 100)";
+        BILLING_DAY: "BILLING_DAY", "--billing-day", "1", "day of the month a billing cycle starts at local midnight (1 to 31; a shorter month uses its last day)";
+        QUOTA: "QUOTA", "--quota", "", "bytes allowed per billing cycle, e.g. 500GB or 1.5TiB (KB, MB, GB, TB: powers of 1000; KiB, MiB, GiB, TiB: of 1024); unset: no quota";
+        QUOTA_BASIS: "QUOTA_BASIS", "--quota-basis", "total", "what counts against the quota: total, down, up or max (the larger direction)";
+        QUOTA_IFACES: "QUOTA_IFACES", "--quota-iface", "", "interfaces whose traffic counts against the quota, comma-separated (default: all monitored)";
+        ALERT_AT: "ALERT_AT", "--alert-at", "80,90,100", "percentages of the quota that raise an alert once per cycle, comma-separated (1 to 1000; empty: none)";
         ALERT_URLS: "ALERT_URLS", "--alert-urls", "", "notification targets, separated by spaces or commas: ntfy://, tgram://, mailto://, gotify://, json:// (docs/alerts.md)";
     }
 }
@@ -98,6 +104,8 @@ pub struct Config {
     pub log_level: LevelFilter,
     pub capture_workers: usize,
     pub ring: RingSettings,
+    /// `BILLING_DAY`, `QUOTA`, `QUOTA_BASIS`, `QUOTA_IFACES`, `ALERT_AT`.
+    pub quota: QuotaSettings,
     /// `ALERT_URLS`, parsed; `Debug` and `Display` mask their secrets.
     pub alert_targets: Vec<crate::notify::Target>,
 }
@@ -191,11 +199,13 @@ pub struct RawSettings {
 }
 
 /// Settings that hold comma-separated lists; their flags may be repeated and add up.
-const LIST_SETTINGS: [Setting; 4] = [
+const LIST_SETTINGS: [Setting; 6] = [
     setting::MONITOR_IFACE,
     setting::LOCAL_PREFIXES,
     setting::EXCLUDE_IPV6_PREFIX,
     setting::WEB_ALLOWED_HOSTS,
+    setting::QUOTA_IFACES,
+    setting::ALERT_AT,
 ];
 
 impl RawSettings {
@@ -285,6 +295,7 @@ impl RawSettings {
             log_level: self.log_level()?,
             capture_workers: self.number(CAPTURE_WORKERS, 1, 64)? as usize,
             ring: self.ring()?,
+            quota: self.quota()?,
             alert_targets: self.alert_targets()?,
         })
     }
@@ -295,6 +306,68 @@ impl RawSettings {
             setting: setting::ALERT_URLS,
             value: error.shown,
             expected: format!("target {}: {}", error.position, error.problem),
+        })
+    }
+
+    /// The quota settings.
+    ///
+    /// # Errors
+    /// The first of them that cannot be used.
+    pub fn quota(&self) -> Result<QuotaSettings, ConfigError> {
+        use setting::{ALERT_AT, BILLING_DAY, QUOTA, QUOTA_BASIS, QUOTA_IFACES};
+        let quota = self.get(QUOTA);
+        let quota = if quota.trim().is_empty() {
+            None
+        } else {
+            Some(parse_size(&quota).map_err(|why| self.error(QUOTA, why))?)
+        };
+        let basis = Basis::parse(&self.get(QUOTA_BASIS))
+            .ok_or_else(|| self.error(QUOTA_BASIS, "expected total, down, up or max"))?;
+        let monitored = self.interfaces()?;
+        let mut interfaces: Vec<String> = Vec::new();
+        for name in self.list(QUOTA_IFACES) {
+            if name.len() > 15 || name.contains(['/', ' ', '\t']) || name == "." || name == ".." {
+                return Err(self.error(
+                    QUOTA_IFACES,
+                    format!("'{name}' cannot be an interface name (at most 15 characters, no '/' or spaces)"),
+                ));
+            }
+            if !monitored.is_empty() && !monitored.contains(&name) {
+                return Err(self.error(
+                    QUOTA_IFACES,
+                    format!(
+                        "'{name}' is not monitored: expected some of MONITOR_IFACE ({}), or leave QUOTA_IFACES unset for all of them",
+                        monitored.join(", ")
+                    ),
+                ));
+            }
+            if !interfaces.contains(&name) {
+                interfaces.push(name);
+            }
+        }
+        let mut alert_at: Vec<u16> = Vec::new();
+        for item in self.list(ALERT_AT) {
+            let number = item.trim_end_matches('%').trim();
+            match number.parse::<u16>() {
+                Ok(percent) if (1..=MAX_ALERT_PERCENT).contains(&percent) => alert_at.push(percent),
+                _ => {
+                    return Err(self.error(
+                        ALERT_AT,
+                        format!(
+                            "'{item}' is not a percentage: expected whole numbers from 1 to {MAX_ALERT_PERCENT}, comma-separated, such as 80,90,100"
+                        ),
+                    ));
+                }
+            }
+        }
+        alert_at.sort_unstable();
+        alert_at.dedup();
+        Ok(QuotaSettings {
+            billing_day: self.number(BILLING_DAY, 1, 31)? as u8,
+            quota,
+            basis,
+            interfaces,
+            alert_at,
         })
     }
 
@@ -511,6 +584,43 @@ mod tests {
         assert_eq!(config.capture_workers, 1);
         assert_eq!(config.ring.block_size * config.ring.block_count, 8 << 20);
         assert!(config.ring.retire_timeout <= Duration::from_millis(100));
+        assert_eq!(config.quota, QuotaSettings::default());
+        assert_eq!(config.quota.billing_day, 1);
+        assert_eq!(config.quota.quota, None);
+        assert_eq!(config.quota.basis, Basis::Total);
+        assert!(config.quota.interfaces.is_empty());
+        assert_eq!(config.quota.alert_at, [80, 90, 100]);
+    }
+
+    #[test]
+    fn quota_settings_are_read_sorted_and_deduplicated() {
+        let mut raw = settings(&[
+            ("TZ", "UTC"),
+            ("MONITOR_IFACE", "eth0,wg0,ppp0"),
+            ("BILLING_DAY", "31"),
+            ("QUOTA", "1.5TiB"),
+            ("QUOTA_BASIS", "Max"),
+            ("QUOTA_IFACES", "ppp0, eth0,ppp0"),
+            ("ALERT_AT", "100, 75%,90,75"),
+        ]);
+        let quota = raw.resolve().expect("valid").quota;
+        assert_eq!(quota.billing_day, 31);
+        assert_eq!(quota.quota, Some(3 << 39));
+        assert_eq!(quota.basis, Basis::Max);
+        assert_eq!(quota.interfaces, ["ppp0", "eth0"]);
+        assert_eq!(quota.alert_at, [75, 90, 100]);
+        raw.set_flag(setting::QUOTA, "500GB".into());
+        raw.set_flag(setting::ALERT_AT, "95".into());
+        raw.set_flag(setting::BILLING_DAY, "15".into());
+        let quota = raw.resolve().expect("valid").quota;
+        assert_eq!(quota.quota, Some(500_000_000_000));
+        assert_eq!(quota.alert_at, [95], "the flag replaces the variable");
+        assert_eq!(quota.billing_day, 15);
+        // An empty ALERT_AT raises no threshold alert.
+        let none = settings(&[("TZ", "UTC"), ("ALERT_AT", "")])
+            .resolve()
+            .expect("valid");
+        assert!(none.quota.alert_at.is_empty());
     }
 
     #[test]
@@ -627,6 +737,19 @@ mod tests {
                 ("MONITOR_IFACE", "a-very-long-interface-name"),
                 "at most 15",
             ),
+            (("BILLING_DAY", "0"), "from 1 to 31"),
+            (("BILLING_DAY", "32"), "from 1 to 31"),
+            (("BILLING_DAY", "last"), "whole number"),
+            (("QUOTA", "500"), "a unit is needed"),
+            (("QUOTA", "500 gigs"), "500GB or 1.5TiB"),
+            (("QUOTA", "1,5TB"), "500GB or 1.5TiB"),
+            (("QUOTA", "0GB"), "above zero"),
+            (("QUOTA", "20000PiB"), "16 EiB"),
+            (("QUOTA_BASIS", "both"), "total, down, up or max"),
+            (("ALERT_AT", "80,ninety"), "from 1 to 1000"),
+            (("ALERT_AT", "0"), "from 1 to 1000"),
+            (("ALERT_AT", "1001"), "from 1 to 1000"),
+            (("QUOTA_IFACES", "eth0/1"), "interface name"),
         ];
         for ((name, value), expected) in cases {
             let message = error_of(&[(name, value)]);
@@ -634,6 +757,22 @@ mod tests {
             assert!(message.contains(&format!("'{value}'")), "{message}");
             assert!(message.contains(expected), "{message}");
         }
+    }
+
+    #[test]
+    fn quota_ifaces_must_be_monitored_when_monitor_iface_is_set() {
+        let message = error_of(&[("MONITOR_IFACE", "eth0"), ("QUOTA_IFACES", "eth0,wlan0")]);
+        assert!(
+            message.starts_with("QUOTA_IFACES (--quota-iface) is 'eth0,wlan0'"),
+            "{message}"
+        );
+        assert!(message.contains("'wlan0' is not monitored"), "{message}");
+        assert!(message.contains("MONITOR_IFACE (eth0)"), "{message}");
+        // With the default route's interface, any name is taken.
+        let config = settings(&[("TZ", "UTC"), ("QUOTA_IFACES", "wlan0")])
+            .resolve()
+            .expect("valid");
+        assert_eq!(config.quota.interfaces, ["wlan0"]);
     }
 
     #[test]

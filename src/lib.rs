@@ -20,7 +20,8 @@
 //! Threading (`run`): one `capture-IFACE` thread per interface and fanout worker owns a ring, a
 //! counter and a shard, and locks its shard once per ring block; `rate` samples totals every
 //! second, `prefixes` re-reads the interfaces' own addresses, `persister` commits every
-//! `SAVE_INTERVAL`, `signals` turns SIGTERM/SIGINT into a stop request. Only snapshots cross
+//! `SAVE_INTERVAL`, `quota` (with `QUOTA` set) looks at the billing cycle every minute and
+//! records due alerts, `signals` turns SIGTERM/SIGINT into a stop request. Only snapshots cross
 //! threads; nothing is shared on the per-packet path. `report` and `import` are single-threaded.
 //! The web server runs on `may` coroutines (`http-accept`, `http-worker` threads).
 //!
@@ -35,6 +36,7 @@
 //! commands/                 run, report, import, migrate_sqlite, healthcheck: each returns its error
 //! config                    settings from the environment and flags
 //! serve/                    the HTTP server, the dashboard's files and the JSON API
+//! quota/                    billing cycles, usage against QUOTA, forecast, alerts (recorded in the store)
 //! persister                 live counts into the store, every SAVE_INTERVAL
 //! capture/ | store/         frames from rings and files | the redb history (neither names the other)
 //! live                      the state capture writes and readers see (no I/O)
@@ -65,6 +67,7 @@ pub mod live;
 pub mod notify;
 pub mod parse;
 pub mod persister;
+pub mod quota;
 pub mod serve;
 pub mod shutdown;
 pub mod store;

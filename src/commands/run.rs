@@ -6,6 +6,11 @@
 //! settings (including a database that cannot be used and a `WEB_PORT` that cannot be listened
 //! on, said in one sentence); [`crate::cli`] logs it and chooses the exit code.
 //!
+//! With `QUOTA` set, a `quota` thread looks at the billing cycle every minute and records the
+//! alerts that are due in the history file ([`crate::quota::alerts`]); they go to the
+//! `ALERT_URLS` targets through an [`Outbox`] thread (and to the log), or, without targets, only
+//! to the log ([`LogOnly`]: `quota alert: …`).
+//!
 //! The web server answers from the history and the live counts and never writes; it is not
 //! stopped on SIGTERM but simply ends with the process, so a request in flight or an idle
 //! keep-alive connection cannot delay the last commit.
@@ -28,7 +33,9 @@ use crate::config::Config;
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
 use crate::live::LiveState;
+use crate::notify::Outbox;
 use crate::persister::Persister;
+use crate::quota::alerts::{self, Alerts, Deliver, LogOnly};
 use crate::serve::api::{Api, LiveSource, PrefixSettings};
 use crate::serve::http::{self, HttpSettings};
 use crate::shutdown::Shutdown;
@@ -158,6 +165,39 @@ pub fn run(config: &Config) -> Result<(), RunError> {
             )));
         }
     };
+    let quota = if config.quota.quota.is_some() {
+        let live = Arc::clone(&engine.live);
+        let deliver: Arc<dyn Deliver> = if config.alert_targets.is_empty() {
+            Arc::new(LogOnly)
+        } else {
+            match Outbox::start(config.alert_targets.clone()) {
+                Ok(outbox) => Arc::new(outbox),
+                Err(error) => {
+                    engine.stop();
+                    let _ = persister.finish();
+                    store.close();
+                    return Err(RunError::Capture(format!(
+                        "cannot start the alert delivery thread: {error}"
+                    )));
+                }
+            }
+        };
+        let started = Alerts::new(Arc::clone(&store), config.quota.clone(), deliver)
+            .spawn(move || live.counts(), alerts::EVERY);
+        match started {
+            Ok(thread) => Some(thread),
+            Err(error) => {
+                engine.stop();
+                let _ = persister.finish();
+                store.close();
+                return Err(RunError::Capture(format!(
+                    "cannot start the quota thread: {error}"
+                )));
+            }
+        }
+    } else {
+        None
+    };
     let settings = HttpSettings {
         bind: config.web_bind,
         port: config.web_port,
@@ -174,7 +214,8 @@ pub fn run(config: &Config) -> Result<(), RunError> {
     .with_prefix_settings(PrefixSettings {
         configured: config.local_prefixes.clone(),
         automatic: config.auto_local_prefixes,
-    });
+    })
+    .with_quota(config.quota.clone());
     let _server = match http::start(&settings, Arc::new(api)) {
         Ok(server) => {
             info!(
@@ -190,6 +231,9 @@ pub fn run(config: &Config) -> Result<(), RunError> {
         }
         Err(error) => {
             engine.stop();
+            if let Some(quota) = quota {
+                quota.stop();
+            }
             // Whatever was counted in these milliseconds is kept; a failure here has no news.
             let _ = persister.finish();
             store.close();
@@ -200,6 +244,9 @@ pub fn run(config: &Config) -> Result<(), RunError> {
         log_summary(&engine.live, "so far");
     }
     info!("stopping");
+    if let Some(quota) = quota {
+        quota.stop();
+    }
     // Capture first, so the last commit holds every frame the kernel had accepted.
     let live = engine.stop();
     let saved = persister.finish();

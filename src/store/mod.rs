@@ -4,8 +4,9 @@
 //! ours, damaged or newer, before anything is written), [`days`] (each scope's day sums, kept in
 //! memory beside the file), [`overlay`] (what memory holds and has not committed yet, and the
 //! marks of what the last commit took), [`query`] (series, totals and top addresses computed on
-//! read, with the overlay added), [`import`] (counted capture files into the history) and
-//! [`migrate`] (the original's SQLite history). Every writer (the [`persister`](crate::persister)
+//! read, with the overlay added), [`import`] (counted capture files into the history),
+//! [`migrate`] (the original's SQLite history) and [`alerts`] (the quota alerts' states, each
+//! change committed on its own). Every writer (the [`persister`](crate::persister)
 //! above, the import and migrate commands) commits through [`Store::commit`], which publishes the
 //! new day sums (and the persister's marks) to readers in the same step.
 //!
@@ -26,6 +27,7 @@
 //! | `day_remotes` | 8 bytes: `scope u32 BE \| year i16 BE^sign \| month u8 \| day u8` | entries `family u8 (4\|6) \| address (4\|16 bytes) \| up varint \| down varint`, heaviest first |
 //! | `imports` | 32 bytes: SHA-256 of an imported capture file | `imported_at i64 LE \| packets u64 LE \| up u64 LE \| down u64 LE \| file name UTF-8` |
 //! | `sqlite_hours` | text: the original's `hour_ts`, e.g. `2024-08-15 13:00:00` | 16 bytes: the row's bytes already taken, as in `hours` |
+//! | `quota_alerts` | redb's `(i64, u32)`: billing cycle start (UTC second), alert code (a threshold's percent; 0 for "will run out") | `state u8 (1 pending, 2 sent) \| changed_at i64 LE \| message UTF-8 JSON` |
 //!
 //! A varint is an unsigned LEB128 number: seven bits a byte, low bits first, the top bit set on
 //! every byte but the last. Version 1 stored the two counts of a day's addresses as `u64 LE`:
@@ -33,6 +35,10 @@
 //! value this large in a power-of-two run of 4 KiB pages, 32 KiB against 16 KiB in the file (ten
 //! years: 136 MiB against 68 MiB, as redb doubles a file that runs out of room). Opening a
 //! version 1 file rewrites its lists once.
+//!
+//! `quota_alerts` ([`alerts`]) is made by the first alert the quota engine records; a file
+//! without it reads as "no alert has fired", so it needs no new schema version, and older
+//! programs ignore it.
 //!
 //! An hour start is the UTC second at which the local hour begins ([`crate::clock::HourStart`]),
 //! so the two hours that share a label when clocks fall back stay apart. Scope 0 holds every
@@ -48,6 +54,7 @@
 //! takes milliseconds instead of a walk over the whole file. The price is two `fsync`s per
 //! commit, once per `SAVE_INTERVAL`.
 
+pub mod alerts;
 pub mod days;
 pub mod import;
 pub mod migrate;
@@ -64,6 +71,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockWriteGuard};
 use redb::{Database, ReadTransaction, WriteTransaction};
 
 use crate::clock::{HourStart, Zone};
+pub use alerts::{AlertRecord, AlertState};
 use days::DayIndex;
 pub use overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 pub use query::{Granularity, Point, ReadView, RemoteTotal, Scope};

@@ -413,6 +413,30 @@ impl ReadView<'_> {
         if last < first {
             return Ok(UpDown::default());
         }
+        let from = day_start(self.zone(), first);
+        let until = last
+            .tomorrow()
+            .map_or(i64::MAX, |d| day_start(self.zone(), d));
+        self.totals_within(scope, first, last, from, until)
+    }
+
+    /// [`ReadView::totals`] for a caller that knows the instants already: `from` must be the
+    /// first instant of `first` and `until` that of the day after `last` (a billing cycle's
+    /// start and end), which saves the two time-zone conversions.
+    ///
+    /// # Errors
+    /// As [`ReadView::totals`].
+    pub fn totals_within(
+        &self,
+        scope: &Scope,
+        first: Date,
+        last: Date,
+        from: i64,
+        until: i64,
+    ) -> Result<UpDown, StoreError> {
+        if last < first {
+            return Ok(UpDown::default());
+        }
         let published = self.published();
         let mut total = UpDown::default();
         if let Some(id) = Self::scope_id(&published, scope) {
@@ -420,10 +444,6 @@ impl ReadView<'_> {
                 total += day.bytes;
             }
         }
-        let from = day_start(self.zone(), first);
-        let until = last
-            .tomorrow()
-            .map_or(i64::MAX, |d| day_start(self.zone(), d));
         for (_, bytes) in self.live_hours(&published.marks, scope, from, until) {
             total += bytes;
         }

@@ -43,6 +43,9 @@ pub const DAY_REMOTES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("da
 pub const IMPORTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("imports");
 /// The original's `hour_ts` label → the bytes already taken from that row.
 pub const SQLITE_HOURS: TableDefinition<&str, Counts> = TableDefinition::new("sqlite_hours");
+/// (billing cycle start, alert code) → `state u8 | changed_at i64 LE | message` (see
+/// [`crate::store::alerts`]). Made by the first alert: older files have none.
+pub const QUOTA_ALERTS: TableDefinition<(i64, u32), &[u8]> = TableDefinition::new("quota_alerts");
 
 /// The scope id of all interfaces together.
 pub const ALL_SCOPE: u32 = 0;

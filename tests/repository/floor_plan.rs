@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! parse, clock, units, shutdown, notify  →  classify  →  count  →  live
-//!   →  capture | store  →  persister  →  serve  →  config  →  commands  →  cli  (→ main)
+//!   →  capture | store  →  persister  →  quota  →  serve  →  config  →  commands  →  cli  (→ main)
 //! ```
 //!
 //! `capture` and `store` share a floor, so neither names the other. The check reads the source
@@ -25,6 +25,7 @@ const FLOORS: &[&[&str]] = &[
     &["live"],
     &["capture", "store"],
     &["persister"],
+    &["quota"],
     &["serve"],
     &["config"],
     &["commands"],

@@ -10,6 +10,7 @@ mod support;
 
 mod api_history;
 mod api_live;
+mod api_quota;
 mod assets;
 mod dashboard;
 mod healthcheck;
@@ -28,6 +29,7 @@ fn main() {
     support::harness::main(&[
         api_history::tests,
         api_live::tests,
+        api_quota::tests,
         assets::tests,
         dashboard::tests,
         healthcheck::tests,

@@ -4,8 +4,9 @@
 //! Counters are those of this process: they start at 0 when the monitor starts, like
 //! node_exporter's reset at boot, and Prometheus' `rate()` and `increase()` handle the reset
 //! (`nettraffic_start_time_seconds` says when it happened). Lifetime totals are the history's
-//! job (`/api/summary`, `/api/query`). Everything here is read from live counters, so an answer
-//! costs the same whatever the history holds. No remote address is ever a label, and no sample
+//! job (`/api/summary`, `/api/query`). Everything here is read from live counters, except the
+//! quota gauges, which add up the billing cycle's days from the day sums in memory (about 31
+//! additions, whatever the history holds). No remote address is ever a label, and no sample
 //! has a timestamp.
 //!
 //! | metric | type | meaning |
@@ -24,12 +25,20 @@
 //! | `nettraffic_store_last_commit_timestamp_seconds` | gauge | Unix time of the last successful commit; 0 before this process's first |
 //! | `nettraffic_start_time_seconds` | gauge | Unix time the monitor started |
 //! | `nettraffic_build_info{version}` | gauge | always 1 |
+//! | `nettraffic_quota_bytes` | gauge | `QUOTA` in bytes (only when set) |
+//! | `nettraffic_quota_used_bytes` | gauge | bytes of the current billing cycle by `QUOTA_BASIS`, over `QUOTA_IFACES` |
+//! | `nettraffic_quota_cycle_start_timestamp_seconds` | gauge | Unix time the current billing cycle started |
+//! | `nettraffic_quota_cycle_end_timestamp_seconds` | gauge | Unix time it ends |
+//! | `nettraffic_quota_forecast_bytes` | gauge | forecast of the cycle's end total (only when there is one) |
+//!
+//! `?iface=` keeps one device's series; the quota gauges always count `QUOTA_IFACES`.
 
 use std::fmt::Write;
 
 use super::params::Params;
 use super::{Api, ApiError, InterfaceReport};
 use crate::live::CaptureState;
+use crate::quota::usage::{Scopes, Status};
 use crate::serve::{Body, Response};
 use crate::store::Scope;
 
@@ -118,7 +127,14 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
         interfaces.retain(|i| i.name == *name);
     }
     let last_commit = api.store().last_commit().unwrap_or(0);
-    let text = render(&interfaces, last_commit, api.started());
+    let mut text = render(&interfaces, last_commit, api.started());
+    // The history cannot be read right now: the live counters are still worth answering.
+    if let Ok(Some(status)) = api
+        .read()
+        .and_then(|read| super::cycle::current(api, &read, &Scopes::of(api.quota())))
+    {
+        render_quota(&mut text, &status);
+    }
     Ok(Response {
         status: 200,
         content_type: CONTENT_TYPE,
@@ -156,6 +172,45 @@ pub fn render(interfaces: &[InterfaceReport], last_commit: i64, started: i64) ->
         LabelValue(env!("CARGO_PKG_VERSION"))
     );
     out
+}
+
+/// The quota gauges of `status`, appended to `out`.
+pub fn render_quota(out: &mut String, status: &Status) {
+    let mut gauge = |name: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
+    };
+    if let Some(quota) = status.quota {
+        gauge(
+            "nettraffic_quota_bytes",
+            "Bytes allowed per billing cycle (QUOTA).",
+            quota,
+        );
+    }
+    gauge(
+        "nettraffic_quota_used_bytes",
+        "Bytes the current billing cycle has used (by QUOTA_BASIS, over QUOTA_IFACES), uncommitted counts included.",
+        status.used,
+    );
+    gauge(
+        "nettraffic_quota_cycle_start_timestamp_seconds",
+        "Unix time the current billing cycle started (local midnight of its first day).",
+        status.cycle.start.max(0) as u64,
+    );
+    gauge(
+        "nettraffic_quota_cycle_end_timestamp_seconds",
+        "Unix time the current billing cycle ends.",
+        status.cycle.end.max(0) as u64,
+    );
+    if let Some(forecast) = status.forecast {
+        gauge(
+            "nettraffic_quota_forecast_bytes",
+            "Forecast of the bytes the current billing cycle will have used at its end.",
+            forecast.end_total,
+        );
+    }
 }
 
 /// A label value escaped as the text format asks: `\`, `"` and newline.

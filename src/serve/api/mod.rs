@@ -4,7 +4,8 @@
 //!
 //! | path | answer |
 //! |---|---|
-//! | `/api/summary` | today, this month, this year (+ `timezone`, `interfaces`) |
+//! | `/api/summary` | today, this month, this year (+ `timezone`, `interfaces`, the billing `cycle`) |
+//! | `/api/quota` | the billing cycle, its usage, quota, forecast, the last 12 cycles, alerts ([`quota`]) |
 //! | `/api/query?start=&end=&granularity=` | a zero-filled series and its sum ([`history`]) |
 //! | `/api/history/30days`, `/12months`, `/today_hours` | fixed series ending today |
 //! | `/api/date_range` | first and last day with traffic |
@@ -25,6 +26,7 @@
 //! per-packet path's locks for long), reads one snapshot of the history and serialises one
 //! buffer. Nothing here writes to the database.
 
+pub mod cycle;
 pub mod files;
 pub mod health;
 pub mod history;
@@ -33,6 +35,7 @@ pub mod live;
 pub mod local_ips;
 pub mod metrics;
 pub mod params;
+pub mod quota;
 pub mod realtime;
 pub mod router;
 pub mod summary;
@@ -48,6 +51,7 @@ use jiff::civil::Date;
 
 use crate::clock::Zone;
 use crate::clock::unix_now;
+use crate::quota::QuotaSettings;
 use crate::serve::{Handler, Request, Response};
 use crate::store::{ReadView, Store, StoreError};
 pub use live::{InterfaceReport, LiveSource};
@@ -108,6 +112,8 @@ pub struct Api {
     interfaces: Vec<String>,
     started: i64,
     prefixes: PrefixSettings,
+    quota: QuotaSettings,
+    quota_cache: crate::quota::usage::Cache,
 }
 
 /// The local-prefix settings capture runs with, for `/api/debug/local_ips`.
@@ -129,7 +135,27 @@ impl Api {
             interfaces,
             started: unix_now(),
             prefixes: PrefixSettings::default(),
+            quota: QuotaSettings::default(),
+            quota_cache: crate::quota::usage::Cache::default(),
         }
+    }
+
+    /// The same handler, counting billing cycles and the quota by `quota`.
+    #[must_use]
+    pub fn with_quota(mut self, quota: QuotaSettings) -> Api {
+        self.quota = quota;
+        self
+    }
+
+    /// `BILLING_DAY`, `QUOTA` and the rest of the quota settings.
+    pub fn quota(&self) -> &QuotaSettings {
+        &self.quota
+    }
+
+    /// What the billing cycle's figures reuse between requests (see
+    /// [`crate::quota::usage::status_cached`]).
+    pub fn quota_cache(&self) -> &crate::quota::usage::Cache {
+        &self.quota_cache
     }
 
     /// The same handler, reporting `prefixes` as the local-prefix settings.

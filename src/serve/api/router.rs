@@ -3,7 +3,7 @@
 
 use super::params::{self, Params};
 use super::{
-    Api, ApiError, files, health, history, local_ips, metrics, realtime, summary, top_ips,
+    Api, ApiError, files, health, history, local_ips, metrics, quota, realtime, summary, top_ips,
 };
 use crate::serve::{Request, Response};
 use crate::store::Granularity;
@@ -23,6 +23,7 @@ pub fn route(api: &Api, request: &Request<'_>) -> Response {
     let params = Params::new(request.query);
     let answer = match request.path {
         b"/api/summary" => summary::answer(api, &params),
+        b"/api/quota" => quota::answer(api, &params),
         b"/api/query" => history::query(api, &params),
         b"/api/history/30days" => history::last_30_days(api, &params),
         b"/api/history/12months" => history::last_12_months(api, &params),

@@ -4,13 +4,15 @@
 //! Additions the dashboard relies on: `timezone` (the zone days are counted in: its IANA name,
 //! or the current UTC offset such as "+05:30" when it has none), `interfaces` (every name
 //! `?iface=` takes: the monitored interfaces in configuration order, then those only the history
-//! holds) and `not_captured` (those of them that are not captured now, e.g. after `MONITOR_IFACE`
-//! changed or an update renamed `eth0`).
+//! holds), `not_captured` (those of them that are not captured now, e.g. after `MONITOR_IFACE`
+//! changed or an update renamed `eth0`) and `cycle`, the current billing cycle as `/api/quota`
+//! gives it ([`super::cycle::CycleJson`]; with `?iface=` that interface's usage).
 
 use std::borrow::Cow;
 
 use serde::Serialize;
 
+use super::cycle::{self, CycleJson};
 use super::json::{self, Totals};
 use super::params::Params;
 use super::{Api, ApiError};
@@ -29,11 +31,14 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     let day = read.totals(&scope, today, today)?;
     let month = read.totals(&scope, today.first_of_month(), today.last_of_month())?;
     let year = read.totals(&scope, today.first_of_year(), today.last_of_year())?;
+    let cycle = cycle::current(api, &read, &cycle::scopes(api, params, scope)?)?
+        .map(|status| CycleJson::of(&status, api.zone()));
     let not_captured = api.not_captured();
     let mut interfaces = api.interfaces().to_vec();
     interfaces.extend(not_captured.iter().cloned());
     #[derive(Serialize)]
     struct Answer<'a> {
+        cycle: Option<CycleJson>,
         interfaces: Vec<String>,
         month: Totals,
         not_captured: Vec<String>,
@@ -42,6 +47,7 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
         year: Totals,
     }
     let answer = Answer {
+        cycle,
         interfaces,
         month: Totals::of(month),
         not_captured,
@@ -49,7 +55,7 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
         today: Totals::of(day),
         year: Totals::of(year),
     };
-    Ok(json::respond(200, &answer, 512))
+    Ok(json::respond(200, &answer, 1024))
 }
 
 /// The zone's IANA name, or its UTC offset at `unix_second` ("+08:00", "-03:30") when it has

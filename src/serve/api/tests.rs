@@ -341,12 +341,123 @@ fn the_summary_keys_are_in_the_originals_order() {
     let response = get_raw(&lab.api, "/api/summary", &[]);
     let text = String::from_utf8(response.body.as_bytes().to_vec()).unwrap();
     let zero = r#"{"down_bytes":0,"down_fmt":"0.00 B","total_bytes":0,"total_fmt":"0.00 B","up_bytes":0,"up_fmt":"0.00 B"}"#;
+    // The billing cycle comes first (its figures depend on today, see the quota tests); the
+    // original's fields follow unchanged.
+    let (cycle, rest) = text
+        .strip_prefix(r#"{"cycle":{"#)
+        .and_then(|rest| rest.split_once(r#"},"interfaces":"#))
+        .unwrap_or_else(|| panic!("the cycle, then the original's keys: {text}"));
+    assert!(
+        cycle.starts_with(r#""basis":"total","days_left":"#),
+        "{cycle}"
+    );
     assert_eq!(
-        text,
+        format!(r#"{{"interfaces":{rest}"#),
         format!(
             r#"{{"interfaces":["eth0","ppp0"],"month":{zero},"not_captured":[],"timezone":"UTC","today":{zero},"year":{zero}}}"#
         )
     );
+}
+
+/// `/api/quota` and the summary's cycle: committed and live hours of the current cycle, counted
+/// once, by basis, against QUOTA; `?iface=` counts one interface.
+#[test]
+fn quota_counts_the_cycle_with_live_hours_once() {
+    use crate::quota::{Basis, QuotaSettings};
+    let mut f = filled();
+    // BILLING_DAY = today's day of the month (at most 28, so every month has it): the cycle
+    // started at today's midnight UTC, and the hour ten days ago is in the cycle before.
+    let day = f.today.day().min(28) as u8;
+    let first = if f.today.day() <= 28 {
+        f.today
+    } else {
+        Date::new(f.today.year(), f.today.month(), 28).unwrap()
+    };
+    f.lab.api = Api::new(
+        Arc::clone(&f.lab.store),
+        Arc::clone(&f.lab.live) as Arc<dyn LiveSource>,
+    )
+    .with_quota(QuotaSettings {
+        billing_day: day,
+        quota: Some(1_000),
+        basis: Basis::Down,
+        interfaces: Vec::new(),
+        alert_at: vec![50],
+    });
+    let (status, body) = get(&f.lab.api, "/api/quota");
+    assert_eq!(status, 200, "{body}");
+    let cycle = &body["cycle"];
+    // Today: eth0 105 up 207 down (100/200 committed + 5/7 live), ppp0 10/20: down 227.
+    assert_eq!(cycle["start"], first.to_string(), "{body}");
+    assert_eq!(cycle["down_bytes"], 227, "{body}");
+    assert_eq!(cycle["up_bytes"], 115, "{body}");
+    assert_eq!(cycle["used_bytes"], 227, "{body}");
+    assert_eq!(cycle["basis"], "down");
+    assert_eq!(cycle["quota_bytes"], 1_000);
+    assert_eq!(cycle["remaining_bytes"], 773);
+    assert_eq!(cycle["percent"], 22.7);
+    assert_eq!(body["billing_day"], day);
+    assert_eq!(body["alert_at"], json!([50]));
+    assert_eq!(body["alerts"], json!([]), "the handler records nothing");
+    assert_eq!(body["interfaces"], json!([]));
+    let past = body["past"].as_array().expect("past");
+    assert_eq!(past.len(), 12);
+    // The hour ten days ago (1000 up, 2000 down) is in one of the past cycles, once.
+    let down: u64 = past.iter().map(|p| p["down_bytes"].as_u64().unwrap()).sum();
+    assert_eq!(down, 2_000, "{body}");
+    assert_eq!(past[11]["end"], first.yesterday().unwrap().to_string());
+    // The summary carries the same cycle.
+    let (_, summary) = get(&f.lab.api, "/api/summary");
+    assert_eq!(summary["cycle"]["used_bytes"], 227, "{summary}");
+    assert_eq!(summary["cycle"]["start"], first.to_string());
+    // One interface: ppp0's 20 down.
+    let (_, ppp0) = get(&f.lab.api, "/api/quota?iface=ppp0");
+    assert_eq!(ppp0["cycle"]["used_bytes"], 20, "{ppp0}");
+    assert_eq!(ppp0["interfaces"], json!(["ppp0"]));
+    bad(&f.lab.api, "/api/quota?iface=wlan0", "iface 'wlan0'");
+    // The metrics carry the quota gauges.
+    let metrics = get_raw(&f.lab.api, "/metrics", &[]);
+    let text = String::from_utf8(metrics.body.as_bytes().to_vec()).unwrap();
+    assert!(
+        text.lines().any(|l| l == "nettraffic_quota_bytes 1000"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == "nettraffic_quota_used_bytes 227"),
+        "{text}"
+    );
+    let start = cycle["start_ts"].as_i64().unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == format!("nettraffic_quota_cycle_start_timestamp_seconds {start}")),
+        "{text}"
+    );
+}
+
+#[test]
+fn without_a_quota_the_cycle_is_still_answered() {
+    let f = filled();
+    let (status, body) = get(&f.lab.api, "/api/quota");
+    assert_eq!(status, 200, "{body}");
+    let cycle = &body["cycle"];
+    // BILLING_DAY=1: the cycle is this month.
+    assert_eq!(cycle["start"], f.today.first_of_month().to_string());
+    assert_eq!(cycle["end"], f.today.last_of_month().to_string());
+    assert_eq!(cycle["basis"], "total");
+    for key in [
+        "quota_bytes",
+        "quota_fmt",
+        "remaining_bytes",
+        "percent",
+        "runs_out_on",
+    ] {
+        assert_eq!(cycle[key], Value::Null, "{key}: {body}");
+    }
+    assert_eq!(body["alert_at"], json!([80, 90, 100]));
+    let metrics = get_raw(&f.lab.api, "/metrics", &[]);
+    let text = String::from_utf8(metrics.body.as_bytes().to_vec()).unwrap();
+    assert!(!text.contains("nettraffic_quota_bytes "), "{text}");
+    assert!(text.contains("nettraffic_quota_used_bytes "), "{text}");
 }
 
 #[test]
