@@ -97,16 +97,16 @@ pub fn before(zone: &Zone, billing_day: u8, cycle: &Cycle) -> Option<Cycle> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn d(year: i16, month: i8, day: i8) -> Date {
+    pub(in crate::quota) fn d(year: i16, month: i8, day: i8) -> Date {
         Date::new(year, month, day).expect("a test date")
     }
 
     /// Unix seconds of a UTC date and time, by arithmetic (H. Hinnant's days_from_civil), not
     /// by the time library under test.
-    fn utc(year: i64, month: i64, day: i64, hour: i64, minute: i64) -> i64 {
+    pub(in crate::quota) fn utc(year: i64, month: i64, day: i64, hour: i64, minute: i64) -> i64 {
         let y = if month <= 2 { year - 1 } else { year };
         let era = y.div_euclid(400);
         let yoe = y - era * 400;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use jiff::civil::Date;
 
 use super::alerts::{AlertKind, AlertMessage, Alerts, Deliver, RETRY_AFTER};
+use super::cycle::tests::{d, utc};
 use super::usage::{self, Method, Scopes};
 use super::{Basis, QuotaSettings};
 use crate::clock::Zone;
@@ -19,21 +20,6 @@ use crate::store::{AlertState, LiveView, Store};
 
 fn ud(up: u64, down: u64) -> UpDown {
     UpDown { up, down }
-}
-
-fn d(year: i16, month: i8, day: i8) -> Date {
-    Date::new(year, month, day).expect("a test date")
-}
-
-/// Unix seconds of a UTC date and time, by arithmetic (days_from_civil), not by jiff.
-fn utc(year: i64, month: i64, day: i64, hour: i64, minute: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe - 719_468) * 86_400 + hour * 3600 + minute * 60
 }
 
 struct Lab {

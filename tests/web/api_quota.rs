@@ -179,11 +179,10 @@ fn alert_states(body: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn quota_cycle_forecast_and_alerts_of_the_real_monitor() {
-    let plan = plan();
-    let dir = TempDir::new("api-quota");
+/// A history in `dir` made by `import` of the plan's capture.
+fn imported_history(dir: &TempDir, plan: &Plan) -> std::path::PathBuf {
     let db = db_in(dir.path());
-    let file = dir.write("cycles.pcap", &capture(&plan));
+    let file = dir.write("cycles.pcap", &capture(plan));
     let mut import = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
     crate::support::netns::clear_monitor_settings(&mut import);
     import
@@ -192,6 +191,13 @@ fn quota_cycle_forecast_and_alerts_of_the_real_monitor() {
         .env("TZ", "UTC")
         .env("DB_PATH", &db);
     run_ok(&mut import, Duration::from_secs(60));
+    db
+}
+
+fn quota_cycle_forecast_and_alerts_of_the_real_monitor() {
+    let plan = plan();
+    let dir = TempDir::new("api-quota");
+    let db = imported_history(&dir, &plan);
 
     let mut netns = Netns::new("quota");
     let namespace = netns.add("m");
@@ -447,16 +453,7 @@ fn wait_all_sent(monitor: &Monitor) -> Vec<(String, String)> {
 fn crossed_quota_alerts_reach_the_alert_urls_once_across_kill_9() {
     let plan = plan();
     let dir = TempDir::new("quota-webhook");
-    let db = db_in(dir.path());
-    let file = dir.write("cycles.pcap", &capture(&plan));
-    let mut import = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
-    crate::support::netns::clear_monitor_settings(&mut import);
-    import
-        .arg("import")
-        .arg(&file)
-        .env("TZ", "UTC")
-        .env("DB_PATH", &db);
-    run_ok(&mut import, Duration::from_secs(60));
+    let db = imported_history(&dir, &plan);
 
     let mut netns = Netns::new("qhook");
     let namespace = netns.add("m");
