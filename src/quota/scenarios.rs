@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jiff::civil::Date;
-
 use super::alerts::{AlertKind, AlertMessage, Alerts, Deliver, RETRY_AFTER};
 use super::cycle::tests::{d, utc};
 use super::usage::{self, Method, Scopes};
