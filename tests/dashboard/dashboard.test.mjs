@@ -15,20 +15,12 @@ import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
+import { check, finish } from './checks.mjs';
+
 const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
 const SCREENSHOTS = process.env.SCREENSHOTS || path.join(tmpdir(), 'nts-dashboard-screenshots');
 const base = new URL(BASE);
 
-const failures = [];
-async function check(name, body) {
-  try {
-    await body();
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    failures.push(name);
-    console.log(`not ok - ${name}\n  ${String(error && error.stack ? error.stack : error).replace(/\n/g, '\n  ')}`);
-  }
-}
 
 function metric(name, value) {
   console.log(`metric ${name} ${value}`);
@@ -666,5 +658,4 @@ await check('no console errors, no request leaves the server', async () => {
 
 await desk.close();
 await browser.close();
-console.log(failures.length ? `${failures.length} check(s) failed: ${failures.join('; ')}` : 'all checks passed');
-process.exit(failures.length ? 1 : 0);
+finish();

@@ -11,21 +11,13 @@ import { request as httpRequest } from 'node:http';
 
 import { chromium } from 'playwright-core';
 
+import { check, finish } from './checks.mjs';
+
 const BASE = process.env.BASE_URL;
 const NOT_CAPTURED = process.env.NOT_CAPTURED;
 const base = new URL(BASE);
 assert.ok(base.username && base.password, `BASE_URL must carry credentials: ${BASE}`);
 
-const failures = [];
-async function check(name, body) {
-  try {
-    await body();
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    failures.push(name);
-    console.log(`not ok - ${name}\n  ${String(error && error.stack ? error.stack : error).replace(/\n/g, '\n  ')}`);
-  }
-}
 
 /** GET `api/PATH` with the page's credentials (Node sends a URL's userinfo as basic auth). */
 function apiOk(pathAndQuery) {
@@ -135,5 +127,4 @@ await check(`selecting ${NOT_CAPTURED} shows its history, without errors`, async
 });
 
 await browser.close();
-console.log(failures.length ? `${failures.length} check(s) failed: ${failures.join('; ')}` : 'all checks passed');
-process.exit(failures.length ? 1 : 0);
+finish();
