@@ -231,6 +231,17 @@ impl Lab {
         command
     }
 
+    /// `alert-test` with `settings`: its exit status and what it printed.
+    fn alert_test(&self, settings: &[(&str, &str)]) -> (std::process::Output, String, String) {
+        let output = run(
+            self.program(&["alert-test"], settings)
+                .stdin(std::process::Stdio::null()),
+            Duration::from_secs(60),
+        );
+        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+        (output, stdout, stderr)
+    }
+
     /// Every request or message a stand-in recorded.
     fn recorded(&self, record: &str) -> Vec<Value> {
         let text = std::fs::read_to_string(self.path(record)).unwrap_or_default();
@@ -295,18 +306,10 @@ fn alert_test_delivers_to_each_http_service_as_documented() {
         "jsons://ha:hapw@notify.example.net/api/webhook/nas-quota-hook",
     ];
     let ca = lab.path("ca.pem");
-    let output = run(
-        lab.program(
-            &["alert-test"],
-            &[
-                ("ALERT_URLS", &urls.join(" ")),
-                ("SSL_CERT_FILE", ca.to_str().expect("UTF-8 path")),
-            ],
-        )
-        .stdin(std::process::Stdio::null()),
-        Duration::from_secs(60),
-    );
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let (output, stdout, stderr) = lab.alert_test(&[
+        ("ALERT_URLS", &urls.join(" ")),
+        ("SSL_CERT_FILE", ca.to_str().expect("UTF-8 path")),
+    ]);
     assert!(
         output.status.success(),
         "{}: {stdout}{stderr}",
@@ -500,15 +503,7 @@ fn alert_test_sends_mail_over_starttls_and_implicit_tls_with_login() {
         "mailtos://{login}@mail.example.net?to=owner@example.org,second@example.org \
          mailtos://{login}@mail.example.net:465?to=owner@example.org&from=alerts@example.net"
     );
-    let output = run(
-        lab.program(
-            &["alert-test"],
-            &[("ALERT_URLS", &urls), ("SSL_CERT_FILE", ca)],
-        )
-        .stdin(std::process::Stdio::null()),
-        Duration::from_secs(60),
-    );
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let (output, stdout, stderr) = lab.alert_test(&[("ALERT_URLS", &urls), ("SSL_CERT_FILE", ca)]);
     assert!(
         output.status.success(),
         "{}: {stdout}{stderr}",
@@ -554,15 +549,7 @@ fn alert_test_sends_mail_over_starttls_and_implicit_tls_with_login() {
 
     // A wrong password is refused by the server, said per target, and masked.
     let wrong = "mailtos://nas%40example.net:WrongPass1@mail.example.net?to=owner@example.org";
-    let output = run(
-        lab.program(
-            &["alert-test"],
-            &[("ALERT_URLS", wrong), ("SSL_CERT_FILE", ca)],
-        )
-        .stdin(std::process::Stdio::null()),
-        Duration::from_secs(60),
-    );
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let (output, stdout, stderr) = lab.alert_test(&[("ALERT_URLS", wrong), ("SSL_CERT_FILE", ca)]);
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
         stdout.contains("FAILED") && stdout.contains("535"),
