@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::cell::{Ref, RefCell};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -112,6 +113,7 @@ impl Store {
                 published,
                 txn: None,
             }),
+            live_memo: RefCell::new(None),
         })
     }
 
@@ -145,6 +147,33 @@ pub struct ReadView<'a> {
     now: i64,
     shared: Arc<Shared>,
     state: RefCell<State>,
+    /// The last scope's uncommitted hours: one answer often sums several ranges of the same
+    /// scope (`/api/summary`: today, month, year and the billing cycle), and each hour costs two
+    /// hash lookups against the commit marks.
+    live_memo: RefCell<Option<LiveMemo>>,
+}
+
+/// Every uncommitted hour of one scope, as [`ReadView::live_hours`] keeps them for the next call.
+struct LiveMemo {
+    published: Arc<Published>,
+    scope: Scope,
+    hours: Rc<[(HourStart, UpDown)]>,
+}
+
+/// The hours of a [`LiveMemo`] within a range.
+struct LiveHours {
+    all: Rc<[(HourStart, UpDown)]>,
+    within: std::ops::Range<usize>,
+}
+
+impl LiveHours {
+    fn iter(&self) -> impl Iterator<Item = (HourStart, UpDown)> + '_ {
+        self.all
+            .get(self.within.clone())
+            .unwrap_or(&[])
+            .iter()
+            .copied()
+    }
 }
 
 impl std::fmt::Debug for ReadView<'_> {
@@ -219,13 +248,47 @@ impl ReadView<'_> {
     /// not taken, in hour order, without the hours the persister will never store.
     fn live_hours(
         &self,
-        marks: &Committed,
+        published: &Arc<Published>,
         scope: &Scope,
         from: i64,
         until: i64,
-    ) -> Vec<(HourStart, UpDown)> {
-        let from = from.max(PLAUSIBLE_FROM);
-        let until = until.min(self.now.saturating_add(3600).saturating_add(1));
+    ) -> LiveHours {
+        let all = self.all_live_hours(published, scope);
+        let first = all.partition_point(|(hour, _)| *hour < from);
+        let end = all.partition_point(|(hour, _)| *hour < until).max(first);
+        LiveHours {
+            all,
+            within: first..end,
+        }
+    }
+
+    /// Every uncommitted hour of `scope`, remembered for the next call with the same state.
+    fn all_live_hours(
+        &self,
+        published: &Arc<Published>,
+        scope: &Scope,
+    ) -> Rc<[(HourStart, UpDown)]> {
+        if let Some(memo) = self.live_memo.borrow().as_ref()
+            && Arc::ptr_eq(&memo.published, published)
+            && memo.scope == *scope
+        {
+            return Rc::clone(&memo.hours);
+        }
+        let hours: Rc<[(HourStart, UpDown)]> =
+            self.uncommitted_hours(&published.marks, scope).into();
+        *self.live_memo.borrow_mut() = Some(LiveMemo {
+            published: Arc::clone(published),
+            scope: scope.clone(),
+            hours: Rc::clone(&hours),
+        });
+        hours
+    }
+
+    /// Every hour memory holds for `scope` that the last commit has not taken, in hour order,
+    /// without the hours the persister will never store.
+    fn uncommitted_hours(&self, marks: &Committed, scope: &Scope) -> Vec<(HourStart, UpDown)> {
+        let from = PLAUSIBLE_FROM;
+        let until = self.now.saturating_add(3600).saturating_add(1);
         let mut hours: Vec<(HourStart, UpDown)> = Vec::new();
         if from >= until {
             return hours;
@@ -397,7 +460,7 @@ impl ReadView<'_> {
             }
             published
         };
-        for (hour, bytes) in self.live_hours(&published.marks, scope, from, until) {
+        for (hour, bytes) in self.live_hours(&published, scope, from, until).iter() {
             if let Some(point) = bounds.by_instant(hour).and_then(|i| points.get_mut(i)) {
                 point.bytes += bytes;
             }
@@ -444,7 +507,7 @@ impl ReadView<'_> {
                 total += day.bytes;
             }
         }
-        for (_, bytes) in self.live_hours(&published.marks, scope, from, until) {
+        for (_, bytes) in self.live_hours(&published, scope, from, until).iter() {
             total += bytes;
         }
         Ok(total)
@@ -462,7 +525,7 @@ impl ReadView<'_> {
             let held = published.days.range(id, super::FIRST_DAY, super::LAST_DAY);
             Some((held.first()?.date, held.last()?.date))
         });
-        let live = self.live_hours(&published.marks, scope, i64::MIN, i64::MAX);
+        let live = self.all_live_hours(&published, scope);
         let live = live
             .first()
             .zip(live.last())
