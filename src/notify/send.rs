@@ -5,6 +5,8 @@
 
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -21,7 +23,8 @@ pub const TELEGRAM_API: &str = "https://api.telegram.org";
 pub struct Timeouts {
     /// Resolving the name and opening the connection (TCP and TLS).
     pub connect: Duration,
-    /// The whole HTTP request, answer included; for SMTP, each read or write.
+    /// The whole HTTP request, answer included; the whole SMTP conversation, and each of its
+    /// reads and writes.
     pub whole: Duration,
 }
 
@@ -39,7 +42,19 @@ pub struct Sender {
     agent: ureq::Agent,
     trust: Trust,
     timeouts: Timeouts,
+    /// SMTP conversations still running after their caller stopped waiting (see
+    /// [`Sender::send_mail`]).
+    overdue_mail: Arc<AtomicUsize>,
 }
+
+/// How many SMTP conversations past their deadline may still be running before the next mail is
+/// refused at once: each holds a thread until the server's next reply times out.
+const MAX_OVERDUE_MAIL: usize = 2;
+
+/// The states of one SMTP conversation's thread, see [`Sender::send_mail`].
+const RUNNING: u8 = 0;
+const FINISHED: u8 = 1;
+const ABANDONED: u8 = 2;
 
 /// How much of an error answer is quoted.
 const QUOTED_ANSWER: u64 = 300;
@@ -71,6 +86,7 @@ impl Sender {
             agent: config.into(),
             trust,
             timeouts,
+            overdue_mail: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -191,28 +207,78 @@ impl Sender {
         }
     }
 
+    /// One mail, within [`Timeouts::whole`] in all.
+    ///
+    /// lettre's timeout applies to each read and write, so a server that drips its replies a
+    /// byte at a time would hold the caller (the outbox's one thread) for minutes. The
+    /// conversation runs on a thread of its own instead; past the deadline the caller goes on and
+    /// that thread ends at the server's next silence. At most [`MAX_OVERDUE_MAIL`] such threads
+    /// are left running; beyond that a mail fails at once.
     fn send_mail(&self, email: &Email, message: &Message) -> Result<String, String> {
-        use lettre::message::header::ContentType;
-        use lettre::message::{Mailbox, Message as Mail};
+        let mail = build_mail(email, message)?;
+        let transport = self.smtp_transport(email)?;
+        let server = format!("SMTP {}:{}", email.server, email.port);
+        if self.overdue_mail.load(Ordering::Acquire) >= MAX_OVERDUE_MAIL {
+            return Err(format!(
+                "{server}: not tried, {MAX_OVERDUE_MAIL} earlier conversations with slow SMTP \
+                 servers have not ended yet"
+            ));
+        }
+        let (done, outcome) = mpsc::sync_channel(1);
+        // RUNNING until the thread finished (FINISHED) or the caller stopped waiting (ABANDONED),
+        // whichever comes first; whoever loses that race learns the other's choice from it.
+        let state = Arc::new(AtomicU8::new(RUNNING));
+        let thread_state = Arc::clone(&state);
+        let overdue = Arc::clone(&self.overdue_mail);
+        let spawned = std::thread::Builder::new()
+            .name("smtp-send".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                use lettre::Transport;
+                let _ = done.send(transport.send(&mail));
+                let abandoned = thread_state
+                    .compare_exchange(RUNNING, FINISHED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err();
+                if abandoned {
+                    overdue.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+        if let Err(error) = spawned {
+            return Err(format!("{server}: no thread to send it on: {error}"));
+        }
+        let sent = match outcome.recv_timeout(self.timeouts.whole) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Counted before it is abandoned, so the thread's decrement follows it.
+                self.overdue_mail.fetch_add(1, Ordering::AcqRel);
+                let abandoned = state
+                    .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                if abandoned {
+                    return Err(format!(
+                        "{server}: timed out, the conversation took longer than {:.0} s",
+                        self.timeouts.whole.as_secs_f64()
+                    ));
+                }
+                // It finished in between: its answer is in the channel already.
+                self.overdue_mail.fetch_sub(1, Ordering::AcqRel);
+                outcome.recv()
+            }
+            other => other.map_err(|_| mpsc::RecvError),
+        };
+        match sent {
+            Ok(Ok(response)) => Ok(format!("{server} accepted it ({})", response.code())),
+            Ok(Err(error)) => Err(format!("{server}: {error}")),
+            Err(mpsc::RecvError) => Err(format!(
+                "{server}: the sending thread ended without an answer"
+            )),
+        }
+    }
+
+    fn smtp_transport(&self, email: &Email) -> Result<lettre::SmtpTransport, String> {
+        use lettre::SmtpTransport;
         use lettre::transport::smtp::authentication::Credentials;
         use lettre::transport::smtp::client::Tls;
-        use lettre::{SmtpTransport, Transport};
 
-        let mailbox = |address: &str| -> Result<Mailbox, String> {
-            address
-                .parse::<Mailbox>()
-                .map_err(|error| format!("'{address}' is not an address SMTP accepts: {error}"))
-        };
-        let mut builder = Mail::builder()
-            .from(mailbox(&email.from)?)
-            .subject(message.title.clone())
-            .header(ContentType::TEXT_PLAIN);
-        for to in &email.to {
-            builder = builder.to(mailbox(to)?);
-        }
-        let mail = builder
-            .body(message.body.clone())
-            .map_err(|error| format!("the message cannot be built: {error}"))?;
         let parameters = self.tls_parameters(&email.server)?;
         let tls = match email.security {
             Security::ImplicitTls => Tls::Wrapper(parameters),
@@ -226,16 +292,7 @@ impl Sender {
         if let Some((user, password)) = &email.login {
             transport = transport.credentials(Credentials::new(user.clone(), password.clone()));
         }
-        let response = transport
-            .build()
-            .send(&mail)
-            .map_err(|error| format!("SMTP {}:{}: {error}", email.server, email.port))?;
-        Ok(format!(
-            "SMTP {}:{} accepted it ({})",
-            email.server,
-            email.port,
-            response.code()
-        ))
+        Ok(transport.build())
     }
 
     fn tls_parameters(
@@ -260,6 +317,28 @@ impl Sender {
         }
         builder.build_rustls().map_err(failed)
     }
+}
+
+/// The mail of `message` to `email`'s recipients.
+fn build_mail(email: &Email, message: &Message) -> Result<lettre::Message, String> {
+    use lettre::message::header::ContentType;
+    use lettre::message::{Mailbox, Message as Mail};
+
+    let mailbox = |address: &str| -> Result<Mailbox, String> {
+        address
+            .parse::<Mailbox>()
+            .map_err(|error| format!("'{address}' is not an address SMTP accepts: {error}"))
+    };
+    let mut builder = Mail::builder()
+        .from(mailbox(&email.from)?)
+        .subject(message.title.clone())
+        .header(ContentType::TEXT_PLAIN);
+    for to in &email.to {
+        builder = builder.to(mailbox(to)?);
+    }
+    builder
+        .body(message.body.clone())
+        .map_err(|error| format!("the message cannot be built: {error}"))
 }
 
 /// The `Authorization` header of an HTTP login.

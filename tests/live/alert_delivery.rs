@@ -591,9 +591,15 @@ fn outbox_child() {
          json://notify.example.net:8009/silent \
          gotifys://notify.example.net/fail500/GotifySecret2",
     );
+    let dripping =
+        start("mailto://notify.example.net:8025?from=nas@example.net&to=owner@example.org");
     let (tx, rx) = mpsc::channel();
     let began = Instant::now();
-    for (name, outbox) in [("recovers", &recovers), ("failing", &failing)] {
+    for (name, outbox) in [
+        ("recovers", &recovers),
+        ("failing", &failing),
+        ("dripping", &dripping),
+    ] {
         let tx = tx.clone();
         let posted = Instant::now();
         outbox.post(
@@ -604,7 +610,7 @@ fn outbox_child() {
         );
         println!("POSTED {name} {}", posted.elapsed().as_micros());
     }
-    for _ in 0..2 {
+    for _ in 0..3 {
         let (name, delivered, after) = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("every message is settled");
@@ -673,7 +679,9 @@ fn the_outbox_retries_logs_each_failure_and_never_blocks() {
     let refused = lines(":9/ref****");
     let silent = lines(":8009/sil****");
     let http500 = lines("gotifys://notify.example.net/fail500/****");
+    let drip = lines("SMTP notify.example.net:8025");
     assert!(refused.len() >= 3, "{log}");
+    assert!(drip.len() >= 3, "{log}");
     assert_eq!(refused.len(), silent.len(), "{log}");
     assert_eq!(refused.len(), http500.len(), "{log}");
     assert!(
@@ -688,7 +696,26 @@ fn the_outbox_retries_logs_each_failure_and_never_blocks() {
         http500.iter().all(|l| l.contains("HTTP 500")),
         "{http500:#?}"
     );
-    for lines in [&refused, &silent, &http500] {
+    let (delivered, after) = settled("dripping");
+    assert!(!delivered, "{log}");
+    assert!(
+        (2500..20_000).contains(&after),
+        "gave up after {after} ms: {log}"
+    );
+    // A server that answers a byte at a time is given up on after the 1 s for the whole
+    // conversation, not held per read; once two such conversations are still running, the
+    // next attempt is not started.
+    assert!(
+        drip.first()
+            .is_some_and(|l| l.contains("took longer than 1 s")),
+        "{drip:#?}"
+    );
+    assert!(
+        drip.iter()
+            .all(|l| l.contains("took longer than 1 s") || l.contains("have not ended yet")),
+        "{drip:#?}"
+    );
+    for lines in [&refused, &silent, &http500, &drip] {
         let (last, earlier) = lines.split_last().expect("lines");
         assert!(last.contains("giving up after"), "{last}");
         assert!(

@@ -7,7 +7,9 @@ many requests that path had), and answers 200 with a small JSON body, except:
   a path containing "fail500" always answers 500;
   a path containing "flaky" answers 500 to its first two requests, then 200.
 ADDRESS:8009 accepts connections and never answers (a target that times out).
-Writes READY when all three listen. Standard library only.
+ADDRESS:8025 is an SMTP server that sends every reply a byte at a time, 0.3 s apart (each read
+is quick, the conversation is not).
+Writes READY when all four listen. Standard library only.
 """
 import http.server
 import json
@@ -84,9 +86,40 @@ def hold():
         held.append(connection)
 
 
+drip = socket.socket()
+drip.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+drip.bind((address, 8025))
+drip.listen(64)
+
+
+def drip_reply(connection, line):
+    for byte in line:
+        connection.sendall(bytes([byte]))
+        threading.Event().wait(0.3)
+
+
+def drip_conversation(connection):
+    try:
+        drip_reply(connection, b"220 drip.example.net ESMTP\r\n")
+        reader = connection.makefile("rb")
+        while reader.readline():
+            drip_reply(connection, b"250 ok\r\n")
+    except OSError:
+        pass
+    finally:
+        connection.close()
+
+
+def drip_accept():
+    while True:
+        connection, _ = drip.accept()
+        threading.Thread(target=drip_conversation, args=(connection,), daemon=True).start()
+
+
 serve(443, "https")
 serve(80, "http")
 threading.Thread(target=hold, daemon=True).start()
+threading.Thread(target=drip_accept, daemon=True).start()
 with open(ready, "w", encoding="utf-8") as flag:
     flag.write("ready\n")
 threading.Event().wait()
