@@ -109,6 +109,7 @@ fn report_failed(outcome: Result<(), ReportError>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(ReportError::Settings(error)) => config_failed(&error),
+        Err(error @ ReportError::GeoIp(_)) => say(&error, EXIT_USAGE),
         // Each file was named as it failed.
         Err(ReportError::FilesFailed) => ExitCode::from(EXIT_FAILED),
     }
@@ -184,6 +185,15 @@ fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => return Ok(Command::Version),
             Long("json") => json = true,
+            // `report --geoip FILE`: the same files as `--geoip-db` (GEOIP_DB).
+            Long("geoip") => {
+                let value = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|_| "--geoip expects a file name (UTF-8)".to_string())?;
+                settings.set_flag(config::setting::GEOIP_DB, value);
+            }
             Long("top") => {
                 let value = parser.value().map_err(|e| e.to_string())?;
                 top = value
@@ -273,7 +283,7 @@ fn usage() -> String {
         "nettraffic-sentinel: how much of your broadband a NAS really uses.\n\n\
          Usage:\n  \
          nettraffic-sentinel [run] [SETTINGS]       capture, store and serve (the monitor)\n  \
-         nettraffic-sentinel report [--json] [--top N] [SETTINGS] FILE...\n                                             \
+         nettraffic-sentinel report [--json] [--top N] [--geoip FILE] [SETTINGS] FILE...\n                                             \
          count pcap/pcapng files and print the totals\n  \
          nettraffic-sentinel import [SETTINGS] FILE...\n                                             \
          count capture files into the database (DB_PATH, TZ, TOP_IPS_PER_DAY;\n                                             \

@@ -61,6 +61,7 @@ pub mod setting {
         QUOTA_IFACES: "QUOTA_IFACES", "--quota-iface", "", "interfaces whose traffic counts against the quota, comma-separated (default: all monitored)";
         ALERT_AT: "ALERT_AT", "--alert-at", "80,90,100", "percentages of the quota that raise an alert once per cycle, comma-separated (1 to 1000; empty: none)";
         ALERT_URLS: "ALERT_URLS", "--alert-urls", "", "notification targets, separated by spaces or commas: ntfy://, tgram://, mailto://, gotify://, json:// (docs/alerts.md)";
+        GEOIP_DB: "GEOIP_DB", "--geoip-db", "", "MaxMind-format .mmdb files naming the country and network of remote addresses, comma-separated (docs/geoip.md); read again when changed";
     }
 }
 
@@ -108,6 +109,8 @@ pub struct Config {
     pub quota: QuotaSettings,
     /// `ALERT_URLS`, parsed; `Debug` and `Display` mask their secrets.
     pub alert_targets: Vec<crate::notify::Target>,
+    /// `GEOIP_DB`: the files, not yet read (the monitor reads them at its start).
+    pub geoip_db: Vec<PathBuf>,
 }
 
 /// `WEB_AUTH`: its `Debug` hides the password, so a printed `Config` never shows it.
@@ -199,13 +202,14 @@ pub struct RawSettings {
 }
 
 /// Settings that hold comma-separated lists; their flags may be repeated and add up.
-const LIST_SETTINGS: [Setting; 6] = [
+const LIST_SETTINGS: [Setting; 7] = [
     setting::MONITOR_IFACE,
     setting::LOCAL_PREFIXES,
     setting::EXCLUDE_IPV6_PREFIX,
     setting::WEB_ALLOWED_HOSTS,
     setting::QUOTA_IFACES,
     setting::ALERT_AT,
+    setting::GEOIP_DB,
 ];
 
 impl RawSettings {
@@ -297,7 +301,17 @@ impl RawSettings {
             ring: self.ring()?,
             quota: self.quota()?,
             alert_targets: self.alert_targets()?,
+            geoip_db: self.geoip_db(),
         })
+    }
+
+    /// `GEOIP_DB`: paths, comma-separated. The files are read by the monitor at its start, where
+    /// a file that cannot be used stops it ([`crate::remote::GeoIp::open`]).
+    pub fn geoip_db(&self) -> Vec<PathBuf> {
+        self.list(setting::GEOIP_DB)
+            .into_iter()
+            .map(PathBuf::from)
+            .collect()
     }
 
     /// `ALERT_URLS`: the error shows the bad URL without its password, token or path.

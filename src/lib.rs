@@ -68,6 +68,7 @@ pub mod notify;
 pub mod parse;
 pub mod persister;
 pub mod quota;
+pub mod remote;
 pub mod serve;
 pub mod shutdown;
 pub mod store;

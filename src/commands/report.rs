@@ -14,6 +14,8 @@ use crate::classify::AddressClassifier;
 use crate::clock::HourClock;
 use crate::config::{ConfigError, RawSettings};
 use crate::count::{Counter, FileTally, UpDown};
+use crate::remote::GeoIp;
+use crate::remote::geoip::Lookups;
 use crate::units::format_bytes;
 
 /// Why `report` did not report every file.
@@ -21,6 +23,8 @@ use crate::units::format_bytes;
 pub enum ReportError {
     /// `LOCAL_PREFIXES` or `TZ` cannot be used.
     Settings(ConfigError),
+    /// A file of `--geoip` (`GEOIP_DB`) cannot be used.
+    GeoIp(String),
     /// At least one file could not be counted (each is named on stderr already).
     FilesFailed,
 }
@@ -29,6 +33,7 @@ impl std::fmt::Display for ReportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReportError::Settings(error) => write!(f, "{error}"),
+            ReportError::GeoIp(why) => f.write_str(why),
             ReportError::FilesFailed => f.write_str("a capture file could not be counted"),
         }
     }
@@ -56,6 +61,17 @@ pub fn command(
         Ok(zone) => zone,
         Err(error) => return Err(ReportError::Settings(error)),
     };
+    let geoip = match settings.geoip_db().as_slice() {
+        [] => None,
+        paths => Some(GeoIp::open(paths).map_err(|error| {
+            ReportError::GeoIp(format!(
+                "--geoip (GEOIP_DB) names {}: {}",
+                error.path.display(),
+                error.why
+            ))
+        })?),
+    };
+    let lookups = geoip.as_ref().map(GeoIp::lookups);
     let mut failed = false;
     let stdout = std::io::stdout();
     for path in files {
@@ -77,10 +93,10 @@ pub fn command(
                 eprintln!("nettraffic-sentinel: {}: {error}", path.display());
             }
         }
-        let text = if json {
-            format!("{}\n", report.to_json())
-        } else {
-            report.to_text(top)
+        let text = match (json, &lookups) {
+            (true, None) => format!("{}\n", report.to_json()),
+            (true, Some(lookups)) => format!("{}\n", report.to_json_with_places(lookups)),
+            (false, lookups) => report.to_text(top, lookups.as_ref()),
         };
         let mut out = stdout.lock();
         if out
@@ -207,8 +223,68 @@ impl FileReport {
         object
     }
 
-    /// A summary for people: totals, hours and the heaviest remote addresses.
-    pub fn to_text(&self, top: usize) -> String {
+    /// [`FileReport::to_json`] plus what `--geoip`'s files say of the remote addresses:
+    /// `remote_places` (`{ip: {country, country_name, asn, org}}`, addresses no file knows left
+    /// out), and the bytes `by_country` (ISO code) and `by_asn` (`AS` and the number), those of
+    /// unknown addresses under `unknown`.
+    pub fn to_json_with_places(&self, lookups: &Lookups) -> Value {
+        let mut object = self.to_json();
+        let Ok(counted) = &self.outcome else {
+            return object;
+        };
+        let mut places = Map::new();
+        let mut by_country: BTreeMap<String, UpDown> = BTreeMap::new();
+        let mut by_asn: BTreeMap<String, (UpDown, Option<String>)> = BTreeMap::new();
+        for (addr, bytes) in counted.tally.remotes() {
+            let place = lookups.place(*addr);
+            let country = place.country.clone().unwrap_or_else(|| "unknown".into());
+            *by_country.entry(country).or_default() += *bytes;
+            let asn = place
+                .asn
+                .map_or_else(|| "unknown".to_string(), |asn| format!("AS{asn}"));
+            let entry = by_asn.entry(asn).or_default();
+            entry.0 += *bytes;
+            if entry.1.is_none() {
+                entry.1.clone_from(&place.org);
+            }
+            if !place.is_empty() {
+                places.insert(
+                    addr.to_string(),
+                    serde_json::to_value(&place).unwrap_or_default(),
+                );
+            }
+        }
+        if let Some(map) = object.as_object_mut() {
+            map.insert("remote_places".into(), Value::Object(places));
+            map.insert(
+                "by_country".into(),
+                by_country
+                    .iter()
+                    .map(|(code, bytes)| (code.clone(), up_down_json(bytes)))
+                    .collect::<Map<String, Value>>()
+                    .into(),
+            );
+            map.insert(
+                "by_asn".into(),
+                by_asn
+                    .iter()
+                    .map(|(asn, (bytes, org))| {
+                        let mut entry = up_down_json(bytes);
+                        if let (Some(org), Some(fields)) = (org, entry.as_object_mut()) {
+                            fields.insert("org".into(), Value::String(org.clone()));
+                        }
+                        (asn.clone(), entry)
+                    })
+                    .collect::<Map<String, Value>>()
+                    .into(),
+            );
+        }
+        object
+    }
+
+    /// A summary for people: totals, hours and the heaviest remote addresses (with their
+    /// country and network when `lookups` has files).
+    pub fn to_text(&self, top: usize, lookups: Option<&Lookups>) -> String {
         let mut out = String::new();
         let linktype = self
             .linktype
@@ -256,10 +332,24 @@ impl FileReport {
             ));
             for (addr, bytes) in remotes.into_iter().take(top) {
                 out.push_str(&format!(
-                    "    {addr:<40} up {:>10}  down {:>10}\n",
+                    "    {addr:<40} up {:>10}  down {:>10}",
                     format_bytes(bytes.up),
                     format_bytes(bytes.down)
                 ));
+                if let Some(lookups) = lookups {
+                    let place = lookups.place(*addr);
+                    let network = match (place.asn, &place.org) {
+                        (Some(asn), Some(org)) => format!("AS{asn} {org}"),
+                        (Some(asn), None) => format!("AS{asn}"),
+                        (None, Some(org)) => org.clone(),
+                        (None, None) => String::new(),
+                    };
+                    out.push_str(&format!(
+                        "  {:<2} {network}",
+                        place.country.as_deref().unwrap_or("--")
+                    ));
+                }
+                out.push('\n');
             }
         }
         out

@@ -21,6 +21,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use log::{info, warn};
 use serde_json::{Map, Value, json};
@@ -29,13 +30,14 @@ use crate::capture::engine::{Engine, EngineSettings};
 use crate::capture::iface;
 use crate::capture::ring::{Geometry, check_permission};
 use crate::clock::Zone;
-use crate::config::Config;
+use crate::config::{Config, setting};
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
 use crate::live::LiveState;
 use crate::notify::Outbox;
 use crate::persister::Persister;
 use crate::quota::alerts::{self, Alerts, Deliver, LogOnly};
+use crate::remote::GeoIp;
 use crate::serve::api::{Api, LiveSource, PrefixSettings};
 use crate::serve::http::{self, HttpSettings};
 use crate::shutdown::Shutdown;
@@ -114,6 +116,11 @@ pub fn run(config: &Config) -> Result<(), RunError> {
             );
         }
     }
+
+    let geoip = match open_geoip(&config.geoip_db) {
+        Ok(geoip) => geoip,
+        Err(error) => return Err(RunError::Settings(error)),
+    };
 
     let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
         Ok(store) => Arc::new(store),
@@ -216,6 +223,10 @@ pub fn run(config: &Config) -> Result<(), RunError> {
         automatic: config.auto_local_prefixes,
     })
     .with_quota(config.quota.clone());
+    let api = match geoip {
+        Some(geoip) => api.with_geoip(geoip),
+        None => api,
+    };
     let _server = match http::start(&settings, Arc::new(api)) {
         Ok(server) => {
             info!(
@@ -271,6 +282,50 @@ pub fn run(config: &Config) -> Result<(), RunError> {
 }
 
 /// Set up logging to stderr at `level` (before [`run`], so its error is logged the same way).
+/// How often `GEOIP_DB`'s files are checked for changes on disk.
+pub const GEOIP_REFRESH: Duration = Duration::from_secs(5);
+
+/// Read `GEOIP_DB`'s files and start the thread that reads them again when they change.
+///
+/// # Errors
+/// A sentence naming the setting and the file that cannot be used.
+fn open_geoip(paths: &[std::path::PathBuf]) -> Result<Option<Arc<GeoIp>>, String> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let geoip = GeoIp::open(paths).map_err(|error| {
+        format!(
+            "{} ({}) names {}: {}",
+            setting::GEOIP_DB.env,
+            setting::GEOIP_DB.flag,
+            error.path.display(),
+            error.why
+        )
+    })?;
+    for line in geoip.describe() {
+        info!("networks and countries from {line}");
+    }
+    let geoip = Arc::new(geoip);
+    let watched = Arc::clone(&geoip);
+    // Never stopped: like the web server, it simply ends with the process.
+    std::thread::Builder::new()
+        .name("geoip-watch".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            loop {
+                std::thread::sleep(GEOIP_REFRESH);
+                for report in watched.refresh() {
+                    match report {
+                        Ok(line) => info!("GEOIP_DB: {line}"),
+                        Err(error) => warn!("GEOIP_DB: {error}"),
+                    }
+                }
+            }
+        })
+        .map_err(|error| format!("cannot start the GEOIP_DB watch thread: {error}"))?;
+    Ok(Some(geoip))
+}
+
 pub fn init_logging(level: log::LevelFilter) {
     let config = simplelog::ConfigBuilder::new()
         .set_time_format_rfc3339()

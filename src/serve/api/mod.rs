@@ -34,6 +34,7 @@ pub mod json;
 pub mod live;
 pub mod local_ips;
 pub mod metrics;
+pub mod networks;
 pub mod params;
 pub mod quota;
 pub mod realtime;
@@ -52,6 +53,7 @@ use jiff::civil::Date;
 use crate::clock::Zone;
 use crate::clock::unix_now;
 use crate::quota::QuotaSettings;
+use crate::remote::GeoIp;
 use crate::serve::{Handler, Request, Response};
 use crate::store::{ReadView, Store, StoreError};
 pub use live::{InterfaceReport, LiveSource};
@@ -114,6 +116,7 @@ pub struct Api {
     prefixes: PrefixSettings,
     quota: QuotaSettings,
     quota_cache: crate::quota::usage::Cache,
+    geoip: Option<Arc<GeoIp>>,
 }
 
 /// The local-prefix settings capture runs with, for `/api/debug/local_ips`.
@@ -137,7 +140,20 @@ impl Api {
             prefixes: PrefixSettings::default(),
             quota: QuotaSettings::default(),
             quota_cache: crate::quota::usage::Cache::default(),
+            geoip: None,
         }
+    }
+
+    /// The same handler, naming the networks and countries of remote addresses from `geoip`.
+    #[must_use]
+    pub fn with_geoip(mut self, geoip: Arc<GeoIp>) -> Api {
+        self.geoip = Some(geoip);
+        self
+    }
+
+    /// `GEOIP_DB`'s files, when set.
+    pub fn geoip(&self) -> Option<&GeoIp> {
+        self.geoip.as_deref()
     }
 
     /// The same handler, counting billing cycles and the quota by `quota`.

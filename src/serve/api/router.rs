@@ -3,7 +3,8 @@
 
 use super::params::{self, Params};
 use super::{
-    Api, ApiError, files, health, history, local_ips, metrics, quota, realtime, summary, top_ips,
+    Api, ApiError, files, health, history, local_ips, metrics, networks, quota, realtime, summary,
+    top_ips,
 };
 use crate::serve::{Request, Response};
 use crate::store::Granularity;
@@ -30,6 +31,7 @@ pub fn route(api: &Api, request: &Request<'_>) -> Response {
         b"/api/history/today_hours" => history::today_hours(api, &params),
         b"/api/date_range" => history::date_range(api, &params),
         b"/api/top_ips" => top_ips::answer(api, &params),
+        b"/api/networks" => networks::answer(api, &params),
         b"/api/realtime" => realtime::answer(api, &params),
         b"/api/health" => health::answer(api, &params),
         b"/api/debug/local_ips" => local_ips::answer(api, &params),
@@ -53,6 +55,8 @@ pub fn is_expensive(api: &Api, request: &Request<'_>) -> bool {
                 _ => false,
             }
         }
+        // Every kept address of the range is looked up as well: never cheap.
+        b"/api/networks" => true,
         b"/api/top_ips" => top_ips::days(api, &Params::new(request.query))
             .is_ok_and(|(start, end)| params::points(start, end, Granularity::Day) > CHEAP_DAYS),
         _ => false,

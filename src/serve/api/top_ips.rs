@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::json::{self, Formatted};
 use super::params::{self, Params};
 use super::{Api, ApiError};
+use crate::remote::{GeoIp, Place};
 use crate::serve::Response;
 
 /// Entries listed without `limit`, as the original.
@@ -50,8 +51,12 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
         bytes_fmt: Formatted,
         down_bytes: u64,
         ip: std::net::IpAddr,
+        /// `country`, `country_name`, `asn`, `org` from `GEOIP_DB`, each when known.
+        #[serde(flatten)]
+        place: Place,
         up_bytes: u64,
     }
+    let lookups = api.geoip().map(GeoIp::lookups);
     #[derive(Serialize)]
     struct Answer {
         top_ips: Vec<Entry>,
@@ -66,6 +71,10 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
                     bytes_fmt: Formatted(bytes),
                     down_bytes: remote.bytes.down,
                     ip: remote.addr,
+                    place: lookups
+                        .as_ref()
+                        .map(|l| l.place(remote.addr))
+                        .unwrap_or_default(),
                     up_bytes: remote.bytes.up,
                 }
             })

@@ -1,0 +1,8 @@
+//! Who a remote address is: the network (ASN, organisation) and country that MaxMind-format
+//! files the owner downloads say it belongs to ([`geoip`]).
+//!
+//! Read side only: answers and reports look addresses up; capture and counting never do.
+
+pub mod geoip;
+
+pub use geoip::{GeoIp, GeoIpError, Place};
