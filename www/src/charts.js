@@ -105,10 +105,14 @@ function limitLine(limit) {
   return {
     silent: true,
     symbol: 'none',
+    z: 10, // over the bars, which may reach above it
     lineStyle: { color: COLORS.limit, type: [6, 4], width: 1.5 },
     label: {
       position: 'insideEndTop',
       color: COLORS.limit,
+      backgroundColor: COLORS.tooltipBg,
+      padding: [1, 4],
+      borderRadius: 2,
       fontSize: 11,
       formatter: `${limit.label} ${formatBytes(limit.value)}`,
     },

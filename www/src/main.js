@@ -99,12 +99,15 @@ async function guarded(key, loader) {
 // Cards, live rate, interfaces, time zone
 // ---------------------------------------------------------------------------------------------
 
-/** Write `text` into `root`'s [data-field=FIELD], with the exact byte count `exact` on hover. */
+/**
+ * Write `text` into `root`'s [data-field=FIELD], with the exact byte count `exact` on hover (none
+ * when `exact` is null; the title is left alone when it is not given).
+ */
 function setField(root, field, text, exact) {
   const element = root.querySelector(`[data-field="${field}"]`);
   if (!element) return;
   element.textContent = text;
-  if (exact !== undefined && exact !== null) element.title = formatExactBytes(exact);
+  if (exact !== undefined) element.title = exact === null ? '' : formatExactBytes(exact);
 }
 
 function fillCard(card, figures) {
