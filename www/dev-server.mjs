@@ -4,6 +4,7 @@
 // the tests, which run the real binary.
 //
 //   node build.mjs /tmp/www && node dev-server.mjs /tmp/www 8099 [--ifaces eth0,wg0] [--fail summary]
+//     [--quota GIB]   (the billing cycle's quota in GiB, default 100; 0: no QUOTA)
 
 import { createServer } from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
@@ -16,6 +17,7 @@ const option = (name) => {
 };
 const ifaces = (option('ifaces') || 'eth0').split(',');
 const failing = new Set((option('fail') || '').split(',').filter(Boolean));
+const quotaBytes = Number(option('quota') ?? 100) * 1024 ** 3 || null;
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.txt': 'text/plain; charset=utf-8' };
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
@@ -88,13 +90,56 @@ function topIps() {
   }) }];
 }
 
+/** The billing cycle `back` cycles before this one (BILLING_DAY=1): [first day, last day]. */
+function cycleDays(back) {
+  const first = new Date(`${today.slice(0, 7)}-01T00:00:00Z`);
+  first.setUTCMonth(first.getUTCMonth() - back);
+  const last = new Date(first);
+  last.setUTCMonth(last.getUTCMonth() + 1);
+  last.setUTCDate(0);
+  return [dayOf(first), dayOf(last)];
+}
+
+/** The `cycle` object of /api/summary and /api/quota, with a plain forecast (own rate only). */
+function cycle() {
+  const [start, end] = cycleDays(0);
+  const [up, down] = sum(days(start, today).map(dayBytes));
+  const used = up + down;
+  const now = Date.now() / 1000;
+  const startTs = parse(start).getTime() / 1000;
+  const endTs = parse(end).getTime() / 1000 + 86_400;
+  const forecast = Math.round(used + (used / (now - startTs)) * (endTs - now));
+  const runsOut = quotaBytes && forecast > quotaBytes && used < quotaBytes
+    ? now + ((quotaBytes - used) * (now - startTs)) / used : null;
+  return {
+    basis: 'total', days_left: days(today, end).length, down_bytes: down, up_bytes: up,
+    start, start_ts: startTs, end, end_ts: endTs, ts: Math.floor(now),
+    forecast_bytes: forecast, forecast_fmt: fmt(forecast), forecast_method: 'cycle',
+    forecast_percent: quotaBytes && (100 * forecast) / quotaBytes,
+    percent: quotaBytes && (100 * used) / quotaBytes,
+    quota_bytes: quotaBytes, quota_fmt: quotaBytes && fmt(quotaBytes),
+    remaining_bytes: quotaBytes && Math.max(0, quotaBytes - used), remaining_fmt: quotaBytes && fmt(Math.max(0, quotaBytes - used)),
+    runs_out_on: runsOut && dayOf(new Date(runsOut * 1000)), runs_out_ts: runsOut && Math.floor(runsOut),
+    used_bytes: used, used_fmt: fmt(used),
+  };
+}
+
+function quota() {
+  const past = Array.from({ length: 12 }, (_, i) => {
+    const [start, end] = cycleDays(12 - i);
+    const [up, down] = sum(days(start, end).map(dayBytes));
+    return { start, end, up_bytes: up, down_bytes: down, used_bytes: up + down, used_fmt: fmt(up + down), percent: quotaBytes && (100 * (up + down)) / quotaBytes };
+  });
+  return [200, { alert_at: [80, 90, 100], alerts: [], billing_day: 1, cycle: cycle(), interfaces: [], past, timezone: 'Asia/Shanghai' }];
+}
+
 function api(name, params) {
   if (failing.has(name)) return [500, { error: `made-up failure of ${name} (dev-server --fail)` }];
   const monthStart = `${today.slice(0, 7)}-01`;
   const yearStart = `${today.slice(0, 4)}-01-01`;
   switch (name) {
     case 'summary':
-      return [200, { today: figures(dayBytes(today)), month: figures(sum(days(monthStart, today).map(dayBytes))), year: figures(sum(days(yearStart, today).map(dayBytes))), timezone: 'Asia/Shanghai', interfaces: ifaces }];
+      return [200, { today: figures(dayBytes(today)), month: figures(sum(days(monthStart, today).map(dayBytes))), year: figures(sum(days(yearStart, today).map(dayBytes))), timezone: 'Asia/Shanghai', interfaces: ifaces, cycle: cycle() }];
     case 'realtime': {
       const now = Math.floor(Date.now() / 1000);
       const samples = Array.from({ length: 30 }, (_, i) => ({ ts: now - 29 + i, up: Math.round(2e5 + 1e5 * Math.sin(i / 3)), down: Math.round(2.4e6 + 1e6 * Math.cos(i / 4)) }));
@@ -111,6 +156,7 @@ function api(name, params) {
     }
     case 'history/today_hours':
       return [200, { hours: query(new URLSearchParams({ start: today, end: today, granularity: 'hour' }))[1].series.map(({ total_bytes, ...rest }) => rest) }];
+    case 'quota': return quota();
     case 'date_range': return [200, { min: '2025-03-14', max: today }];
     case 'top_ips': return topIps();
     case 'query': return query(params);

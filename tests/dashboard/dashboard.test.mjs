@@ -3,7 +3,8 @@
 // API's own answers fetched here, or from calendar arithmetic on the server's "today".
 //
 // Environment: BASE_URL (the monitor's page), SCREENSHOTS (a directory), REPLAY_IFACE and
-// REPLAY_FILE (live traffic for the header's rate while the screenshots are taken).
+// REPLAY_FILE (live traffic for the header's rate while the screenshots are taken), QUOTA_LEVEL
+// (the level the billing-cycle card must be at: the monitor's QUOTA was chosen for it).
 // Prints "ok - …" / "not ok - …" per check and "metric NAME VALUE" lines; exits 1 on a failure.
 
 import assert from 'node:assert/strict';
@@ -16,10 +17,12 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { check, finish } from './checks.mjs';
+import { assertCardShows, cycleDrawn, readCycleCard } from './cycle.mjs';
 
 const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
 const SCREENSHOTS = process.env.SCREENSHOTS || path.join(tmpdir(), 'nts-dashboard-screenshots');
 const base = new URL(BASE);
+const QUOTA_LEVEL = process.env.QUOTA_LEVEL || null;
 
 
 function metric(name, value) {
@@ -167,7 +170,8 @@ async function load(page) {
     if (!nts) return false;
     const drawn = (chart) => Boolean(chart) && (chart.getOption()?.series?.[0]?.data?.length ?? 0) > 0;
     return document.querySelector('#card-today [data-field="total"]').textContent !== '—'
-      && drawn(nts.charts.days) && drawn(nts.charts.months) && drawn(nts.charts.hours)
+      && drawn(nts.charts.days) && drawn(nts.charts.months) && drawn(nts.charts.hours) && drawn(nts.charts.past)
+      && nts.state.cycle && nts.state.data.quota
       && nts.state.data.query && drawn(nts.charts.query)
       && document.querySelector('#top-today').children.length > 0;
   }, null, { timeout: 15_000 });
@@ -263,6 +267,8 @@ await check('the page works under its Content-Security-Policy: no violation, too
     const dot = chart.getDom().querySelector('.tt-dot');
     const colour = dot && getComputedStyle(dot).backgroundColor;
     chart.dispatchAction({ type: 'hideTip' });
+    // The axis pointer's shadow stays after hideTip: leave the chart as it was (screenshots).
+    chart.dispatchAction({ type: 'updateAxisPointer', currTrigger: 'leave' });
     return colour;
   }));
   assert.ok(dots.length >= 4 && dots.every((c) => c && c !== 'rgba(0, 0, 0, 0)'), JSON.stringify(dots));
@@ -311,6 +317,46 @@ await check('the four cards show the API\'s figures', async () => {
   assert.equal(await text(page, '#card-updown [data-field="up"]'), summary.today.up_fmt);
   assert.equal(await text(page, '#card-updown [data-field="down"]'), summary.today.down_fmt);
   assert.equal(await text(page, '#timezone'), timezone);
+});
+
+await check('the billing-cycle card shows /api/quota\'s figures, coloured by its level', async () => {
+  const answer = await apiOk('quota');
+  await cycleDrawn(page);
+  const card = await readCycleCard(page);
+  const level = assertCardShows(card, answer);
+  if (QUOTA_LEVEL) assert.equal(level, QUOTA_LEVEL, `the monitor's QUOTA puts the cycle at ${answer.cycle.percent} %`);
+  // At the level the monitor was started for: before the screenshots' live traffic adds to it.
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.locator('#cycle').screenshot({ path: path.join(SCREENSHOTS, 'dashboard-cycle.png') });
+  assert.deepEqual(answer.interfaces, [], 'QUOTA_IFACES unset: every interface counts');
+  assert.equal(card.fields.scope.text, '全部网卡');
+  assert.equal(card.fields.basis.text, '上行 + 下行');
+  assert.equal(await text(page, '#cycle-title'), '计费周期');
+  for (const label of ['已用', '剩余', '剩余天数', '周期末预计', '前 12 个周期', '配额']) {
+    assert.ok(card.labels.includes(label), `${label} in ${JSON.stringify(card.labels)}`);
+  }
+  if (answer.cycle.runs_out_on) {
+    assert.equal(card.fields['runs-out'].text, `按当前速度，配额将于 ${answer.cycle.runs_out_on} 用完`);
+  }
+});
+
+await check('the 12 cycles before: one stacked bar each (zeros included), the quota as a line', async () => {
+  const answer = await apiOk('quota');
+  assert.equal(answer.past.length, 12);
+  assert.ok(answer.past.filter((c) => c.used_bytes > 0).length >= 3,
+    `traffic 40, 100 and 300 days ago falls in three past cycles: ${JSON.stringify(answer.past)}`);
+  const [up, down] = await seriesData(page, 'past');
+  assert.deepEqual(up, answer.past.map((c) => c.up_bytes), 'past up');
+  assert.deepEqual(down, answer.past.map((c) => c.down_bytes), 'past down');
+  const option = await page.evaluate(() => {
+    const o = window.NTS.charts.past.getOption();
+    return { labels: o.xAxis[0].data, line: o.series[1].markLine?.data?.[0]?.yAxis, top: o.yAxis[0].max };
+  });
+  assert.deepEqual(option.labels, answer.past.map((c) => c.start.slice(0, 7)));
+  assert.equal(answer.cycle.basis, 'total');
+  assert.equal(option.line, answer.cycle.quota_bytes, 'the quota line');
+  assert.ok(option.top >= answer.cycle.quota_bytes, 'the y axis reaches the quota line');
+  assert.equal(await page.locator('#cycle .legend i.limit').isVisible(), true);
 });
 
 await check('30 days, 12 months and today\'s hours draw the API\'s series', async () => {
@@ -451,6 +497,11 @@ await check('the interface selector lists the monitored interfaces and scopes ev
   }
   const scoped = await apiOk(`summary?iface=${name}`);
   await page.waitForFunction((t) => document.querySelector('#card-today [data-field="total"]').textContent === t, scoped.today.total_fmt);
+  // The billing cycle follows the API: that interface's usage against the quota.
+  const quota = await apiOk(`quota?iface=${name}`);
+  assert.deepEqual(quota.interfaces, [name]);
+  await page.waitForFunction((n) => document.querySelector('#cycle [data-field="scope"]').textContent === n, name);
+  assertCardShows(await readCycleCard(page), quota);
   await page.selectOption('#iface', '');
   await page.waitForFunction((t) => document.querySelector('#card-today [data-field="total"]').textContent === t, summary.today.total_fmt);
 });
@@ -465,6 +516,16 @@ await check('language switch to English, remembered across a reload, and back', 
   assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
   assert.equal(await text(page, '#card-today h2'), 'Today');
   assert.equal(await text(page, '#query-title'), 'Date range query');
+  assert.equal(await text(page, '#cycle-title'), 'Billing cycle');
+  const card = await readCycleCard(page);
+  for (const label of ['Used', 'Remaining', 'Days left', 'Forecast at cycle end', 'The 12 cycles before', 'Quota', 'Counts: ']) {
+    assert.ok(card.labels.includes(label), `${label} in ${JSON.stringify(card.labels)}`);
+  }
+  assert.equal(card.fields.basis.text, 'up + down');
+  assert.equal(card.fields.scope.text, 'All interfaces');
+  if (card.drawn.runs_out_on) {
+    assert.equal(card.fields['runs-out'].text, `At this rate the quota runs out on ${card.drawn.runs_out_on}`);
+  }
   await page.click('[data-lang="zh"]');
   assert.equal(await text(page, '#card-today h2'), '今日总流量');
   await load(page);
@@ -515,7 +576,7 @@ await check('time to first render on loopback (5 fresh loads, against a plain-te
   metric('all_panels_drawn_ms_median_upper_bound', of('charts').toFixed(0));
 });
 
-await check('refresh cadence: live rate 3 s, cards 10 s, today 60 s, 30-day and 12-month bars 2 min', async () => {
+await check('refresh cadence: live rate 3 s, cards 10 s, today 60 s, 30-day and 12-month bars and past cycles 2 min', async () => {
   const { context, page: fresh } = await open();
   await fresh.clock.install();
   await load(fresh);
@@ -528,8 +589,8 @@ await check('refresh cadence: live rate 3 s, cards 10 s, today 60 s, 30-day and 
   await fresh.waitForTimeout(1_000);
   const count = (name) => asked.filter((a) => a === name).length;
   assert.deepEqual(
-    Object.fromEntries(['realtime', 'summary', 'health', 'history/today_hours', 'top_ips', 'history/30days', 'history/12months', 'date_range'].map((n) => [n, count(n)])),
-    { realtime: 40, summary: 12, health: 4, 'history/today_hours': 2, top_ips: 2, 'history/30days': 1, 'history/12months': 1, date_range: 1 },
+    Object.fromEntries(['realtime', 'summary', 'health', 'history/today_hours', 'top_ips', 'history/30days', 'history/12months', 'quota', 'date_range'].map((n) => [n, count(n)])),
+    { realtime: 40, summary: 12, health: 4, 'history/today_hours': 2, top_ips: 2, 'history/30days': 1, 'history/12months': 1, quota: 1, date_range: 1 },
   );
   // Today's range on screen follows the cards (a refresh gives way while one is in flight).
   assert.ok(count('query?range') >= 1 && count('query?range') <= 12, `query refreshed ${count('query?range')} times`);
@@ -632,6 +693,17 @@ await check('phone width (390 px): no horizontal scrolling, in both languages', 
       const [scrollWidth, innerWidth] = await phone.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
       assert.ok(scrollWidth <= innerWidth, `${lang}, ${key}: scrollWidth ${scrollWidth} > ${innerWidth}`);
     }
+    // The billing-cycle card: inside the viewport, every figure whole.
+    const fit = await phone.evaluate(() => {
+      const root = document.documentElement;
+      const box = document.querySelector('#cycle');
+      return { scroll: root.scrollWidth, client: root.clientWidth, right: box.getBoundingClientRect().right };
+    });
+    assert.ok(fit.scroll <= fit.client, `${lang}: scrollWidth ${fit.scroll} > clientWidth ${fit.client}`);
+    assert.ok(fit.right <= fit.client, `${lang}: the card ends at ${fit.right} px`);
+    const card = await readCycleCard(phone);
+    assert.deepEqual(card.cut, [], `${lang}: figures cut off`);
+    assert.equal(card.overflows, false, `${lang}: the card overflows`);
     if (lang === 'zh') {
       await phone.waitForTimeout(3_500); // one live-rate refresh with traffic flowing
       mkdirSync(SCREENSHOTS, { recursive: true });

@@ -2,8 +2,9 @@
 // on the history of its first run) and with WEB_AUTH, opened the way a NAS owner types it:
 // http://user:pass@nas:8080/. Expected values come from the API's own answers.
 //
-// Environment: BASE_URL (the page, with the user name and password in it) and NOT_CAPTURED (an
-// interface the history holds but the monitor does not capture now).
+// Environment: BASE_URL (the page, with the user name and password in it), NOT_CAPTURED (an
+// interface the history holds but the monitor does not capture now) and QUOTA_LEVEL (the level
+// the billing-cycle card must be at: the monitor's QUOTA was chosen for it).
 // Prints "ok - …" / "not ok - …" per check; exits 1 on a failure.
 
 import assert from 'node:assert/strict';
@@ -12,9 +13,11 @@ import { request as httpRequest } from 'node:http';
 import { chromium } from 'playwright-core';
 
 import { check, finish } from './checks.mjs';
+import { assertCardShows, cycleDrawn, readCycleCard } from './cycle.mjs';
 
 const BASE = process.env.BASE_URL;
 const NOT_CAPTURED = process.env.NOT_CAPTURED;
+const QUOTA_LEVEL = process.env.QUOTA_LEVEL || null;
 const base = new URL(BASE);
 assert.ok(base.username && base.password, `BASE_URL must carry credentials: ${BASE}`);
 
@@ -98,6 +101,13 @@ await check('opened as http://user:pass@host/: every panel filled, no error bann
   assert.deepEqual(apiStatuses.filter((status) => status !== 200), [], 'every API request answered 200 (authenticated)');
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
+});
+
+await check('the billing-cycle card shows /api/quota\'s figures at the level of its QUOTA', async () => {
+  const answer = await apiOk('quota');
+  await cycleDrawn(page);
+  const level = assertCardShows(await readCycleCard(page), answer);
+  if (QUOTA_LEVEL) assert.equal(level, QUOTA_LEVEL, `the monitor's QUOTA puts the cycle at ${answer.cycle.percent} %`);
 });
 
 await check(`the selector offers ${NOT_CAPTURED} (history only), marked as not captured now, in both languages`, async () => {

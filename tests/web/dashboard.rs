@@ -8,9 +8,15 @@
 //! drives Debian's chromium (playwright-core) inside the same namespace, so nothing listens or
 //! browses outside it, and compares the page with the API's own answers.
 //!
+//! The monitor runs with `BILLING_DAY=1` and a `QUOTA` worked out from the imported history so
+//! that the current cycle stands at 88 % of it: the billing-cycle card must show its warning
+//! colour. The usage is asked of the monitor itself, started once without a quota beforehand,
+//! when `tests/dashboard/no_quota.test.mjs` also checks the card of a monitor without `QUOTA`.
+//!
 //! Then the monitor starts again on the same history with vd alone and `WEB_AUTH`, and
 //! `tests/dashboard/second_start.test.mjs` opens it as `http://user:pass@127.0.0.1:8080/`: every
-//! panel must fill without an error banner, and vb (history only now) must stay selectable.
+//! panel must fill without an error banner, and vb (history only now) must stay selectable. Its
+//! quota is half the first cycle's usage, so the card must show the colour of a quota exceeded.
 //!
 //! Screenshots go to `$NTS_SCREENSHOTS` (relative to the repository; `docs/screenshots` to
 //! refresh the README's) or else to a folder under the target directory.
@@ -21,6 +27,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::netns::{Netns, Spawned, ip, run_ok, wait_until};
+use crate::support::web::Monitor;
 use crate::support::{TempDir, capture, captures_dir};
 
 /// The zone of the monitor and the import: no daylight saving, so a day has 24 hours.
@@ -39,6 +46,10 @@ const MOVED: &[(&str, i64)] = &[
     ("zeek-wikipedia.pcap", 100),
     ("zeek-http-206_example_b.pcap", 300),
 ];
+/// Where the first run's quota puts the current billing cycle: in the warning band of the card,
+/// from ALERT_AT's lowest default threshold (80 %) to 100 %.
+const FIRST_RUN_PERCENT: u64 = 88;
+
 /// Captures imported as they are (old years: the date range's start).
 const AS_THEY_ARE: &[&str] = &["zeek-ssh-ssh.pcap", "sv-smtp-errors-smtperr.pcap"];
 
@@ -123,6 +134,48 @@ fn import_history(dir: &TempDir, db: &Path) {
     eprintln!("import: {}", String::from_utf8_lossy(&output.stdout).trim());
 }
 
+/// The current billing cycle's usage (`BILLING_DAY=1`, every interface) of the history in `db`,
+/// as the monitor itself counts it: started in `ns` without a quota, asked, its card checked in
+/// the browser (`no_quota.test.mjs`), stopped.
+fn cycle_usage(lab: &Netns, ns: &str, db: &Path, tests: &Path) -> u64 {
+    let settings = [("TZ", ZONE), ("BILLING_DAY", "1")];
+    let mut monitor = Monitor::start(lab, ns, "vb,vd", db, &settings);
+    monitor.wait_for("interface vb: capturing");
+    monitor.wait_ready("vd");
+    let answer = monitor.get("/api/quota");
+    assert_eq!(answer.status, 200, "/api/quota: {}", answer.text());
+    let body = answer.json();
+    assert!(
+        body["cycle"]["quota_bytes"].is_null(),
+        "no quota yet: {body}"
+    );
+    let used = body["cycle"]["used_bytes"]
+        .as_u64()
+        .expect("cycle.used_bytes");
+    let mut browser = lab.exec(ns, "node");
+    browser
+        .arg(tests.join("no_quota.test.mjs"))
+        .current_dir(tests)
+        .env("BASE_URL", "http://127.0.0.1:8080/")
+        .stdin(Stdio::null());
+    let output = Spawned::new(&mut browser).finish(Duration::from_secs(60), "the no-quota test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "the no-quota browser test failed ({}):\n{stdout}\n{}\nmonitor log:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        monitor.log()
+    );
+    monitor.stop();
+    assert!(
+        used > 0,
+        "the imported history has traffic in this cycle: {body}"
+    );
+    used
+}
+
 /// Where the screenshots go.
 fn screenshot_dir() -> PathBuf {
     match std::env::var_os("NTS_SCREENSHOTS") {
@@ -159,6 +212,9 @@ fn dashboard_in_chromium_against_the_real_monitor() {
     ip(&["-n", &ns, "link", "set", "lo", "up"]);
     lab.veth((&ns, "va"), (&ns, "vb"));
     lab.veth((&ns, "vc"), (&ns, "vd"));
+    let used = cycle_usage(&lab, &ns, &db, &tests);
+    let first_quota = format!("{}B", used * 100 / FIRST_RUN_PERCENT);
+    eprintln!("billing cycle: {used} bytes used; first run QUOTA={first_quota}");
 
     let log = dir.path().join("monitor.log");
     let mut monitor = lab.exec(&ns, env!("CARGO_BIN_EXE_nettraffic-sentinel"));
@@ -171,6 +227,8 @@ fn dashboard_in_chromium_against_the_real_monitor() {
         .env("WEB_PORT", "8080")
         .env("SAVE_INTERVAL", "3600")
         .env("AUTO_LOCAL_PREFIXES", "false")
+        .env("BILLING_DAY", "1")
+        .env("QUOTA", &first_quota)
         .env_remove("LOCAL_PREFIXES")
         .env_remove("EXCLUDE_IPV6_PREFIX")
         .env_remove("WEB_AUTH")
@@ -188,6 +246,7 @@ fn dashboard_in_chromium_against_the_real_monitor() {
         .env("SCREENSHOTS", &screenshots)
         .env("REPLAY_IFACE", "va")
         .env("REPLAY_FILE", capture("sv-base64-decode-5885.pcap"))
+        .env("QUOTA_LEVEL", "warn")
         .stdin(Stdio::null());
     let output = Spawned::new(&mut browser).finish(Duration::from_secs(240), "the browser test");
 
@@ -221,6 +280,8 @@ fn dashboard_in_chromium_against_the_real_monitor() {
         .env("WEB_AUTH", "user:pass")
         .env("SAVE_INTERVAL", "3600")
         .env("AUTO_LOCAL_PREFIXES", "false")
+        .env("BILLING_DAY", "1")
+        .env("QUOTA", format!("{}B", used / 2))
         .env_remove("LOCAL_PREFIXES")
         .env_remove("EXCLUDE_IPV6_PREFIX")
         .stdin(Stdio::null())
@@ -233,6 +294,7 @@ fn dashboard_in_chromium_against_the_real_monitor() {
         .current_dir(&tests)
         .env("BASE_URL", "http://user:pass@127.0.0.1:8080/")
         .env("NOT_CAPTURED", "vb")
+        .env("QUOTA_LEVEL", "over")
         .stdin(Stdio::null());
     let output =
         Spawned::new(&mut browser).finish(Duration::from_secs(90), "the second browser test");

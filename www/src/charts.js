@@ -1,16 +1,16 @@
-// The four charts, on the parts of ECharts they use (bar, line, grid, tooltip, canvas): importing
+// The five charts, on the parts of ECharts they use (bar, line, grid, tooltip, mark line, canvas): importing
 // `echarts/core` instead of `echarts` keeps the bundle to what is drawn. Legends are HTML next to
 // each chart title, so they follow the page's type and language without a chart redraw.
 
 import { init, use } from 'echarts/core';
 import { BarChart, LineChart } from 'echarts/charts';
-import { GridComponent, TooltipComponent } from 'echarts/components';
+import { GridComponent, MarkLineComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 
 import { formatBytes, formatExactBytes } from './format.js';
 import { t } from './i18n.js';
 
-use([BarChart, LineChart, GridComponent, TooltipComponent, CanvasRenderer]);
+use([BarChart, LineChart, GridComponent, MarkLineComponent, TooltipComponent, CanvasRenderer]);
 
 const COLORS = {
   up: '#ff8a1f',
@@ -19,6 +19,7 @@ const COLORS = {
   grid: '#1f2835',
   tooltipBg: '#0f141b',
   tooltipBorder: '#364457',
+  limit: '#ff5c5c',
 };
 
 const BYTE_UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
@@ -99,16 +100,37 @@ function categoryAxis(labels) {
 
 const GRID = { left: 8, right: 12, top: 14, bottom: 4, containLabel: true };
 
+/** A dashed horizontal line at `limit.value` bytes, named `limit.label` (the quota). */
+function limitLine(limit) {
+  return {
+    silent: true,
+    symbol: 'none',
+    z: 10, // over the bars, which may reach above it
+    lineStyle: { color: COLORS.limit, type: [6, 4], width: 1.5 },
+    label: {
+      position: 'insideEndTop',
+      color: COLORS.limit,
+      backgroundColor: COLORS.tooltipBg,
+      padding: [1, 4],
+      borderRadius: 2,
+      fontSize: 11,
+      formatter: `${limit.label} ${formatBytes(limit.value)}`,
+    },
+    data: [{ yAxis: limit.value }],
+  };
+}
+
 /**
  * A chart's option. `points` is [{label, title, up, down}]; `kind` is "bars" (stacked, up under
- * down) or "area" (two lines with filled areas).
+ * down) or "area" (two lines with filled areas); `limit` ({value, label}, or null) a reference
+ * line, which the y axis always reaches.
  */
-function trafficOption(points, kind) {
+function trafficOption(points, kind, limit) {
   const up = points.map((p) => p.up);
   const down = points.map((p) => p.down);
-  const max = kind === 'bars'
-    ? Math.max(0, ...points.map((p) => p.up + p.down))
-    : Math.max(0, ...up, ...down);
+  const max = Math.max(limit ? limit.value : 0, ...(kind === 'bars'
+    ? points.map((p) => p.up + p.down)
+    : [...up, ...down]));
   const many = points.length > 60;
   const series = kind === 'bars'
     ? [
@@ -119,6 +141,7 @@ function trafficOption(points, kind) {
       areaSeries(t('up'), up, COLORS.up, many),
       areaSeries(t('down'), down, COLORS.down, many),
     ];
+  if (limit) series[series.length - 1].markLine = limitLine(limit);
   return {
     animationDuration: 300,
     animationDurationUpdate: 300,
@@ -151,13 +174,14 @@ function areaSeries(name, data, color, many) {
 }
 
 /**
- * Draw `points` on `chart`. A refresh of the same shape (kind and number of points) merges into
- * the chart, so an open tooltip stays; a new shape replaces the option.
+ * Draw `points` on `chart`, with an optional reference line `limit` ({value, label}). A refresh of
+ * the same shape (kind, number of points and line) merges into the chart, so an open tooltip
+ * stays; a new shape replaces the option (a merge would keep a line that is gone).
  */
-export function drawTraffic(chart, points, kind) {
-  const shape = `${kind}:${points.length}`;
+export function drawTraffic(chart, points, kind, { limit = null } = {}) {
+  const shape = `${kind}:${points.length}:${limit ? `${limit.value}:${limit.label}` : ''}`;
   const replace = chart.trafficShape !== shape;
-  chart.setOption(trafficOption(points, kind), { notMerge: replace });
+  chart.setOption(trafficOption(points, kind, limit), { notMerge: replace });
   chart.trafficShape = shape;
 }
 

@@ -42,3 +42,12 @@ export function formatShare(part, whole) {
   const percent = (100 * part) / whole;
   return `${percent < 10 ? percent.toFixed(1) : percent.toFixed(0)} %`;
 }
+
+/**
+ * "87.9 %" of the quota: one decimal, rounded down, so the page never says 100 % before the quota
+ * is reached (the API's `percent` is unrounded and may exceed 100).
+ */
+export function formatPercent(percent) {
+  const tenths = Math.floor(Number(percent) * 10 + 1e-9) / 10;
+  return `${tenths.toFixed(1)} %`;
+}

@@ -1,11 +1,12 @@
 // The dashboard: loads every panel from the JSON API, refreshes each at its own pace (live rate
-// 3 s, cards 10 s, today's hours and addresses 60 s, 30-day and 12-month bars 2 min; paused while
-// the tab is hidden), and shows every failed request in the page instead of swallowing it.
+// 3 s, cards and the billing cycle's figures 10 s, today's hours and addresses 60 s, 30-day and
+// 12-month bars and the past billing cycles 2 min; paused while the tab is hidden), and shows
+// every failed request in the page instead of swallowing it.
 
 import './style.css';
 import { ApiError, getJson } from './api.js';
 import { QUICK_RANGES, isDay, localToday, todayIn } from './dates.js';
-import { formatBitRate, formatBytes, formatExactBytes, formatShare } from './format.js';
+import { formatBitRate, formatBytes, formatExactBytes, formatPercent, formatShare } from './format.js';
 import { applyStatic, setLang, t } from './i18n.js';
 
 const $ = (selector) => document.querySelector(selector);
@@ -19,6 +20,7 @@ const state = {
   granularity: 'hour',
   quick: null,
   data: {},
+  cycle: null, // the billing cycle the card shows: summary's or quota's, whichever is newer
   querySeq: 0,
   queryBusy: false,
 };
@@ -97,13 +99,19 @@ async function guarded(key, loader) {
 // Cards, live rate, interfaces, time zone
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Write `text` into `root`'s [data-field=FIELD], with the exact byte count `exact` on hover (none
+ * when `exact` is null; the title is left alone when it is not given).
+ */
+function setField(root, field, text, exact) {
+  const element = root.querySelector(`[data-field="${field}"]`);
+  if (!element) return;
+  element.textContent = text;
+  if (exact !== undefined) element.title = exact === null ? '' : formatExactBytes(exact);
+}
+
 function fillCard(card, figures) {
-  const set = (field, text, exact) => {
-    const element = card.querySelector(`[data-field="${field}"]`);
-    if (!element) return;
-    element.textContent = text;
-    if (exact !== undefined) element.title = formatExactBytes(exact);
-  };
+  const set = (field, text, exact) => setField(card, field, text, exact);
   set('total', figures.total_fmt, figures.total_bytes);
   const arrows = card.classList.contains('card-updown') ? ['', ''] : ['↑ ', '↓ '];
   set('up', `${arrows[0]}${figures.up_fmt}`, figures.up_bytes);
@@ -123,6 +131,7 @@ function renderSummary() {
   fillCard($('#card-month'), summary.month);
   fillCard($('#card-year'), summary.year);
   fillCard($('#card-updown'), summary.today);
+  renderCycle();
   $('#timezone').textContent = summary.timezone || '—';
   renderInterfaces(
     Array.isArray(summary.interfaces) ? summary.interfaces : [],
@@ -242,6 +251,95 @@ async function loadHealth() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Billing cycle
+// ---------------------------------------------------------------------------------------------
+
+// The current cycle is the same object in /api/summary (every 10 s, with the cards) and in
+// /api/quota (every 2 min, with the past cycles, the alert thresholds and the interfaces that
+// count): the card shows whichever answer is the more recent. Every figure is the answer's own.
+
+/** The more recent of two cycle objects (by the instant `ts` they are for). */
+function newerCycle(a, b) {
+  if (!a) return b || null;
+  if (!b) return a;
+  return b.ts > a.ts ? b : a;
+}
+
+/**
+ * "none" without a quota or before the thresholds are known, "over" from 100 %, "warn" from the
+ * lowest ALERT_AT threshold below 100 (the one that raises the first alert), else "ok".
+ */
+function quotaLevel(cycle, alertAt) {
+  if (cycle.percent === null || cycle.percent === undefined) return 'none';
+  if (cycle.percent >= 100) return 'over';
+  if (!Array.isArray(alertAt)) return 'none';
+  const warnAt = Math.min(...alertAt.filter((percent) => percent < 100));
+  return cycle.percent >= warnAt ? 'warn' : 'ok';
+}
+
+function renderCycle() {
+  const quota = state.data.quota;
+  const cycle = newerCycle(state.data.summary?.cycle, quota?.cycle);
+  if (!cycle) return;
+  state.cycle = cycle; // the answer on screen (the browser tests compare it)
+  const box = $('#cycle');
+  const set = (field, text, exact) => setField(box, field, text, exact);
+  const hasQuota = cycle.quota_bytes !== null && cycle.quota_bytes !== undefined;
+  set('dates', `${cycle.start} → ${cycle.end}`);
+  const basis = t(`basis_${cycle.basis}`);
+  set('basis', basis === `basis_${cycle.basis}` ? cycle.basis : basis);
+  set('used', cycle.used_fmt, cycle.used_bytes);
+  set('days-left', String(cycle.days_left));
+  let forecast = '—';
+  if (cycle.forecast_fmt) {
+    forecast = cycle.forecast_percent === null || cycle.forecast_percent === undefined
+      ? cycle.forecast_fmt
+      : `${cycle.forecast_fmt} · ${formatPercent(cycle.forecast_percent)}`;
+  }
+  set('forecast', forecast, cycle.forecast_bytes);
+  for (const element of box.querySelectorAll('[data-quota]')) element.hidden = !hasQuota;
+  box.querySelector('[data-field="no-quota"]').hidden = hasQuota;
+  if (hasQuota) {
+    set('quota', cycle.quota_fmt, cycle.quota_bytes);
+    set('remaining', cycle.remaining_fmt, cycle.remaining_bytes);
+    set('percent', formatPercent(cycle.percent));
+    box.querySelector('[data-field="fill"]').style.width = `${Math.min(100, Math.max(0, cycle.percent))}%`;
+  }
+  const runsOut = box.querySelector('[data-field="runs-out"]');
+  runsOut.hidden = !cycle.runs_out_on;
+  runsOut.textContent = cycle.runs_out_on ? t('cycle_runs_out').replace('{date}', cycle.runs_out_on) : '';
+  if (quota) {
+    const names = Array.isArray(quota.interfaces) ? quota.interfaces : [];
+    set('scope', names.length ? names.join(', ') : t('all_interfaces'));
+  }
+  const level = quotaLevel(cycle, quota?.alert_at);
+  for (const name of ['none', 'ok', 'warn', 'over']) box.classList.toggle(`quota-${name}`, name === level);
+}
+
+/** The 12 cycles before this one as stacked bars, with the quota as a line when it applies. */
+function renderPast() {
+  const quota = state.data.quota;
+  if (!chartKit || !quota || !Array.isArray(quota.past)) return;
+  const points = quota.past.map((cycle) => ({
+    label: cycle.start.slice(0, 7),
+    title: `${cycle.start} → ${cycle.end}`,
+    up: cycle.up_bytes,
+    down: cycle.down_bytes,
+  }));
+  // The bars stack up and down, so the quota line is drawn only when that sum is what counts.
+  const quotaBytes = quota.cycle.quota_bytes;
+  const limit = quota.cycle.basis === 'total' && Number.isFinite(quotaBytes) ? { value: quotaBytes, label: t('cycle_limit') } : null;
+  for (const element of $('#cycle').querySelectorAll('[data-limit]')) element.hidden = !limit;
+  chartKit.drawTraffic(charts.past, points, 'bars', { limit });
+}
+
+async function loadQuota() {
+  state.data.quota = await getJson('quota', withIface());
+  renderCycle();
+  renderPast();
+}
+
+// ---------------------------------------------------------------------------------------------
 // History charts and today's addresses
 // ---------------------------------------------------------------------------------------------
 
@@ -262,12 +360,13 @@ function renderHistory() {
   if (days) chartKit.drawTraffic(charts.days, toPoints.day(days), 'bars');
   if (months) chartKit.drawTraffic(charts.months, toPoints.month(months), 'bars');
   if (hours) chartKit.drawTraffic(charts.hours, toPoints.hour(hours, true), 'area');
+  renderPast();
 }
 
 function loadCharts() {
   return import('./charts.js').then((kit) => {
     chartKit = kit;
-    for (const name of ['query', 'days', 'months', 'hours']) charts[name] = kit.mountChart($(`#chart-${name}`));
+    for (const name of ['query', 'days', 'months', 'hours', 'past']) charts[name] = kit.mountChart($(`#chart-${name}`));
     if (errors.delete('charts')) showErrors();
     renderHistory();
     renderQuery();
@@ -519,7 +618,15 @@ const schedules = [
   { every: 10 * SECOND, run: () => guarded('summary', loadSummary).then(renderTopToday).then(refreshQuery) },
   { every: 30 * SECOND, run: () => guarded('health', loadHealth) },
   { every: 60 * SECOND, run: () => Promise.all([guarded('hours', loadHours), guarded('top', loadTopToday)]) },
-  { every: 120 * SECOND, run: () => Promise.all([guarded('days', loadDays), guarded('months', loadMonths), guarded('date-range', loadDateRange)]) },
+  {
+    every: 120 * SECOND,
+    run: () => Promise.all([
+      guarded('days', loadDays),
+      guarded('months', loadMonths),
+      guarded('quota', loadQuota),
+      guarded('date-range', loadDateRange),
+    ]),
+  },
 ];
 
 function refreshAll() {
@@ -581,6 +688,7 @@ async function start() {
   await Promise.all([
     guarded('days', loadDays),
     guarded('months', loadMonths),
+    guarded('quota', loadQuota),
     guarded('hours', loadHours),
     guarded('top', loadTopToday),
     guarded('date-range', loadDateRange),
