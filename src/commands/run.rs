@@ -76,6 +76,11 @@ impl std::error::Error for RunError {}
 /// # Errors
 /// See [`RunError`]; what was counted before a failure is committed when it can be.
 pub fn run(config: &Config) -> Result<(), RunError> {
+    // Files named by settings first: a bad one is the owner's to fix, whatever else holds.
+    let geoip = match open_geoip(&config.geoip_db) {
+        Ok(geoip) => geoip,
+        Err(error) => return Err(RunError::Settings(error)),
+    };
     // Before anything is opened: with no interface named, capture takes one (the default route's).
     match crate::config::mem_total() {
         Some(mem_total) => {
@@ -116,11 +121,6 @@ pub fn run(config: &Config) -> Result<(), RunError> {
             );
         }
     }
-
-    let geoip = match open_geoip(&config.geoip_db) {
-        Ok(geoip) => geoip,
-        Err(error) => return Err(RunError::Settings(error)),
-    };
 
     let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
         Ok(store) => Arc::new(store),

@@ -289,10 +289,13 @@ fn read_place(reader: &Reader<Vec<u8>>, address: IpAddr) -> Place {
     let country_name = text(&[key("country"), key("names"), key("en")])
         .or_else(|| text(&[key("registered_country"), key("names"), key("en")]))
         .or_else(|| ipinfo_code.and_then(|_| text(&[key("country")])));
+    // Writers store the number as whichever unsigned type fits it; the crate decodes an i64
+    // from any of them (a u32 or u64 only from its own type).
     let asn = found
-        .decode_path::<u32>(&[key("autonomous_system_number")])
+        .decode_path::<i64>(&[key("autonomous_system_number")])
         .ok()
         .flatten()
+        .and_then(|asn| u32::try_from(asn).ok())
         .or_else(|| {
             text(&[key("asn")]).and_then(|asn| {
                 let digits = asn.trim();

@@ -42,9 +42,21 @@ pub enum Need {
     Playwright,
     /// At least this many open files for the test process (its hard limit, or root to raise it).
     OpenFiles(u64),
+    /// The Python of [`geo_python`], with the PyPI packages maxminddb, maxminddb-geolite2 and
+    /// mmdb-writer (GeoIP reference lookups and test databases).
+    GeoPython,
 }
 
-use Need::{Dashboard, Netns, OpenFiles, Playwright, Root, Tool};
+use Need::{Dashboard, GeoPython, Netns, OpenFiles, Playwright, Root, Tool};
+
+/// The virtual environment scripts/test makes for the GeoIP tests (`NETTRAFFIC_GEO_PYTHON`
+/// names another Python with the same packages).
+pub fn geo_python() -> std::path::PathBuf {
+    std::env::var_os("NETTRAFFIC_GEO_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-python/bin/python3"),
+        std::path::PathBuf::from,
+    )
+}
 
 impl Need {
     /// The prerequisites this one stands for (only [`Need::Netns`] stands for several).
@@ -69,6 +81,12 @@ impl Need {
                     || nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
                         .is_ok_and(|(_, hard)| hard >= wanted)
             }
+            GeoPython => std::process::Command::new(geo_python())
+                .args(["-c", "import maxminddb, mmdb_writer, _maxminddb_geolite2"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success()),
         }
     }
 
@@ -90,6 +108,11 @@ impl Need {
             OpenFiles(wanted) => format!(
                 "needs {wanted} open files (raise the hard limit: ulimit -Hn {wanted} as root, or \
                  run as root)"
+            ),
+            GeoPython => format!(
+                "needs {} with the PyPI packages maxminddb, maxminddb-geolite2 and mmdb-writer \
+                 (./scripts/test makes it)",
+                geo_python().display()
             ),
         }
     }

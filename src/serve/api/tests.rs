@@ -687,6 +687,8 @@ fn top_ips_today_by_default_and_over_stored_days() {
         "/api/top_ips?start=2026-11-28&end=2026-11-01",
         "end 2026-11-01 is before start",
     );
+    // Without GEOIP_DB the entries above carry no place fields, and networks say what is missing.
+    bad(api, "/api/networks?by=asn", "GEOIP_DB");
 }
 
 #[test]
