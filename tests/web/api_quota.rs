@@ -85,8 +85,9 @@ fn packets(
     pcap
 }
 
-struct Plan {
-    billing_day: i64,
+/// The billing cycle a test's history and monitor agree on (also used by `grafana`).
+pub(crate) struct Plan {
+    pub(crate) billing_day: i64,
     /// Day numbers: the current cycle's first day, and the next cycle's.
     first: i64,
     next: i64,
@@ -95,7 +96,7 @@ struct Plan {
     past_firsts: Vec<i64>,
 }
 
-fn plan() -> Plan {
+pub(crate) fn plan() -> Plan {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("a clock after 1970")
@@ -180,7 +181,7 @@ fn alert_states(body: &Value) -> Vec<(String, String)> {
 }
 
 /// A history in `dir` made by `import` of the plan's capture.
-fn imported_history(dir: &TempDir, plan: &Plan) -> std::path::PathBuf {
+pub(crate) fn imported_history(dir: &TempDir, plan: &Plan) -> std::path::PathBuf {
     let db = db_in(dir.path());
     let file = dir.write("cycles.pcap", &capture(plan));
     let mut import = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));

@@ -1,5 +1,6 @@
 //! Integration tests: the web server and the API: HTTP under abuse, authentication, the API against
-//! a real monitor, the healthcheck and the dashboard in a browser.
+//! a real monitor, the healthcheck, the dashboard in a browser and the Grafana dashboard against a
+//! real Prometheus.
 //!
 //! One test binary (`harness = false`): each module lists its tests with `tests!`, run by
 //! `support::harness` (see there for skipped prerequisites and `NETTRAFFIC_TEST_ALL`).
@@ -14,6 +15,7 @@ mod api_live;
 mod api_quota;
 mod assets;
 mod dashboard;
+mod grafana;
 mod healthcheck;
 mod http_abuse;
 mod http_auth;
@@ -34,6 +36,7 @@ fn main() {
         api_quota::tests,
         assets::tests,
         dashboard::tests,
+        grafana::tests,
         healthcheck::tests,
         http_abuse::tests,
         http_auth::tests,
