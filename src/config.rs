@@ -61,6 +61,7 @@ pub mod setting {
         QUOTA_IFACES: "QUOTA_IFACES", "--quota-iface", "", "interfaces whose traffic counts against the quota, comma-separated (default: all monitored)";
         ALERT_AT: "ALERT_AT", "--alert-at", "80,90,100", "percentages of the quota that raise an alert once per cycle, comma-separated (1 to 1000; empty: none)";
         ALERT_URLS: "ALERT_URLS", "--alert-urls", "", "notification targets, separated by spaces or commas: ntfy://, tgram://, mailto://, gotify://, json:// (docs/alerts.md)";
+        REVERSE_DNS: "REVERSE_DNS", "--reverse-dns", "true", "look up the names (PTR) of remote addresses shown, through the system's resolvers (/etc/resolv.conf), off every answer's path";
         GEOIP_DB: "GEOIP_DB", "--geoip-db", "", "MaxMind-format .mmdb files naming the country and network of remote addresses, comma-separated (docs/geoip.md); read again when changed";
     }
 }
@@ -111,6 +112,8 @@ pub struct Config {
     pub alert_targets: Vec<crate::notify::Target>,
     /// `GEOIP_DB`: the files, not yet read (the monitor reads them at its start).
     pub geoip_db: Vec<PathBuf>,
+    /// `REVERSE_DNS`.
+    pub reverse_dns: bool,
 }
 
 /// `WEB_AUTH`: its `Debug` hides the password, so a printed `Config` never shows it.
@@ -302,6 +305,7 @@ impl RawSettings {
             quota: self.quota()?,
             alert_targets: self.alert_targets()?,
             geoip_db: self.geoip_db(),
+            reverse_dns: self.boolean(setting::REVERSE_DNS)?,
         })
     }
 

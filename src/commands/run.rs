@@ -37,7 +37,7 @@ use crate::live::LiveState;
 use crate::notify::Outbox;
 use crate::persister::Persister;
 use crate::quota::alerts::{self, Alerts, Deliver, LogOnly};
-use crate::remote::GeoIp;
+use crate::remote::{GeoIp, Names};
 use crate::serve::api::{Api, LiveSource, PrefixSettings};
 use crate::serve::http::{self, HttpSettings};
 use crate::shutdown::Shutdown;
@@ -226,6 +226,17 @@ pub fn run(config: &Config) -> Result<(), RunError> {
     let api = match geoip {
         Some(geoip) => api.with_geoip(geoip),
         None => api,
+    };
+    let api = if config.reverse_dns {
+        match Names::start() {
+            Ok(names) => api.with_names(Arc::new(names)),
+            Err(error) => {
+                warn!("{error}; remote addresses are shown without names (REVERSE_DNS)");
+                api
+            }
+        }
+    } else {
+        api
     };
     let _server = match http::start(&settings, Arc::new(api)) {
         Ok(server) => {

@@ -132,6 +132,7 @@ fn package(tool: &str) -> &str {
         "mkfs.ext4" | "e2fsck" => "e2fsprogs",
         "ab" => "apache2-utils",
         "aiosmtpd" => "python3-aiosmtpd",
+        "dnsmasq" => "dnsmasq-base",
         other => other,
     }
 }

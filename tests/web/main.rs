@@ -13,6 +13,7 @@ mod api_geoip;
 mod api_history;
 mod api_live;
 mod api_quota;
+mod api_rdns;
 mod assets;
 mod dashboard;
 mod grafana;
@@ -34,6 +35,7 @@ fn main() {
         api_history::tests,
         api_live::tests,
         api_quota::tests,
+        api_rdns::tests,
         assets::tests,
         dashboard::tests,
         grafana::tests,

@@ -53,7 +53,7 @@ use jiff::civil::Date;
 use crate::clock::Zone;
 use crate::clock::unix_now;
 use crate::quota::QuotaSettings;
-use crate::remote::GeoIp;
+use crate::remote::{GeoIp, Names};
 use crate::serve::{Handler, Request, Response};
 use crate::store::{ReadView, Store, StoreError};
 pub use live::{InterfaceReport, LiveSource};
@@ -117,6 +117,7 @@ pub struct Api {
     quota: QuotaSettings,
     quota_cache: crate::quota::usage::Cache,
     geoip: Option<Arc<GeoIp>>,
+    names: Option<Arc<Names>>,
 }
 
 /// The local-prefix settings capture runs with, for `/api/debug/local_ips`.
@@ -141,7 +142,20 @@ impl Api {
             quota: QuotaSettings::default(),
             quota_cache: crate::quota::usage::Cache::default(),
             geoip: None,
+            names: None,
         }
+    }
+
+    /// The same handler, naming remote addresses by their reverse-DNS names from `names`.
+    #[must_use]
+    pub fn with_names(mut self, names: Arc<Names>) -> Api {
+        self.names = Some(names);
+        self
+    }
+
+    /// Reverse DNS (`REVERSE_DNS`), when on.
+    pub fn names(&self) -> Option<&Names> {
+        self.names.as_deref()
     }
 
     /// The same handler, naming the networks and countries of remote addresses from `geoip`.

@@ -51,12 +51,21 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
         bytes_fmt: Formatted,
         down_bytes: u64,
         ip: std::net::IpAddr,
+        /// The reverse-DNS name, once known (`REVERSE_DNS`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         /// `country`, `country_name`, `asn`, `org` from `GEOIP_DB`, each when known.
         #[serde(flatten)]
         place: Place,
         up_bytes: u64,
     }
     let lookups = api.geoip().map(GeoIp::lookups);
+    let addresses: Vec<std::net::IpAddr> = top.iter().map(|remote| remote.addr).collect();
+    let mut names = match api.names() {
+        Some(names) => names.known(&addresses),
+        None => Vec::new(),
+    }
+    .into_iter();
     #[derive(Serialize)]
     struct Answer {
         top_ips: Vec<Entry>,
@@ -71,6 +80,7 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
                     bytes_fmt: Formatted(bytes),
                     down_bytes: remote.bytes.down,
                     ip: remote.addr,
+                    name: names.next().flatten(),
                     place: lookups
                         .as_ref()
                         .map(|l| l.place(remote.addr))
