@@ -121,6 +121,32 @@ impl Zone {
         )
     }
 
+    /// ISO 8601 local date and time of `unix_second` with its UTC offset,
+    /// `2024-10-27T02:00:00+01:00` (an offset of whole seconds, as local mean time before
+    /// standard zones had, is written `+08:05:43`).
+    pub fn iso_datetime(&self, unix_second: i64) -> String {
+        let at = timestamp(unix_second);
+        let local = self.tz.to_datetime(at);
+        let offset = self.tz.to_offset(at).seconds();
+        let sign = if offset < 0 { '-' } else { '+' };
+        let offset = offset.unsigned_abs();
+        let mut text = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+            local.year(),
+            local.month(),
+            local.day(),
+            local.hour(),
+            local.minute(),
+            local.second(),
+            offset / 3600,
+            offset / 60 % 60
+        );
+        if !offset.is_multiple_of(60) {
+            text.push_str(&format!(":{:02}", offset % 60));
+        }
+        text
+    }
+
     /// The local calendar day that contains `unix_second`.
     pub fn date_of(&self, unix_second: i64) -> jiff::civil::Date {
         self.tz.to_datetime(timestamp(unix_second)).date()

@@ -188,7 +188,8 @@ impl Bounds {
 }
 
 impl ReadView<'_> {
-    fn zone(&self) -> &Zone {
+    /// The zone whose local hours, days and months this view answers in.
+    pub fn zone(&self) -> &Zone {
         &self.shared.zone
     }
 

@@ -78,6 +78,12 @@ pub const WORKERS: usize = 2;
 /// answers are far smaller.
 pub const ANSWER_BUDGET_BYTES: usize = 32 * 1024 * 1024;
 
+/// The share of [`ANSWER_BUDGET_BYTES`] a streamed answer (an export, made a piece at a time
+/// while it is sent) holds until it is sent: its piece (about 32 KiB, see
+/// [`crate::export::CHUNK_BYTES`]), that piece framed, and the read view it is made from, with
+/// room to spare. So at most 128 exports stream at once, whatever their length.
+pub const STREAMED_BYTES: usize = 256 * 1024;
+
 /// The buffer of the largest answer: a 100,000-point `/api/query` series (`MAX_POINTS`) is
 /// built in 9.6 MB. An expensive request is not started unless this much of
 /// [`ANSWER_BUDGET_BYTES`] is free.
