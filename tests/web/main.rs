@@ -8,6 +8,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_export;
 mod api_history;
 mod api_live;
 mod api_quota;
@@ -27,6 +28,7 @@ mod http_starvation;
 
 fn main() {
     support::harness::main(&[
+        api_export::tests,
         api_history::tests,
         api_live::tests,
         api_quota::tests,
