@@ -130,18 +130,18 @@ impl<'a> Export<'a> {
         };
         names.sort();
         names.dedup();
-        // Periods outside the days with traffic would have no rows: skip them unread.
-        let next = view.data_range(&scope)?.and_then(|(min, max)| {
-            let (from, to) = match granularity {
-                Granularity::Month => (min.first_of_month(), max.last_of_month()),
-                Granularity::Hour | Granularity::Day => (min, max),
-            };
-            (from.max(first) <= to.min(last)).then(|| from.max(first))
-        });
-        let last = match view.data_range(&scope)? {
-            Some((_, max)) if granularity == Granularity::Month => last.min(max.last_of_month()),
-            Some((_, max)) => last.min(max),
-            None => last,
+        // Periods outside the days with traffic would have no rows: skip them unread (a month
+        // keeps its days before the first and after the last day with traffic).
+        let (next, last) = match view.data_range(&scope)? {
+            Some((min, max)) => {
+                let (from, to) = match granularity {
+                    Granularity::Month => (min.first_of_month(), max.last_of_month()),
+                    Granularity::Hour | Granularity::Day => (min, max),
+                };
+                let (first, last) = (first.max(from), last.min(to));
+                ((first <= last).then_some(first), last)
+            }
+            None => (None, last),
         };
         Ok(Export {
             view,
