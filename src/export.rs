@@ -246,17 +246,28 @@ impl<'a> Export<'a> {
         let after = last
             .tomorrow()
             .map_or(i64::MAX, |next| day_start(zone, next));
+        // The period's times, written once and only for a period with a row; a period's end is
+        // the next one's start, so it is kept for that (`written` says for which instants).
+        let (mut start, mut end) = (String::new(), String::new());
+        let mut written: Option<(i64, i64)> = None;
         for (index, period) in periods.iter().enumerate() {
-            let end = periods.get(index + 1).map_or(after, |next| next.start);
-            let mut times: Option<(String, String)> = None;
+            let until = periods.get(index + 1).map_or(after, |next| next.start);
             let mut row = |out: &mut Vec<u8>, name: &str, bytes: UpDown| {
                 if bytes == UpDown::default() {
                     return;
                 }
-                let (start, end) = times.get_or_insert_with(|| {
-                    (zone.iso_datetime(period.start), zone.iso_datetime(end))
-                });
-                write_row(out, self.format, start, end, name, bytes);
+                if written.is_none_or(|(from, _)| from != period.start) {
+                    if written.is_some_and(|(_, to)| to == period.start) {
+                        std::mem::swap(&mut start, &mut end);
+                    } else {
+                        start.clear();
+                        zone.write_iso_datetime(period.start, &mut start);
+                    }
+                    end.clear();
+                    zone.write_iso_datetime(until, &mut end);
+                    written = Some((period.start, until));
+                }
+                write_row(out, self.format, &start, &end, name, bytes);
                 self.rows += 1;
             };
             if let Some(all) = &all {
@@ -422,6 +433,12 @@ mod tests {
         );
         let kolkata = crate::clock::Zone::named("Asia/Kolkata").expect("zone");
         assert_eq!(kolkata.iso_datetime(0), "1970-01-01T05:30:00+05:30");
+        // Local mean time before standard zones: an offset in seconds.
+        let shanghai = crate::clock::Zone::named("Asia/Shanghai").expect("zone");
+        assert_eq!(
+            shanghai.iso_datetime(-2_208_988_800),
+            "1900-01-01T08:05:43+08:05:43"
+        );
         let new_york = crate::clock::Zone::named("America/New_York").expect("zone");
         assert_eq!(new_york.iso_datetime(0), "1969-12-31T19:00:00-05:00");
     }

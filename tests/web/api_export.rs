@@ -340,6 +340,22 @@ fn export_streams_flat_and_adds_up() {
         "{}",
         &text[..400.min(text.len())]
     );
+    // Every row is one hour, in order of its start.
+    let mut previous = i64::MIN;
+    for row in text.split("\r\n").skip(1).filter(|l| !l.is_empty()) {
+        let mut fields = row.split(',');
+        let mut instant = || {
+            let field = fields.next().expect("a field");
+            field
+                .parse::<jiff::Timestamp>()
+                .unwrap_or_else(|e| panic!("{field}: {e}"))
+                .as_second()
+        };
+        let (start, end) = (instant(), instant());
+        assert_eq!(end - start, 3600, "{row}");
+        assert!(start >= previous, "{row}");
+        previous = start;
+    }
     let csv_path = lab.dir.path().join("api.csv");
     std::fs::write(&csv_path, &csv.body).expect("write the export");
 
