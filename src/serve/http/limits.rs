@@ -9,7 +9,8 @@
 //!   clients costs about 256 × (16 + 4) KiB ≈ 5 MiB, plus `may`'s pool of [`COROUTINE_POOL`]
 //!   ready stacks;
 //! - large answers waiting for their client to read them: at most [`ANSWER_BUDGET_BYTES`]
-//!   (32 MiB) together, whatever the number of clients (`budget`); beyond it a request gets 503;
+//!   (32 MiB) together, whatever the number of clients (`budget`); beyond it a request gets 503.
+//!   Streamed answers (exports) count [`STREAMED_BYTES`] each in the same budget;
 //! - answers being built: one handler per web worker ([`WORKERS`]) runs at a time and only
 //!   [`EXPENSIVE_AT_ONCE`] of them an expensive request; the largest answer (a 100,000-point
 //!   series) takes about 20 MiB while it is built and is freed or counted in the budget after.
