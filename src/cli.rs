@@ -4,7 +4,8 @@
 //! into exit codes. 0 success; 1 ([`EXIT_FAILED`]) a file could not be counted, imported or
 //! migrated, or rows of the original's history were skipped as bad (the others still were taken),
 //! `run`'s capture could not start (no CAP_NET_RAW) or its last commit failed, or `healthcheck`
-//! found the monitor unreachable or unhealthy, or `alert-test` could not deliver to a target; 2 ([`EXIT_USAGE`]) a usage or configuration
+//! found the monitor unreachable or unhealthy, or `alert-test` could not deliver to a target, or
+//! `export` could not write its output; 2 ([`EXIT_USAGE`]) a usage or configuration
 //! error, or a database (`DB_PATH`) that cannot be used.
 
 use std::ffi::OsString;
@@ -369,7 +370,7 @@ fn usage() -> String {
             default
         ));
     }
-    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted or migrated (or rows of it were skipped), or an alert target failed, 2 bad usage, settings or database.\n");
+    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted or migrated (or rows of it were skipped), or an alert target failed, or an export could not be written, 2 bad usage, settings or database.\n");
     text
 }
 

@@ -4,12 +4,12 @@
 //! The history is opened read-only (nothing is written to it), which redb allows only while no
 //! monitor has it open: stop the monitor, or ask its `/api/export.csv`. Input is checked as the
 //! API checks it ([`params`]), with the flag named in each message; the file goes to `--output`
-//! (or stdout), a bounded piece at a time.
+//! (written as `<file>.part` and renamed when complete) or stdout, a bounded piece at a time.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufWriter, ErrorKind, Write};
-use std::path::PathBuf;
+use std::io::{BufWriter, ErrorKind};
+use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
 
@@ -139,31 +139,59 @@ pub fn command(settings: &RawSettings, args: &ExportArgs) -> Result<u64, ExportC
         interfaces,
     )
     .map_err(ExportCommandError::History)?;
-    let (mut out, name): (Box<dyn Write>, String) = match &args.output {
-        Some(file) if file.as_os_str() != "-" => {
-            let created = File::create(file).map_err(|why| ExportCommandError::Output {
+    match args.output.as_deref() {
+        Some(file) if file.as_os_str() != "-" => write_file(export, file),
+        _ => {
+            let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            match export.write_to(&mut out) {
+                Ok(rows) => Ok(rows),
+                // The reader went away (`| head`): what it wanted, it has.
+                Err(ExportError::Write(why)) if why.kind() == ErrorKind::BrokenPipe => Ok(0),
+                Err(error) => Err(failed(error, "stdout")),
+            }
+        }
+    }
+}
+
+/// Write the export to `<file>.part` and rename it to `file` once complete, so `file` is never
+/// a partial export (a full disk leaves the old `file`, or none, and no `.part`).
+fn write_file(export: Export<'_>, file: &Path) -> Result<u64, ExportCommandError> {
+    let mut part = file.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let output = |why| ExportCommandError::Output {
+        path: part.display().to_string(),
+        why,
+    };
+    let mut out = BufWriter::with_capacity(64 * 1024, File::create(&part).map_err(output)?);
+    let written = export
+        .write_to(&mut out)
+        .map_err(|error| failed(error, &part.display().to_string()))
+        .and_then(|rows| {
+            out.into_inner()
+                .map_err(|error| output(error.into_error()))?
+                .sync_all()
+                .map_err(output)?;
+            std::fs::rename(&part, file).map_err(|why| ExportCommandError::Output {
                 path: file.display().to_string(),
                 why,
             })?;
-            (
-                Box::new(BufWriter::with_capacity(64 * 1024, created)),
-                file.display().to_string(),
-            )
-        }
-        _ => (
-            Box::new(BufWriter::with_capacity(
-                64 * 1024,
-                std::io::stdout().lock(),
-            )),
-            "stdout".to_string(),
-        ),
-    };
-    match export.write_to(&mut out) {
-        Ok(rows) => Ok(rows),
-        // The reader went away (`| head`): what it wanted, it has.
-        Err(ExportError::Write(why)) if why.kind() == ErrorKind::BrokenPipe => Ok(0),
-        Err(ExportError::Write(why)) => Err(ExportCommandError::Output { path: name, why }),
-        Err(ExportError::Read(error)) => Err(ExportCommandError::History(error)),
+            Ok(rows)
+        });
+    if written.is_err() {
+        // Nothing of a failed export is left behind; the error already says what failed.
+        let _ = std::fs::remove_file(&part);
+    }
+    written
+}
+
+fn failed(error: ExportError, to: &str) -> ExportCommandError {
+    match error {
+        ExportError::Write(why) => ExportCommandError::Output {
+            path: to.to_string(),
+            why,
+        },
+        ExportError::Read(error) => ExportCommandError::History(error),
     }
 }
 

@@ -506,6 +506,7 @@ fn export_streams_flat_and_adds_up() {
         "{stderr}"
     );
     assert_eq!(std::fs::read(&file).expect("the file"), csv.body);
+    assert!(!lab.dir.path().join("out.csv.part").exists());
 }
 
 fn bad_input_is_refused_naming_the_parameter() {
@@ -588,6 +589,20 @@ fn bad_input_is_refused_naming_the_parameter() {
         assert!(stdout.is_empty(), "{args:?}");
         assert!(stderr.contains(names), "{args:?}: {stderr}");
     }
+    // An output that cannot be written: exit 1, nothing left behind.
+    let (code, _, stderr) = lab.command(&[
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2020-01-02",
+        "--output",
+        "/nonexistent-directory/out.csv",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("could not be written to /nonexistent-directory/out.csv.part"),
+        "{stderr}"
+    );
     let missing = lab.dir.path().join("none.redb");
     let (code, _, stderr) = {
         let mut command = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
