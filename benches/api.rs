@@ -5,6 +5,10 @@
 //! through [`Persister::commit_at`], and live counts for today's hours on top, as a running monitor
 //! holds them between commits (so every answer also merges uncommitted counts).
 //!
+//! Export throughput (group `export`, in rows per second): `/api/export.csv` of the year by hour,
+//! every piece made as the HTTP layer makes them while sending, beside the same year by hour as
+//! one `/api/query` answer (the whole series built at once) in the same run.
+//!
 //! Reference in the same run: `/api/nope`, a 404 (routing and one small JSON error), the cheapest
 //! answer there is. The figures to compare are the ratios to it: the targets (measured end to end
 //! with wrk by the HTTP layer's tests) are ≥ 20,000 req/s for `/api/summary` and ≥ 5,000 req/s for
@@ -15,7 +19,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use criterion::Criterion;
+use criterion::{Criterion, Throughput};
 use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::live::{Counters, LiveSnapshot, RateSample};
@@ -23,7 +27,7 @@ use nettraffic_sentinel::live::CaptureState;
 use nettraffic_sentinel::live::KernelStats;
 use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::serve::api::{Api, InterfaceReport, LiveSource};
-use nettraffic_sentinel::serve::{Handler, Request};
+use nettraffic_sentinel::serve::{Body, Handler, Request};
 use nettraffic_sentinel::store::{LiveView, Store};
 
 const DAY: i64 = 86_400;
@@ -153,6 +157,45 @@ fn main() {
             b.iter(|| black_box(api.handle(black_box(&request))))
         });
     }
+    group.finish();
+
+    let hourly = one_year.replace("granularity=day", "granularity=hour");
+    let export = Request {
+        method: "GET",
+        path: b"/api/export.csv",
+        query: hourly.as_bytes(),
+        headers: &[],
+    };
+    let query = Request {
+        path: b"/api/query",
+        ..export
+    };
+    // Every piece, as the HTTP layer asks for them (one piece held at a time); the lines made.
+    let drain = |api: &Api| -> u64 {
+        let Body::Streamed(mut pieces) = api.handle(&export).body else {
+            panic!("an export is streamed");
+        };
+        let mut lines = 0;
+        let mut piece = Vec::new();
+        loop {
+            piece.clear();
+            let more = pieces.next_piece(&mut piece).expect("a piece");
+            lines += piece.iter().filter(|b| **b == b'\n').count() as u64;
+            if !more {
+                break;
+            }
+        }
+        lines
+    };
+    let rows = drain(&api) - 1;
+    let mut group = criterion.benchmark_group("export");
+    group.throughput(Throughput::Elements(rows));
+    group.bench_function("export_one_year_hourly_csv", |b| {
+        b.iter(|| black_box(drain(&api)))
+    });
+    group.bench_function("query_one_year_hourly_json", |b| {
+        b.iter(|| black_box(api.handle(black_box(&query))))
+    });
     group.finish();
     criterion.final_summary();
     drop(api);

@@ -4,7 +4,8 @@
 //! into exit codes. 0 success; 1 ([`EXIT_FAILED`]) a file could not be counted, imported or
 //! migrated, or rows of the original's history were skipped as bad (the others still were taken),
 //! `run`'s capture could not start (no CAP_NET_RAW) or its last commit failed, or `healthcheck`
-//! found the monitor unreachable or unhealthy, or `alert-test` could not deliver to a target; 2 ([`EXIT_USAGE`]) a usage or configuration
+//! found the monitor unreachable or unhealthy, or `alert-test` could not deliver to a target, or
+//! `export` could not write its output; 2 ([`EXIT_USAGE`]) a usage or configuration
 //! error, or a database (`DB_PATH`) that cannot be used.
 
 use std::ffi::OsString;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::commands::alert_test::{self, AlertTestError};
+use crate::commands::export::{self, ExportArgs, ExportCommandError};
 use crate::commands::healthcheck::{self, HealthError};
 use crate::commands::import::{self, ImportError};
 use crate::commands::migrate_sqlite::{self, MigrateSqliteError};
@@ -42,6 +44,7 @@ enum Command {
     },
     Healthcheck,
     AlertTest,
+    Export(ExportArgs),
     Help,
     Version,
 }
@@ -96,6 +99,7 @@ pub fn main(args: Vec<OsString>, env: impl Fn(&str) -> Option<OsString>) -> Exit
             Err(error) => config_failed(&error),
             Ok(config) => alert_test_failed(alert_test::command(&config)),
         },
+        Command::Export(args) => export_failed(export::command(&settings, &args), &args),
     }
 }
 
@@ -168,6 +172,26 @@ fn alert_test_failed(outcome: Result<(), AlertTestError>) -> ExitCode {
     }
 }
 
+fn export_failed(outcome: Result<u64, ExportCommandError>, args: &ExportArgs) -> ExitCode {
+    match outcome {
+        Ok(rows) => {
+            if let Some(file) = args.output.as_ref().filter(|file| file.as_os_str() != "-") {
+                eprintln!(
+                    "nettraffic-sentinel: exported {rows} rows to {}",
+                    file.display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error @ ExportCommandError::Output { .. }) => say(&error, EXIT_FAILED),
+        Err(
+            error @ (ExportCommandError::Usage(_)
+            | ExportCommandError::Settings(_)
+            | ExportCommandError::History(_)),
+        ) => say(&error, EXIT_USAGE),
+    }
+}
+
 fn config_failed(error: &config::ConfigError) -> ExitCode {
     say(error, EXIT_USAGE)
 }
@@ -180,6 +204,9 @@ fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command
     let mut json = false;
     let mut top = 10usize;
     let mut help = false;
+    let mut wanted = ExportArgs::default();
+    // Flags that only `export` takes, by name, to refuse them elsewhere.
+    let mut export_flags: Vec<&'static str> = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => help = true,
@@ -202,6 +229,33 @@ fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command
                     .and_then(|v| v.parse().ok())
                     .ok_or("--top expects a whole number of addresses")?;
             }
+            Long("output") => {
+                wanted.output = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?));
+                export_flags.push("--output");
+            }
+            Long(flag @ ("start" | "end" | "granularity" | "format")) => {
+                let (name, slot): (&'static str, &mut Option<String>) = match flag {
+                    "start" => ("--start", &mut wanted.start),
+                    "end" => ("--end", &mut wanted.end),
+                    "granularity" => ("--granularity", &mut wanted.granularity),
+                    _ => ("--format", &mut wanted.format),
+                };
+                let value = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|_| format!("{name} expects text (UTF-8)"))?;
+                *slot = Some(value);
+                export_flags.push(name);
+            }
+            Long("db") => {
+                let value = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|_| "--db expects a file path (UTF-8)".to_string())?;
+                settings.set_flag(config::setting::DB_PATH, value);
+            }
             Long(flag) => {
                 let name = format!("--{flag}");
                 let setting =
@@ -211,6 +265,10 @@ fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command
                     .map_err(|e| e.to_string())?
                     .string()
                     .map_err(|_| format!("{name} expects text (UTF-8)"))?;
+                if setting == config::setting::MONITOR_IFACE {
+                    // `export --iface` names the one interface to export.
+                    wanted.iface = Some(value.clone());
+                }
                 settings.set_flag(setting, value);
             }
             Value(value) if subcommand.is_none() => {
@@ -250,22 +308,31 @@ fn parse_args(args: Vec<OsString>, settings: &mut RawSettings) -> Result<Command
         }
         Some("healthcheck") => Command::Healthcheck,
         Some("alert-test") => Command::AlertTest,
+        Some("export") => Command::Export(std::mem::take(&mut wanted)),
         Some(other) => {
             return Err(format!(
-                "unknown command '{other}': expected run, report, import, migrate-sqlite, healthcheck or alert-test"
+                "unknown command '{other}': expected run, report, import, migrate-sqlite, export, healthcheck or alert-test"
             ));
         }
     };
+    if let Some(flag) = export_flags.first()
+        && !matches!(command, Command::Export(_))
+    {
+        return Err(format!("{flag} belongs to 'export'"));
+    }
     match &command {
         Command::Report { files, .. } | Command::Import { files } if files.is_empty() => {
             Err("name at least one capture file (pcap or pcapng)".into())
         }
-        Command::Run | Command::Healthcheck | Command::AlertTest if !positional.is_empty() => {
+        Command::Run | Command::Healthcheck | Command::AlertTest | Command::Export(_)
+            if !positional.is_empty() =>
+        {
             Err(format!(
                 "'{}' takes no file arguments (got '{}')",
                 match command {
                     Command::Run => "run",
                     Command::Healthcheck => "healthcheck",
+                    Command::Export(_) => "export (name the output file with --output)",
                     _ => "alert-test",
                 },
                 positional[0].display()
@@ -290,6 +357,10 @@ fn usage() -> String {
          local addresses: LOCAL_PREFIXES, EXCLUDE_IPV6_PREFIX)\n  \
          nettraffic-sentinel migrate-sqlite [SETTINGS] OLD.db\n                                             \
          take over the original's SQLite history (DB_PATH, TZ)\n  \
+         nettraffic-sentinel export --start DATE --end DATE [--granularity hour|day|month]\n                                             \
+         [--iface NAME] [--format csv|jsonl] [--output FILE|-] [--db PATH]\n                                             \
+         the history (read-only; stop the monitor first) as CSV or JSON Lines,\n                                             \
+         the bytes of /api/export.csv (DB_PATH, TZ)\n  \
          nettraffic-sentinel healthcheck            exit 0 if the running monitor's /api/health answers 200\n  \
          nettraffic-sentinel alert-test [SETTINGS]  send a test message to every target of ALERT_URLS and\n                                             \
          say per target what happened (exit 1 if any failed)\n\n\
@@ -309,7 +380,7 @@ fn usage() -> String {
             default
         ));
     }
-    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted or migrated (or rows of it were skipped), or an alert target failed, 2 bad usage, settings or database.\n");
+    text.push_str("\nExit codes: 0 ok, 1 a file could not be counted or migrated (or rows of it were skipped), or an alert target failed, or an export could not be written, 2 bad usage, settings or database.\n");
     text
 }
 
@@ -408,6 +479,50 @@ mod tests {
         let text = usage();
         assert!(text.contains("nettraffic-sentinel alert-test"), "{text}");
         assert!(text.contains("ALERT_URLS"), "{text}");
+    }
+
+    #[test]
+    fn export_takes_its_flags_and_iface_is_the_one_to_export() {
+        let (command, settings) = parse(&[
+            "export",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-12-31",
+            "--granularity",
+            "hour",
+            "--iface",
+            "eth0",
+            "--format",
+            "jsonl",
+            "--output",
+            "out.jsonl",
+            "--db",
+            "/data/t.redb",
+        ]);
+        assert_eq!(
+            command,
+            Ok(Command::Export(ExportArgs {
+                start: Some("2024-01-01".into()),
+                end: Some("2024-12-31".into()),
+                granularity: Some("hour".into()),
+                iface: Some("eth0".into()),
+                format: Some("jsonl".into()),
+                output: Some("out.jsonl".into()),
+            }))
+        );
+        assert_eq!(settings.get(config::setting::DB_PATH), "/data/t.redb");
+        assert_eq!(
+            parse(&["run", "--start", "2024-01-01"]).0.unwrap_err(),
+            "--start belongs to 'export'"
+        );
+        assert!(
+            parse(&["export", "x.csv"])
+                .0
+                .unwrap_err()
+                .contains("--output")
+        );
+        assert!(usage().contains("nettraffic-sentinel export"));
     }
 
     #[test]

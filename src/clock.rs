@@ -121,6 +121,53 @@ impl Zone {
         )
     }
 
+    /// ISO 8601 local date and time of `unix_second` with its UTC offset,
+    /// `2024-10-27T02:00:00+01:00` (an offset of whole seconds, as local mean time before
+    /// standard zones had, is written `+08:05:43`).
+    pub fn iso_datetime(&self, unix_second: i64) -> String {
+        let mut text = String::with_capacity(25);
+        self.write_iso_datetime(unix_second, &mut text);
+        text
+    }
+
+    /// [`Zone::iso_datetime`] appended to `out`, digit by digit (an export writes two per row:
+    /// `format!` cost more than the rest of the row).
+    pub fn write_iso_datetime(&self, unix_second: i64, out: &mut String) {
+        let at = timestamp(unix_second);
+        let local = self.tz.to_datetime(at);
+        let offset = self.tz.to_offset(at).seconds();
+        let digits = |out: &mut String, value: u32, width: u32| {
+            for place in (0..width).rev() {
+                let digit = value / 10u32.pow(place) % 10;
+                out.push(char::from(b'0' + digit as u8));
+            }
+        };
+        match u32::try_from(local.year()) {
+            Ok(year) => digits(out, year, 4),
+            // Before year 0 (jiff's range reaches -9999): as ISO 8601's expanded years do.
+            Err(_) => out.push_str(&format!("{:05}", local.year())),
+        }
+        for (separator, value) in [
+            ('-', local.month()),
+            ('-', local.day()),
+            ('T', local.hour()),
+            (':', local.minute()),
+            (':', local.second()),
+        ] {
+            out.push(separator);
+            digits(out, value.unsigned_abs().into(), 2);
+        }
+        out.push(if offset < 0 { '-' } else { '+' });
+        let offset = offset.unsigned_abs();
+        digits(out, offset / 3600, 2);
+        out.push(':');
+        digits(out, offset / 60 % 60, 2);
+        if !offset.is_multiple_of(60) {
+            out.push(':');
+            digits(out, offset % 60, 2);
+        }
+    }
+
     /// The local calendar day that contains `unix_second`.
     pub fn date_of(&self, unix_second: i64) -> jiff::civil::Date {
         self.tz.to_datetime(timestamp(unix_second)).date()

@@ -486,7 +486,11 @@ impl RawSettings {
         })
     }
 
-    fn db_path(&self) -> Result<PathBuf, ConfigError> {
+    /// `DB_PATH`: a file path.
+    ///
+    /// # Errors
+    /// When it is empty or names a directory (ends with `/`).
+    pub fn db_path(&self) -> Result<PathBuf, ConfigError> {
         let path = self.get(setting::DB_PATH);
         let path = path.trim();
         if path.is_empty() || path.ends_with('/') {

@@ -37,7 +37,7 @@
 //! config                    settings from the environment and flags
 //! serve/                    the HTTP server, the dashboard's files and the JSON API
 //! quota/                    billing cycles, usage against QUOTA, forecast, alerts (recorded in the store)
-//! persister                 live counts into the store, every SAVE_INTERVAL
+//! persister | export        live counts into the store, every SAVE_INTERVAL | the history as CSV or JSON Lines
 //! capture/ | store/         frames from rings and files | the redb history (neither names the other)
 //! live                      the state capture writes and readers see (no I/O)
 //! count/                    tallies, live shards, heavy hitters, UpDown (saturating)
@@ -63,6 +63,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod count;
+pub mod export;
 pub mod live;
 pub mod notify;
 pub mod parse;

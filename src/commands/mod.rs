@@ -2,6 +2,7 @@
 //! happened; [`crate::cli`] alone turns the outcome into an exit code.
 
 pub mod alert_test;
+pub mod export;
 pub mod healthcheck;
 pub mod import;
 pub mod migrate_sqlite;

@@ -46,9 +46,9 @@ impl Request<'_> {
     }
 }
 
-/// What a [`Handler`] answers. `http` adds `Content-Length`, `Date`-free framing and
-/// `Connection` itself; handlers never set those.
-#[derive(Debug, Clone)]
+/// What a [`Handler`] answers. `http` adds `Content-Length` (or, for a [`Body::Streamed`] one,
+/// chunked framing), `Date`-free framing and `Connection` itself; handlers never set those.
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
@@ -58,22 +58,52 @@ pub struct Response {
 }
 
 /// A response body: built for this request (in a `Vec`, or for a large answer in a mapping of its
-/// own, see [`mapped`]), or a file compiled into the binary.
-#[derive(Debug, Clone)]
+/// own, see [`mapped`]), a file compiled into the binary, or made a piece at a time while it is
+/// sent ([`Pieces`]).
 pub enum Body {
     Owned(Vec<u8>),
     Mapped(std::sync::Arc<mapped::MappedBytes>),
     Static(&'static [u8]),
+    /// Sent as it is made, without a length: chunked to an HTTP/1.1 client, ended by closing the
+    /// connection for HTTP/1.0. Holds one piece at a time, whatever the length of the whole.
+    Streamed(Box<dyn Pieces>),
 }
 
 impl Body {
+    /// The bytes of a body made up front; empty for a [`Body::Streamed`] one.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Body::Owned(bytes) => bytes,
             Body::Mapped(bytes) => bytes.as_bytes(),
             Body::Static(bytes) => bytes,
+            Body::Streamed(_) => &[],
         }
     }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Owned(bytes) => write!(f, "Owned({} bytes)", bytes.len()),
+            Body::Mapped(bytes) => write!(f, "{bytes:?}"),
+            Body::Static(bytes) => write!(f, "Static({} bytes)", bytes.len()),
+            Body::Streamed(_) => f.write_str("Streamed"),
+        }
+    }
+}
+
+/// A body made while it is sent, a bounded piece at a time (an export over years): `http` asks
+/// for the next piece once the last one is written, so the answer's memory stays one piece
+/// whatever its length. Pieces are made on the connection's coroutine, between other clients'
+/// requests: each call must do a bounded amount of work (never block for long).
+pub trait Pieces: Send {
+    /// Append the next piece to `out` (it may stay empty: `http` asks again). `Ok(false)` once
+    /// the body is complete.
+    ///
+    /// # Errors
+    /// Why the rest cannot be made: the client gets a body cut off (no last chunk) and the
+    /// connection closes, so it cannot take the part for the whole.
+    fn next_piece(&mut self, out: &mut Vec<u8>) -> Result<bool, String>;
 }
 
 /// Answers requests. Runs on a coroutine with a bounded stack (`http::limits::STACK_BYTES`):

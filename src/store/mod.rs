@@ -68,7 +68,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockWriteGuard};
 
-use redb::{Database, ReadTransaction, WriteTransaction};
+use redb::{Database, ReadOnlyDatabase, ReadTransaction, WriteTransaction};
 
 use crate::clock::{HourStart, Zone};
 pub use alerts::{AlertRecord, AlertState};
@@ -128,6 +128,11 @@ pub enum StoreError {
     Unwritable { path: PathBuf, why: String },
     /// A read or write failed while the file was open (disk full, read-only file system, I/O).
     Io { why: String },
+    /// Nothing is at the path, and the command only reads an existing history.
+    Missing { path: PathBuf },
+    /// The file would have to be written before it can be read (recovered after a crash, or
+    /// upgraded from an older layout), and the command only reads; `why` says which.
+    ReadOnly { path: PathBuf, why: String },
 }
 
 impl fmt::Display for StoreError {
@@ -181,6 +186,16 @@ impl fmt::Display for StoreError {
                 path.display()
             ),
             StoreError::Io { why } => write!(f, "the database could not be written: {why}"),
+            StoreError::Missing { path } => write!(
+                f,
+                "DB_PATH {} does not exist: point DB_PATH (or --db) at the monitor's history file, such as /data/traffic.redb",
+                path.display()
+            ),
+            StoreError::ReadOnly { path, why } => write!(
+                f,
+                "DB_PATH {} cannot be read without writing to it ({why}): start the monitor on it once (it does that at start), stop it, and try again",
+                path.display()
+            ),
         }
     }
 }
@@ -209,11 +224,18 @@ pub(crate) struct Published {
     pub marks: Arc<Committed>,
 }
 
+/// The open file: for writing (the monitor, `import`, `migrate-sqlite`) or only for reading
+/// (`export`, beside no writer).
+enum Handle {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
 /// The parts of the store that readers share (a [`ReadView`] keeps an `Arc` of this).
 pub(crate) struct Shared {
     /// `None` after a write error until it is reopened: redb refuses every operation after an
     /// I/O error ("previous I/O error") until the database is closed and opened again.
-    db: RwLock<Option<Database>>,
+    db: RwLock<Option<Handle>>,
     /// Held for writing from a commit until its state is published, and for reading while a
     /// reader opens a read transaction: so that transaction always belongs to the published
     /// state the reader pairs it with. Queries that need no file (days, months, totals) never
@@ -239,7 +261,8 @@ impl Shared {
         let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
         let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let txn = match db.as_ref() {
-            Some(db) => db.begin_read().map_err(StoreError::io)?,
+            Some(Handle::Writable(db)) => db.begin_read().map_err(StoreError::io)?,
+            Some(Handle::ReadOnly(db)) => db.begin_read().map_err(StoreError::io)?,
             None => return Err(closed()),
         };
         Ok((txn, self.published()))
@@ -272,8 +295,8 @@ impl fmt::Debug for Store {
 }
 
 /// Sum the file's hours into days (see [`days`]).
-fn load_days(db: &Database, zone: &Zone) -> Result<DayIndex, redb::Error> {
-    use redb::{ReadableDatabase, ReadableTable};
+fn load_days(db: &impl redb::ReadableDatabase, zone: &Zone) -> Result<DayIndex, redb::Error> {
+    use redb::ReadableTable;
     let txn = db.begin_read()?;
     let mut scopes = HashMap::new();
     for entry in txn.open_table(schema::SCOPES)?.iter()? {
@@ -294,7 +317,31 @@ impl Store {
     /// See [`StoreError`]; a file that is not ours, damaged or newer is not modified.
     pub fn open(path: &Path, zone: Zone, top_per_day: usize) -> Result<Store, StoreError> {
         let (db, created) = open::open_or_create(path)?;
-        let days = load_days(&db, &zone).map_err(|error| StoreError::Damaged {
+        Store::over(path, Handle::Writable(db), zone, top_per_day, created)
+    }
+
+    /// Open the existing history at `path` for reading only (see [`open::open_read_only`]):
+    /// nothing is written to it, and every write fails.
+    ///
+    /// # Errors
+    /// See [`open::open_read_only`]; [`StoreError::InUse`] while the monitor has it open.
+    pub fn open_read_only(path: &Path, zone: Zone) -> Result<Store, StoreError> {
+        let db = open::open_read_only(path)?;
+        Store::over(path, Handle::ReadOnly(db), zone, 1, false)
+    }
+
+    fn over(
+        path: &Path,
+        db: Handle,
+        zone: Zone,
+        top_per_day: usize,
+        created: bool,
+    ) -> Result<Store, StoreError> {
+        let loaded = match &db {
+            Handle::Writable(db) => load_days(db, &zone),
+            Handle::ReadOnly(db) => load_days(db, &zone),
+        };
+        let days = loaded.map_err(|error| StoreError::Damaged {
             path: path.to_path_buf(),
             why: error.to_string(),
         })?;
@@ -349,7 +396,10 @@ impl Store {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         match db.as_ref() {
-            Some(db) => db.begin_write().map_err(StoreError::io),
+            Some(Handle::Writable(db)) => db.begin_write().map_err(StoreError::io),
+            Some(Handle::ReadOnly(_)) => Err(StoreError::Io {
+                why: "the history was opened for reading only".into(),
+            }),
             None => Err(closed()),
         }
     }
@@ -432,7 +482,7 @@ impl Store {
         &self,
     ) -> (
         RwLockWriteGuard<'_, ()>,
-        RwLockWriteGuard<'_, Option<Database>>,
+        RwLockWriteGuard<'_, Option<Handle>>,
     ) {
         let gate = self
             .shared
@@ -445,8 +495,14 @@ impl Store {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         // Dropping closes it and releases the file lock; a close error changes nothing here.
-        if let Some(open) = db.take() {
-            let _ = open.close();
+        match db.take() {
+            Some(Handle::Writable(open)) => {
+                let _ = open.close();
+            }
+            Some(Handle::ReadOnly(open)) => {
+                let _ = open.close();
+            }
+            None => {}
         }
         (gate, db)
     }
@@ -464,7 +520,7 @@ impl Store {
         let (_gate, mut db) = self.close_handle();
         let reopened = open::open(&self.path)?;
         let days = load_days(&reopened, &self.shared.zone).map_err(StoreError::io)?;
-        *db = Some(reopened);
+        *db = Some(Handle::Writable(reopened));
         let before = self.shared.published();
         *self
             .shared

@@ -14,7 +14,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use log::{info, warn};
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableError};
+use redb::{
+    Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable, StorageError,
+    TableError,
+};
 
 use super::CACHE_BYTES;
 use super::StoreError;
@@ -53,6 +56,49 @@ pub fn open_or_create(path: &Path) -> Result<(Database, bool), StoreError> {
         There::Nothing => create(path).map(|database| (database, true)),
         There::History => open_existing(path).map(|database| (database, false)),
     }
+}
+
+/// Open the existing history at `path` for reading only, writing nothing to it (for `export`).
+///
+/// redb allows this only while no process has the file open for writing, so it fails with
+/// [`StoreError::InUse`] while the monitor runs. A file that needs a write before it can be read
+/// (recovery after a crash, the one-time upgrade of an older layout) is refused with
+/// [`StoreError::ReadOnly`], saying what would fix it.
+///
+/// # Errors
+/// As [`open`], plus [`StoreError::Missing`] when nothing is at `path`.
+pub fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, StoreError> {
+    if let There::Nothing = what_is_there(path)? {
+        return Err(StoreError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    check_magic(path)?;
+    // Untrusted input, as in `open_existing`: a panic of redb's checks means damaged.
+    let look = std::panic::catch_unwind(|| match builder().open_read_only(path) {
+        Ok(database) => check_identity(path, &database).map(|version| (database, version)),
+        Err(DatabaseError::RepairAborted) => Err(StoreError::ReadOnly {
+            path: path.to_path_buf(),
+            why: "it was not closed cleanly (a crash or power cut) and must be recovered first"
+                .into(),
+        }),
+        Err(error) => Err(open_error(path, error)),
+    });
+    let (database, version) = look.unwrap_or_else(|_| {
+        Err(StoreError::Damaged {
+            path: path.to_path_buf(),
+            why: "its internal structures do not add up".into(),
+        })
+    })?;
+    if version < SCHEMA_VERSION {
+        return Err(StoreError::ReadOnly {
+            path: path.to_path_buf(),
+            why: format!(
+                "it was written by an older version (database version {version}) and needs its one-time upgrade"
+            ),
+        });
+    }
+    Ok(database)
 }
 
 fn open_existing(path: &Path) -> Result<Database, StoreError> {

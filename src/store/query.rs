@@ -11,7 +11,6 @@ use std::borrow::Cow;
 use std::cell::{Ref, RefCell};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -157,12 +156,12 @@ pub struct ReadView<'a> {
 struct LiveMemo {
     published: Arc<Published>,
     scope: Scope,
-    hours: Rc<[(HourStart, UpDown)]>,
+    hours: Arc<[(HourStart, UpDown)]>,
 }
 
 /// The hours of a [`LiveMemo`] within a range.
 struct LiveHours {
-    all: Rc<[(HourStart, UpDown)]>,
+    all: Arc<[(HourStart, UpDown)]>,
     within: std::ops::Range<usize>,
 }
 
@@ -217,7 +216,8 @@ impl Bounds {
 }
 
 impl ReadView<'_> {
-    fn zone(&self) -> &Zone {
+    /// The zone whose local hours, days and months this view answers in.
+    pub fn zone(&self) -> &Zone {
         &self.shared.zone
     }
 
@@ -267,19 +267,19 @@ impl ReadView<'_> {
         &self,
         published: &Arc<Published>,
         scope: &Scope,
-    ) -> Rc<[(HourStart, UpDown)]> {
+    ) -> Arc<[(HourStart, UpDown)]> {
         if let Some(memo) = self.live_memo.borrow().as_ref()
             && Arc::ptr_eq(&memo.published, published)
             && memo.scope == *scope
         {
-            return Rc::clone(&memo.hours);
+            return Arc::clone(&memo.hours);
         }
-        let hours: Rc<[(HourStart, UpDown)]> =
+        let hours: Arc<[(HourStart, UpDown)]> =
             self.uncommitted_hours(&published.marks, scope).into();
         *self.live_memo.borrow_mut() = Some(LiveMemo {
             published: Arc::clone(published),
             scope: scope.clone(),
-            hours: Rc::clone(&hours),
+            hours: Arc::clone(&hours),
         });
         hours
     }

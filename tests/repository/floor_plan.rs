@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! parse, clock, units, shutdown, notify, remote  →  classify  →  count  →  live
-//!   →  capture | store  →  persister  →  quota  →  serve  →  config  →  commands  →  cli  (→ main)
+//!   →  capture | store  →  persister | export  →  quota  →  serve  →  config  →  commands  →  cli  (→ main)
 //! ```
 //!
 //! `capture` and `store` share a floor, so neither names the other. The check reads the source
@@ -24,7 +24,7 @@ const FLOORS: &[&[&str]] = &[
     &["count"],
     &["live"],
     &["capture", "store"],
-    &["persister"],
+    &["persister", "export"],
     &["quota"],
     &["serve"],
     &["config"],

@@ -1,6 +1,7 @@
 //! Opening the history file: a file that is not ours, damaged, or from a newer schema version
 //! stops with one clear sentence and is left byte for byte as it was; a file of schema version 1
-//! is upgraded once, or refused and left at version 1 (real files in temp dirs).
+//! is upgraded once, or refused and left at version 1; `export`'s read-only open writes nothing
+//! (real files in temp dirs).
 
 use std::path::{Path, PathBuf};
 
@@ -616,7 +617,78 @@ fn two_imports_racing_to_create_a_new_history_never_lose_what_they_report_import
     }
 }
 
+/// `export`'s open: reads, writes nothing (byte for byte), refuses while a writer has the file
+/// and refuses what would need a write first (the version 1 upgrade), saying how to fix it.
+fn a_read_only_open_writes_nothing_and_refuses_what_needs_a_write() {
+    let dir = TempDir::new("store-open-read-only");
+    let path = history(&dir);
+    let before = bytes_of(&path);
+    let store = Arc::new(Store::open_read_only(&path, Zone::utc()).expect("opens read-only"));
+    let total = store
+        .read_stored()
+        .expect("a view")
+        .totals(
+            &Scope::Interface("eth0".into()),
+            jiff::civil::Date::constant(2023, 1, 1),
+            jiff::civil::Date::constant(2024, 12, 31),
+        )
+        .expect("totals");
+    let sum: u64 = (0..200).sum();
+    assert_eq!(
+        total,
+        UpDown {
+            up: sum,
+            down: 2 * sum
+        }
+    );
+    assert_eq!(store.interfaces_with_history(), ["eth0"]);
+    // Every write fails: this handle cannot write.
+    let mut persister = Persister::new(Arc::clone(&store));
+    let mut snapshot = LiveSnapshot::default();
+    snapshot.hours.insert(
+        1_700_000_000 - 1_700_000_000 % 3600,
+        UpDown { up: 1, down: 1 },
+    );
+    let view = LiveView {
+        interfaces: vec![("eth0".into(), snapshot)],
+    };
+    let error = persister
+        .commit_at(&view, 1_700_000_000 + 200 * 3600, 300 * 3600)
+        .expect_err("a read-only history takes no commit");
+    assert!(error.to_string().contains("reading only"), "{error}");
+    drop(persister);
+    drop(store);
+    assert_eq!(bytes_of(&path), before, "nothing was written");
+
+    // While a writer (the monitor) has it open: InUse.
+    let writer = open(&path).expect("opens for writing");
+    let error = Store::open_read_only(&path, Zone::utc()).expect_err("in use");
+    assert!(matches!(error, StoreError::InUse { .. }), "{error}");
+    drop(writer);
+
+    // A version 1 file needs its upgrade, a write: refused, left at version 1.
+    let v1 = dir.path().join("v1.redb");
+    version_1_file(&v1, &v1_list());
+    let before = bytes_of(&v1);
+    let message = Store::open_read_only(&v1, Zone::utc())
+        .expect_err("needs its upgrade")
+        .to_string();
+    assert!(message.contains("one-time upgrade"), "{message}");
+    assert!(
+        message.contains("start the monitor on it once"),
+        "{message}"
+    );
+    assert_eq!(bytes_of(&v1), before);
+
+    // Nothing at the path: said so, nothing created.
+    let missing = dir.path().join("none.redb");
+    let error = Store::open_read_only(&missing, Zone::utc()).expect_err("missing");
+    assert!(matches!(error, StoreError::Missing { .. }), "{error}");
+    assert!(!missing.exists());
+}
+
 tests! {
+    a_read_only_open_writes_nothing_and_refuses_what_needs_a_write,
     a_file_that_is_not_ours_is_refused_untouched,
     the_originals_sqlite_history_at_db_path_is_refused_with_the_way_to_migrate_it,
     a_file_from_a_newer_version_is_refused_untouched,

@@ -38,6 +38,18 @@ impl Handler for EchoHandler {
                 };
             }
             b"/deep" => deep_series(),
+            b"/stream" | b"/stream-fails" => {
+                return Response {
+                    status: 200,
+                    content_type: "text/plain",
+                    body: Body::Streamed(Box::new(Numbers {
+                        next: 0,
+                        calls: 0,
+                        fail: request.path == b"/stream-fails",
+                    })),
+                    headers: Vec::new(),
+                };
+            }
             _ => json!({
                 "method": request.method,
                 "path": request.path,
@@ -52,6 +64,41 @@ impl Handler for EchoHandler {
             body: Body::Owned(body.to_string().into_bytes()),
             headers: vec![("Cache-Control", "no-store".to_string())],
         }
+    }
+}
+
+/// A streamed body: the lines `0` to [`STREAM_LINES`]` - 1`, 1,000 a piece, with an empty piece
+/// after each (which must not end the body); with `fail`, an error after the first half.
+pub struct Numbers {
+    next: u32,
+    calls: u32,
+    fail: bool,
+}
+
+pub const STREAM_LINES: u32 = 100_000;
+
+/// The body `/stream` sends.
+pub fn stream_lines() -> Vec<u8> {
+    (0..STREAM_LINES)
+        .flat_map(|line| format!("{line}\n").into_bytes())
+        .collect()
+}
+
+impl nettraffic_sentinel::serve::Pieces for Numbers {
+    fn next_piece(&mut self, out: &mut Vec<u8>) -> Result<bool, String> {
+        self.calls += 1;
+        if self.calls.is_multiple_of(2) {
+            return Ok(true);
+        }
+        if self.fail && self.next >= STREAM_LINES / 2 {
+            return Err("the test body fails on purpose".into());
+        }
+        let end = (self.next + 1_000).min(STREAM_LINES);
+        for line in self.next..end {
+            out.extend_from_slice(format!("{line}\n").as_bytes());
+        }
+        self.next = end;
+        Ok(self.next < STREAM_LINES)
     }
 }
 

@@ -221,7 +221,9 @@ fn the_monitor_names_networks_and_countries_and_rereads_a_changed_file() {
         &db,
         &[("GEOIP_DB", geoip_db.as_str()), ("TOP_IPS_PER_DAY", "3")],
     );
-    monitor.wait_ready("lo");
+    // The debug build reads and verifies the 56 MB city database first: seconds on a busy machine.
+    monitor.wait_for_count("interface lo: capturing", 1, Duration::from_secs(120));
+    monitor.wait_for("dashboard and API at http://");
     let range = "start=2000-01-01&end=2030-12-31";
 
     let top = json_of(&monitor, &format!("/api/top_ips?{range}&limit=1000"));

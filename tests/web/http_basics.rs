@@ -1,12 +1,13 @@
 //! The HTTP layer's ordinary behaviour through the public API: answers, keep-alive, HTTP/1.0,
-//! HEAD, pipelining, large bodies, and the error for a port that is taken.
+//! HEAD, pipelining, large bodies, streamed (chunked) bodies, and the error for a port that is
+//! taken.
 
 use std::time::Duration;
 
 use nettraffic_sentinel::serve::http::{HttpError, HttpSettings, start};
 
 use crate::support::http::{
-    BIG_BYTES, Client, EchoHandler, assert_still_serves, exchange, get, start_echo,
+    BIG_BYTES, Client, EchoHandler, assert_still_serves, exchange, get, start_echo, stream_lines,
 };
 
 fn a_get_reaches_the_handler_with_path_query_and_headers() {
@@ -198,8 +199,118 @@ fn every_answer_carries_nosniff_a_content_security_policy_and_a_referrer_policy(
     assert_hardened(&reply, "401");
 }
 
+/// Everything the server sends on one connection until it closes it.
+fn all_of(server: &nettraffic_sentinel::serve::http::Server, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request).expect("send");
+    let mut answer = Vec::new();
+    // A connection cut off by the server may end in a reset: what arrived is what counts.
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+/// The head (as text) and the rest.
+fn head_and_rest(answer: &[u8]) -> (String, &[u8]) {
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    (
+        String::from_utf8_lossy(&answer[..end + 4]).into_owned(),
+        &answer[end + 4..],
+    )
+}
+
+/// A chunked body taken apart: the bytes, what follows its last chunk, and whether it had one.
+fn dechunk(mut rest: &[u8]) -> (Vec<u8>, &[u8], bool) {
+    let mut body = Vec::new();
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
+            .expect("a hex chunk size");
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            assert!(rest.starts_with(b"\r\n"), "the last chunk ends with CRLF");
+            return (body, &rest[2..], true);
+        }
+        if rest.len() < size + 2 {
+            break;
+        }
+        body.extend_from_slice(&rest[..size]);
+        assert_eq!(&rest[size..size + 2], b"\r\n", "CRLF after each chunk");
+        rest = &rest[size + 2..];
+    }
+    (body, rest, false)
+}
+
+fn a_streamed_body_is_chunked_for_1_1_and_close_delimited_for_1_0() {
+    let server = start_echo(None);
+    // HTTP/1.1: chunked, the connection kept for the next (pipelined) request.
+    let answer = all_of(
+        &server,
+        b"GET /stream HTTP/1.1\r\nHost: nas\r\n\r\nGET /api/health HTTP/1.1\r\nHost: nas\r\nConnection: close\r\n\r\n",
+    );
+    let (head, rest) = head_and_rest(&answer);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{head}"
+    );
+    assert!(
+        !head.to_ascii_lowercase().contains("content-length"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nConnection: keep-alive\r\n"), "{head}");
+    let (body, after, complete) = dechunk(rest);
+    assert!(complete, "a last chunk");
+    assert!(body == stream_lines(), "the body arrives whole, in order");
+    assert!(
+        after.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "the next answer follows on the same connection"
+    );
+
+    // HTTP/1.0 knows no chunks: the body ends with the connection.
+    let answer = all_of(&server, b"GET /stream HTTP/1.0\r\nHost: nas\r\n\r\n");
+    let (head, rest) = head_and_rest(&answer);
+    assert!(!head.contains("Transfer-Encoding"), "{head}");
+    assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+    assert!(rest == stream_lines().as_slice(), "the body arrives whole");
+
+    // HEAD: the head of GET, no body, the connection goes on.
+    let answer = all_of(
+        &server,
+        b"HEAD /stream HTTP/1.1\r\nHost: nas\r\n\r\nGET /api/health HTTP/1.1\r\nHost: nas\r\nConnection: close\r\n\r\n",
+    );
+    let (head, rest) = head_and_rest(&answer);
+    assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+    assert!(
+        rest.starts_with(b"HTTP/1.1 200 OK\r\n"),
+        "no body after HEAD"
+    );
+    assert_still_serves(&server, "streamed answers");
+}
+
+fn a_streamed_body_that_fails_is_cut_off_without_its_last_chunk() {
+    let server = start_echo(None);
+    let answer = all_of(
+        &server,
+        b"GET /stream-fails HTTP/1.1\r\nHost: nas\r\n\r\nGET /api/health HTTP/1.1\r\nHost: nas\r\n\r\n",
+    );
+    let (head, rest) = head_and_rest(&answer);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let (body, _, complete) = dechunk(rest);
+    assert!(!complete, "no last chunk: the client sees the body cut off");
+    assert!(!body.is_empty() && stream_lines().starts_with(&body));
+    assert_still_serves(&server, "a streamed answer that failed");
+}
+
 tests! {
     a_get_reaches_the_handler_with_path_query_and_headers,
+    a_streamed_body_is_chunked_for_1_1_and_close_delimited_for_1_0,
+    a_streamed_body_that_fails_is_cut_off_without_its_last_chunk,
     keep_alive_serves_many_requests_on_one_connection,
     connection_close_and_http_1_0_close_after_the_answer,
     head_gets_the_length_of_get_without_a_body,

@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_export;
 mod api_geoip;
 mod api_history;
 mod api_live;
@@ -31,6 +32,7 @@ mod http_starvation;
 
 fn main() {
     support::harness::main(&[
+        api_export::tests,
         api_geoip::tests,
         api_history::tests,
         api_live::tests,

@@ -7,6 +7,7 @@
 //! | `/api/summary` | today, this month, this year (+ `timezone`, `interfaces`, the billing `cycle`) |
 //! | `/api/quota` | the billing cycle, its usage, quota, forecast, the last 12 cycles, alerts ([`quota`]) |
 //! | `/api/query?start=&end=&granularity=` | a zero-filled series and its sum ([`history`]) |
+//! | `/api/export.csv`, `/api/export.jsonl` (same parameters) | the range as a file, streamed ([`export`]) |
 //! | `/api/history/30days`, `/12months`, `/today_hours` | fixed series ending today |
 //! | `/api/date_range` | first and last day with traffic |
 //! | `/api/top_ips?start=&end=&limit=` | heaviest remote addresses over stored days ([`top_ips`]) |
@@ -27,6 +28,7 @@
 //! buffer. Nothing here writes to the database.
 
 pub mod cycle;
+pub mod export;
 pub mod files;
 pub mod health;
 pub mod history;

@@ -3,9 +3,10 @@
 
 use super::params::{self, Params};
 use super::{
-    Api, ApiError, files, health, history, local_ips, metrics, networks, quota, realtime, summary,
-    top_ips,
+    Api, ApiError, export, files, health, history, local_ips, metrics, networks, quota, realtime,
+    summary, top_ips,
 };
+use crate::export::Format;
 use crate::serve::{Request, Response};
 use crate::store::Granularity;
 
@@ -26,6 +27,8 @@ pub fn route(api: &Api, request: &Request<'_>) -> Response {
         b"/api/summary" => summary::answer(api, &params),
         b"/api/quota" => quota::answer(api, &params),
         b"/api/query" => history::query(api, &params),
+        b"/api/export.csv" => export::answer(api, &params, Format::Csv),
+        b"/api/export.jsonl" => export::answer(api, &params, Format::Jsonl),
         b"/api/history/30days" => history::last_30_days(api, &params),
         b"/api/history/12months" => history::last_12_months(api, &params),
         b"/api/history/today_hours" => history::today_hours(api, &params),
@@ -46,7 +49,9 @@ pub fn route(api: &Api, request: &Request<'_>) -> Response {
 /// at a time. Bad parameters are cheap (they are refused at once).
 pub fn is_expensive(api: &Api, request: &Request<'_>) -> bool {
     match request.path {
-        b"/api/query" => {
+        // An export is made while it is sent (bounded pieces on the connection's coroutine);
+        // what runs here is its start: the parameters, the read view and the days with traffic.
+        b"/api/query" | b"/api/export.csv" | b"/api/export.jsonl" => {
             let params = Params::new(request.query);
             match (params::required_range(&params), params.granularity()) {
                 (Ok((start, end)), Ok(granularity)) => {

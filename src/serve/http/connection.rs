@@ -14,12 +14,13 @@ use super::guard::Guard;
 use super::head::{self, Reject, Scan, Scanner};
 use super::limits::{
     HEAD_TIMEOUT, IDLE_TIMEOUT, INPUT_START_BYTES, LARGE_ANSWER_MIN_RATE, LARGEST_ANSWER_BYTES,
-    LINGER_BYTES, LINGER_TIME, MAX_HEAD_BYTES, MAX_HEADERS, OUTPUT_FLUSH_BYTES, WRITE_TIMEOUT,
+    LINGER_BYTES, LINGER_TIME, MAX_HEAD_BYTES, MAX_HEADERS, OUTPUT_FLUSH_BYTES, STREAMED_BYTES,
+    WRITE_TIMEOUT,
 };
 use super::registry::{Phase, Slot};
 use super::response;
 use super::socket::Socket;
-use crate::serve::{Body, Handler, Header, Request, Response};
+use crate::serve::{Body, Handler, Header, Pieces, Request, Response};
 
 /// What every connection of one server shares.
 pub struct Shared {
@@ -44,6 +45,15 @@ struct Answered {
     keep_alive: bool,
     /// A body too large to copy into the output buffer, written after it.
     large_body: Option<LargeBody>,
+    /// A body made while it is sent, written after the head.
+    streamed: Option<Streamed>,
+}
+
+/// A streamed answer's pieces, how they are framed, and its share of the memory budget.
+struct Streamed {
+    pieces: Box<dyn Pieces>,
+    chunked: bool,
+    _held: Held,
 }
 
 /// A large answer's body and, when it was built for this request, its share of the memory
@@ -123,6 +133,11 @@ impl Connection {
                     if let Some(large) = answered.large_body
                         && (self.flush().is_err()
                             || self.write_large(large.body.as_bytes()).is_err())
+                    {
+                        return Close::Now;
+                    }
+                    if let Some(streamed) = answered.streamed
+                        && (self.flush().is_err() || self.write_streamed(streamed).is_err())
                     {
                         return Close::Now;
                     }
@@ -247,6 +262,62 @@ impl Connection {
         written
     }
 
+    /// Make and write a streamed body piece by piece, under the same rate as a large answer: the
+    /// bytes sent so far must have left at [`LARGE_ANSWER_MIN_RATE`] after the first
+    /// [`WRITE_TIMEOUT`]. Between pieces the coroutine yields, so the other connections of its
+    /// worker are served while a long export is sent to a fast reader.
+    fn write_streamed(&mut self, mut streamed: Streamed) -> io::Result<()> {
+        self.slot.set(Phase::Writing);
+        let started = Instant::now();
+        let mut sent = 0usize;
+        let mut piece = Vec::with_capacity(STREAMED_BYTES / 4);
+        let mut frame = Vec::new();
+        loop {
+            piece.clear();
+            let made = catch_unwind(AssertUnwindSafe(|| streamed.pieces.next_piece(&mut piece)));
+            let more = match made {
+                Ok(Ok(more)) => more,
+                Ok(Err(why)) => {
+                    error!("a streamed answer could not be finished ({why}): it was cut off");
+                    return Err(io::Error::other(why));
+                }
+                Err(_) => {
+                    error!("a streamed answer panicked: it was cut off; the server goes on");
+                    return Err(io::Error::other("the body's maker panicked"));
+                }
+            };
+            frame.clear();
+            if streamed.chunked {
+                if !piece.is_empty() {
+                    response::append_chunk(&mut frame, &piece);
+                }
+                if !more {
+                    frame.extend_from_slice(response::LAST_CHUNK);
+                }
+            } else {
+                frame.extend_from_slice(&piece);
+            }
+            if !frame.is_empty() {
+                sent = sent.saturating_add(frame.len());
+                let allowed =
+                    WRITE_TIMEOUT.as_secs_f64() + sent as f64 / LARGE_ANSWER_MIN_RATE as f64;
+                self.stream
+                    .write_all_by(&frame, started + Duration::from_secs_f64(allowed))?;
+            }
+            if !more {
+                break;
+            }
+            if frame.capacity() > STREAMED_BYTES {
+                // One oversized piece does not keep its memory for the rest of the answer.
+                frame = Vec::new();
+                piece = Vec::with_capacity(STREAMED_BYTES / 4);
+            }
+            may::coroutine::yield_now();
+        }
+        // Later writes get the usual timeout again.
+        self.stream.set_write_timeout(Some(WRITE_TIMEOUT))
+    }
+
     fn flush_then(&mut self, close: Close) -> Close {
         match self.flush() {
             Ok(()) => close,
@@ -296,6 +367,7 @@ fn answer(
     let closed = Answered {
         keep_alive: false,
         large_body: None,
+        streamed: None,
     };
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let parsed = match head::parse(head, line_end, &mut slots) {
@@ -329,6 +401,7 @@ fn answer(
             return Answered {
                 keep_alive,
                 large_body: None,
+                streamed: None,
             };
         }
     };
@@ -369,6 +442,7 @@ fn answer(
         return Answered {
             keep_alive,
             large_body: None,
+            streamed: None,
         };
     }
     let outcome = if shared.handler.is_expensive(&request) {
@@ -391,7 +465,7 @@ fn answer(
         catch_unwind(AssertUnwindSafe(|| shared.handler.handle(&request)))
     };
     match outcome {
-        Ok(answer) => respond(shared, out, answer, head_only, keep_alive),
+        Ok(answer) => respond(shared, out, answer, head_only, keep_alive, parsed.minor),
         Err(_) => {
             error!(
                 "the handler panicked answering {}: answered 500 and closed that connection; the server goes on",
@@ -410,19 +484,25 @@ fn answer(
     }
 }
 
-/// Append the handler's answer; a large one built for this request must first get its share of
-/// the answer memory, else the client gets a 503 to retry.
+/// Append the handler's answer; a large one built for this request (or a streamed one) must
+/// first get its share of the answer memory, else the client gets a 503 to retry. `minor` is
+/// the request's HTTP/1.x version: a streamed body is chunked for 1.1 and ended by closing for
+/// 1.0, which knows no chunks.
 fn respond(
     shared: &Shared,
     out: &mut Vec<u8>,
     answer: Response,
     head_only: bool,
     keep_alive: bool,
+    minor: u8,
 ) -> Answered {
+    if matches!(answer.body, Body::Streamed(_)) {
+        return respond_streamed(shared, out, answer, head_only, keep_alive, minor);
+    }
     let built_bytes = match &answer.body {
         Body::Owned(bytes) => bytes.capacity(),
         Body::Mapped(bytes) => bytes.len(),
-        Body::Static(_) => 0,
+        Body::Static(_) | Body::Streamed(_) => 0,
     };
     let held = match &answer.body {
         Body::Owned(_) | Body::Mapped(_)
@@ -448,6 +528,57 @@ fn respond(
         keep_alive,
         large_body: response::append(out, answer, head_only, keep_alive)
             .map(|body| LargeBody { body, _held: held }),
+        streamed: None,
+    }
+}
+
+/// Append the head of a streamed answer and hand its pieces back to be written after it, with
+/// a share of [`STREAMED_BYTES`] of the answer memory for as long as it is sent.
+fn respond_streamed(
+    shared: &Shared,
+    out: &mut Vec<u8>,
+    answer: Response,
+    head_only: bool,
+    keep_alive: bool,
+    minor: u8,
+) -> Answered {
+    let chunked = minor >= 1;
+    let keep_alive = keep_alive && chunked;
+    if head_only {
+        response::append_streamed_head(out, &answer, chunked, keep_alive);
+        return Answered {
+            keep_alive,
+            large_body: None,
+            streamed: None,
+        };
+    }
+    let Some(held) = shared.answer_bytes.take(STREAMED_BYTES) else {
+        drop(answer);
+        debug!("503: large answers already hold the answer memory budget");
+        return busy(
+            out,
+            "too many large answers are being sent at once: try again in a moment",
+            head_only,
+            keep_alive,
+        );
+    };
+    response::append_streamed_head(out, &answer, chunked, keep_alive);
+    let Body::Streamed(pieces) = answer.body else {
+        // Only a streamed body is handed here; anything else ends the connection unsent.
+        return Answered {
+            keep_alive: false,
+            large_body: None,
+            streamed: None,
+        };
+    };
+    Answered {
+        keep_alive,
+        large_body: None,
+        streamed: Some(Streamed {
+            pieces,
+            chunked,
+            _held: held,
+        }),
     }
 }
 
@@ -464,6 +595,7 @@ fn busy(out: &mut Vec<u8>, why: &str, head_only: bool, keep_alive: bool) -> Answ
     Answered {
         keep_alive,
         large_body: None,
+        streamed: None,
     }
 }
 

@@ -9,7 +9,8 @@
 //!   clients costs about 256 × (16 + 4) KiB ≈ 5 MiB, plus `may`'s pool of [`COROUTINE_POOL`]
 //!   ready stacks;
 //! - large answers waiting for their client to read them: at most [`ANSWER_BUDGET_BYTES`]
-//!   (32 MiB) together, whatever the number of clients (`budget`); beyond it a request gets 503;
+//!   (32 MiB) together, whatever the number of clients (`budget`); beyond it a request gets 503.
+//!   Streamed answers (exports) count [`STREAMED_BYTES`] each in the same budget;
 //! - answers being built: one handler per web worker ([`WORKERS`]) runs at a time and only
 //!   [`EXPENSIVE_AT_ONCE`] of them an expensive request; the largest answer (a 100,000-point
 //!   series) takes about 20 MiB while it is built and is freed or counted in the budget after.
@@ -77,6 +78,12 @@ pub const WORKERS: usize = 2;
 /// their clients read them: three of the largest `/api/query` answers; a dashboard's own
 /// answers are far smaller.
 pub const ANSWER_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+
+/// The share of [`ANSWER_BUDGET_BYTES`] a streamed answer (an export, made a piece at a time
+/// while it is sent) holds until it is sent: its piece (about 32 KiB, see
+/// [`crate::export::CHUNK_BYTES`]), that piece framed, and the read view it is made from, with
+/// room to spare. So at most 128 exports stream at once, whatever their length.
+pub const STREAMED_BYTES: usize = 256 * 1024;
 
 /// The buffer of the largest answer: a 100,000-point `/api/query` series (`MAX_POINTS`) is
 /// built in 9.6 MB. An expensive request is not started unless this much of

@@ -40,6 +40,11 @@
 //!   over many days) already fill their queue, a request gets 503 with `Retry-After`. A large
 //!   answer must leave at [`LARGE_ANSWER_MIN_RATE`](limits::LARGE_ANSWER_MIN_RATE) (64 KiB/s)
 //!   after its first 30 s (see `budget`).
+//! - A streamed answer ([`Body::Streamed`](crate::serve::Body::Streamed), an export) has no
+//!   length: it is sent chunked to HTTP/1.1 clients (close-delimited to 1.0), made one piece at a
+//!   time on the connection's coroutine with a yield between pieces, under the same rate; it
+//!   holds [`STREAMED_BYTES`](limits::STREAMED_BYTES) (256 KiB) of the answer budget while it is
+//!   sent, and a failure halfway closes the connection without the last chunk.
 //! - Host names (`host`, against DNS rebinding): IP literals, `localhost`, single-label and
 //!   local-suffix names, this machine's name and `WEB_ALLOWED_HOSTS` are answered; another name
 //!   → 403 naming the setting, a malformed `Host` → 400.

@@ -1,6 +1,6 @@
-//! response: the bytes of an answer — status line, Content-Type, Content-Length, the handler's
-//! extra fields, the [`SECURITY_FIELDS`], Connection — appended to the connection's output
-//! buffer.
+//! response: the bytes of an answer — status line, Content-Type, Content-Length (or chunked
+//! framing for a streamed body), the handler's extra fields, the [`SECURITY_FIELDS`],
+//! Connection — appended to the connection's output buffer.
 
 use std::io::Write;
 
@@ -57,6 +57,49 @@ pub fn append(
             response.body.as_bytes().len()
         );
     }
+    fields(out, &response, keep_alive);
+    if head_only || bodiless {
+        return None;
+    }
+    if response.body.as_bytes().len() <= COPY_BODY_BYTES {
+        out.extend_from_slice(response.body.as_bytes());
+        None
+    } else {
+        Some(response.body)
+    }
+}
+
+/// Append the head of an answer whose body is [`Body::Streamed`]: no length; `chunked` says
+/// whether its pieces are sent as chunks (HTTP/1.1), else the connection's end ends the body
+/// (HTTP/1.0, `keep_alive` must then be false).
+pub fn append_streamed_head(
+    out: &mut Vec<u8>,
+    response: &Response,
+    chunked: bool,
+    keep_alive: bool,
+) {
+    status_line(out, response.status);
+    field(out, "Content-Type", response.content_type.as_bytes());
+    if chunked {
+        field(out, "Transfer-Encoding", b"chunked");
+    }
+    fields(out, response, keep_alive);
+}
+
+/// Append one chunk of a chunked body (RFC 9112 §7.1); `piece` must not be empty, which would
+/// end the body.
+pub fn append_chunk(out: &mut Vec<u8>, piece: &[u8]) {
+    let _ = write!(out, "{:x}\r\n", piece.len());
+    out.extend_from_slice(piece);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk of a chunked body, without trailer fields.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// The handler's extra fields that are allowed, the [`SECURITY_FIELDS`], `Connection` and the
+/// blank line that ends the head.
+fn fields(out: &mut Vec<u8>, response: &Response, keep_alive: bool) {
     for (name, value) in &response.headers {
         if is_token(name) && !is_framing(name) && is_field_value(value.as_bytes()) {
             field(out, name, value.as_bytes());
@@ -68,15 +111,6 @@ pub fn append(
         field(out, name, value.as_bytes());
     }
     connection(out, keep_alive);
-    if head_only || bodiless {
-        return None;
-    }
-    if response.body.as_bytes().len() <= COPY_BODY_BYTES {
-        out.extend_from_slice(response.body.as_bytes());
-        None
-    } else {
-        Some(response.body)
-    }
 }
 
 /// Append a JSON error answer `{"error": message}` with optional extra fields.
@@ -250,6 +284,32 @@ mod tests {
                 "HTTP/1.1 304 Not Modified\r\nContent-Type: text/html\r\nETag: \"abc\"\r\n{SECURITY}Connection: keep-alive\r\n\r\n"
             )
         );
+    }
+
+    #[test]
+    fn a_streamed_head_has_no_length_and_chunks_are_framed() {
+        let response = Response {
+            status: 200,
+            content_type: "text/csv",
+            body: Body::Static(b""),
+            headers: vec![("Content-Disposition", "attachment".to_string())],
+        };
+        let mut out = Vec::new();
+        append_streamed_head(&mut out, &response, true, true);
+        assert_eq!(
+            text(&out),
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\nContent-Disposition: attachment\r\n{SECURITY}Connection: keep-alive\r\n\r\n"
+            )
+        );
+        let mut out = Vec::new();
+        append_streamed_head(&mut out, &response, false, false);
+        assert!(!text(&out).contains("Transfer-Encoding"));
+        assert!(!text(&out).contains("Content-Length"));
+        let mut out = Vec::new();
+        append_chunk(&mut out, &[b'x'; 26]);
+        out.extend_from_slice(LAST_CHUNK);
+        assert_eq!(text(&out), format!("1a\r\n{}\r\n0\r\n\r\n", "x".repeat(26)));
     }
 
     #[test]
