@@ -471,7 +471,9 @@ mod tests {
             good, 1,
             "a target that has the message is not sent it again"
         );
-        assert!(bad.len() >= 6, "{} attempts", bad.len());
+        // 9 attempts fit in the 300 ms at these waits; a loaded machine oversleeps and makes
+        // fewer, but never fewer than the three the growing waits are checked on.
+        assert!(bad.len() >= 3, "{} attempts", bad.len());
         // The waits grow: 20 ms, then 40 ms.
         assert!(bad[1] - bad[0] >= Duration::from_millis(20));
         assert!(bad[2] - bad[1] >= Duration::from_millis(40));
