@@ -220,6 +220,21 @@ await check('Chinese and English headings and row labels', async () => {
   await page.click('[data-lang="zh"]');
 });
 
+await check('a range reaching today: the query is refreshed every 10 s, the breakdowns not before a minute', async () => {
+  await page.click('[data-range="today"]');
+  await page.waitForFunction(() => window.NTS.state.quick === 'today');
+  await placesShown(page);
+  const asked = { query: 0, networks: 0 };
+  const listener = (req) => {
+    for (const key of Object.keys(asked)) if (req.url().includes(`/api/${key}`)) asked[key] += 1;
+  };
+  page.on('request', listener);
+  await page.waitForTimeout(11_000);
+  page.off('request', listener);
+  assert.ok(asked.query >= 1, `the query was refreshed: ${JSON.stringify(asked)}`);
+  assert.equal(asked.networks, 0, `the breakdowns were not: ${JSON.stringify(asked)}`);
+});
+
 await check('desktop screenshot: the range\'s top addresses and the two panels', async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const clip = await page.evaluate(() => {

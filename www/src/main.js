@@ -1,7 +1,7 @@
 // The dashboard: loads every panel from the JSON API, refreshes each at its own pace (live rate
-// 3 s, cards and the billing cycle's figures 10 s, today's hours and addresses 60 s, 30-day and
-// 12-month bars and the past billing cycles 2 min; paused while the tab is hidden), and shows
-// every failed request in the page instead of swallowing it.
+// 3 s, cards and the billing cycle's figures 10 s, today's hours and addresses and the range's
+// networks and countries 60 s, 30-day and 12-month bars and the past billing cycles 2 min; paused
+// while the tab is hidden), and shows every failed request in the page instead of swallowing it.
 
 import './style.css';
 import { ApiError, getJson } from './api.js';
@@ -534,6 +534,20 @@ async function loadTopToday() {
 
 /** Groups listed per panel; the rest is the `more` row. */
 const PLACES_LIMIT = 10;
+/**
+ * How often a range reaching today has its breakdowns asked again: the server looks up every
+ * address of the range for each answer, so not at the query's 10 s.
+ */
+const PLACES_REFRESH_MS = 60_000;
+
+/** Whether `request` needs its breakdowns asked for (always, unless a periodic refresh). */
+function placesDue(request, refresh) {
+  const shown = state.data.places;
+  if (!state.geoip) return false;
+  if (!refresh || !shown) return true;
+  return shown.request.start !== request.start || shown.request.end !== request.end
+    || Date.now() - shown.at >= PLACES_REFRESH_MS;
+}
 
 /** Whether an error is /api/networks saying that GEOIP_DB is not set. */
 function isNoGeoip(error) {
@@ -619,7 +633,7 @@ function showPlaces(request, answer) {
     errors.set('places', answer);
   } else {
     errors.delete('places');
-    state.data.places = { request, ...answer };
+    state.data.places = { request, at: Date.now(), ...answer };
   }
   showErrors();
   renderPlaces();
@@ -710,7 +724,7 @@ async function runQuery(request, { refresh = false } = {}) {
   try {
     // The breakdowns are asked alongside when GEOIP_DB is known to be set, else after the top
     // list, when it names a place.
-    const placesEarly = state.geoip ? getPlaces(request) : null;
+    const placesEarly = placesDue(request, refresh) ? getPlaces(request) : null;
     const [result, top] = await Promise.all([
       getJson('query', withIface(request)),
       getJson('top_ips', withIface({ start: request.start, end: request.end, limit: 10 })).then(
@@ -726,7 +740,7 @@ async function runQuery(request, { refresh = false } = {}) {
     state.data.query = { request, result, top };
     renderQuery();
     if (hasPlaces(top)) state.geoip = true;
-    if (state.geoip) {
+    if (placesEarly || placesDue(request, refresh)) {
       const places = await (placesEarly || getPlaces(request));
       if (seq === state.querySeq) showPlaces(request, places);
     }
