@@ -78,16 +78,30 @@ async function open({ width = 1440, height = 900, scale = 1, lang } = {}) {
 /** Load the page and wait until the range's query and both panels are drawn. */
 async function load(page) {
   await page.goto(BASE);
-  await placesShown(page);
+  await page.waitForFunction(() => window.NTS?.state.data.query, null, { timeout: 15_000 });
+  await placesShown(page, await page.evaluate(() => window.NTS.state.data.query.request));
 }
 
-/** Wait until the panels show the range of the query on screen. */
-function placesShown(page) {
-  return page.waitForFunction(() => {
+/** Wait until the query and both panels show the range `want` ({start, end}). */
+function placesShown(page, want) {
+  return page.waitForFunction((w) => {
     const { query, places } = window.NTS.state.data;
-    return query && places && places.request.start === query.request.start && places.request.end === query.request.end
+    const is = (request) => request.start === w.start && request.end === w.end;
+    return query && places && is(query.request) && is(places.request)
       && !document.querySelector('#places').hidden && document.querySelector('#by-country li');
-  }, null, { timeout: 15_000 });
+  }, want, { timeout: 15_000 });
+}
+
+/**
+ * Click a quick range and wait until the query and both panels show it; resolves to {start, end}.
+ * The button writes its range into the form before it asks (the panels may still show the one
+ * before until the answers arrive).
+ */
+async function showRange(page, key) {
+  await page.click(`[data-range="${key}"]`);
+  const want = { start: await page.inputValue('#start'), end: await page.inputValue('#end') };
+  await placesShown(page, want);
+  return want;
 }
 
 /** The range the page shows now. */
@@ -148,10 +162,7 @@ await check('the top lists name each address\'s country and network as /api/top_
 
 for (const key of ['today', 'last30', 'thisYear', 'lastMonth']) {
   await check(`range ${key}: By network and By country equal /api/networks, rows add up to the total`, async () => {
-    await page.click(`[data-range="${key}"]`);
-    await page.waitForFunction((k) => window.NTS.state.quick === k, key);
-    await placesShown(page);
-    const range = await shownRange(page);
+    const range = await showRange(page, key);
     const query = await page.evaluate(() => window.NTS.state.data.query.request);
     assert.deepEqual([range.start, range.end], [query.start, query.end]);
     await assertPanels(page, range, 'zh');
@@ -170,10 +181,7 @@ await check('more groups than the list holds: a `more` row with their count (the
     route.continue({ url: url.href });
   });
   await load(narrow);
-  await narrow.click('[data-range="thisYear"]');
-  await narrow.waitForFunction(() => window.NTS.state.quick === 'thisYear');
-  await placesShown(narrow);
-  const range = await shownRange(narrow);
+  const range = await showRange(narrow, 'thisYear');
   await assertPanels(narrow, range, 'zh', { limit: 1 });
   await context.close();
 });
@@ -190,10 +198,7 @@ await check('the rest of the total is shown: more, unknown and untracked rows, a
 await check(`the panels follow the interface selector (${LIVE_IFACE}: live traffic only)`, async () => {
   assert.ok(summary.interfaces.includes(LIVE_IFACE), JSON.stringify(summary.interfaces));
   const name = LIVE_IFACE;
-  await page.click('[data-range="today"]');
-  await page.waitForFunction(() => window.NTS.state.quick === 'today');
-  await placesShown(page);
-  const today = (await shownRange(page)).start;
+  const today = (await showRange(page, 'today')).start;
   const everything = await readPlaceRows(page, '#by-country');
   const asked = page.waitForResponse((res) => res.url().includes('/api/networks') && new URL(res.url()).searchParams.get('iface') === name);
   await page.selectOption('#iface', name);
@@ -208,10 +213,7 @@ await check(`the panels follow the interface selector (${LIVE_IFACE}: live traff
 });
 
 await check('Chinese and English headings and row labels', async () => {
-  await page.click('[data-range="last30"]');
-  await page.waitForFunction(() => window.NTS.state.quick === 'last30');
-  await placesShown(page);
-  const range = await shownRange(page);
+  const range = await showRange(page, 'last30');
   assert.deepEqual(await page.locator('#places h2').allTextContents(), ['按网络', '按国家/地区']);
   await assertPanels(page, range, 'zh');
   await page.click('[data-lang="en"]');
@@ -221,9 +223,7 @@ await check('Chinese and English headings and row labels', async () => {
 });
 
 await check('a range reaching today: the query is refreshed every 10 s, the breakdowns not before a minute', async () => {
-  await page.click('[data-range="today"]');
-  await page.waitForFunction(() => window.NTS.state.quick === 'today');
-  await placesShown(page);
+  await showRange(page, 'today');
   const asked = { query: 0, networks: 0 };
   const listener = (req) => {
     for (const key of Object.keys(asked)) if (req.url().includes(`/api/${key}`)) asked[key] += 1;
@@ -250,9 +250,7 @@ await check('phone width (390 x 844): the panels and address rows fit, no horizo
     const { context, page: phone } = await open({ width: 390, height: 844, scale: 2, lang });
     await load(phone);
     for (const key of ['thisYear', 'today']) {
-      await phone.click(`[data-range="${key}"]`);
-      await phone.waitForFunction((k) => window.NTS.state.quick === k, key);
-      await placesShown(phone);
+      await showRange(phone, key);
       const fit = await phone.evaluate(() => {
         const root = document.documentElement;
         const right = Math.max(...[...document.querySelectorAll('#places li, #top-today li, #top-range li')]
