@@ -5,6 +5,7 @@
 //
 //   node build.mjs /tmp/www && node dev-server.mjs /tmp/www 8099 [--ifaces eth0,wg0] [--fail summary]
 //     [--quota GIB]   (the billing cycle's quota in GiB, default 100; 0: no QUOTA)
+//     [--geoip]       (as with GEOIP_DB: places in /api/top_ips, /api/networks answers)
 
 import { createServer } from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
@@ -18,6 +19,7 @@ const option = (name) => {
 const ifaces = (option('ifaces') || 'eth0').split(',');
 const failing = new Set((option('fail') || '').split(',').filter(Boolean));
 const quotaBytes = Number(option('quota') ?? 100) * 1024 ** 3 || null;
+const geoip = process.argv.includes('--geoip');
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.txt': 'text/plain; charset=utf-8' };
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
@@ -80,14 +82,71 @@ function query(params) {
   return [200, { series, summary: figures(sum(series.map((r) => [r.up_bytes, r.down_bytes]))) }];
 }
 
-function topIps() {
+// Made-up places for --geoip, one per peer (null: an address no file knows).
+const PLACES = [
+  { country: 'US', country_name: 'United States', asn: 15169, org: 'Google LLC' },
+  { country: 'DE', country_name: 'Germany', asn: 24940, org: 'Hetzner Online GmbH' },
+  { country: 'US', country_name: 'United States', asn: 13335, org: 'Cloudflare, Inc.' },
+  { country: 'JP', country_name: 'Japan', asn: 2516, org: 'KDDI CORPORATION' },
+  null,
+  { country: 'CN', country_name: 'China', asn: 4134, org: 'Chinanet' },
+  { country: 'NL', country_name: 'Netherlands', asn: 60781, org: 'LeaseWeb Netherlands B.V.' },
+  { country: 'US', country_name: 'United States', asn: 15169, org: 'Google LLC' },
+  { country: 'SG', country_name: 'Singapore', asn: 16509, org: 'Amazon.com, Inc.' },
+  { country: 'FR', country_name: 'France', asn: 16276, org: 'OVH SAS' },
+];
+
+function peers() {
   // Made-up peers from the documentation ranges, the largest first, as the real answer orders them.
-  const peers = ['203.0.113.10', '198.51.100.7', '2001:db8::443', '203.0.113.99', '198.51.100.53', '2001:db8:1::8', '203.0.113.4', '198.51.100.200', '2001:db8:2::1', '203.0.113.250'];
-  return [200, { top_ips: peers.map((ip, i) => {
+  const ips = ['203.0.113.10', '198.51.100.7', '2001:db8::443', '203.0.113.99', '198.51.100.53', '2001:db8:1::8', '203.0.113.4', '198.51.100.200', '2001:db8:2::1', '203.0.113.250'];
+  return ips.map((ip, i) => {
     const bytes = Math.round(1.1e9 / (i + 1) ** 1.4);
     const up = Math.round(bytes * 0.12);
-    return { ip, bytes, bytes_fmt: fmt(bytes), up_bytes: up, down_bytes: bytes - up };
-  }) }];
+    return { ip, bytes, bytes_fmt: fmt(bytes), up_bytes: up, down_bytes: bytes - up, ...(geoip ? PLACES[i] : null) };
+  });
+}
+
+function topIps() {
+  return [200, { top_ips: peers() }];
+}
+
+/** /api/networks over the made-up peers: groups, more, unknown, untracked (a fifth), total. */
+function networks(params) {
+  if (!geoip) return [400, { error: 'networks and countries need GEOIP_DB (a .mmdb file such as DB-IP Lite; see docs/geoip.md), which is not set' }];
+  const by = params.get('by') || 'country';
+  const limit = Number(params.get('limit') || 20);
+  const groups = new Map();
+  let unknown = [0, 0, 0];
+  for (const peer of peers()) {
+    const key = by === 'asn' ? peer.asn : peer.country;
+    if (key === undefined) {
+      unknown = [unknown[0] + peer.up_bytes, unknown[1] + peer.down_bytes, unknown[2] + 1];
+      continue;
+    }
+    const group = groups.get(key) || { up: 0, down: 0, addresses: 0, place: peer };
+    group.up += peer.up_bytes;
+    group.down += peer.down_bytes;
+    group.addresses += 1;
+    groups.set(key, group);
+  }
+  const sorted = [...groups.values()].sort((a, b) => b.up + b.down - (a.up + a.down));
+  const rest = sorted.slice(limit);
+  const tracked = sum([...groups.values()].map((g) => [g.up, g.down]).concat([[unknown[0], unknown[1]]]));
+  const untracked = [Math.round(tracked[0] / 4), Math.round(tracked[1] / 4)];
+  return [200, {
+    by,
+    start: params.get('start'),
+    end: params.get('end'),
+    networks: sorted.slice(0, limit).map((g) => ({
+      addresses: g.addresses,
+      ...figures([g.up, g.down]),
+      ...(by === 'asn' ? { asn: g.place.asn, org: g.place.org } : { country: g.place.country, country_name: g.place.country_name }),
+    })),
+    more: { addresses: rest.reduce((a, g) => a + g.addresses, 0), groups: rest.length, ...figures(sum(rest.map((g) => [g.up, g.down]))) },
+    unknown: { addresses: unknown[2], ...figures([unknown[0], unknown[1]]) },
+    untracked: figures(untracked),
+    total: figures([tracked[0] + untracked[0], tracked[1] + untracked[1]]),
+  }];
 }
 
 /** The billing cycle `back` cycles before this one (BILLING_DAY=1): [first day, last day]. */
@@ -159,6 +218,7 @@ function api(name, params) {
     case 'quota': return quota();
     case 'date_range': return [200, { min: '2025-03-14', max: today }];
     case 'top_ips': return topIps();
+    case 'networks': return networks(params);
     case 'query': return query(params);
     case 'health': return [200, { status: 'ok', ts: new Date().toISOString(), interfaces: ifaces.map((n) => ({ name: n, state: 'capturing', drops: 0 })) }];
     default: return [404, { error: `no such endpoint: /api/${name}` }];

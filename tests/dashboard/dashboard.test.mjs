@@ -246,8 +246,10 @@ await check('page weight (what a first visit downloads, as the browser counted i
 
 const { context: desk, page } = await open();
 const queries = [];
+const networkRequests = [];
 page.on('request', (req) => {
   if (req.url().includes('/api/query')) queries.push(new URL(req.url()));
+  if (req.url().includes('/api/networks')) networkRequests.push(req.url());
 });
 await load(page);
 
@@ -288,6 +290,16 @@ await check('the policy is enforced: an injected inline script does not run', as
   await context.close();
   assert.equal(outcome.ran, false);
   assert.ok(outcome.violations.some((v) => v.startsWith('script-src')), JSON.stringify(outcome.violations));
+});
+
+await check('without GEOIP_DB: no networks and countries panels, no place under an address, /api/networks not asked', async () => {
+  const refused = await api(`networks?start=${today}&end=${today}&by=asn`);
+  assert.equal(refused.status, 400);
+  assert.match(refused.json.error, /GEOIP_DB/);
+  assert.equal(await page.locator('#places').isVisible(), false);
+  assert.equal(await page.locator('.toplist .place').count(), 0);
+  assert.deepEqual(networkRequests, []);
+  assert.equal(await page.locator('#errors').isVisible(), false);
 });
 
 await check('Chinese by default', async () => {
@@ -726,6 +738,7 @@ if (replay) replay.kill();
 await check('no console errors, no request leaves the server', async () => {
   assert.deepEqual(consoleErrors, []);
   assert.deepEqual(foreignRequests, []);
+  assert.deepEqual(networkRequests, [], 'without GEOIP_DB the page never asks for /api/networks');
 });
 
 await desk.close();

@@ -48,7 +48,7 @@ fn tool(args: &[&str]) -> Output {
 }
 
 /// The GeoLite2 City database and an ASN database labelled `label`, written into `dir`.
-fn databases(dir: &TempDir, label: &str) -> (PathBuf, PathBuf) {
+pub fn databases(dir: &TempDir, label: &str) -> (PathBuf, PathBuf) {
     let city = String::from_utf8(tool(&["city-path"]).stdout).expect("a path");
     let asn = dir.path().join("asn.mmdb");
     tool(&["write-asn", asn.to_str().expect("UTF-8 path"), label]);

@@ -17,6 +17,12 @@
 //! `tests/dashboard/second_start.test.mjs` opens it as `http://user:pass@127.0.0.1:8080/`: every
 //! panel must fill without an error banner, and vb (history only now) must stay selectable. Its
 //! quota is half the first cycle's usage, so the card must show the colour of a quota exceeded.
+//! `tests/dashboard/dashboard.test.mjs` also checks that without `GEOIP_DB` the networks and
+//! countries panels are not there and `/api/networks` is never asked.
+//!
+//! A second test imports the same history (plus a download from an address without a country)
+//! and starts the monitor with `GEOIP_DB`: `tests/dashboard/geoip.test.mjs` checks the addresses'
+//! countries and networks and the By-network and By-country panels against the API.
 //!
 //! Screenshots go to `$NTS_SCREENSHOTS` (relative to the repository; `docs/screenshots` to
 //! refresh the README's) or else to a folder under the target directory.
@@ -26,9 +32,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::api_geoip::databases;
 use crate::support::netns::{Netns, Spawned, ip, run_ok, wait_until};
 use crate::support::web::Monitor;
-use crate::support::{TempDir, capture, captures_dir};
+use crate::support::{
+    ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, capture, captures_dir, eth, ipv4,
+};
 
 /// The zone of the monitor and the import: no daylight saving, so a day has 24 hours.
 const ZONE: &str = "Asia/Shanghai";
@@ -101,16 +110,37 @@ fn moved_pcap(source: &Path, last_packet_at: i64) -> Vec<u8> {
     bytes
 }
 
-/// The history: imported with the real command, before the monitor opens the file.
-fn import_history(dir: &TempDir, db: &Path) {
+/// Where today's imported traffic ends: a minute and a half before `now`, never before 00:01
+/// local (so it stays today).
+fn today_end(now: i64) -> i64 {
+    let local_midnight = (now + ZONE_OFFSET).div_euclid(DAY) * DAY - ZONE_OFFSET;
+    (now - 90).max(local_midnight + 60)
+}
+
+/// Today's download of 300 KB from 102.0.0.1, an AFRINIC address without a country in GeoLite2
+/// 2018: the By-country panel's `unknown` row.
+fn unknown_country_capture() -> Vec<u8> {
+    let at = u32::try_from(today_end(unix_now()) - 30).expect("fits");
+    let mut pcap = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 1);
+    for i in 0..200 {
+        // The record holds the headers only; the wire length says how long the frame was.
+        let packet = ipv4("102.0.0.1", "192.168.1.10", 1500);
+        pcap = pcap.record(at, i * 1000, 14 + 1500, &eth(ETHERTYPE_IPV4, &packet));
+    }
+    pcap.finish()
+}
+
+/// The history: imported with the real command (with `settings` added), before the monitor opens
+/// the file.
+fn import_history(dir: &TempDir, db: &Path, settings: &[(&str, &str)], extra: &[PathBuf]) {
     let pcaps = captures_dir();
     let now = unix_now();
-    let local_midnight = (now + ZONE_OFFSET).div_euclid(DAY) * DAY - ZONE_OFFSET;
     let mut files: Vec<PathBuf> = AS_THEY_ARE.iter().map(|name| pcaps.join(name)).collect();
+    files.extend_from_slice(extra);
     for (index, (name, days_ago)) in MOVED.iter().enumerate() {
-        // Today's end a minute and a half before now (never before 00:01 local, so they stay
-        // today); older ones 10 minutes apart around the same time of day, that many days back.
-        let today_end = (now - 90).max(local_midnight + 60);
+        // Today's captures end at today_end; older ones 10 minutes apart around the same time of
+        // day, that many days back.
+        let today_end = today_end(now);
         let last = if *days_ago == 0 {
             today_end
         } else {
@@ -128,7 +158,8 @@ fn import_history(dir: &TempDir, db: &Path) {
             .env("DB_PATH", db)
             .env("TZ", ZONE)
             .env_remove("LOCAL_PREFIXES")
-            .env_remove("EXCLUDE_IPV6_PREFIX"),
+            .env_remove("EXCLUDE_IPV6_PREFIX")
+            .envs(settings.iter().copied()),
         Duration::from_secs(60),
     );
     eprintln!("import: {}", String::from_utf8_lossy(&output.stdout).trim());
@@ -205,7 +236,7 @@ fn dashboard_in_chromium_against_the_real_monitor() {
 
     let dir = TempDir::new("dashboard");
     let db = dir.path().join("data").join("traffic.redb");
-    import_history(&dir, &db);
+    import_history(&dir, &db, &[], &[]);
 
     let mut lab = Netns::new("dash");
     let ns = lab.add("m");
@@ -310,6 +341,64 @@ fn dashboard_in_chromium_against_the_real_monitor() {
     );
 }
 
+/// The same history with `GEOIP_DB` (GeoLite2 City 2018 and an ASN file written by
+/// tests/web/geoip/geoip_tool.py): `tests/dashboard/geoip.test.mjs` checks each address's country
+/// and network in the top lists and the By-network and By-country panels against /api/top_ips
+/// and /api/networks. The import keeps 5 addresses a day (`TOP_IPS_PER_DAY`), so part of each
+/// range is `untracked`, and today has an address without a country (`unknown` by country); the
+/// panels must show both.
+fn dashboard_networks_and_countries_with_geoip() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard");
+    require_browser_tools(&tests);
+
+    let dir = TempDir::new("dashboard-geoip");
+    let db = dir.path().join("data").join("traffic.redb");
+    let unknown = dir.write("unknown-country.pcap", &unknown_country_capture());
+    import_history(&dir, &db, &[("TOP_IPS_PER_DAY", "5")], &[unknown]);
+    let (city, asn) = databases(&dir, "Dashboard");
+    let geoip_db = format!("{},{}", city.display(), asn.display());
+
+    let mut lab = Netns::new("dgeo");
+    let ns = lab.add("m");
+    lab.veth((&ns, "va"), (&ns, "vb"));
+    lab.veth((&ns, "vc"), (&ns, "vd"));
+    let settings = [
+        ("TZ", ZONE),
+        ("GEOIP_DB", geoip_db.as_str()),
+        ("TOP_IPS_PER_DAY", "5"),
+    ];
+    let mut monitor = Monitor::start(&lab, &ns, "vb,vd", &db, &settings);
+    // Reading and verifying the 56 MB City file takes a debug build a while on a busy machine.
+    monitor.wait_for_count("dashboard and API at http://", 1, Duration::from_secs(180));
+    monitor.wait_ready("vb");
+    monitor.wait_ready("vd");
+    // Live traffic on vb alone, so that choosing it changes what the panels show.
+    lab.replay(&ns, "va", &capture("sv-smtp-errors-smtperr.pcap"));
+    std::thread::sleep(Duration::from_millis(500));
+
+    let screenshots = screenshot_dir();
+    let mut browser = lab.exec(&ns, "node");
+    browser
+        .arg(tests.join("geoip.test.mjs"))
+        .current_dir(&tests)
+        .env("BASE_URL", "http://127.0.0.1:8080/")
+        .env("SCREENSHOTS", &screenshots)
+        .env("LIVE_IFACE", "vb")
+        .stdin(Stdio::null());
+    let output =
+        Spawned::new(&mut browser).finish(Duration::from_secs(180), "the GeoIP browser test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "the GeoIP browser test failed ({}):\n{stdout}\n{}\nmonitor log:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        monitor.log()
+    );
+    monitor.stop();
+}
+
 /// SIGTERM, and SIGKILL when it is not gone within 10 s.
 fn stop_monitor(monitor: &mut std::process::Child) {
     let _ = Command::new("kill")
@@ -324,4 +413,6 @@ fn stop_monitor(monitor: &mut std::process::Child) {
 tests! {
     #[needs(Netns, Tool("tcpreplay"), Tool("kill"), Dashboard, Tool("chromium"), Tool("node"), Playwright)]
     dashboard_in_chromium_against_the_real_monitor,
+    #[needs(Netns, Tool("tcpreplay"), Dashboard, Tool("chromium"), Tool("node"), Playwright, GeoPython)]
+    dashboard_networks_and_countries_with_geoip,
 }

@@ -1,7 +1,7 @@
 // The dashboard: loads every panel from the JSON API, refreshes each at its own pace (live rate
-// 3 s, cards and the billing cycle's figures 10 s, today's hours and addresses 60 s, 30-day and
-// 12-month bars and the past billing cycles 2 min; paused while the tab is hidden), and shows
-// every failed request in the page instead of swallowing it.
+// 3 s, cards and the billing cycle's figures 10 s, today's hours and addresses and the range's
+// networks and countries 60 s, 30-day and 12-month bars and the past billing cycles 2 min; paused
+// while the tab is hidden), and shows every failed request in the page instead of swallowing it.
 
 import './style.css';
 import { ApiError, getJson } from './api.js';
@@ -23,6 +23,7 @@ const state = {
   cycle: null, // the billing cycle the card shows: summary's or quota's, whichever is newer
   querySeq: 0,
   queryBusy: false,
+  geoip: false, // GEOIP_DB is set: an answer of /api/top_ips named a place (see isNoGeoip)
 };
 
 // ECharts is 93 % of the page's weight: it is a separate module, fetched in parallel (the page
@@ -393,53 +394,119 @@ async function loadHours() {
   renderHistory();
 }
 
+/** The flag emoji of a two-letter ISO country code (two regional indicator symbols); '' otherwise. */
+function flag(code) {
+  if (!/^[A-Za-z]{2}$/.test(code || '')) return '';
+  return String.fromCodePoint(...[...code.toUpperCase()].map((letter) => 0x1f1e6 + letter.charCodeAt(0) - 65));
+}
+
+/** A country badge, "🇺🇸 US", with the country's name as its tooltip. */
+function countryBadge(code, name) {
+  const badge = document.createElement('span');
+  badge.className = 'cc';
+  badge.textContent = `${flag(code)} ${code}`.trim();
+  badge.title = name || code;
+  return badge;
+}
+
+/** "AS8075 Microsoft Corporation", "AS8075" or the organisation alone: whichever is known. */
+function networkName(asn, org) {
+  return [Number.isFinite(asn) ? `AS${asn}` : '', org || ''].filter(Boolean).join(' ');
+}
+
+/** Whether an answer of /api/top_ips names any address's country or network (GEOIP_DB is set). */
+function hasPlaces(entries) {
+  return Array.isArray(entries) && entries.some((entry) => entry.country || Number.isFinite(entry.asn) || entry.org);
+}
+
+/**
+ * One row of a ranked list: rank, label, bytes (exact on hover), a bar as wide as the row's share
+ * of `whole` (split up/down when both are known), the share. `place` (optional) is a second line
+ * under the label; `labelClass` styles the label (`ip` an address, `name` a network or country).
+ * A row without `rank` is a remainder (more, unknown, untracked) or the total.
+ */
+function listRow({ rank, label, labelClass = 'name', title, place, bytes, bytesFmt, up, down, cls = '' }, whole) {
+  const item = document.createElement('li');
+  item.className = [rank && rank <= 3 ? `rank-${rank}` : '', place ? 'has-place' : '', cls].filter(Boolean).join(' ');
+  const rankCell = document.createElement('span');
+  rankCell.className = 'rank';
+  rankCell.textContent = rank ? String(rank) : '';
+  const labelCell = document.createElement('span');
+  labelCell.className = labelClass;
+  labelCell.append(...(Array.isArray(label) ? label : [label]));
+  labelCell.title = title ?? labelCell.textContent;
+  const bytesCell = document.createElement('span');
+  bytesCell.className = 'bytes';
+  bytesCell.textContent = bytesFmt;
+  bytesCell.title = formatExactBytes(bytes);
+  const share = document.createElement('span');
+  share.className = 'share';
+  share.textContent = formatShare(bytes, whole);
+  share.title = t('share');
+  const bar = document.createElement('span');
+  bar.className = 'bar';
+  const width = whole ? Math.min(100, (100 * bytes) / whole) : 0;
+  if (Number.isFinite(up) && Number.isFinite(down) && bytes > 0) {
+    for (const [part, partClass] of [[up, 'up'], [down, 'down']]) {
+      const piece = document.createElement('i');
+      piece.className = partClass;
+      piece.style.width = `${(width * part) / bytes}%`;
+      bar.append(piece);
+    }
+    bar.title = `${t('up')} ${formatBytes(up)} · ${t('down')} ${formatBytes(down)}`;
+  } else {
+    const piece = document.createElement('i');
+    piece.className = 'all';
+    piece.style.width = `${width}%`;
+    bar.append(piece);
+  }
+  item.append(rankCell, labelCell);
+  if (place) item.append(place);
+  item.append(bytesCell, bar, share);
+  return item;
+}
+
+/** The "no data" line of an empty list. */
+function emptyList(list) {
+  const empty = document.createElement('li');
+  empty.className = 'empty';
+  empty.textContent = t('no_data');
+  list.replaceChildren(empty);
+}
+
+/** An address's country badge and network, as the second line of its row (null when unknown). */
+function placeLine(entry) {
+  const network = networkName(entry.asn, entry.org);
+  if (!entry.country && !network) return null;
+  const line = document.createElement('span');
+  line.className = 'place';
+  if (entry.country) line.append(countryBadge(entry.country, entry.country_name));
+  if (network) {
+    const org = document.createElement('span');
+    org.className = 'org';
+    org.textContent = network;
+    org.title = network;
+    line.append(org);
+  }
+  return line;
+}
+
 function renderTopList(list, entries, total) {
   if (!entries.length) {
-    const empty = document.createElement('li');
-    empty.className = 'empty';
-    empty.textContent = t('no_data');
-    list.replaceChildren(empty);
+    emptyList(list);
     return;
   }
   const whole = total || entries.reduce((sum, entry) => sum + entry.bytes, 0);
-  list.replaceChildren(...entries.map((entry, index) => {
-    const item = document.createElement('li');
-    item.className = index < 3 ? `rank-${index + 1}` : '';
-    const rank = document.createElement('span');
-    rank.className = 'rank';
-    rank.textContent = String(index + 1);
-    const ip = document.createElement('span');
-    ip.className = 'ip';
-    ip.textContent = entry.ip;
-    ip.title = entry.ip;
-    const bytes = document.createElement('span');
-    bytes.className = 'bytes';
-    bytes.textContent = entry.bytes_fmt;
-    bytes.title = formatExactBytes(entry.bytes);
-    const share = document.createElement('span');
-    share.className = 'share';
-    share.textContent = formatShare(entry.bytes, whole);
-    share.title = t('share');
-    const bar = document.createElement('span');
-    bar.className = 'bar';
-    const width = whole ? Math.min(100, (100 * entry.bytes) / whole) : 0;
-    if (Number.isFinite(entry.up_bytes) && Number.isFinite(entry.down_bytes) && entry.bytes > 0) {
-      for (const [key, cls] of [['up_bytes', 'up'], ['down_bytes', 'down']]) {
-        const part = document.createElement('i');
-        part.className = cls;
-        part.style.width = `${(width * entry[key]) / entry.bytes}%`;
-        bar.append(part);
-      }
-      bar.title = `${t('up')} ${formatBytes(entry.up_bytes)} · ${t('down')} ${formatBytes(entry.down_bytes)}`;
-    } else {
-      const part = document.createElement('i');
-      part.className = 'all';
-      part.style.width = `${width}%`;
-      bar.append(part);
-    }
-    item.append(rank, ip, bytes, bar, share);
-    return item;
-  }));
+  list.replaceChildren(...entries.map((entry, index) => listRow({
+    rank: index + 1,
+    label: entry.ip,
+    place: placeLine(entry),
+    bytes: entry.bytes,
+    bytesFmt: entry.bytes_fmt,
+    up: entry.up_bytes,
+    down: entry.down_bytes,
+    labelClass: 'ip',
+  }, whole)));
 }
 
 function renderTopToday() {
@@ -451,7 +518,125 @@ function renderTopToday() {
 
 async function loadTopToday() {
   state.data.topToday = (await getJson('top_ips', withIface())).top_ips;
+  if (hasPlaces(state.data.topToday)) state.geoip = true;
   renderTopToday();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Networks and countries of the range (GEOIP_DB)
+// ---------------------------------------------------------------------------------------------
+
+// The panels exist only when the monitor has GEOIP_DB. The page learns it from /api/top_ips: an
+// address named with a country or network means the files are there, and from then on
+// /api/networks is asked for every range. Without GEOIP_DB the page never asks it (its 400 would
+// be a console error each refresh) and the panels stay hidden; should /api/networks still answer
+// the 400 that names GEOIP_DB (the monitor restarted without it), they hide again, no banner.
+
+/** Groups listed per panel; the rest is the `more` row. */
+const PLACES_LIMIT = 10;
+/**
+ * How often a range reaching today has its breakdowns asked again: the server looks up every
+ * address of the range for each answer, so not at the query's 10 s.
+ */
+const PLACES_REFRESH_MS = 60_000;
+
+/** Whether `request` needs its breakdowns asked for (always, unless a periodic refresh). */
+function placesDue(request, refresh) {
+  const shown = state.data.places;
+  if (!state.geoip) return false;
+  if (!refresh || !shown) return true;
+  return shown.request.start !== request.start || shown.request.end !== request.end
+    || Date.now() - shown.at >= PLACES_REFRESH_MS;
+}
+
+/** Whether an error is /api/networks saying that GEOIP_DB is not set. */
+function isNoGeoip(error) {
+  return error instanceof ApiError && error.status === 400 && /GEOIP_DB/.test(error.message);
+}
+
+/** Both breakdowns of a range; resolves to the error instead of rejecting (as the top list). */
+function getPlaces(request) {
+  const params = withIface({ start: request.start, end: request.end, limit: PLACES_LIMIT });
+  return Promise.all(['asn', 'country'].map((by) => getJson('networks', { ...params, by }))).then(
+    ([asn, country]) => ({ asn, country }),
+    (error) => error,
+  );
+}
+
+/** The label of one group: the network's number and organisation, or the country's badge and name. */
+function groupLabel(by, group) {
+  if (by === 'asn') return networkName(group.asn, group.org) || '—';
+  const name = document.createElement('span');
+  name.className = 'country-name';
+  name.textContent = group.country_name || group.country;
+  return [countryBadge(group.country, group.country_name), name];
+}
+
+/**
+ * One breakdown: the groups heaviest first, then what makes up the rest of the total (more groups,
+ * addresses not in the databases, bytes the daily tables did not keep; each when not empty), then
+ * the total, so the rows visibly add up to it.
+ */
+function renderPlaceList(list, answer) {
+  const total = answer.total.total_bytes;
+  const groups = Array.isArray(answer.networks) ? answer.networks : [];
+  if (!groups.length && !total) {
+    emptyList(list);
+    return;
+  }
+  const row = (figures, fields) => ({
+    bytes: figures.total_bytes,
+    bytesFmt: figures.total_fmt,
+    up: figures.up_bytes,
+    down: figures.down_bytes,
+    ...fields,
+  });
+  const rows = groups.map((group, index) => row(group, {
+    rank: index + 1,
+    label: groupLabel(answer.by, group),
+    title: `${answer.by === 'asn' ? networkName(group.asn, group.org) : group.country_name || group.country} · ${group.addresses} ${t('addresses')}`,
+  }));
+  const more = answer.more.groups || 0;
+  const rest = [
+    ['more', more > 0 ? t(answer.by === 'asn' ? 'more_networks' : 'more_countries').replace('{n}', more) : null],
+    ['unknown', t('places_unknown')],
+    ['untracked', t('places_untracked')],
+  ];
+  for (const [key, label] of rest) {
+    const figures = answer[key];
+    if (label && figures.total_bytes > 0) {
+      rows.push(row(figures, { label, cls: `rest rest-${key}`, title: t(`places_${key}_tip`) }));
+    }
+  }
+  rows.push(row(answer.total, { label: t('total'), cls: 'sum' }));
+  list.replaceChildren(...rows.map((fields) => listRow(fields, total)));
+}
+
+function renderPlaces() {
+  const places = state.data.places;
+  $('#places').hidden = !places;
+  if (!places) return;
+  const { request } = places;
+  const span = request.start === request.end ? request.start : `${request.start} → ${request.end}`;
+  for (const element of document.querySelectorAll('#places [data-field="range"]')) element.textContent = span;
+  renderPlaceList($('#by-asn'), places.asn);
+  renderPlaceList($('#by-country'), places.country);
+}
+
+/** Show the breakdowns `answer` of getPlaces() for `request` (or what went wrong). */
+function showPlaces(request, answer) {
+  if (isNoGeoip(answer)) {
+    state.geoip = false;
+    state.data.places = null;
+    errors.delete('places');
+  } else if (answer instanceof Error) {
+    errors.set('places', answer);
+  } else {
+    errors.delete('places');
+    state.data.places = { request, at: Date.now(), ...answer };
+  }
+  showErrors();
+  renderPlaces();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,6 +722,9 @@ async function runQuery(request, { refresh = false } = {}) {
   state.queryBusy = true;
   if (!refresh) $('#query-summary').classList.add('busy');
   try {
+    // The breakdowns are asked alongside when GEOIP_DB is known to be set, else after the top
+    // list, when it names a place.
+    const placesEarly = placesDue(request, refresh) ? getPlaces(request) : null;
     const [result, top] = await Promise.all([
       getJson('query', withIface(request)),
       getJson('top_ips', withIface({ start: request.start, end: request.end, limit: 10 })).then(
@@ -551,6 +739,11 @@ async function runQuery(request, { refresh = false } = {}) {
     showErrors();
     state.data.query = { request, result, top };
     renderQuery();
+    if (hasPlaces(top)) state.geoip = true;
+    if (placesEarly || placesDue(request, refresh)) {
+      const places = await (placesEarly || getPlaces(request));
+      if (seq === state.querySeq) showPlaces(request, places);
+    }
   } catch (error) {
     if (seq === state.querySeq && !refresh) queryError(describe(error));
     if (refresh) {
@@ -668,6 +861,7 @@ function rerender() {
   renderHistory();
   renderTopToday();
   renderQuery();
+  renderPlaces();
 }
 
 /** Run `task` once the browser has painted what is on screen now. */
