@@ -70,7 +70,7 @@ fn snapshot(hours: BTreeMap<i64, UpDown>) -> LiveSnapshot {
     LiveSnapshot {
         counters,
         hours,
-        remotes: BTreeMap::new(),
+        ..LiveSnapshot::default()
     }
 }
 

@@ -191,7 +191,14 @@ struct BytesOnly {
 
 impl Tally for BytesOnly {
     #[inline]
-    fn traffic(&mut self, _hour: HourStart, direction: Direction, _remote: IpAddr, bytes: u64) {
+    fn traffic(
+        &mut self,
+        _hour: HourStart,
+        direction: Direction,
+        _remote: IpAddr,
+        _local: IpAddr,
+        bytes: u64,
+    ) {
         match direction {
             Direction::Up => self.up += bytes,
             Direction::Down => self.down += bytes,
@@ -269,7 +276,7 @@ fn bench_realistic(c: &mut Criterion, name: &str, corpus: &Corpus) {
 /// A live shard as `run` makes it with the default TOP_IPS_PER_DAY (1000): 2000 addresses a day.
 fn live_shard() -> LiveShard {
     let zone = Zone::named("Europe/Berlin").expect("the bundled tz database has Europe/Berlin");
-    LiveShard::new(zone, 2000)
+    LiveShard::new(zone, 2000, 256)
 }
 
 /// The flood: a fresh tally every iteration, so the map grows from empty as under a real attack.

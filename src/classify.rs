@@ -49,10 +49,12 @@ pub enum Direction {
 /// Where a packet's bytes go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Public traffic, with the remote (internet-side) address.
+    /// Public traffic, with the remote (internet-side) address and the local one (the device:
+    /// the source of an upload, the destination of a download).
     Traffic {
         direction: Direction,
         remote: IpAddr,
+        local: IpAddr,
     },
     /// Both ends are non-public.
     Lan,
@@ -175,11 +177,13 @@ impl AddressClassifier {
             Verdict::Traffic {
                 direction: Direction::Up,
                 remote: packet.dst,
+                local: packet.src,
             }
         } else {
             Verdict::Traffic {
                 direction: Direction::Down,
                 remote: packet.src,
+                local: packet.dst,
             }
         }
     }

@@ -172,6 +172,15 @@ pub struct LiveState {
     pub rate: Mutex<RateSampler>,
 }
 
+/// Addresses kept per day and worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    /// Remote addresses.
+    pub remotes: usize,
+    /// Local addresses (devices).
+    pub devices: usize,
+}
+
 impl LiveState {
     /// The state of `names` (in order) before capture starts: every worker `Starting` since `now`,
     /// no counts, and `classifier`'s rules.
@@ -179,7 +188,7 @@ impl LiveState {
         names: &[String],
         workers: usize,
         zone: &Zone,
-        capacity: usize,
+        capacity: Capacity,
         classifier: AddressClassifier,
         now: i64,
     ) -> LiveState {
@@ -188,7 +197,13 @@ impl LiveState {
             .map(|name| InterfaceLive {
                 name: name.clone(),
                 shards: (0..workers)
-                    .map(|_| SharedShard::new(LiveShard::new(zone.clone(), capacity)))
+                    .map(|_| {
+                        SharedShard::new(LiveShard::new(
+                            zone.clone(),
+                            capacity.remotes,
+                            capacity.devices,
+                        ))
+                    })
                     .collect(),
                 status: (0..workers)
                     .map(|_| {

@@ -109,7 +109,7 @@ pub fn ring_block(input: &[u8]) {
     } else {
         LinkType::RawIp
     };
-    let mut shard = LiveShard::new(Zone::utc(), 64);
+    let mut shard = LiveShard::new(Zone::utc(), 64, 256);
     count_block(&mut counter(), &mut shard, &block, link, RING_IFINDEX);
     assert_eq!(shard.counters.frames, frames);
     assert_eq!(shard.counters.wire_bytes, wire_bytes);

@@ -18,7 +18,7 @@ use super::worker::Worker;
 use crate::classify::AddressClassifier;
 use crate::clock::{Zone, unix_now};
 use crate::count::UpDown;
-use crate::live::LiveState;
+use crate::live::{Capacity, LiveState};
 use crate::shutdown::Shutdown;
 
 /// What the engine needs to know.
@@ -32,8 +32,8 @@ pub struct EngineSettings {
     pub local_prefixes: Vec<IpNet>,
     /// Add the interfaces' own global prefixes to them.
     pub auto_local_prefixes: bool,
-    /// Remote addresses kept per day and worker.
-    pub remote_capacity: usize,
+    /// Remote and local addresses kept per day and worker.
+    pub capacity: Capacity,
 }
 
 /// Running capture: the live state and the threads feeding it.
@@ -51,7 +51,7 @@ impl Engine {
     /// When a thread cannot be spawned.
     pub fn start(settings: EngineSettings, stop: Arc<Shutdown>) -> std::io::Result<Engine> {
         let workers = settings.workers.max(1);
-        let capacity = settings.remote_capacity;
+        let capacity = settings.capacity;
         let live = Arc::new(LiveState::new(
             &settings.interfaces,
             workers,

@@ -33,7 +33,7 @@ use crate::clock::Zone;
 use crate::config::{Config, setting};
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
-use crate::live::LiveState;
+use crate::live::{Capacity, LiveState};
 use crate::notify::Outbox;
 use crate::persister::Persister;
 use crate::quota::alerts::{self, Alerts, Deliver, LogOnly};
@@ -144,7 +144,10 @@ pub fn run(config: &Config) -> Result<(), RunError> {
         zone: config.zone.clone(),
         local_prefixes: config.local_prefixes.clone(),
         auto_local_prefixes: config.auto_local_prefixes,
-        remote_capacity: config.top_ips_per_day.saturating_mul(2),
+        capacity: Capacity {
+            remotes: config.top_ips_per_day.saturating_mul(2),
+            devices: config.devices_per_day.saturating_mul(2),
+        },
     };
     info!(
         "nettraffic-sentinel {} capturing {} (zone {}, {} configured local prefixes)",

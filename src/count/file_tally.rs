@@ -20,6 +20,8 @@ pub struct FileTally {
     pub total: UpDown,
     hours: HashMap<HourStart, UpDown, RandomState>,
     remotes: HashMap<IpAddr, UpDown, RandomState>,
+    /// Bytes per local address (device).
+    devices: HashMap<IpAddr, UpDown, RandomState>,
     /// Packets arrive in time order, so the current hour is kept aside and folded in on change.
     current_hour: Option<(HourStart, UpDown)>,
 }
@@ -44,6 +46,11 @@ impl FileTally {
         self.remotes.iter()
     }
 
+    /// Bytes per local address (device).
+    pub fn devices(&self) -> impl Iterator<Item = (&IpAddr, &UpDown)> {
+        self.devices.iter()
+    }
+
     pub fn remote_count(&self) -> usize {
         self.remotes.len()
     }
@@ -51,7 +58,14 @@ impl FileTally {
 
 impl Tally for FileTally {
     #[inline]
-    fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64) {
+    fn traffic(
+        &mut self,
+        hour: HourStart,
+        direction: Direction,
+        remote: IpAddr,
+        local: IpAddr,
+        bytes: u64,
+    ) {
         self.packets_counted += 1;
         self.total.add(direction, bytes);
         match &mut self.current_hour {
@@ -69,6 +83,7 @@ impl Tally for FileTally {
             .entry(remote)
             .or_default()
             .add(direction, bytes);
+        self.devices.entry(local).or_default().add(direction, bytes);
     }
 
     #[inline]

@@ -58,77 +58,82 @@ pub struct LiveShard {
     /// The hour being counted, kept out of the map so a packet costs one comparison; folded
     /// into `hours` when the hour changes.
     current_hour: Option<(HourStart, UpDown)>,
-    /// At most `DAYS_KEPT` days, oldest first (a short list beats a map for two entries).
-    days: Vec<(Date, HeavyHitters)>,
-    /// Bytes per remote address not yet added to the day's table: a small direct-mapped cache,
-    /// so a packet of a known flow costs a multiply and a compare instead of a hash-map probe and
-    /// a heap update. Emptied into `pending_day`'s table on a collision, a day change and
-    /// [`LiveShard::flush`].
-    pending: Vec<Option<(IpAddr, UpDown)>>,
-    pending_day: Option<Date>,
+    /// Remote addresses per local day.
+    remotes: DayTables,
+    /// Local addresses (devices) per local day.
+    devices: DayTables,
+    /// The local day of `current_hour`.
+    day: Option<Date>,
     zone: Zone,
-    remote_capacity: usize,
 }
 
-impl LiveShard {
-    /// An empty shard attributing days in `zone`, keeping `remote_capacity` addresses per day.
-    pub fn new(zone: Zone, remote_capacity: usize) -> LiveShard {
-        LiveShard {
-            counters: Counters::default(),
-            hours: BTreeMap::new(),
-            current_hour: None,
+/// Bounded heavy-hitter tables of addresses for the kept local days, with a small cache in front.
+#[derive(Clone, Debug)]
+pub struct DayTables {
+    /// At most `DAYS_KEPT` days, oldest first (a short list beats a map for two entries).
+    days: Vec<(Date, HeavyHitters)>,
+    /// Bytes per address not yet added to the day's table: a small direct-mapped cache, so a
+    /// packet of a known flow costs a multiply and a compare instead of a hash-map probe and a
+    /// heap update. Emptied into `pending_day`'s table on a collision, a day change and
+    /// [`DayTables::flush`].
+    pending: Vec<Option<(IpAddr, UpDown)>>,
+    pending_day: Option<Date>,
+    capacity: usize,
+}
+
+impl DayTables {
+    /// Empty tables keeping `capacity` addresses per day.
+    pub fn new(capacity: usize) -> DayTables {
+        DayTables {
             days: Vec::new(),
             pending: vec![None; PENDING_SLOTS],
             pending_day: None,
-            zone,
-            remote_capacity,
+            capacity,
         }
-    }
-
-    /// Count a frame read from the source, whatever became of it ([`Tally`] sees only some).
-    #[inline]
-    pub fn frame_seen(&mut self, wire_len: u32) {
-        self.counters.frames += 1;
-        self.counters.wire_bytes += u64::from(wire_len);
-    }
-
-    /// Bytes per hour kept in memory.
-    pub fn hours(&self) -> BTreeMap<HourStart, UpDown> {
-        let mut hours = self.hours.clone();
-        if let Some((hour, bytes)) = self.current_hour {
-            *hours.entry(hour).or_default() += bytes;
-        }
-        hours
     }
 
     /// The heavy-hitter table of each kept local day, oldest first, as of the last
-    /// [`LiveShard::flush`] (snapshots add the pending bytes themselves).
+    /// [`DayTables::flush`] (snapshots add the pending bytes themselves).
     pub fn days(&self) -> impl Iterator<Item = (&Date, &HeavyHitters)> {
         self.days.iter().map(|(date, table)| (date, table))
     }
 
-    /// Fold the current hour into the map and start counting `hour`.
-    #[cold]
-    fn switch_hour(&mut self, hour: HourStart) {
-        if let Some((previous, bytes)) = self.current_hour.take() {
-            *self.hours.entry(previous).or_default() += bytes;
+    /// Every day's entries, the pending bytes included.
+    fn entries(&self) -> Vec<(Date, Vec<HeavyEntry>)> {
+        let mut all: Vec<(Date, Vec<HeavyEntry>)> = self
+            .days
+            .iter()
+            .map(|(day, table)| (*day, table.entries()))
+            .collect();
+        if let Some(day) = self.pending_day {
+            let pending = self
+                .pending
+                .iter()
+                .flatten()
+                .map(|(addr, bytes)| HeavyEntry {
+                    addr: *addr,
+                    bytes: *bytes,
+                    error: 0,
+                })
+                .collect();
+            all.push((day, pending));
         }
-        while self.hours.len() >= HOURS_KEPT {
-            // Keep the newest hours: a clock that jumped back must not evict the present.
-            match self.hours.keys().next().copied() {
-                Some(oldest) if oldest < hour => {
-                    self.hours.remove(&oldest);
+        all
+    }
+
+    /// Add `bytes` for `addr` on the current day.
+    #[inline]
+    fn add(&mut self, addr: IpAddr, direction: Direction, bytes: u64) {
+        let slot = &mut self.pending[pending_slot(addr)];
+        match slot {
+            Some((held, pending)) if *held == addr => pending.add(direction, bytes),
+            _ => {
+                let mut fresh = UpDown::default();
+                fresh.add(direction, bytes);
+                if let Some((evicted, evicted_bytes)) = slot.replace((addr, fresh)) {
+                    self.evict_pending(evicted, evicted_bytes);
                 }
-                _ => break,
             }
-        }
-        let already = self.hours.remove(&hour).unwrap_or_default();
-        self.current_hour = Some((hour, already));
-        // A day is made of whole hours, so the pending cache's day only changes with the hour
-        // (and the tz database is asked once per hour).
-        let day = self.zone.date_of(hour);
-        if self.pending_day != Some(day) {
-            self.switch_day(day);
         }
     }
 
@@ -148,15 +153,14 @@ impl LiveShard {
                 }
                 let at = self.days.partition_point(|(d, _)| *d < day);
                 self.days
-                    .insert(at, (day, HeavyHitters::new(self.remote_capacity)));
+                    .insert(at, (day, HeavyHitters::new(self.capacity)));
                 at
             }
         };
         Some(&mut self.days[position].1)
     }
 
-    /// Add every pending remote's bytes to its day's table. Readers see the tables after this;
-    /// the capture worker calls it after every ring block, snapshots before reading.
+    /// Add every pending address's bytes to its day's table.
     pub fn flush(&mut self) {
         let Some(day) = self.pending_day else {
             return;
@@ -188,6 +192,82 @@ impl LiveShard {
     }
 }
 
+impl LiveShard {
+    /// An empty shard attributing days in `zone`, keeping `remote_capacity` remote addresses
+    /// and `device_capacity` local ones per day.
+    pub fn new(zone: Zone, remote_capacity: usize, device_capacity: usize) -> LiveShard {
+        LiveShard {
+            counters: Counters::default(),
+            hours: BTreeMap::new(),
+            current_hour: None,
+            remotes: DayTables::new(remote_capacity),
+            devices: DayTables::new(device_capacity),
+            day: None,
+            zone,
+        }
+    }
+
+    /// Count a frame read from the source, whatever became of it ([`Tally`] sees only some).
+    #[inline]
+    pub fn frame_seen(&mut self, wire_len: u32) {
+        self.counters.frames += 1;
+        self.counters.wire_bytes += u64::from(wire_len);
+    }
+
+    /// Bytes per hour kept in memory.
+    pub fn hours(&self) -> BTreeMap<HourStart, UpDown> {
+        let mut hours = self.hours.clone();
+        if let Some((hour, bytes)) = self.current_hour {
+            *hours.entry(hour).or_default() += bytes;
+        }
+        hours
+    }
+
+    /// Remote addresses per kept local day.
+    pub fn remotes(&self) -> &DayTables {
+        &self.remotes
+    }
+
+    /// Local addresses (devices) per kept local day.
+    pub fn devices(&self) -> &DayTables {
+        &self.devices
+    }
+
+    /// Fold the current hour into the map and start counting `hour`.
+    #[cold]
+    fn switch_hour(&mut self, hour: HourStart) {
+        if let Some((previous, bytes)) = self.current_hour.take() {
+            *self.hours.entry(previous).or_default() += bytes;
+        }
+        while self.hours.len() >= HOURS_KEPT {
+            // Keep the newest hours: a clock that jumped back must not evict the present.
+            match self.hours.keys().next().copied() {
+                Some(oldest) if oldest < hour => {
+                    self.hours.remove(&oldest);
+                }
+                _ => break,
+            }
+        }
+        let already = self.hours.remove(&hour).unwrap_or_default();
+        self.current_hour = Some((hour, already));
+        // A day is made of whole hours, so the pending cache's day only changes with the hour
+        // (and the tz database is asked once per hour).
+        let day = self.zone.date_of(hour);
+        if self.day != Some(day) {
+            self.day = Some(day);
+            self.remotes.switch_day(day);
+            self.devices.switch_day(day);
+        }
+    }
+
+    /// Add every pending address's bytes to its day's table. Readers see the tables after this;
+    /// the capture worker calls it after every ring block, snapshots before reading.
+    pub fn flush(&mut self) {
+        self.remotes.flush();
+        self.devices.flush();
+    }
+}
+
 /// The pending-cache slot of an address: a multiplicative hash of its low bits.
 #[inline]
 fn pending_slot(addr: IpAddr) -> usize {
@@ -203,7 +283,14 @@ fn pending_slot(addr: IpAddr) -> usize {
 
 impl Tally for LiveShard {
     #[inline]
-    fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64) {
+    fn traffic(
+        &mut self,
+        hour: HourStart,
+        direction: Direction,
+        remote: IpAddr,
+        local: IpAddr,
+        bytes: u64,
+    ) {
         self.counters.counted += 1;
         self.counters.total.add(direction, bytes);
         match &mut self.current_hour {
@@ -215,17 +302,8 @@ impl Tally for LiveShard {
                 }
             }
         }
-        let slot = &mut self.pending[pending_slot(remote)];
-        match slot {
-            Some((addr, pending)) if *addr == remote => pending.add(direction, bytes),
-            _ => {
-                let mut fresh = UpDown::default();
-                fresh.add(direction, bytes);
-                if let Some((evicted, evicted_bytes)) = slot.replace((remote, fresh)) {
-                    self.evict_pending(evicted, evicted_bytes);
-                }
-            }
-        }
+        self.remotes.add(remote, direction, bytes);
+        self.devices.add(local, direction, bytes);
     }
 
     #[inline]
@@ -263,6 +341,8 @@ pub struct LiveSnapshot {
     /// Per local day, remote addresses with their bytes (heaviest first; estimates for addresses
     /// that entered a full table).
     pub remotes: BTreeMap<Date, Vec<HeavyEntry>>,
+    /// Per local day, local addresses (devices), as `remotes`.
+    pub devices: BTreeMap<Date, Vec<HeavyEntry>>,
 }
 
 impl LiveSnapshot {
@@ -272,20 +352,11 @@ impl LiveSnapshot {
         for (hour, bytes) in shard.hours() {
             *self.hours.entry(hour).or_default() += bytes;
         }
-        for (day, table) in shard.days() {
-            self.add_remotes(*day, table.entries());
+        for (day, entries) in shard.remotes.entries() {
+            merge_entries(&mut self.remotes, day, entries);
         }
-        if let Some(day) = shard.pending_day {
-            let pending = shard
-                .pending
-                .iter()
-                .flatten()
-                .map(|(addr, bytes)| HeavyEntry {
-                    addr: *addr,
-                    bytes: *bytes,
-                    error: 0,
-                });
-            self.add_remotes(day, pending.collect());
+        for (day, entries) in shard.devices.entries() {
+            merge_entries(&mut self.devices, day, entries);
         }
     }
 
@@ -308,12 +379,22 @@ impl LiveSnapshot {
             *self.hours.entry(*hour).or_default() += *bytes;
         }
         for (day, entries) in &other.remotes {
-            self.add_remotes(*day, entries.clone());
+            merge_entries(&mut self.remotes, *day, entries.clone());
+        }
+        for (day, entries) in &other.devices {
+            merge_entries(&mut self.devices, *day, entries.clone());
         }
     }
+}
 
-    fn add_remotes(&mut self, day: Date, entries: Vec<HeavyEntry>) {
-        let list = self.remotes.entry(day).or_default();
+/// Add `entries` to `day`'s list of `by_day`, keeping it heaviest first.
+fn merge_entries(
+    by_day: &mut BTreeMap<Date, Vec<HeavyEntry>>,
+    day: Date,
+    entries: Vec<HeavyEntry>,
+) {
+    {
+        let list = by_day.entry(day).or_default();
         let mut merged: HashMap<IpAddr, HeavyEntry> = list.drain(..).map(|e| (e.addr, e)).collect();
         for entry in entries {
             merged
@@ -379,6 +460,8 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
+    const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
+
     fn remote(n: u32) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(0xC633_6400 + n))
     }
@@ -386,27 +469,64 @@ mod tests {
     #[test]
     fn counts_hours_days_and_remotes() {
         let zone = Zone::named("Asia/Shanghai").expect("zone");
-        let mut shard = LiveShard::new(zone.clone(), 100);
+        let mut shard = LiveShard::new(zone.clone(), 100, 16);
         // 2024-01-01 15:00 UTC = 23:00 in Shanghai; an hour later is the next local day.
         let hour = 1_704_121_200;
-        shard.traffic(hour, Direction::Up, remote(1), 100);
-        shard.traffic(hour, Direction::Down, remote(1), 50);
-        shard.traffic(hour + 3600, Direction::Down, remote(2), 7);
+        shard.traffic(hour, Direction::Up, remote(1), LOCAL, 100);
+        shard.traffic(hour, Direction::Down, remote(1), LOCAL, 50);
+        shard.traffic(hour + 3600, Direction::Down, remote(2), LOCAL, 7);
         shard.lan(99);
         shard.malformed();
         assert_eq!(shard.counters.counted, 3);
         assert_eq!(shard.counters.total, UpDown { up: 100, down: 57 });
         assert_eq!(shard.counters.lan_bytes, 99);
         assert_eq!(shard.hours()[&hour], UpDown { up: 100, down: 50 });
-        let days: Vec<String> = shard.days().map(|(d, _)| d.to_string()).collect();
+        let days: Vec<String> = shard.remotes().days().map(|(d, _)| d.to_string()).collect();
         assert_eq!(days, ["2024-01-01", "2024-01-02"]);
+    }
+
+    #[test]
+    fn devices_are_counted_per_day_like_remotes() {
+        let mut shard = LiveShard::new(Zone::utc(), 100, 16);
+        let nas = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20));
+        let hour = 1_704_067_200; // 2024-01-01 00:00 UTC
+        shard.traffic(hour, Direction::Up, remote(1), LOCAL, 100);
+        shard.traffic(hour, Direction::Down, remote(2), nas, 40);
+        shard.traffic(hour, Direction::Down, remote(1), nas, 2);
+        shard.traffic(hour + 86_400, Direction::Up, remote(3), nas, 9);
+        let mut snapshot = LiveSnapshot::default();
+        snapshot.add_shard(&shard);
+        let by_day: Vec<(String, Vec<(IpAddr, UpDown)>)> = snapshot
+            .devices
+            .iter()
+            .map(|(day, entries)| {
+                let entries = entries.iter().map(|e| (e.addr, e.bytes)).collect();
+                (day.to_string(), entries)
+            })
+            .collect();
+        assert_eq!(
+            by_day,
+            [
+                (
+                    "2024-01-01".to_string(),
+                    vec![
+                        (LOCAL, UpDown { up: 100, down: 0 }),
+                        (nas, UpDown { up: 0, down: 42 })
+                    ]
+                ),
+                (
+                    "2024-01-02".to_string(),
+                    vec![(nas, UpDown { up: 9, down: 0 })]
+                ),
+            ]
+        );
     }
 
     #[test]
     fn remote_bytes_are_exact_under_capacity_flushed_or_not() {
         // A model check: interleaved traffic of 300 remotes (more than the 64 pending slots, so
         // slots collide and evict) against a plain map of exact totals.
-        let mut shard = LiveShard::new(Zone::utc(), 2000);
+        let mut shard = LiveShard::new(Zone::utc(), 2000, 16);
         let mut exact: HashMap<IpAddr, UpDown> = HashMap::new();
         let mut state = 0x9E37_79B9u64;
         for _ in 0..50_000 {
@@ -420,7 +540,7 @@ mod tests {
                 Direction::Down
             };
             let bytes = 40 + (state >> 50) % 1500;
-            shard.traffic(0, direction, addr, bytes);
+            shard.traffic(0, direction, addr, LOCAL, bytes);
             exact.entry(addr).or_default().add(direction, bytes);
         }
         let remotes = |shard: &LiveShard| -> HashMap<IpAddr, UpDown> {
@@ -436,35 +556,35 @@ mod tests {
         assert_eq!(remotes(&shard), exact, "before a flush");
         shard.flush();
         assert_eq!(remotes(&shard), exact, "after a flush");
-        let (_, table) = shard.days().next().expect("one day");
+        let (_, table) = shard.remotes().days().next().expect("one day");
         assert_eq!(table.len(), 300, "a flush leaves nothing pending");
     }
 
     #[test]
     fn memory_stays_bounded_when_hours_and_days_keep_coming() {
-        let mut shard = LiveShard::new(Zone::utc(), 10);
+        let mut shard = LiveShard::new(Zone::utc(), 10, 16);
         for i in 0..1000i64 {
-            shard.traffic(i * 3600, Direction::Up, remote(i as u32), 1);
+            shard.traffic(i * 3600, Direction::Up, remote(i as u32), LOCAL, 1);
         }
         assert_eq!(shard.hours().len(), HOURS_KEPT);
-        assert_eq!(shard.days().count(), DAYS_KEPT);
+        assert_eq!(shard.remotes().days().count(), DAYS_KEPT);
         assert_eq!(
             shard.hours().keys().next_back(),
             Some(&(999 * 3600)),
             "the newest hour is kept"
         );
         // A clock that jumps back does not evict the present.
-        shard.traffic(0, Direction::Up, remote(0), 1);
+        shard.traffic(0, Direction::Up, remote(0), LOCAL, 1);
         assert!(shard.hours().contains_key(&(999 * 3600)));
     }
 
     #[test]
     fn snapshots_add_shards_and_merge_remote_addresses() {
-        let mut a = LiveShard::new(Zone::utc(), 10);
-        let mut b = LiveShard::new(Zone::utc(), 10);
-        a.traffic(0, Direction::Up, remote(1), 10);
-        b.traffic(0, Direction::Down, remote(1), 5);
-        b.traffic(3600, Direction::Down, remote(2), 1);
+        let mut a = LiveShard::new(Zone::utc(), 10, 16);
+        let mut b = LiveShard::new(Zone::utc(), 10, 16);
+        a.traffic(0, Direction::Up, remote(1), LOCAL, 10);
+        b.traffic(0, Direction::Down, remote(1), LOCAL, 5);
+        b.traffic(3600, Direction::Down, remote(2), LOCAL, 1);
         let mut snapshot = LiveSnapshot::default();
         snapshot.add_shard(&a);
         snapshot.add_shard(&b);
@@ -517,28 +637,45 @@ mod flood {
             10_000_000
         };
         let capacity = 2000;
-        let mut shard = LiveShard::new(Zone::utc(), capacity);
+        let devices = 256;
+        let mut shard = LiveShard::new(Zone::utc(), capacity, devices);
         let hour = 1_800_000_000; // 2027-01-15 08:00 UTC, an hour boundary
+        // Spoofed remote sources and spoofed local destinations alike.
         let source = |i: u64| IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
+        let local = |i: u64| IpAddr::V6(Ipv6Addr::from(0xfd00_u128 << 112 | u128::from(i)));
         for i in 0..capacity as u64 {
-            shard.traffic(hour, Direction::Down, source(i), 64);
+            shard.traffic(hour, Direction::Down, source(i), local(i), 64);
         }
-        let filled: usize = shard.days().map(|(_, t)| t.memory_bytes()).sum();
+        let memory = |shard: &LiveShard| -> usize {
+            [shard.remotes(), shard.devices()]
+                .iter()
+                .flat_map(|tables| tables.days().map(|(_, t)| t.memory_bytes()))
+                .sum()
+        };
+        let filled = memory(&shard);
         for i in capacity as u64..flood {
-            shard.traffic(hour, Direction::Down, source(i), 64);
+            shard.traffic(hour, Direction::Down, source(i), local(i), 64);
         }
-        let flooded: usize = shard.days().map(|(_, t)| t.memory_bytes()).sum();
+        let flooded = memory(&shard);
         assert!(
             flooded <= filled,
             "tables must not grow under a flood: {flooded} > {filled}"
         );
-        assert_eq!(shard.days().map(|(_, t)| t.len()).sum::<usize>(), capacity);
+        assert_eq!(
+            shard.remotes().days().map(|(_, t)| t.len()).sum::<usize>(),
+            capacity
+        );
+        assert_eq!(
+            shard.devices().days().map(|(_, t)| t.len()).sum::<usize>(),
+            devices
+        );
         assert_eq!(
             shard.counters.total.down,
             flood * 64,
             "every byte is still counted"
         );
-        // The bound the README states: under 512 KiB per table of 2000 addresses.
-        assert!(filled < 512 * 1024, "{filled} bytes");
+        // The bound the README states: under 512 KiB per table of 2000 addresses (and the
+        // device table's 256 on top).
+        assert!(filled < 512 * 1024 + 80 * 1024, "{filled} bytes");
     }
 }

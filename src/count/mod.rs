@@ -33,8 +33,16 @@ pub struct Frame<'a> {
 
 /// Where counted packets go.
 pub trait Tally {
-    /// A public packet: `bytes` up or down in `hour`, exchanged with `remote`.
-    fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64);
+    /// A public packet: `bytes` up or down in `hour`, exchanged between `local` (the device) and
+    /// `remote`.
+    fn traffic(
+        &mut self,
+        hour: HourStart,
+        direction: Direction,
+        remote: IpAddr,
+        local: IpAddr,
+        bytes: u64,
+    );
     /// A packet between two non-public addresses.
     fn lan(&mut self, bytes: u64);
     /// An IP packet with a broken header.
@@ -92,9 +100,13 @@ impl Counter {
                 tally.lan(bytes);
                 Outcome::Lan
             }
-            Verdict::Traffic { direction, remote } => {
+            Verdict::Traffic {
+                direction,
+                remote,
+                local,
+            } => {
                 let hour = self.clock.hour_of(frame.unix_second);
-                tally.traffic(hour, direction, remote, bytes);
+                tally.traffic(hour, direction, remote, local, bytes);
                 Outcome::Traffic(direction)
             }
         }

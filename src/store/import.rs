@@ -62,7 +62,14 @@ pub struct Outside {
 }
 
 impl Tally for DayTally {
-    fn traffic(&mut self, hour: HourStart, direction: Direction, remote: IpAddr, bytes: u64) {
+    fn traffic(
+        &mut self,
+        hour: HourStart,
+        direction: Direction,
+        remote: IpAddr,
+        local: IpAddr,
+        bytes: u64,
+    ) {
         let day = match self.day_of_hour {
             Some((cached, day)) if cached == hour => day,
             _ => {
@@ -76,7 +83,7 @@ impl Tally for DayTally {
             self.outside.bytes.add(direction, bytes);
             return;
         }
-        self.file.traffic(hour, direction, remote, bytes);
+        self.file.traffic(hour, direction, remote, local, bytes);
         self.days
             .entry(day)
             .or_default()

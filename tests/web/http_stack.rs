@@ -65,6 +65,7 @@ impl YearOfLive {
             counters: Counters::default(),
             hours,
             remotes: BTreeMap::from([(today, remotes)]),
+            devices: BTreeMap::new(),
         };
         YearOfLive {
             view: LiveView {

@@ -155,6 +155,7 @@ fn snapshot(hours: &[(i64, UpDown)], day: Date, remotes: &[(&str, UpDown)]) -> L
         counters,
         hours,
         remotes: BTreeMap::new(),
+        devices: BTreeMap::new(),
     };
     if !remotes.is_empty() {
         snapshot.remotes.insert(
