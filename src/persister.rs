@@ -42,7 +42,7 @@ use crate::count::UpDown;
 use crate::live::LiveState;
 use crate::store::days::day_start;
 use crate::store::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes,
+    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, Day, HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes,
     decode_remotes, encode_remotes, keep_heaviest,
 };
 use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
@@ -125,6 +125,102 @@ impl Acc {
     }
 }
 
+/// What one commit writes the per-day address lists from.
+struct DayLists<'a> {
+    txn: &'a WriteTransaction,
+    view: &'a LiveView,
+    /// The scope id of each of the view's interfaces, in order.
+    ids: &'a [u32],
+    zone: &'a crate::clock::Zone,
+    window: &'a Window,
+}
+
+impl DayLists<'_> {
+    /// Write `kind`'s lists of every day in the window that memory holds, at most `top`
+    /// addresses each, with `accs` the totals taken so far; returns how many lists were written.
+    fn commit(
+        &self,
+        kind: Addresses,
+        accs: &mut HashMap<(String, Date), DayAcc>,
+        top: usize,
+    ) -> Result<usize, StoreError> {
+        let mut written = 0;
+        let mut touched: HashSet<(String, Date)> = HashSet::new();
+        let mut table = self.txn.open_table(kind.table()).map_err(StoreError::io)?;
+        for ((name, snapshot), id) in self.view.interfaces.iter().zip(self.ids) {
+            let by_day = match kind {
+                Addresses::Remotes => &snapshot.remotes,
+                Addresses::Devices => &snapshot.devices,
+            };
+            for (date, entries) in by_day {
+                let from = day_start(self.zone, *date);
+                let until = date
+                    .tomorrow()
+                    .map_or(i64::MAX, |d| day_start(self.zone, d));
+                if until <= self.window.from || from > self.window.until {
+                    continue;
+                }
+                let key = (name.clone(), *date);
+                let day = Day {
+                    scope: *id,
+                    date: *date,
+                };
+                if !accs.contains_key(&key) {
+                    let stored = match table.get(day).map_err(StoreError::io)? {
+                        Some(value) => decode_remotes(value.value()).unwrap_or_default(),
+                        None => Vec::new(),
+                    };
+                    let totals = stored.into_iter().map(|r| (r.addr, r.bytes)).collect();
+                    accs.insert(
+                        key.clone(),
+                        DayAcc {
+                            totals,
+                            seen: HashMap::new(),
+                        },
+                    );
+                }
+                let Some(acc) = accs.get_mut(&key) else {
+                    continue;
+                };
+                let mut seen = HashMap::with_capacity(entries.len());
+                for entry in entries {
+                    let mut one = Acc {
+                        total: acc.totals.get(&entry.addr).copied().unwrap_or_default(),
+                        seen: acc.seen.get(&entry.addr).copied().unwrap_or_default(),
+                    };
+                    // `bytes` is exact since the address entered the table; its inherited
+                    // `error` is an over-estimate and never stored.
+                    one.observe(entry.bytes);
+                    acc.totals.insert(entry.addr, one.total);
+                    seen.insert(entry.addr, entry.bytes);
+                }
+                acc.seen = seen;
+                let mut list: Vec<RemoteBytes> = acc
+                    .totals
+                    .iter()
+                    .map(|(addr, bytes)| RemoteBytes {
+                        addr: *addr,
+                        bytes: *bytes,
+                    })
+                    .collect();
+                keep_heaviest(&mut list, top);
+                // Bounded: the stored list plus what memory holds, whatever a flood brings.
+                let kept: HashSet<IpAddr> = list.iter().map(|r| r.addr).collect();
+                acc.totals
+                    .retain(|addr, _| kept.contains(addr) || acc.seen.contains_key(addr));
+                table
+                    .insert(day, encode_remotes(&list).as_slice())
+                    .map_err(StoreError::io)?;
+                touched.insert(key);
+                written += 1;
+            }
+        }
+        // Keys memory no longer holds cannot change any more; a key that comes back is read anew.
+        accs.retain(|key, _| touched.contains(key));
+        Ok(written)
+    }
+}
+
 #[derive(Debug, Default)]
 struct DayAcc {
     totals: HashMap<IpAddr, UpDown>,
@@ -148,7 +244,8 @@ pub struct CommitReport {
 pub struct Persister {
     store: Arc<Store>,
     hours: HashMap<(String, HourStart), Acc>,
-    days: HashMap<(String, Date), DayAcc>,
+    remote_days: HashMap<(String, Date), DayAcc>,
+    device_days: HashMap<(String, Date), DayAcc>,
     refused: HashSet<HourStart>,
     scope_ids: HashMap<String, u32>,
     lifetime: Lifetime,
@@ -162,7 +259,8 @@ impl Persister {
         Persister {
             store,
             hours: HashMap::new(),
-            days: HashMap::new(),
+            remote_days: HashMap::new(),
+            device_days: HashMap::new(),
             refused: HashSet::new(),
             scope_ids: HashMap::new(),
             lifetime: Lifetime::start(),
@@ -283,74 +381,27 @@ impl Persister {
         // Keys memory no longer holds cannot change any more; a key that comes back is read anew.
         self.hours.retain(|key, _| touched_hours.contains(key));
 
-        let zone = store.zone().clone();
-        let top = store.top_per_day();
-        let mut touched_days: HashSet<(String, Date)> = HashSet::new();
-        for (name, snapshot) in &view.interfaces {
-            let id = self.scope_id(&txn, name)?;
-            let mut table = txn.open_table(DAY_REMOTES).map_err(StoreError::io)?;
-            for (date, entries) in &snapshot.remotes {
-                let from = day_start(&zone, *date);
-                let until = date.tomorrow().map_or(i64::MAX, |d| day_start(&zone, d));
-                if until <= window.from || from > window.until {
-                    continue;
-                }
-                let key = (name.clone(), *date);
-                let day = Day {
-                    scope: id,
-                    date: *date,
-                };
-                if !self.days.contains_key(&key) {
-                    let stored = match table.get(day).map_err(StoreError::io)? {
-                        Some(value) => decode_remotes(value.value()).unwrap_or_default(),
-                        None => Vec::new(),
-                    };
-                    let totals = stored.into_iter().map(|r| (r.addr, r.bytes)).collect();
-                    self.days.insert(
-                        key.clone(),
-                        DayAcc {
-                            totals,
-                            seen: HashMap::new(),
-                        },
-                    );
-                }
-                let Some(acc) = self.days.get_mut(&key) else {
-                    continue;
-                };
-                let mut seen = HashMap::with_capacity(entries.len());
-                for entry in entries {
-                    let mut one = Acc {
-                        total: acc.totals.get(&entry.addr).copied().unwrap_or_default(),
-                        seen: acc.seen.get(&entry.addr).copied().unwrap_or_default(),
-                    };
-                    // `bytes` is exact since the address entered the table; its inherited
-                    // `error` is an over-estimate and never stored.
-                    one.observe(entry.bytes);
-                    acc.totals.insert(entry.addr, one.total);
-                    seen.insert(entry.addr, entry.bytes);
-                }
-                acc.seen = seen;
-                let mut list: Vec<RemoteBytes> = acc
-                    .totals
-                    .iter()
-                    .map(|(addr, bytes)| RemoteBytes {
-                        addr: *addr,
-                        bytes: *bytes,
-                    })
-                    .collect();
-                keep_heaviest(&mut list, top);
-                // Bounded: the stored list plus what memory holds, whatever a flood brings.
-                let kept: HashSet<IpAddr> = list.iter().map(|r| r.addr).collect();
-                acc.totals
-                    .retain(|addr, _| kept.contains(addr) || acc.seen.contains_key(addr));
-                table
-                    .insert(day, encode_remotes(&list).as_slice())
-                    .map_err(StoreError::io)?;
-                touched_days.insert(key);
-                report.days += 1;
-            }
+        let mut ids = Vec::with_capacity(view.interfaces.len());
+        for (name, _) in &view.interfaces {
+            ids.push(self.scope_id(&txn, name)?);
         }
-        self.days.retain(|key, _| touched_days.contains(key));
+        let day_lists = DayLists {
+            txn: &txn,
+            view,
+            ids: &ids,
+            zone: store.zone(),
+            window: &window,
+        };
+        report.days += day_lists.commit(
+            Addresses::Remotes,
+            &mut self.remote_days,
+            store.top_per_day(),
+        )?;
+        report.days += day_lists.commit(
+            Addresses::Devices,
+            &mut self.device_days,
+            store.devices_per_day(),
+        )?;
 
         {
             let mut meta = txn.open_table(META).map_err(StoreError::io)?;
@@ -369,9 +420,16 @@ impl Persister {
                 .or_default()
                 .insert(*hour, acc.seen);
         }
-        for ((name, date), acc) in &self.days {
+        for ((name, date), acc) in &self.remote_days {
             marks
                 .remotes
+                .entry(name.clone())
+                .or_default()
+                .insert(*date, acc.seen.clone());
+        }
+        for ((name, date), acc) in &self.device_days {
+            marks
+                .devices
                 .entry(name.clone())
                 .or_default()
                 .insert(*date, acc.seen.clone());

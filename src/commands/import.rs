@@ -91,7 +91,9 @@ pub fn command(config: &Config, files: &[PathBuf]) -> Result<(), ImportError> {
     use crate::clock::HourClock;
     use crate::units::format_bytes;
 
-    let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
+    let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day)
+        .map(|store| store.with_devices_per_day(config.devices_per_day))
+    {
         Ok(store) => store,
         Err(error) => return Err(ImportError::History(error)),
     };

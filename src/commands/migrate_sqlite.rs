@@ -58,7 +58,9 @@ pub fn command(config: &Config, old: &Path) -> Result<(), MigrateSqliteError> {
             Ok(())
         };
     }
-    let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
+    let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day)
+        .map(|store| store.with_devices_per_day(config.devices_per_day))
+    {
         Ok(store) => store,
         Err(error) => return Err(MigrateSqliteError::History(MigrateError::Store(error))),
     };

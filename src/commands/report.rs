@@ -205,6 +205,10 @@ impl FileReport {
             }
             Err(_) => (&empty, Map::new(), Map::new()),
         };
+        let devices: Map<String, Value> = tally
+            .devices()
+            .map(|(addr, bytes)| (addr.to_string(), up_down_json(bytes)))
+            .collect();
         let mut object = json!({
             "file": self.file,
             "linktype": self.linktype,
@@ -216,6 +220,7 @@ impl FileReport {
             "down_bytes": tally.total.down,
             "hours": hours,
             "remote_ips": remotes,
+            "devices": devices,
         });
         if let (Err(error), Some(map)) = (&self.outcome, object.as_object_mut()) {
             map.insert("error".into(), Value::String(error.to_string()));

@@ -122,7 +122,9 @@ pub fn run(config: &Config) -> Result<(), RunError> {
         }
     }
 
-    let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day) {
+    let store = match Store::open(&config.db_path, config.zone.clone(), config.top_ips_per_day)
+        .map(|store| store.with_devices_per_day(config.devices_per_day))
+    {
         Ok(store) => Arc::new(store),
         Err(error) => return Err(RunError::History(error)),
     };

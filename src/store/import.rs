@@ -21,8 +21,8 @@ use jiff::civil::Date;
 use redb::{Durability, ReadableTable};
 
 use super::schema::{
-    ALL_SCOPE, DAY_REMOTES, Day, HOURS, Hour, IMPORTS, ImportRecord, RemoteBytes, decode_remotes,
-    encode_remotes, keep_heaviest,
+    ALL_SCOPE, DAY_DEVICES, DAY_REMOTES, Day, HOURS, Hour, IMPORTS, ImportRecord, RemoteBytes,
+    decode_remotes, encode_remotes, keep_heaviest,
 };
 use super::{Store, StoreError};
 use crate::classify::Direction;
@@ -35,6 +35,8 @@ use crate::count::{FileTally, Tally, UpDown};
 pub struct DayTally {
     pub file: FileTally,
     pub days: BTreeMap<Date, HashMap<IpAddr, UpDown>>,
+    /// Local addresses (devices) per local day.
+    pub devices: BTreeMap<Date, HashMap<IpAddr, UpDown>>,
     /// Traffic dated outside the years the history holds ([`super::holds`]): not stored.
     pub outside: Outside,
     zone: Zone,
@@ -47,6 +49,7 @@ impl DayTally {
         DayTally {
             file: FileTally::new(),
             days: BTreeMap::new(),
+            devices: BTreeMap::new(),
             outside: Outside::default(),
             zone,
             day_of_hour: None,
@@ -88,6 +91,12 @@ impl Tally for DayTally {
             .entry(day)
             .or_default()
             .entry(remote)
+            .or_default()
+            .add(direction, bytes);
+        self.devices
+            .entry(day)
+            .or_default()
+            .entry(local)
             .or_default()
             .add(direction, bytes);
     }
@@ -145,6 +154,7 @@ pub fn import(
         let mut imports = txn.open_table(IMPORTS).map_err(StoreError::io)?;
         let mut hours_table = txn.open_table(HOURS).map_err(StoreError::io)?;
         let mut days_table = txn.open_table(DAY_REMOTES).map_err(StoreError::io)?;
+        let mut devices_table = txn.open_table(DAY_DEVICES).map_err(StoreError::io)?;
         for path in files {
             let (digest, tally, stopped_early) = match count(path) {
                 Ok(counted) => counted,
@@ -176,31 +186,36 @@ pub fn import(
                 hours_table.insert(key, total).map_err(StoreError::io)?;
                 written.push((ALL_SCOPE, *start));
             }
-            for (date, remotes) in &tally.days {
-                let key = Day {
-                    scope: ALL_SCOPE,
-                    date: *date,
-                };
-                let mut merged: HashMap<IpAddr, UpDown> =
-                    match days_table.get(key).map_err(StoreError::io)? {
-                        Some(value) => decode_remotes(value.value())
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|r| (r.addr, r.bytes))
-                            .collect(),
-                        None => HashMap::new(),
+            for (table, by_day, top) in [
+                (&mut days_table, &tally.days, store.top_per_day()),
+                (&mut devices_table, &tally.devices, store.devices_per_day()),
+            ] {
+                for (date, addresses) in by_day {
+                    let key = Day {
+                        scope: ALL_SCOPE,
+                        date: *date,
                     };
-                for (addr, bytes) in remotes {
-                    *merged.entry(*addr).or_default() += *bytes;
+                    let mut merged: HashMap<IpAddr, UpDown> =
+                        match table.get(key).map_err(StoreError::io)? {
+                            Some(value) => decode_remotes(value.value())
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|r| (r.addr, r.bytes))
+                                .collect(),
+                            None => HashMap::new(),
+                        };
+                    for (addr, bytes) in addresses {
+                        *merged.entry(*addr).or_default() += *bytes;
+                    }
+                    let mut list: Vec<RemoteBytes> = merged
+                        .into_iter()
+                        .map(|(addr, bytes)| RemoteBytes { addr, bytes })
+                        .collect();
+                    keep_heaviest(&mut list, top);
+                    table
+                        .insert(key, encode_remotes(&list).as_slice())
+                        .map_err(StoreError::io)?;
                 }
-                let mut list: Vec<RemoteBytes> = merged
-                    .into_iter()
-                    .map(|(addr, bytes)| RemoteBytes { addr, bytes })
-                    .collect();
-                keep_heaviest(&mut list, store.top_per_day());
-                days_table
-                    .insert(key, encode_remotes(&list).as_slice())
-                    .map_err(StoreError::io)?;
             }
             let record = ImportRecord {
                 imported_at: unix_now(),

@@ -280,6 +280,7 @@ pub struct Store {
     shared: Arc<Shared>,
     path: PathBuf,
     top_per_day: usize,
+    devices_per_day: usize,
     /// This process created the file (it was not there when opened).
     created: bool,
 }
@@ -309,6 +310,9 @@ fn load_days(db: &impl redb::ReadableDatabase, zone: &Zone) -> Result<DayIndex, 
         zone,
     )?)
 }
+
+/// Devices kept per stored day unless set (`DEVICES_PER_DAY`'s default).
+pub const DEFAULT_DEVICES_PER_DAY: usize = 256;
 
 impl Store {
     /// Open (or create) the history at `path` (see [`open::open`]) and sum its days into memory.
@@ -358,8 +362,21 @@ impl Store {
             }),
             path: path.to_path_buf(),
             top_per_day: top_per_day.max(1),
+            devices_per_day: DEFAULT_DEVICES_PER_DAY,
             created,
         })
+    }
+
+    /// The same store, keeping `devices` local addresses per stored day (`DEVICES_PER_DAY`).
+    #[must_use]
+    pub fn with_devices_per_day(mut self, devices: usize) -> Store {
+        self.devices_per_day = devices.max(1);
+        self
+    }
+
+    /// Local addresses (devices) kept per stored day.
+    pub fn devices_per_day(&self) -> usize {
+        self.devices_per_day
     }
 
     pub fn path(&self) -> &Path {

@@ -81,6 +81,8 @@ pub struct Committed {
     pub hours: HashMap<String, HashMap<HourStart, UpDown>>,
     /// Interface → day → address → memory's value that the stored list includes.
     pub remotes: HashMap<String, HashMap<Date, HashMap<IpAddr, UpDown>>>,
+    /// Interface → day → local address → memory's value that the stored list includes.
+    pub devices: HashMap<String, HashMap<Date, HashMap<IpAddr, UpDown>>>,
     /// Live hours this process will never store (implausible timestamps).
     pub refused: HashSet<HourStart>,
     /// Unix second of the last successful commit.

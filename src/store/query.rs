@@ -19,7 +19,7 @@ use redb::{ReadTransaction, ReadableTable, TableError};
 use super::days::day_start;
 use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, DAY_REMOTES, Day, HOURS, Hour, RemoteBytes, SCOPES, decode_remotes,
+    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, Day, HOURS, Hour, RemoteBytes, SCOPES, decode_remotes,
 };
 use super::{Published, Shared, Store, StoreError};
 use crate::clock::unix_now;
@@ -550,13 +550,39 @@ impl ReadView<'_> {
         last: Date,
         limit: usize,
     ) -> Result<Vec<RemoteTotal>, StoreError> {
+        self.top_addresses(Addresses::Remotes, scope, first, last, limit)
+    }
+
+    /// The heaviest local addresses (devices) over the local days `first..=last`, as
+    /// [`ReadView::top_remotes`] for remote ones (`DEVICES_PER_DAY` kept per day).
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn top_devices(
+        &self,
+        scope: &Scope,
+        first: Date,
+        last: Date,
+        limit: usize,
+    ) -> Result<Vec<RemoteTotal>, StoreError> {
+        self.top_addresses(Addresses::Devices, scope, first, last, limit)
+    }
+
+    fn top_addresses(
+        &self,
+        kind: Addresses,
+        scope: &Scope,
+        first: Date,
+        last: Date,
+        limit: usize,
+    ) -> Result<Vec<RemoteTotal>, StoreError> {
         let mut sums: HashMap<IpAddr, UpDown> = HashMap::new();
         if last < first {
             return Ok(Vec::new());
         }
         let state = self.file()?;
         let published = &state.published;
-        let table = match state.txn.as_ref().map(|txn| txn.open_table(DAY_REMOTES)) {
+        let table = match state.txn.as_ref().map(|txn| txn.open_table(kind.table())) {
             Some(Ok(table)) => Some(table),
             None | Some(Err(TableError::TableDoesNotExist(_))) => None,
             Some(Err(error)) => return Err(StoreError::io(error)),
@@ -581,7 +607,7 @@ impl ReadView<'_> {
                 for entry in range {
                     let (_, value) = entry.map_err(StoreError::io)?;
                     let list = decode_remotes(value.value()).ok_or_else(|| StoreError::Io {
-                        why: "a stored list of remote addresses is damaged".into(),
+                        why: format!("a stored list of {} is damaged", kind.what()),
                     })?;
                     for RemoteBytes { addr, bytes } in list {
                         let sum = sums.entry(addr).or_default();
@@ -594,8 +620,11 @@ impl ReadView<'_> {
             if matches!(scope, Scope::Interface(wanted) if wanted != name) {
                 continue;
             }
-            let taken = published.marks.remotes.get(name);
-            for (date, entries) in snapshot.remotes.range(first..=last) {
+            let (taken, by_day) = match kind {
+                Addresses::Remotes => (published.marks.remotes.get(name), &snapshot.remotes),
+                Addresses::Devices => (published.marks.devices.get(name), &snapshot.devices),
+            };
+            for (date, entries) in by_day.range(first..=last) {
                 let taken = taken.and_then(|days| days.get(date));
                 for entry in entries {
                     let before = taken

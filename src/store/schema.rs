@@ -39,6 +39,33 @@ pub const SCOPES: TableDefinition<&str, u32> = TableDefinition::new("scopes");
 pub const HOURS: TableDefinition<HourKey, Counts> = TableDefinition::new("hours");
 /// (scope, local date) → that day's heaviest remote addresses, heaviest first.
 pub const DAY_REMOTES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("day_remotes");
+/// (scope, local date) → that day's heaviest local addresses (devices), heaviest first, in the
+/// encoding of `day_remotes`. Files written before it simply lack it.
+pub const DAY_DEVICES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("day_devices");
+/// Which per-day address lists: remote addresses (`day_remotes`) or devices (`day_devices`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addresses {
+    Remotes,
+    Devices,
+}
+
+impl Addresses {
+    pub fn table(self) -> TableDefinition<'static, DayKey, &'static [u8]> {
+        match self {
+            Addresses::Remotes => DAY_REMOTES,
+            Addresses::Devices => DAY_DEVICES,
+        }
+    }
+
+    /// What the lists hold, for messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            Addresses::Remotes => "remote addresses",
+            Addresses::Devices => "devices",
+        }
+    }
+}
+
 /// SHA-256 of an imported capture file → what its import added.
 pub const IMPORTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("imports");
 /// The original's `hour_ts` label → the bytes already taken from that row.

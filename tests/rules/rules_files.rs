@@ -317,6 +317,7 @@ fn an_unsupported_pcap_link_type_is_an_error_entry() {
             "down_bytes": 0,
             "hours": {},
             "remote_ips": {},
+            "devices": {},
             "error": "unsupported linktype 127",
         })
     );
@@ -1035,7 +1036,7 @@ fn section_header_options_are_not_parsed() {
 // JSON shape (sections 7 and 8)
 // ---------------------------------------------------------------------------------------------
 
-const REPORT_KEYS: [&str; 10] = [
+const REPORT_KEYS: [&str; 11] = [
     "file",
     "linktype",
     "packets_total",
@@ -1046,6 +1047,7 @@ const REPORT_KEYS: [&str; 10] = [
     "down_bytes",
     "hours",
     "remote_ips",
+    "devices",
 ];
 
 fn keys(json: &Value) -> BTreeSet<&str> {
@@ -1096,6 +1098,9 @@ fn a_report_has_every_field_and_sums_that_agree() {
             "remote_ips": {
                 "203.0.113.5": {"up_bytes": 100, "down_bytes": 200},
             },
+            "devices": {
+                "192.168.1.10": {"up_bytes": 100, "down_bytes": 200},
+            },
         })
     );
     // The file field is the base name, not the path.
@@ -1121,6 +1126,7 @@ fn an_error_entry_has_every_field_plus_the_error() {
             "down_bytes": 0,
             "hours": {},
             "remote_ips": {},
+            "devices": {},
             "error": FORMAT_ERROR,
         })
     );

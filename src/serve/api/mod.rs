@@ -28,6 +28,7 @@
 //! buffer. Nothing here writes to the database.
 
 pub mod cycle;
+pub mod devices;
 pub mod export;
 pub mod files;
 pub mod health;

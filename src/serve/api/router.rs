@@ -3,8 +3,8 @@
 
 use super::params::{self, Params};
 use super::{
-    Api, ApiError, export, files, health, history, local_ips, metrics, networks, quota, realtime,
-    summary, top_ips,
+    Api, ApiError, devices, export, files, health, history, local_ips, metrics, networks, quota,
+    realtime, summary, top_ips,
 };
 use crate::export::Format;
 use crate::serve::{Request, Response};
@@ -34,6 +34,7 @@ pub fn route(api: &Api, request: &Request<'_>) -> Response {
         b"/api/history/today_hours" => history::today_hours(api, &params),
         b"/api/date_range" => history::date_range(api, &params),
         b"/api/top_ips" => top_ips::answer(api, &params),
+        b"/api/devices" => devices::answer(api, &params),
         b"/api/networks" => networks::answer(api, &params),
         b"/api/realtime" => realtime::answer(api, &params),
         b"/api/health" => health::answer(api, &params),
@@ -62,7 +63,7 @@ pub fn is_expensive(api: &Api, request: &Request<'_>) -> bool {
         }
         // Every kept address of the range is looked up as well: never cheap.
         b"/api/networks" => true,
-        b"/api/top_ips" => top_ips::days(api, &Params::new(request.query))
+        b"/api/top_ips" | b"/api/devices" => top_ips::days(api, &Params::new(request.query))
             .is_ok_and(|(start, end)| params::points(start, end, Granularity::Day) > CHEAP_DAYS),
         _ => false,
     }
