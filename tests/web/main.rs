@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_devices;
 mod api_export;
 mod api_geoip;
 mod api_history;
@@ -34,6 +35,7 @@ fn main() {
     support::harness::main(&[
         api_export::tests,
         api_geoip::tests,
+        api_devices::tests,
         api_history::tests,
         api_live::tests,
         api_quota::tests,
