@@ -71,7 +71,7 @@ fn expected() -> Vec<(String, u64, u64)> {
             sums[at].2 += u64::from(*size);
         }
     }
-    sums.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)));
+    sums.sort_by_key(|d| std::cmp::Reverse(d.1 + d.2));
     sums
 }
 
