@@ -33,9 +33,9 @@ mod http_starvation;
 
 fn main() {
     support::harness::main(&[
+        api_devices::tests,
         api_export::tests,
         api_geoip::tests,
-        api_devices::tests,
         api_history::tests,
         api_live::tests,
         api_quota::tests,
