@@ -64,6 +64,7 @@ pub mod commands;
 pub mod config;
 pub mod count;
 pub mod export;
+pub mod lan;
 pub mod live;
 pub mod notify;
 pub mod parse;
