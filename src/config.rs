@@ -48,6 +48,7 @@ pub mod setting {
         DB_PATH: "DB_PATH", "--db-path", "./data/traffic.redb", "the database file";
         TZ: "TZ", "--tz", "", "time zone for hours, days and months (default: /etc/localtime, else UTC)";
         TOP_IPS_PER_DAY: "TOP_IPS_PER_DAY", "--top-ips-per-day", "1000", "remote addresses kept per day";
+        DEVICE_NAMES: "DEVICE_NAMES", "--device-names", "", "names for local devices, comma-separated ADDRESS=NAME or MAC=NAME (e.g. 192.168.1.20=Living-room TV,aa:bb:cc:dd:ee:ff=NAS)";
         DEVICES_PER_DAY: "DEVICES_PER_DAY", "--devices-per-day", "256", "local addresses (devices) kept per day and interface";
         WEB_AUTH: "WEB_AUTH", "--web-auth", "", "user:password turns on HTTP basic auth (all but /api/health)";
         WEB_ALLOWED_HOSTS: "WEB_ALLOWED_HOSTS", "--web-allowed-hosts", "", "host names answered besides IP addresses, localhost, single-label and .local/.lan/.home.arpa/.internal names and this machine's name, comma-separated (.example.com: every name under it; *: any)";
@@ -103,6 +104,8 @@ pub struct Config {
     pub top_ips_per_day: usize,
     /// `DEVICES_PER_DAY`.
     pub devices_per_day: usize,
+    /// `DEVICE_NAMES`.
+    pub device_names: crate::lan::DeviceNames,
     pub web_auth: Option<WebAuth>,
     /// `WEB_ALLOWED_HOSTS`, normalised (see `serve::http::host`).
     pub web_allowed_hosts: Vec<String>,
@@ -301,6 +304,8 @@ impl RawSettings {
             zone: self.zone()?,
             top_ips_per_day: self.number(TOP_IPS_PER_DAY, 1, 1_000_000)? as usize,
             devices_per_day: self.number(setting::DEVICES_PER_DAY, 1, 100_000)? as usize,
+            device_names: crate::lan::DeviceNames::parse(&self.get(setting::DEVICE_NAMES))
+                .map_err(|why| self.error(setting::DEVICE_NAMES, why))?,
             web_auth: self.web_auth()?,
             web_allowed_hosts: self.allowed_hosts()?,
             log_level: self.log_level()?,

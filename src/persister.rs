@@ -39,11 +39,13 @@ use redb::{Durability, ReadableTable, WriteTransaction};
 
 use crate::clock::{HourStart, unix_now};
 use crate::count::UpDown;
+use crate::lan::Labeler;
 use crate::live::LiveState;
 use crate::store::days::day_start;
 use crate::store::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, Day, HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes,
-    decode_remotes, encode_remotes, keep_heaviest,
+    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, Day, HOURS, Hour, META,
+    META_LAST_COMMIT, RemoteBytes, StoredLabel, decode_labels, decode_remotes, encode_labels,
+    encode_remotes, keep_heaviest,
 };
 use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
 
@@ -137,14 +139,14 @@ struct DayLists<'a> {
 
 impl DayLists<'_> {
     /// Write `kind`'s lists of every day in the window that memory holds, at most `top`
-    /// addresses each, with `accs` the totals taken so far; returns how many lists were written.
+    /// addresses each, with `accs` the totals taken so far; returns each list written, by its key.
     fn commit(
         &self,
         kind: Addresses,
         accs: &mut HashMap<(String, Date), DayAcc>,
         top: usize,
-    ) -> Result<usize, StoreError> {
-        let mut written = 0;
+    ) -> Result<Vec<(Day, Vec<IpAddr>)>, StoreError> {
+        let mut written = Vec::new();
         let mut touched: HashSet<(String, Date)> = HashSet::new();
         let mut table = self.txn.open_table(kind.table()).map_err(StoreError::io)?;
         for ((name, snapshot), id) in self.view.interfaces.iter().zip(self.ids) {
@@ -212,13 +214,59 @@ impl DayLists<'_> {
                     .insert(day, encode_remotes(&list).as_slice())
                     .map_err(StoreError::io)?;
                 touched.insert(key);
-                written += 1;
+                written.push((day, list.iter().map(|r| r.addr).collect()));
             }
         }
         // Keys memory no longer holds cannot change any more; a key that comes back is read anew.
         accs.retain(|key, _| touched.contains(key));
         Ok(written)
     }
+}
+
+/// Store how each written device list's devices are shown now: a device with a name or MAC
+/// address now gets it; one without keeps what the day stored before (a name that went away
+/// mid-day stays); devices no longer in the list are dropped.
+fn store_labels(
+    txn: &WriteTransaction,
+    labeler: &Labeler,
+    lists: &[(Day, Vec<IpAddr>)],
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(DAY_DEVICE_LABELS).map_err(StoreError::io)?;
+    for (day, devices) in lists {
+        let mut stored: HashMap<IpAddr, StoredLabel> =
+            match table.get(*day).map_err(StoreError::io)? {
+                Some(value) => decode_labels(value.value())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|label| (label.addr, label))
+                    .collect(),
+                None => HashMap::new(),
+            };
+        let now = labeler.labels(devices);
+        let labels: Vec<StoredLabel> = devices
+            .iter()
+            .zip(now)
+            .filter_map(|(addr, label)| {
+                let before = stored.remove(addr);
+                let name = label
+                    .name
+                    .or_else(|| before.as_ref().and_then(|b| b.name.clone()));
+                let mac = label.mac.map(|m| m.0).or(before.and_then(|b| b.mac));
+                (name.is_some() || mac.is_some()).then_some(StoredLabel {
+                    addr: *addr,
+                    name,
+                    mac,
+                })
+            })
+            .collect();
+        if labels.is_empty() {
+            continue;
+        }
+        table
+            .insert(*day, encode_labels(&labels).as_slice())
+            .map_err(StoreError::io)?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -246,6 +294,8 @@ pub struct Persister {
     hours: HashMap<(String, HourStart), Acc>,
     remote_days: HashMap<(String, Date), DayAcc>,
     device_days: HashMap<(String, Date), DayAcc>,
+    /// Names and MAC addresses for the stored devices, as shown when they are committed.
+    labeler: Option<Arc<Labeler>>,
     refused: HashSet<HourStart>,
     scope_ids: HashMap<String, u32>,
     lifetime: Lifetime,
@@ -261,12 +311,20 @@ impl Persister {
             hours: HashMap::new(),
             remote_days: HashMap::new(),
             device_days: HashMap::new(),
+            labeler: None,
             refused: HashSet::new(),
             scope_ids: HashMap::new(),
             lifetime: Lifetime::start(),
             failures: 0,
             reopen: false,
         }
+    }
+
+    /// The same persister, storing with each day's devices how `labeler` shows them.
+    #[must_use]
+    pub fn with_labeler(mut self, labeler: Arc<Labeler>) -> Persister {
+        self.labeler = Some(labeler);
+        self
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -392,16 +450,22 @@ impl Persister {
             zone: store.zone(),
             window: &window,
         };
-        report.days += day_lists.commit(
-            Addresses::Remotes,
-            &mut self.remote_days,
-            store.top_per_day(),
-        )?;
-        report.days += day_lists.commit(
+        report.days += day_lists
+            .commit(
+                Addresses::Remotes,
+                &mut self.remote_days,
+                store.top_per_day(),
+            )?
+            .len();
+        let devices = day_lists.commit(
             Addresses::Devices,
             &mut self.device_days,
             store.devices_per_day(),
         )?;
+        report.days += devices.len();
+        if let Some(labeler) = &self.labeler {
+            store_labels(&txn, labeler, &devices)?;
+        }
 
         {
             let mut meta = txn.open_table(META).map_err(StoreError::io)?;

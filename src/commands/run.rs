@@ -33,6 +33,7 @@ use crate::clock::Zone;
 use crate::config::{Config, setting};
 use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
+use crate::lan::Labeler;
 use crate::live::{Capacity, LiveState};
 use crate::notify::Outbox;
 use crate::persister::Persister;
@@ -166,7 +167,24 @@ pub fn run(config: &Config) -> Result<(), RunError> {
             )));
         }
     };
+    let names = if config.reverse_dns {
+        match Names::start() {
+            Ok(names) => Some(Arc::new(names)),
+            Err(error) => {
+                warn!("{error}; addresses are shown without names (REVERSE_DNS)");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let labeler = Arc::new(Labeler::new(
+        config.device_names.clone(),
+        std::path::PathBuf::from(NEIGHBOUR_TABLE),
+        names.clone(),
+    ));
     let persister = match Persister::new(Arc::clone(&store))
+        .with_labeler(Arc::clone(&labeler))
         .spawn(Arc::clone(&engine.live), config.save_interval)
     {
         Ok(persister) => persister,
@@ -232,17 +250,11 @@ pub fn run(config: &Config) -> Result<(), RunError> {
         Some(geoip) => api.with_geoip(geoip),
         None => api,
     };
-    let api = if config.reverse_dns {
-        match Names::start() {
-            Ok(names) => api.with_names(Arc::new(names)),
-            Err(error) => {
-                warn!("{error}; remote addresses are shown without names (REVERSE_DNS)");
-                api
-            }
-        }
-    } else {
-        api
+    let api = match &names {
+        Some(names) => api.with_names(Arc::clone(names)),
+        None => api,
     };
+    let api = api.with_labeler(Arc::clone(&labeler));
     let _server = match http::start(&settings, Arc::new(api)) {
         Ok(server) => {
             info!(
@@ -298,6 +310,9 @@ pub fn run(config: &Config) -> Result<(), RunError> {
 }
 
 /// Set up logging to stderr at `level` (before [`run`], so its error is logged the same way).
+/// The kernel's IPv4 neighbour table, for the MAC addresses of devices.
+pub const NEIGHBOUR_TABLE: &str = "/proc/net/arp";
+
 /// How often `GEOIP_DB`'s files are checked for changes on disk.
 pub const GEOIP_REFRESH: Duration = Duration::from_secs(5);
 

@@ -19,7 +19,8 @@ use redb::{ReadTransaction, ReadableTable, TableError};
 use super::days::day_start;
 use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, Day, HOURS, Hour, RemoteBytes, SCOPES, decode_remotes,
+    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, Day, HOURS, Hour, RemoteBytes, SCOPES,
+    StoredLabel, decode_labels, decode_remotes,
 };
 use super::{Published, Shared, Store, StoreError};
 use crate::clock::unix_now;
@@ -566,6 +567,67 @@ impl ReadView<'_> {
         limit: usize,
     ) -> Result<Vec<RemoteTotal>, StoreError> {
         self.top_addresses(Addresses::Devices, scope, first, last, limit)
+    }
+
+    /// How the devices stored over `first..=last` were shown: per address, the label of the
+    /// last day that stored one.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn device_labels(
+        &self,
+        scope: &Scope,
+        first: Date,
+        last: Date,
+    ) -> Result<HashMap<IpAddr, StoredLabel>, StoreError> {
+        let mut labels = HashMap::new();
+        if last < first {
+            return Ok(labels);
+        }
+        let state = self.file()?;
+        let published = &state.published;
+        let table = match state
+            .txn
+            .as_ref()
+            .map(|txn| txn.open_table(DAY_DEVICE_LABELS))
+        {
+            Some(Ok(table)) => table,
+            None | Some(Err(TableError::TableDoesNotExist(_))) => return Ok(labels),
+            Some(Err(error)) => return Err(StoreError::io(error)),
+        };
+        let ids: Vec<u32> = match scope {
+            Scope::All => published.days.scope_ids().collect(),
+            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
+        };
+        // Oldest day first across scopes, so a later day's label wins.
+        let mut by_day: Vec<(Date, Vec<StoredLabel>)> = Vec::new();
+        for id in ids {
+            let range = table
+                .range::<Day>(
+                    Day {
+                        scope: id,
+                        date: first,
+                    }..=Day {
+                        scope: id,
+                        date: last,
+                    },
+                )
+                .map_err(StoreError::io)?;
+            for entry in range {
+                let (key, value) = entry.map_err(StoreError::io)?;
+                let list = decode_labels(value.value()).ok_or_else(|| StoreError::Io {
+                    why: "a stored list of device names is damaged".into(),
+                })?;
+                by_day.push((key.value().date, list));
+            }
+        }
+        by_day.sort_by_key(|(date, _)| *date);
+        for (_, list) in by_day {
+            for label in list {
+                labels.insert(label.addr, label);
+            }
+        }
+        Ok(labels)
     }
 
     fn top_addresses(

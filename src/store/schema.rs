@@ -42,6 +42,90 @@ pub const DAY_REMOTES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("da
 /// (scope, local date) → that day's heaviest local addresses (devices), heaviest first, in the
 /// encoding of `day_remotes`. Files written before it simply lack it.
 pub const DAY_DEVICES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("day_devices");
+/// (scope, local date) → how that day's stored devices were shown: their names and MAC addresses
+/// at the time ([`encode_labels`]), so a later change of `DEVICE_NAMES` leaves past days as they
+/// were.
+pub const DAY_DEVICE_LABELS: TableDefinition<DayKey, &[u8]> =
+    TableDefinition::new("day_device_labels");
+
+/// One device's label as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredLabel {
+    pub addr: IpAddr,
+    pub name: Option<String>,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// The longest stored name, in bytes.
+const MAX_LABEL_NAME: usize = 255;
+
+/// Encode a day's labels: each entry `family u8 (4|6) | address | flags u8 (1: MAC, 2: name) |
+/// MAC (6, when flagged) | name length u8 | name (UTF-8, when flagged)`.
+pub fn encode_labels(labels: &[StoredLabel]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(labels.len() * 32);
+    for label in labels {
+        match label.addr {
+            IpAddr::V4(v4) => {
+                out.push(FAMILY_V4);
+                out.extend_from_slice(&v4.octets());
+            }
+            IpAddr::V6(v6) => {
+                out.push(FAMILY_V6);
+                out.extend_from_slice(&v6.octets());
+            }
+        }
+        let name = label.name.as_deref().map(|name| {
+            // Cut at a character boundary within the limit (names are 64 characters at most).
+            let mut end = name.len().min(MAX_LABEL_NAME);
+            while !name.is_char_boundary(end) {
+                end -= 1;
+            }
+            &name[..end]
+        });
+        out.push(u8::from(label.mac.is_some()) | (u8::from(name.is_some()) << 1));
+        if let Some(mac) = label.mac {
+            out.extend_from_slice(&mac);
+        }
+        if let Some(name) = name {
+            out.push(name.len() as u8);
+            out.extend_from_slice(name.as_bytes());
+        }
+    }
+    out
+}
+
+/// Decode a day's labels; `None` when the bytes are not labels this module wrote.
+pub fn decode_labels(mut data: &[u8]) -> Option<Vec<StoredLabel>> {
+    let mut labels = Vec::new();
+    while let Some((&family, rest)) = data.split_first() {
+        data = rest;
+        let addr = match family {
+            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
+            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
+            _ => return None,
+        };
+        let [flags] = take_array::<1>(&mut data)?;
+        if flags & !3 != 0 {
+            return None;
+        }
+        let mac = if flags & 1 != 0 {
+            Some(take_array::<6>(&mut data)?)
+        } else {
+            None
+        };
+        let name = if flags & 2 != 0 {
+            let [len] = take_array::<1>(&mut data)?;
+            let (bytes, rest) = data.split_at_checked(usize::from(len))?;
+            data = rest;
+            Some(String::from_utf8(bytes.to_vec()).ok()?)
+        } else {
+            None
+        };
+        labels.push(StoredLabel { addr, name, mac });
+    }
+    Some(labels)
+}
+
 /// Which per-day address lists: remote addresses (`day_remotes`) or devices (`day_devices`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Addresses {

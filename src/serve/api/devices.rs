@@ -5,12 +5,17 @@
 //! as the totals. `start`, `end`, `limit` and `iface` as `/api/top_ips`; each day keeps its
 //! `DEVICES_PER_DAY` heaviest devices, so over several days a device counts only the days it
 //! was among them. A device without traffic in the range is absent.
+//!
+//! `name` and `mac`, when known: for a range that ends before today, as the last stored day
+//! showed them (a later change of `DEVICE_NAMES` leaves history as it was); for one that reaches
+//! today, as the device is known now, else as stored.
 
 use serde::Serialize;
 
 use super::json::{self, Formatted};
 use super::params::Params;
 use super::{Api, ApiError, top_ips};
+use crate::lan::{Label, Mac};
 use crate::serve::Response;
 
 /// Entries listed without `limit`.
@@ -24,15 +29,24 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     let (start, end) = top_ips::days(api, params)?;
     let limit = params.limit(DEFAULT_LIMIT)?;
     let scope = params.scope(&api.known_interfaces())?;
-    let top = api
-        .read_with_remotes()?
-        .top_devices(&scope, start, end, limit)?;
+    let read = api.read_with_remotes()?;
+    let top = read.top_devices(&scope, start, end, limit)?;
+    let mut stored = read.device_labels(&scope, start, end)?;
+    let addresses: Vec<std::net::IpAddr> = top.iter().map(|device| device.addr).collect();
+    let now = match api.labeler() {
+        Some(labeler) if end >= api.today() => labeler.labels(&addresses),
+        _ => vec![Label::default(); addresses.len()],
+    };
     #[derive(Serialize)]
     struct Entry {
         bytes: u64,
         bytes_fmt: Formatted,
         down_bytes: u64,
         ip: std::net::IpAddr,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mac: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         up_bytes: u64,
     }
     #[derive(Serialize)]
@@ -42,13 +56,24 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     let answer = Answer {
         devices: top
             .into_iter()
-            .map(|device| {
+            .zip(now)
+            .map(|(device, now)| {
                 let bytes = device.bytes.up.saturating_add(device.bytes.down);
+                let before = stored.remove(&device.addr);
+                let name = now
+                    .name
+                    .or_else(|| before.as_ref().and_then(|b| b.name.clone()));
+                let mac = now
+                    .mac
+                    .or_else(|| before.and_then(|b| b.mac).map(Mac))
+                    .map(|mac| mac.to_string());
                 Entry {
                     bytes,
                     bytes_fmt: Formatted(bytes),
                     down_bytes: device.bytes.down,
                     ip: device.addr,
+                    mac,
+                    name,
                     up_bytes: device.bytes.up,
                 }
             })

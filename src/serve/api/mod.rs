@@ -55,6 +55,7 @@ use jiff::civil::Date;
 
 use crate::clock::Zone;
 use crate::clock::unix_now;
+use crate::lan::Labeler;
 use crate::quota::QuotaSettings;
 use crate::remote::{GeoIp, Names};
 use crate::serve::{Handler, Request, Response};
@@ -121,6 +122,7 @@ pub struct Api {
     quota_cache: crate::quota::usage::Cache,
     geoip: Option<Arc<GeoIp>>,
     names: Option<Arc<Names>>,
+    labeler: Option<Arc<Labeler>>,
 }
 
 /// The local-prefix settings capture runs with, for `/api/debug/local_ips`.
@@ -146,7 +148,20 @@ impl Api {
             quota_cache: crate::quota::usage::Cache::default(),
             geoip: None,
             names: None,
+            labeler: None,
         }
+    }
+
+    /// The same handler, naming devices with `labeler`.
+    #[must_use]
+    pub fn with_labeler(mut self, labeler: Arc<Labeler>) -> Api {
+        self.labeler = Some(labeler);
+        self
+    }
+
+    /// Device names and MAC addresses now (`DEVICE_NAMES`, neighbour table, reverse DNS).
+    pub fn labeler(&self) -> Option<&Labeler> {
+        self.labeler.as_deref()
     }
 
     /// The same handler, naming remote addresses by their reverse-DNS names from `names`.

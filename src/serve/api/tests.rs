@@ -930,3 +930,69 @@ fn an_interface_with_history_stays_selectable_after_it_is_no_longer_captured() {
     let message = bad(api, "/api/summary?iface=wlan0", "iface 'wlan0'");
     assert!(message.contains("ovs_eth0, eth0"), "{message}");
 }
+
+#[test]
+fn devices_keep_the_names_they_were_shown_with() {
+    use crate::lan::{DeviceNames, Labeler};
+    let lab = lab(Zone::utc());
+    let now = unix_now();
+    let old_hour = now - now.rem_euclid(3600) - 10 * 86_400;
+    let old_day = lab.zone.date_of(old_hour);
+    let today = lab.zone.date_of(now);
+    let office: IpAddr = "192.168.1.10".parse().unwrap();
+    let printer: IpAddr = "192.168.1.20".parse().unwrap();
+    let mut committed = LiveView {
+        interfaces: vec![(
+            "eth0".into(),
+            snapshot(&[(old_hour, ud(1_005, 2_000))], today, &[]),
+        )],
+    };
+    committed.interfaces[0].1.devices.insert(
+        old_day,
+        vec![
+            HeavyEntry {
+                addr: office,
+                bytes: ud(1_000, 2_000),
+                error: 0,
+            },
+            HeavyEntry {
+                addr: printer,
+                bytes: ud(5, 0),
+                error: 0,
+            },
+        ],
+    );
+    let no_neighbours = PathBuf::from("/nonexistent/arp");
+    let labeler = |names: &str| {
+        Arc::new(Labeler::new(
+            DeviceNames::parse(names).unwrap(),
+            no_neighbours.clone(),
+            None,
+        ))
+    };
+    let mut persister =
+        Persister::new(Arc::clone(&lab.store)).with_labeler(labeler("192.168.1.10=Office PC"));
+    persister
+        .commit_at(&committed, now, 30 * 86_400)
+        .expect("commit");
+    *lab.live.view.lock().unwrap() = committed.clone();
+    // DEVICE_NAMES changed since: the old day keeps the name it was shown with; a range reaching
+    // today shows the name in use now.
+    let api = Api::new(
+        Arc::clone(&lab.store),
+        Arc::clone(&lab.live) as Arc<dyn LiveSource>,
+    )
+    .with_labeler(labeler("192.168.1.10=Renamed"));
+    let (status, body) = get(&api, &format!("/api/devices?start={old_day}&end={old_day}"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"devices": [
+            {"ip": "192.168.1.10", "name": "Office PC", "bytes": 3000, "bytes_fmt": "2.93 KB", "up_bytes": 1000, "down_bytes": 2000},
+            {"ip": "192.168.1.20", "bytes": 5, "bytes_fmt": "5.00 B", "up_bytes": 5, "down_bytes": 0},
+        ]})
+    );
+    let (_, body) = get(&api, &format!("/api/devices?start={old_day}"));
+    assert_eq!(body["devices"][0]["name"], "Renamed");
+    assert!(body["devices"][1].get("name").is_none());
+}
