@@ -62,22 +62,22 @@ pub struct LiveShard {
     remotes: DayTables,
     /// Local addresses (devices) per local day.
     devices: DayTables,
-    /// The local day of `current_hour`.
+    /// Bytes per (remote, device) pair not yet added to the day's tables: a small direct-mapped
+    /// cache, so a packet of a known flow costs a multiply and a compare instead of two hash-map
+    /// probes and heap updates. Emptied into `day`'s tables on a collision, a day change and
+    /// [`LiveShard::flush`]; one cache for both tables keeps the second table's cost per packet
+    /// near nothing.
+    pending: Vec<Option<PendingPair>>,
+    /// The local day of `current_hour` (and of the pending bytes).
     day: Option<Date>,
     zone: Zone,
 }
 
-/// Bounded heavy-hitter tables of addresses for the kept local days, with a small cache in front.
+/// Bounded heavy-hitter tables of addresses for the kept local days.
 #[derive(Clone, Debug)]
 pub struct DayTables {
     /// At most `DAYS_KEPT` days, oldest first (a short list beats a map for two entries).
     days: Vec<(Date, HeavyHitters)>,
-    /// Bytes per address not yet added to the day's table: a small direct-mapped cache, so a
-    /// packet of a known flow costs a multiply and a compare instead of a hash-map probe and a
-    /// heap update. Emptied into `pending_day`'s table on a collision, a day change and
-    /// [`DayTables::flush`].
-    pending: Vec<Option<(IpAddr, UpDown)>>,
-    pending_day: Option<Date>,
     capacity: usize,
 }
 
@@ -86,60 +86,26 @@ impl DayTables {
     pub fn new(capacity: usize) -> DayTables {
         DayTables {
             days: Vec::new(),
-            pending: vec![None; PENDING_SLOTS],
-            pending_day: None,
             capacity,
         }
     }
 
     /// The heavy-hitter table of each kept local day, oldest first, as of the last
-    /// [`DayTables::flush`] (snapshots add the pending bytes themselves).
+    /// [`LiveShard::flush`] (snapshots add the pending bytes themselves).
     pub fn days(&self) -> impl Iterator<Item = (&Date, &HeavyHitters)> {
         self.days.iter().map(|(date, table)| (date, table))
     }
 
-    /// Every day's entries, the pending bytes included.
-    fn entries(&self) -> Vec<(Date, Vec<HeavyEntry>)> {
-        let mut all: Vec<(Date, Vec<HeavyEntry>)> = self
-            .days
-            .iter()
-            .map(|(day, table)| (*day, table.entries()))
-            .collect();
-        if let Some(day) = self.pending_day {
-            let pending = self
-                .pending
-                .iter()
-                .flatten()
-                .map(|(addr, bytes)| HeavyEntry {
-                    addr: *addr,
-                    bytes: *bytes,
-                    error: 0,
-                })
-                .collect();
-            all.push((day, pending));
-        }
-        all
-    }
-
-    /// Add `bytes` for `addr` on the current day.
-    #[inline]
-    fn add(&mut self, addr: IpAddr, direction: Direction, bytes: u64) {
-        let slot = &mut self.pending[pending_slot(addr)];
-        match slot {
-            Some((held, pending)) if *held == addr => pending.add(direction, bytes),
-            _ => {
-                let mut fresh = UpDown::default();
-                fresh.add(direction, bytes);
-                if let Some((evicted, evicted_bytes)) = slot.replace((addr, fresh)) {
-                    self.evict_pending(evicted, evicted_bytes);
-                }
-            }
+    /// Add `bytes` for `addr` on `day` (a day older than every kept one, with the list full,
+    /// is dropped: a clock far in the past must not push today out).
+    fn add_bytes(&mut self, day: Date, addr: IpAddr, bytes: UpDown) {
+        if let Some(table) = self.table_for(day) {
+            table.add_bytes(addr, bytes);
         }
     }
 
     /// The table of `day`, made if needed; `None` for a day older than every kept one when the
-    /// list is full (a clock far in the past must not push today out).
-    #[cold]
+    /// list is full.
     fn table_for(&mut self, day: Date) -> Option<&mut HeavyHitters> {
         let position = match self.days.iter().position(|(d, _)| *d == day) {
             Some(position) => position,
@@ -159,37 +125,14 @@ impl DayTables {
         };
         Some(&mut self.days[position].1)
     }
+}
 
-    /// Add every pending address's bytes to its day's table.
-    pub fn flush(&mut self) {
-        let Some(day) = self.pending_day else {
-            return;
-        };
-        let mut pending = std::mem::take(&mut self.pending);
-        if let Some(table) = self.table_for(day) {
-            for (addr, bytes) in pending.iter_mut().filter_map(Option::take) {
-                table.add_bytes(addr, bytes);
-            }
-        } else {
-            pending.iter_mut().for_each(|slot| *slot = None);
-        }
-        self.pending = pending;
-    }
-
-    #[cold]
-    fn evict_pending(&mut self, addr: IpAddr, bytes: UpDown) {
-        if let Some(table) = self.pending_day.and_then(|day| self.table_for(day)) {
-            table.add_bytes(addr, bytes);
-        }
-    }
-
-    #[cold]
-    fn switch_day(&mut self, day: Date) {
-        self.flush();
-        self.pending_day = Some(day);
-        // Make the table now, so the kept days show even before the first flush.
-        let _ = self.table_for(day);
-    }
+/// Bytes exchanged between one remote address and one device, not yet added to the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PendingPair {
+    remote: IpAddr,
+    device: IpAddr,
+    bytes: UpDown,
 }
 
 impl LiveShard {
@@ -202,6 +145,7 @@ impl LiveShard {
             current_hour: None,
             remotes: DayTables::new(remote_capacity),
             devices: DayTables::new(device_capacity),
+            pending: vec![None; PENDING_SLOTS],
             day: None,
             zone,
         }
@@ -254,31 +198,84 @@ impl LiveShard {
         // (and the tz database is asked once per hour).
         let day = self.zone.date_of(hour);
         if self.day != Some(day) {
+            self.flush();
             self.day = Some(day);
-            self.remotes.switch_day(day);
-            self.devices.switch_day(day);
+            // Make the tables now, so the kept days show even before the first flush.
+            let _ = self.remotes.table_for(day);
+            let _ = self.devices.table_for(day);
         }
     }
 
-    /// Add every pending address's bytes to its day's table. Readers see the tables after this;
+    /// Add every pending pair's bytes to its day's tables. Readers see the tables after this;
     /// the capture worker calls it after every ring block, snapshots before reading.
     pub fn flush(&mut self) {
-        self.remotes.flush();
-        self.devices.flush();
+        let mut pending = std::mem::take(&mut self.pending);
+        for pair in pending.iter_mut().filter_map(Option::take) {
+            self.add_pair(pair);
+        }
+        self.pending = pending;
+    }
+
+    #[inline]
+    fn add_pair(&mut self, pair: PendingPair) {
+        if let Some(day) = self.day {
+            self.remotes.add_bytes(day, pair.remote, pair.bytes);
+            self.devices.add_bytes(day, pair.device, pair.bytes);
+        }
+    }
+
+    /// Each kept day's entries of `tables` with the pending bytes added (by `key` of a pair).
+    fn entries(
+        &self,
+        tables: &DayTables,
+        key: fn(&PendingPair) -> IpAddr,
+    ) -> Vec<(Date, Vec<HeavyEntry>)> {
+        let mut all: Vec<(Date, Vec<HeavyEntry>)> = tables
+            .days
+            .iter()
+            .map(|(day, table)| (*day, table.entries()))
+            .collect();
+        if let Some(day) = self.day {
+            let pending = self
+                .pending
+                .iter()
+                .flatten()
+                .map(|pair| HeavyEntry {
+                    addr: key(pair),
+                    bytes: pair.bytes,
+                    error: 0,
+                })
+                .collect();
+            all.push((day, pending));
+        }
+        all
     }
 }
 
-/// The pending-cache slot of an address: a multiplicative hash of its low bits.
+/// 64 bits of an address for hashing.
 #[inline]
-fn pending_slot(addr: IpAddr) -> usize {
-    let bits = match addr {
+fn address_bits(addr: IpAddr) -> u64 {
+    match addr {
         IpAddr::V4(v4) => u64::from(u32::from(v4)),
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
             (bits as u64) ^ ((bits >> 64) as u64).rotate_left(17)
         }
-    };
+    }
+}
+
+/// The pending-cache slot of a (remote, device) pair: a multiplicative hash of their low bits.
+#[inline]
+fn pending_slot(remote: IpAddr, device: IpAddr) -> usize {
+    let bits = address_bits(remote) ^ address_bits(device).rotate_left(29);
     (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - PENDING_SLOTS.trailing_zeros())) as usize
+}
+
+impl LiveShard {
+    #[cold]
+    fn evict(&mut self, pair: PendingPair) {
+        self.add_pair(pair);
+    }
 }
 
 impl Tally for LiveShard {
@@ -302,8 +299,24 @@ impl Tally for LiveShard {
                 }
             }
         }
-        self.remotes.add(remote, direction, bytes);
-        self.devices.add(local, direction, bytes);
+        let slot = &mut self.pending[pending_slot(remote, local)];
+        match slot {
+            Some(pair) if pair.remote == remote && pair.device == local => {
+                pair.bytes.add(direction, bytes);
+            }
+            _ => {
+                let mut fresh = UpDown::default();
+                fresh.add(direction, bytes);
+                let evicted = slot.replace(PendingPair {
+                    remote,
+                    device: local,
+                    bytes: fresh,
+                });
+                if let Some(evicted) = evicted {
+                    self.evict(evicted);
+                }
+            }
+        }
     }
 
     #[inline]
@@ -352,10 +365,10 @@ impl LiveSnapshot {
         for (hour, bytes) in shard.hours() {
             *self.hours.entry(hour).or_default() += bytes;
         }
-        for (day, entries) in shard.remotes.entries() {
+        for (day, entries) in shard.entries(&shard.remotes, |pair| pair.remote) {
             merge_entries(&mut self.remotes, day, entries);
         }
-        for (day, entries) in shard.devices.entries() {
+        for (day, entries) in shard.entries(&shard.devices, |pair| pair.device) {
             merge_entries(&mut self.devices, day, entries);
         }
     }
