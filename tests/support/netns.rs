@@ -275,3 +275,24 @@ impl Drop for Netns {
         }
     }
 }
+
+/// /etc/netns/NAME/{hosts,resolv.conf} for a namespace of a test: `ip netns exec` puts them over
+/// /etc/hosts and /etc/resolv.conf, so programs in it ask the DNS server on its own 127.0.0.1.
+/// Removed on drop.
+pub struct NamespaceResolver(std::path::PathBuf);
+
+impl NamespaceResolver {
+    pub fn new(namespace: &str) -> NamespaceResolver {
+        let dir = Path::new("/etc/netns").join(namespace);
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/NAME");
+        std::fs::write(dir.join("hosts"), "127.0.0.1 localhost\n").expect("hosts");
+        std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").expect("resolv.conf");
+        NamespaceResolver(dir)
+    }
+}
+
+impl Drop for NamespaceResolver {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

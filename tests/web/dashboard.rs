@@ -33,7 +33,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::api_geoip::databases;
-use crate::support::netns::{Netns, Spawned, ip, run_ok, wait_until};
+use crate::support::netns::{NamespaceResolver, Netns, Spawned, ip, run_ok, wait_until};
 use crate::support::web::Monitor;
 use crate::support::{
     ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, capture, captures_dir, eth, ipv4,
@@ -362,6 +362,22 @@ fn dashboard_networks_and_countries_with_geoip() {
     let ns = lab.add("m");
     lab.veth((&ns, "va"), (&ns, "vb"));
     lab.veth((&ns, "vc"), (&ns, "vd"));
+    // A DNS server in the namespace naming every IPv4 address ip-A-B-C-D.hosts.example.net, for
+    // the reverse-DNS names in the lists.
+    let _resolver = NamespaceResolver::new(&ns);
+    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    let mut dns = lab.exec(&ns, "dnsmasq");
+    dns.args([
+        "--no-daemon",
+        "--no-resolv",
+        "--no-hosts",
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--user=root",
+        "--synth-domain=hosts.example.net,0.0.0.0/1,ip-",
+        "--synth-domain=hosts.example.net,128.0.0.0/1,ip-",
+    ]);
+    let mut dns = Spawned::new(dns.stdin(Stdio::null()));
     let settings = [
         ("TZ", ZONE),
         ("GEOIP_DB", geoip_db.as_str()),
@@ -397,6 +413,8 @@ fn dashboard_networks_and_countries_with_geoip() {
         monitor.log()
     );
     monitor.stop();
+    let _ = dns.child.kill();
+    let _ = dns.finish(Duration::from_secs(5), "dnsmasq");
 }
 
 /// SIGTERM, and SIGKILL when it is not gone within 10 s.
@@ -413,6 +431,6 @@ fn stop_monitor(monitor: &mut std::process::Child) {
 tests! {
     #[needs(Netns, Tool("tcpreplay"), Tool("kill"), Dashboard, Tool("chromium"), Tool("node"), Playwright)]
     dashboard_in_chromium_against_the_real_monitor,
-    #[needs(Netns, Tool("tcpreplay"), Dashboard, Tool("chromium"), Tool("node"), Playwright, GeoPython)]
+    #[needs(Netns, Tool("tcpreplay"), Dashboard, Tool("chromium"), Tool("node"), Playwright, GeoPython, Tool("dnsmasq"))]
     dashboard_networks_and_countries_with_geoip,
 }
