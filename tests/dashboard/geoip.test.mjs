@@ -9,13 +9,13 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
 import { check, finish } from './checks.mjs';
+import { apiOkAt, waitForServerAt } from './server.mjs';
 import { expectedPlace, expectedPlaceRows, flag, readAddressRows, readPlaceRows } from './places.mjs';
 
 const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
@@ -24,35 +24,9 @@ const base = new URL(BASE);
 const LIMIT = 10; // the page's PLACES_LIMIT
 const LIVE_IFACE = process.env.LIVE_IFACE || 'vb';
 
-function apiOk(pathAndQuery) {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(new URL(`api/${pathAndQuery}`, BASE), (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) reject(new Error(`api/${pathAndQuery} answered ${res.statusCode}: ${text}`));
-        else resolve(JSON.parse(text));
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const apiOk = (pathAndQuery) => apiOkAt(BASE, pathAndQuery);
 
-async function waitForServer() {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await apiOk('health');
-      return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the monitor at ${BASE} did not answer within 20 s`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const waitForServer = () => waitForServerAt(BASE);
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',

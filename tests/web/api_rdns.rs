@@ -67,30 +67,21 @@ fn names_from_a_real_dns_server_appear_on_the_next_refresh() {
     let db = history(&dir);
     let mut netns = Netns::new("rdns");
     let namespace = netns.add("m");
-    let _files = NamespaceResolver::new(&namespace);
-    crate::support::netns::ip(&["-n", &namespace, "link", "set", "lo", "up"]);
     let log = dir.path().join("dnsmasq.log");
-    let mut dnsmasq = netns.exec(&namespace, "dnsmasq");
-    dnsmasq.args([
-        "--no-daemon",
-        "--no-resolv",
-        "--no-hosts",
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        "--user=root",
-        "--log-queries",
-    ]);
-    dnsmasq.arg(format!("--log-facility={}", log.display()));
+    let mut records = vec![
+        "--log-queries".to_string(),
+        format!("--log-facility={}", log.display()),
+    ];
     for (address, name) in REMOTES {
         if let Some(name) = name {
             let octets: Vec<&str> = address.split('.').rev().collect();
-            dnsmasq.arg(format!(
+            records.push(format!(
                 "--ptr-record={}.in-addr.arpa,{name}",
                 octets.join(".")
             ));
         }
     }
-    let mut server = Spawned::new(dnsmasq.stdin(std::process::Stdio::null()));
+    let dns = NamespaceResolver::dnsmasq(&netns, &namespace, &records);
 
     let mut monitor = Monitor::start(&netns, &namespace, "lo", &db, &[]);
     monitor.wait_ready("lo");
@@ -138,8 +129,7 @@ fn names_from_a_real_dns_server_appear_on_the_next_refresh() {
         );
     }
     monitor.stop();
-    let _ = server.child.kill();
-    let _ = server.finish(Duration::from_secs(5), "dnsmasq");
+    drop(dns);
 }
 
 /// Milliseconds of each of `count` `/api/top_ips` requests, sorted.

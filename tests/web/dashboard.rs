@@ -364,20 +364,14 @@ fn dashboard_networks_and_countries_with_geoip() {
     lab.veth((&ns, "vc"), (&ns, "vd"));
     // A DNS server in the namespace naming every IPv4 address ip-A-B-C-D.hosts.example.net, for
     // the reverse-DNS names in the lists.
-    let _resolver = NamespaceResolver::new(&ns);
-    ip(&["-n", &ns, "link", "set", "lo", "up"]);
-    let mut dns = lab.exec(&ns, "dnsmasq");
-    dns.args([
-        "--no-daemon",
-        "--no-resolv",
-        "--no-hosts",
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        "--user=root",
-        "--synth-domain=hosts.example.net,0.0.0.0/1,ip-",
-        "--synth-domain=hosts.example.net,128.0.0.0/1,ip-",
-    ]);
-    let mut dns = Spawned::new(dns.stdin(Stdio::null()));
+    let _dns = NamespaceResolver::dnsmasq(
+        &lab,
+        &ns,
+        &[
+            "--synth-domain=hosts.example.net,0.0.0.0/1,ip-".to_string(),
+            "--synth-domain=hosts.example.net,128.0.0.0/1,ip-".to_string(),
+        ],
+    );
     let settings = [
         ("TZ", ZONE),
         ("GEOIP_DB", geoip_db.as_str()),
@@ -413,8 +407,6 @@ fn dashboard_networks_and_countries_with_geoip() {
         monitor.log()
     );
     monitor.stop();
-    let _ = dns.child.kill();
-    let _ = dns.finish(Duration::from_secs(5), "dnsmasq");
 }
 
 /// SIGTERM, and SIGKILL when it is not gone within 10 s.
