@@ -75,8 +75,6 @@ pub struct Packet {
     pub bytes: u32,
     /// The frame was sent by this host (`PACKET_OUTGOING`).
     pub outgoing: bool,
-    /// The transport layer, as far as the captured bytes show it.
-    pub transport: Transport,
 }
 
 /// IP protocol numbers the parser and service classification name (IANA "Protocol Numbers").
@@ -101,7 +99,8 @@ pub const TCP_ACK: u8 = 0x10;
 /// The transport facts of an IP packet: its protocol, whether it is a fragment after the first,
 /// and for TCP and UDP the ports (and TCP's flags byte) when they were captured.
 ///
-/// Eight bytes, `Copy`; built by [`parse_frame`] from bytes it already has in cache. Ports are
+/// Eight bytes, `Copy`; built by [`parse_frame_with_transport`] from the bytes the IP header's
+/// parse already has in cache. Ports are
 /// read only from a first fragment or an unfragmented packet, only inside both the captured bytes
 /// and the length the IP header claims (so Ethernet padding is never taken for a port), and are
 /// `None` when the ring or file snapped them off.
@@ -220,6 +219,33 @@ const TCP_FLAGS_AT: usize = 13;
 // wider loads than the stores that wrote it, stalling on store forwarding (benches/pipeline).
 #[inline(always)]
 pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Packet, Skip> {
+    parse::<false>(link, frame, meta).map(|(packet, _)| packet)
+}
+
+/// [`parse_frame`], and the packet's [`Transport`] facts.
+///
+/// A separate entry point because reading the transport header on every parse doubled the
+/// parse + classify cost of the counting bench (`bytes_only_sink` of `realistic_mix`, 7.9 → 15.6
+/// ns a packet, benches/pipeline): counting that does not need services keeps the plain parse.
+///
+/// # Errors
+/// As [`parse_frame`].
+#[inline(always)]
+pub fn parse_frame_with_transport(
+    link: LinkType,
+    frame: &[u8],
+    meta: &FrameMeta,
+) -> Result<(Packet, Transport), Skip> {
+    parse::<true>(link, frame, meta)
+}
+
+/// The parse, with the transport facts read only when `TRANSPORT` (else the default).
+#[inline(always)]
+fn parse<const TRANSPORT: bool>(
+    link: LinkType,
+    frame: &[u8],
+    meta: &FrameMeta,
+) -> Result<(Packet, Transport), Skip> {
     let (offset, version, pkttype) = match link {
         LinkType::Ethernet => {
             let (offset, version) = ethernet(frame, meta.vlan_stripped)?;
@@ -248,11 +274,11 @@ pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Pac
         .max(frame.len() as u32)
         .saturating_sub(offset as u32);
     let (src, dst, header_len, transport) = match version {
-        IpVersion::V4 => ipv4(ip)?,
-        IpVersion::V6 => ipv6(ip)?,
+        IpVersion::V4 => ipv4::<TRANSPORT>(ip)?,
+        IpVersion::V6 => ipv6::<TRANSPORT>(ip)?,
         IpVersion::Either => match ip.first().map(|b| b >> 4) {
-            Some(4) => ipv4(ip)?,
-            Some(6) => ipv6(ip)?,
+            Some(4) => ipv4::<TRANSPORT>(ip)?,
+            Some(6) => ipv6::<TRANSPORT>(ip)?,
             _ => return Err(Skip::Malformed),
         },
     };
@@ -261,13 +287,13 @@ pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Pac
     } else {
         header_len
     };
-    Ok(Packet {
+    let packet = Packet {
         src,
         dst,
         bytes,
         outgoing: pkttype == PACKET_OUTGOING,
-        transport,
-    })
+    };
+    Ok((packet, transport))
 }
 
 /// Walk Ethernet II, up to two VLAN tags (one may already be stripped by the kernel) and PPPoE.
@@ -345,7 +371,7 @@ fn null_family(frame: &[u8]) -> Result<IpVersion, Skip> {
 /// The fixed IPv4 header: addresses and Total Length (used as it is, even below the header
 /// length), and the transport facts.
 #[inline]
-fn ipv4(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
+fn ipv4<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
     let header: &[u8; IPV4_MIN_HEADER_LEN] = ip
         .get(..IPV4_MIN_HEADER_LEN)
         .and_then(|h| h.try_into().ok())
@@ -360,7 +386,9 @@ fn ipv4(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
     let src = Ipv4Addr::from(u32::from_be_bytes([s0, s1, s2, s3]));
     let dst = Ipv4Addr::from(u32::from_be_bytes([d0, d1, d2, d3]));
     let protocol = header[9];
-    let transport = if be16(header, 6) & IPV4_FRAGMENT_OFFSET != 0 {
+    let transport = if !TRANSPORT {
+        Transport::default()
+    } else if be16(header, 6) & IPV4_FRAGMENT_OFFSET != 0 {
         Transport::new(protocol, true, None, None)
     } else {
         // A Total Length below the header (0 from segmentation offload on the sending host) says
@@ -378,7 +406,7 @@ fn ipv4(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
 /// The IPv6 header: addresses and Payload Length + 40 (0 stays 0: a jumbogram or an offloaded
 /// length), and the transport facts.
 #[inline]
-fn ipv6(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
+fn ipv6<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
     let header = Ipv6HeaderSlice::from_slice(ip).map_err(|_| Skip::Malformed)?;
     let payload_len = u32::from(header.payload_length());
     let len = if payload_len == 0 {
@@ -392,13 +420,17 @@ fn ipv6(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
         header.slice().first_chunk().ok_or(Skip::Malformed)?;
     let src = u128::from_be_bytes(fixed[8..24].try_into().unwrap_or_default());
     let dst = u128::from_be_bytes(fixed[24..40].try_into().unwrap_or_default());
-    // Payload Length 0 (a jumbogram, an offloaded length) leaves the captured bytes as the end.
-    let end = if len == 0 {
-        ip.len()
+    let transport = if TRANSPORT {
+        // Payload Length 0 (a jumbogram, an offloaded length) leaves the captured bytes as the end.
+        let end = if len == 0 {
+            ip.len()
+        } else {
+            (len as usize).min(ip.len())
+        };
+        ipv6_transport(ip.get(..end).unwrap_or_default(), fixed[6])
     } else {
-        (len as usize).min(ip.len())
+        Transport::default()
     };
-    let transport = ipv6_transport(ip.get(..end).unwrap_or_default(), fixed[6]);
     Ok((
         IpAddr::V6(Ipv6Addr::from(src)),
         IpAddr::V6(Ipv6Addr::from(dst)),

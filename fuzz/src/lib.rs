@@ -28,7 +28,8 @@ use nettraffic_sentinel::clock::{HourClock, Zone};
 use nettraffic_sentinel::count::live::LiveShard;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Outcome, UpDown};
 use nettraffic_sentinel::parse::{
-    FrameMeta, LinkType, PACKET_OUTGOING, Packet, Skip, parse_frame, protocol,
+    FrameMeta, LinkType, PACKET_OUTGOING, Packet, Skip, Transport, parse_frame,
+    parse_frame_with_transport, protocol,
 };
 use nettraffic_sentinel::service::{self, Service};
 
@@ -119,8 +120,8 @@ pub fn ring_block(input: &[u8]) {
     assert!(shard.counters.counted + shard.counters.malformed <= frames);
 }
 
-/// One frame of any link type through `parse_frame` (transport facts and their service included)
-/// and `Counter::count`.
+/// One frame of any link type through `parse_frame`, `parse_frame_with_transport` (transport
+/// facts and their service) and `Counter::count`.
 pub fn frame(input: &[u8]) {
     let Some((header, data)) = input.split_first_chunk::<FRAME_HEADER_LEN>() else {
         return;
@@ -426,13 +427,17 @@ fn check_packet(frame: &Frame<'_>, packet: &Packet) {
         _ => frame.meta.pkttype,
     };
     assert_eq!(packet.outgoing, pkttype == PACKET_OUTGOING, "{packet:?}");
-    check_transport(frame, packet, min_link_len + min_ip_len);
+    let with_transport = parse_frame_with_transport(frame.link, frame.data, &frame.meta);
+    let Ok((same, transport)) = with_transport else {
+        panic!("parse_frame_with_transport fails where parse_frame succeeds: {with_transport:?}");
+    };
+    assert_eq!(same, *packet, "the two entry points disagree");
+    check_transport(frame, transport, min_link_len + min_ip_len);
 }
 
 /// The transport facts hold together, lie inside the captured bytes, and classify into a service
 /// the rule allows for them, whatever the direction.
-fn check_transport(frame: &Frame<'_>, packet: &Packet, min_headers_len: usize) {
-    let transport = packet.transport;
+fn check_transport(frame: &Frame<'_>, transport: Transport, min_headers_len: usize) {
     let ports = transport.ports();
     let flags = transport.tcp_flags();
     if transport.is_later_fragment() {

@@ -16,7 +16,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use nettraffic_sentinel::capture::file::read_capture;
 use nettraffic_sentinel::classify::{AddressClassifier, Direction, Verdict};
-use nettraffic_sentinel::parse::{FrameMeta, LinkType, Transport, parse_frame};
+use nettraffic_sentinel::parse::{
+    FrameMeta, LinkType, Transport, parse_frame, parse_frame_with_transport,
+};
 use nettraffic_sentinel::service::{self, Service};
 
 use crate::support::{all_captures, capture, eth, ipv4, ipv6, padded, whole};
@@ -357,12 +359,18 @@ fn totals(path: &std::path::Path) -> Option<(Totals, Totals)> {
             wire_len: record.wire_len,
             ..FrameMeta::default()
         };
-        if let Ok(packet) = parse_frame(record.link, record.data, &meta) {
+        let parsed = parse_frame_with_transport(record.link, record.data, &meta);
+        assert_eq!(
+            parsed.map(|(packet, _)| packet),
+            parse_frame(record.link, record.data, &meta),
+            "the two entry points disagree"
+        );
+        if let Ok((packet, transport)) = parsed {
             let direction = match classifier.verdict(&packet) {
                 Verdict::Lan => None,
                 Verdict::Traffic { direction, .. } => Some(direction),
             };
-            let service = service::classify(&packet.transport, direction);
+            let service = service::classify(&transport, direction);
             *ours.entry(service.name()).or_default() += u64::from(packet.bytes);
         }
         if let Some(packet) = reference_packet(record.link, record.data, record.wire_len) {
@@ -429,9 +437,9 @@ fn named_captures_reach_their_services() {
 // ---------------------------------------------------------------------------------------------
 
 fn transport_of(link: LinkType, frame: &[u8]) -> Transport {
-    parse_frame(link, frame, &whole(frame))
+    parse_frame_with_transport(link, frame, &whole(frame))
         .expect("an IP packet")
-        .transport
+        .1
 }
 
 /// A TCP header (20 bytes) with ports and flags.
@@ -459,6 +467,10 @@ fn ipv6_with(next: u8, payload: &[u8]) -> Vec<u8> {
     packet[6] = next;
     packet.extend_from_slice(payload);
     packet
+}
+
+fn transport_facts_fit_in_eight_bytes() {
+    assert_eq!(std::mem::size_of::<Transport>(), 8);
 }
 
 fn ipv4_tcp_and_udp_give_protocol_ports_and_flags() {
@@ -608,9 +620,9 @@ fn snapped_frames_and_padding_leave_ports_unknown() {
             wire_len: full.len() as u32,
             ..FrameMeta::default()
         };
-        let packet = parse_frame(LinkType::Ethernet, snapped, &meta).expect("an IP packet");
+        let (packet, t) =
+            parse_frame_with_transport(LinkType::Ethernet, snapped, &meta).expect("an IP packet");
         assert_eq!(packet.bytes, 40, "the bytes do not depend on the snap");
-        let t = packet.transport;
         assert_eq!(
             (t.protocol(), t.ports(), t.tcp_flags()),
             (6, ports, flags),
@@ -618,7 +630,7 @@ fn snapped_frames_and_padding_leave_ports_unknown() {
         );
     }
     let header_only = &full[..34];
-    let t = parse_frame(
+    let (_, t) = parse_frame_with_transport(
         LinkType::Ethernet,
         header_only,
         &FrameMeta {
@@ -626,8 +638,7 @@ fn snapped_frames_and_padding_leave_ports_unknown() {
             ..FrameMeta::default()
         },
     )
-    .expect("an IP packet")
-    .transport;
+    .expect("an IP packet");
     assert_eq!(service::classify(&t, None), Service::OtherTcp);
 
     // A Total Length of 20 with Ethernet padding after it: the padding is not a UDP header.
@@ -677,6 +688,7 @@ fn the_reference_agrees_on_the_hand_built_frames() {
 tests! {
     every_capture_has_the_reference_bytes_per_service,
     named_captures_reach_their_services,
+    transport_facts_fit_in_eight_bytes,
     ipv4_tcp_and_udp_give_protocol_ports_and_flags,
     ipv4_fragments_after_the_first_have_no_ports,
     other_protocols_get_their_classes,
