@@ -242,16 +242,16 @@ pub fn classify(transport: &Transport, direction: Option<Direction>) -> Service 
     if transport.is_later_fragment() {
         return Service::Fragment;
     }
-    let (lookup, other): (fn(u16) -> Option<Service>, Service) = match transport.protocol() {
-        protocol::TCP => (tcp_port, Service::OtherTcp),
-        protocol::UDP => (udp_port, Service::OtherUdp),
+    let (tcp, other) = match transport.protocol() {
+        protocol::TCP => (true, Service::OtherTcp),
+        protocol::UDP => (false, Service::OtherUdp),
         protocol::ICMP | protocol::ICMPV6 => return Service::Icmp,
         protocol::ESP => return Service::Esp,
         protocol::GRE => return Service::Gre,
         _ => return Service::OtherIp,
     };
     match service_port(transport, direction) {
-        Some(port) => lookup(port).unwrap_or(other),
+        Some(port) => lookup(tcp, port).unwrap_or(other),
         None => other,
     }
 }
@@ -268,23 +268,18 @@ pub fn service_port(transport: &Transport, direction: Option<Direction>) -> Opti
             match transport.tcp_flags().map(|f| f & (TCP_SYN | TCP_ACK)) {
                 Some(TCP_SYN) => dst,
                 Some(flags) if flags == TCP_SYN | TCP_ACK => src,
-                _ => well_known_side(src, dst, tcp_port, direction),
+                _ => well_known_side(true, src, dst, direction),
             },
         ),
-        protocol::UDP => Some(well_known_side(src, dst, udp_port, direction)),
+        protocol::UDP => Some(well_known_side(false, src, dst, direction)),
         _ => None,
     }
 }
 
 /// The port in the table if exactly one is; else the lower if a system port; else the remote's.
 #[inline]
-fn well_known_side(
-    src: u16,
-    dst: u16,
-    lookup: fn(u16) -> Option<Service>,
-    direction: Option<Direction>,
-) -> u16 {
-    match (lookup(src).is_some(), lookup(dst).is_some()) {
+fn well_known_side(tcp: bool, src: u16, dst: u16, direction: Option<Direction>) -> u16 {
+    match (lookup(tcp, src).is_some(), lookup(tcp, dst).is_some()) {
         (true, false) => src,
         (false, true) => dst,
         _ => {
@@ -299,6 +294,12 @@ fn well_known_side(
             }
         }
     }
+}
+
+/// The TCP or UDP column of [`TABLE`].
+#[inline(always)]
+fn lookup(tcp: bool, port: u16) -> Option<Service> {
+    if tcp { tcp_port(port) } else { udp_port(port) }
 }
 
 /// The TCP column of [`TABLE`] as a match (a few compares per packet); a test keeps them equal.
