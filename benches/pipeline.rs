@@ -51,13 +51,15 @@ const BYTES_ONLY: &str = "bytes_only_sink";
 const FILE_TALLY: &str = "file_tally";
 const LIVE_SHARD: &str = "live_shard";
 const PARSE_VERDICT: &str = "parse_verdict";
+const PARSE_VERDICT_TRANSPORT: &str = "parse_verdict_transport";
 const PARSE_VERDICT_SERVICE: &str = "parse_verdict_service";
-const SINKS: [&str; 6] = [
+const SINKS: [&str; 7] = [
     BASELINE,
     BYTES_ONLY,
     FILE_TALLY,
     LIVE_SHARD,
     PARSE_VERDICT,
+    PARSE_VERDICT_TRANSPORT,
     PARSE_VERDICT_SERVICE,
 ];
 
@@ -281,7 +283,8 @@ fn bench_realistic(c: &mut Criterion, name: &str, corpus: &Corpus) {
 
 /// What classifying by service (issue 14) adds per packet before it is wired into counting: parse
 /// and verdict, bytes summed by direction, against `parse_frame_with_transport`, verdict,
-/// `service::classify` and a per-service sum. Neither keeps hours or addresses, so the difference is the service rule's.
+/// `service::classify` and a per-service sum; between them, the transport read but only its
+/// protocol used. Neither keeps hours or addresses, so the difference is the service rule's.
 fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
     let frames = corpus.frames();
     let classifier = AddressClassifier::default();
@@ -305,6 +308,22 @@ fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
                 }
             }
             by_direction
+        });
+    });
+    // The transport facts read but only their protocol used: the parse's share of the difference.
+    group.bench_function(PARSE_VERDICT_TRANSPORT, |b| {
+        b.iter(|| {
+            let mut by_direction = [0u64; 3];
+            let mut by_protocol = [0u64; 256];
+            for frame in black_box(&frames) {
+                let parsed = parse_frame_with_transport(frame.link, frame.data, &frame.meta);
+                if let Ok((packet, transport)) = parsed {
+                    let (slot, _) = slot_of(classifier.verdict(&packet));
+                    by_direction[slot] += u64::from(packet.bytes);
+                    by_protocol[usize::from(transport.protocol())] += u64::from(packet.bytes);
+                }
+            }
+            (by_direction, black_box(by_protocol)[0])
         });
     });
     group.bench_function(PARSE_VERDICT_SERVICE, |b| {
