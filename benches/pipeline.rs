@@ -15,6 +15,9 @@
 //!   classifier live capture builds on `scripts/capbench`'s capture namespace; its baseline walks the
 //!   same blocks and only sums `tp_len`, the zero-work reader's job.
 //!
+//! - `service_rule_pcaps`, `service_rule_mix`: what `service::classify` adds to parse + verdict
+//!   (issue 14, not yet counted): bytes by direction against bytes by direction and by service.
+//!
 //! Sinks: the real [`FileTally`] (exact, for `report`); the real [`LiveShard`] that live capture
 //! counts into (bounded heavy-hitter tables, default capacity); a sink that only adds bytes, so the
 //! difference is the map cost;
@@ -36,17 +39,29 @@ use nettraffic_sentinel::capture::block::{Block, TP_STATUS_VLAN_VALID, desc, fra
 use nettraffic_sentinel::capture::bpf::SNAP_LEN;
 use nettraffic_sentinel::capture::file::read_capture;
 use nettraffic_sentinel::capture::worker::count_block;
-use nettraffic_sentinel::classify::{AddressClassifier, Direction};
+use nettraffic_sentinel::classify::{AddressClassifier, Direction, Verdict};
 use nettraffic_sentinel::clock::{HourClock, HourStart, Zone};
 use nettraffic_sentinel::count::live::LiveShard;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Tally};
-use nettraffic_sentinel::parse::{FrameMeta, LinkType};
+use nettraffic_sentinel::parse::{FrameMeta, LinkType, parse_frame, parse_frame_with_transport};
+use nettraffic_sentinel::service::{self, Service};
 
 const BASELINE: &str = "baseline_sum_wire_len";
 const BYTES_ONLY: &str = "bytes_only_sink";
 const FILE_TALLY: &str = "file_tally";
 const LIVE_SHARD: &str = "live_shard";
-const SINKS: [&str; 4] = [BASELINE, BYTES_ONLY, FILE_TALLY, LIVE_SHARD];
+const PARSE_VERDICT: &str = "parse_verdict";
+const PARSE_VERDICT_TRANSPORT: &str = "parse_verdict_transport";
+const PARSE_VERDICT_SERVICE: &str = "parse_verdict_service";
+const SINKS: [&str; 7] = [
+    BASELINE,
+    BYTES_ONLY,
+    FILE_TALLY,
+    LIVE_SHARD,
+    PARSE_VERDICT,
+    PARSE_VERDICT_TRANSPORT,
+    PARSE_VERDICT_SERVICE,
+];
 
 const FLOOD_SOURCES: u32 = 1_000_000;
 const FLOOD_FRAME_LEN: usize = 64;
@@ -273,6 +288,86 @@ fn bench_realistic(c: &mut Criterion, name: &str, corpus: &Corpus) {
     group.finish();
 }
 
+/// What classifying by service (issue 14) adds per packet before it is wired into counting: parse
+/// and verdict, bytes summed by direction, against `parse_frame_with_transport`, verdict,
+/// `service::classify` and a per-service sum; between them, the transport read but only its
+/// protocol used. Neither keeps hours or addresses, so the difference is the service rule's.
+fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
+    let frames = corpus.frames();
+    let classifier = AddressClassifier::default();
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(frames.len() as u64));
+    group.bench_function(BASELINE, |b| {
+        b.iter(|| {
+            black_box(&frames)
+                .iter()
+                .map(|frame| u64::from(frame.meta.wire_len))
+                .sum::<u64>()
+        });
+    });
+    group.bench_function(PARSE_VERDICT, |b| {
+        b.iter(|| {
+            let mut by_direction = [0u64; 3];
+            for frame in black_box(&frames) {
+                if let Ok(packet) = parse_frame(frame.link, frame.data, &frame.meta) {
+                    let (slot, _) = slot_of(classifier.verdict(&packet));
+                    by_direction[slot] += u64::from(packet.bytes);
+                }
+            }
+            by_direction
+        });
+    });
+    // The transport facts read but only their protocol used: the parse's share of the difference.
+    group.bench_function(PARSE_VERDICT_TRANSPORT, |b| {
+        b.iter(|| {
+            let mut by_direction = [0u64; 3];
+            let mut by_protocol = [0u64; 256];
+            for frame in black_box(&frames) {
+                let parsed = parse_frame_with_transport(frame.link, frame.data, &frame.meta);
+                if let Ok((packet, transport)) = parsed {
+                    let (slot, _) = slot_of(classifier.verdict(&packet));
+                    by_direction[slot] += u64::from(packet.bytes);
+                    by_protocol[usize::from(transport.protocol())] += u64::from(packet.bytes);
+                }
+            }
+            (by_direction, black_box(by_protocol)[0])
+        });
+    });
+    group.bench_function(PARSE_VERDICT_SERVICE, |b| {
+        b.iter(|| {
+            let mut by_direction = [0u64; 3];
+            let mut by_service = [0u64; Service::COUNT];
+            for frame in black_box(&frames) {
+                let parsed = parse_frame_with_transport(frame.link, frame.data, &frame.meta);
+                if let Ok((packet, transport)) = parsed {
+                    let (slot, direction) = slot_of(classifier.verdict(&packet));
+                    by_direction[slot] += u64::from(packet.bytes);
+                    let service = service::classify(&transport, direction);
+                    by_service[service.index()] += u64::from(packet.bytes);
+                }
+            }
+            (by_direction, by_service)
+        });
+    });
+    group.finish();
+}
+
+/// Index of a verdict in a by-direction array, and its direction.
+#[inline]
+fn slot_of(verdict: Verdict) -> (usize, Option<Direction>) {
+    match verdict {
+        Verdict::Traffic {
+            direction: Direction::Up,
+            ..
+        } => (0, Some(Direction::Up)),
+        Verdict::Traffic {
+            direction: Direction::Down,
+            ..
+        } => (1, Some(Direction::Down)),
+        Verdict::Lan => (2, None),
+    }
+}
+
 /// A live shard as `run` makes it with the default TOP_IPS_PER_DAY (1000): 2000 addresses a day.
 fn live_shard() -> LiveShard {
     let zone = Zone::named("Europe/Berlin").expect("the bundled tz database has Europe/Berlin");
@@ -476,6 +571,8 @@ fn main() {
     bench_flood(&mut c, &flood);
     let ring = ring_blocks(&mix);
     let ring_frames = bench_ring(&mut c, &ring);
+    bench_service_rule(&mut c, "service_rule_pcaps", &pcaps);
+    bench_service_rule(&mut c, "service_rule_mix", &mix);
     c.final_summary();
     // `cargo test --benches` and `-- --test` run each benchmark once: no figures worth a summary.
     let args: Vec<String> = std::env::args().collect();
@@ -486,6 +583,8 @@ fn main() {
                 ("realistic_mix", mix.records.len()),
                 ("worst_flood", flood.records.len()),
                 ("ring_mix", ring_frames),
+                ("service_rule_pcaps", pcaps.records.len()),
+                ("service_rule_mix", mix.records.len()),
             ],
             started,
         );

@@ -8,6 +8,7 @@
 //!         └─ capture::ring → capture::block (TPACKET_V3 blocks)   ┴→ count::Counter::count
 //!               → parse   (link layer → IP addresses and IP-layer bytes)
 //!               → classify(public or not → upload / download / LAN, remote address)
+//!               ⋯ service (protocol and ports → a service id; not counted yet, issue 14)
 //!               → clock   (timestamp → local hour)
 //!               → count   (a Tally: exact per file; live shards with bounded address tables)
 //!               → commands::report (JSON or text for `report`)
@@ -41,6 +42,7 @@
 //! capture/ | store/         frames from rings and files | the redb history (neither names the other)
 //! live                      the state capture writes and readers see (no I/O)
 //! count/                    tallies, live shards, heavy hitters, UpDown (saturating)
+//! service                   protocol and ports → one of a closed set of services
 //! classify                  public or not, upload or download
 //! parse, clock, units, shutdown, notify   (notify: alert targets, sending, the outbox thread)
 //! ```
@@ -72,6 +74,7 @@ pub mod persister;
 pub mod quota;
 pub mod remote;
 pub mod serve;
+pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod units;

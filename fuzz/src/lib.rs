@@ -27,7 +27,11 @@ use nettraffic_sentinel::classify::{AddressClassifier, Direction, parse_prefix};
 use nettraffic_sentinel::clock::{HourClock, Zone};
 use nettraffic_sentinel::count::live::LiveShard;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Outcome, UpDown};
-use nettraffic_sentinel::parse::{FrameMeta, LinkType, PACKET_OUTGOING, Packet, Skip, parse_frame};
+use nettraffic_sentinel::parse::{
+    FrameMeta, LinkType, PACKET_OUTGOING, Packet, Skip, Transport, parse_frame,
+    parse_frame_with_transport, protocol,
+};
+use nettraffic_sentinel::service::{self, Service};
 
 /// Every link type, so one selector byte reaches each of them.
 const LINKS: [LinkType; 7] = [
@@ -116,7 +120,8 @@ pub fn ring_block(input: &[u8]) {
     assert!(shard.counters.counted + shard.counters.malformed <= frames);
 }
 
-/// One frame of any link type through `parse_frame` and `Counter::count`.
+/// One frame of any link type through `parse_frame`, `parse_frame_with_transport` (transport
+/// facts and their service) and `Counter::count`.
 pub fn frame(input: &[u8]) {
     let Some((header, data)) = input.split_first_chunk::<FRAME_HEADER_LEN>() else {
         return;
@@ -422,6 +427,63 @@ fn check_packet(frame: &Frame<'_>, packet: &Packet) {
         _ => frame.meta.pkttype,
     };
     assert_eq!(packet.outgoing, pkttype == PACKET_OUTGOING, "{packet:?}");
+    let with_transport = parse_frame_with_transport(frame.link, frame.data, &frame.meta);
+    let Ok((same, transport)) = with_transport else {
+        panic!("parse_frame_with_transport fails where parse_frame succeeds: {with_transport:?}");
+    };
+    assert_eq!(same, *packet, "the two entry points disagree");
+    check_transport(frame, transport, min_link_len + min_ip_len);
+}
+
+/// The transport facts hold together, lie inside the captured bytes, and classify into a service
+/// the rule allows for them, whatever the direction.
+fn check_transport(frame: &Frame<'_>, transport: Transport, min_headers_len: usize) {
+    let ports = transport.ports();
+    let flags = transport.tcp_flags();
+    if transport.is_later_fragment() {
+        assert!(ports.is_none() && flags.is_none(), "{transport:?}");
+    }
+    if ports.is_some() {
+        assert!(
+            matches!(transport.protocol(), protocol::TCP | protocol::UDP),
+            "ports of protocol {}",
+            transport.protocol()
+        );
+        assert!(frame.data.len() >= min_headers_len + 4, "{transport:?}");
+    }
+    if flags.is_some() {
+        assert!(transport.protocol() == protocol::TCP && ports.is_some());
+        assert!(frame.data.len() >= min_headers_len + 14, "{transport:?}");
+    }
+    for direction in [None, Some(Direction::Up), Some(Direction::Down)] {
+        let service = service::classify(&transport, direction);
+        assert_eq!(Service::from_name(service.name()), Some(service));
+        let port = service::service_port(&transport, direction);
+        if let (Some((src, dst)), Some(port)) = (ports, port) {
+            assert!(port == src || port == dst, "{port} from {transport:?}");
+        }
+        let allowed = if transport.is_later_fragment() {
+            service == Service::Fragment
+        } else {
+            match transport.protocol() {
+                protocol::TCP => {
+                    port.and_then(service::tcp_port)
+                        .unwrap_or(Service::OtherTcp)
+                        == service
+                }
+                protocol::UDP => {
+                    port.and_then(service::udp_port)
+                        .unwrap_or(Service::OtherUdp)
+                        == service
+                }
+                protocol::ICMP | protocol::ICMPV6 => service == Service::Icmp,
+                protocol::ESP => service == Service::Esp,
+                protocol::GRE => service == Service::Gre,
+                _ => service == Service::OtherIp,
+            }
+        };
+        assert!(allowed, "{service:?} for {transport:?}");
+    }
 }
 
 fn remote_bytes(tally: &FileTally, addr: IpAddr) -> UpDown {

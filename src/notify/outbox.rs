@@ -334,17 +334,20 @@ fn attempt(job: &mut Job, targets: &[Target], policy: RetryPolicy, send: &SendFn
     None
 }
 
-/// Call the job's callback (once) and count it out of the queue.
+/// Count the job out of the queue and call its callback (once). In that order: whoever the
+/// callback tells (a test, the alert engine) may look at the queue next and must find it done.
 fn settle(shared: &Shared, job: &mut Job, delivered: bool) {
     if let Some(settled) = job.settled.take() {
+        {
+            let mut state = shared.lock();
+            state.pending = state.pending.saturating_sub(1);
+        }
         if catch_unwind(AssertUnwindSafe(|| settled(delivered))).is_err() {
             error!(
                 "alert \"{}\": its settled callback panicked (a bug)",
                 job.message.title
             );
         }
-        let mut state = shared.lock();
-        state.pending = state.pending.saturating_sub(1);
     }
 }
 

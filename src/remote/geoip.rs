@@ -160,11 +160,6 @@ impl GeoIp {
             .collect()
     }
 
-    /// What the files say of `address`.
-    pub fn lookup(&self, address: IpAddr) -> Place {
-        self.lookups().place(address)
-    }
-
     /// A consistent set of the databases for many lookups (a file replaced meanwhile does not
     /// change the answers half-way).
     pub fn lookups(&self) -> Lookups {

@@ -9,13 +9,13 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
 import { check, finish } from './checks.mjs';
+import { apiOkAt, waitForServerAt } from './server.mjs';
 import { expectedPlace, expectedPlaceRows, flag, readAddressRows, readPlaceRows } from './places.mjs';
 
 const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
@@ -24,35 +24,9 @@ const base = new URL(BASE);
 const LIMIT = 10; // the page's PLACES_LIMIT
 const LIVE_IFACE = process.env.LIVE_IFACE || 'vb';
 
-function apiOk(pathAndQuery) {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(new URL(`api/${pathAndQuery}`, BASE), (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) reject(new Error(`api/${pathAndQuery} answered ${res.statusCode}: ${text}`));
-        else resolve(JSON.parse(text));
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const apiOk = (pathAndQuery) => apiOkAt(BASE, pathAndQuery);
 
-async function waitForServer() {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await apiOk('health');
-      return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the monitor at ${BASE} did not answer within 20 s`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const waitForServer = () => waitForServerAt(BASE);
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
@@ -150,14 +124,43 @@ await check('the top lists name each address\'s country and network as /api/top_
   await load(page);
   const today = (await apiOk('top_ips')).top_ips;
   assert.ok(today.some((entry) => entry.country) && today.some((entry) => entry.org), JSON.stringify(today));
-  assert.deepEqual(await readAddressRows(page, '#top-today'), today.map((e) => ({ ip: e.ip, place: expectedPlace(e) })));
+  // Reverse-DNS names arrive while this runs (the page's own requests queue them): they are
+  // checked on their own below, so here both sides leave them out.
+  const withoutName = (e) => ({ ...e, name: undefined });
+  const withoutHost = (rows) => rows.map((r) => ({ ip: r.ip, place: r.place && r.place.badge === null && r.place.network === null ? null : r.place && { ...r.place, host: null } }));
+  assert.deepEqual(
+    withoutHost(await readAddressRows(page, '#top-today')),
+    withoutHost(today.map((e) => ({ ip: e.ip, place: expectedPlace(withoutName(e)) }))),
+  );
   const range = await shownRange(page);
   const top = (await apiOk(`top_ips?start=${range.start}&end=${range.end}&limit=10`)).top_ips;
-  assert.deepEqual(await readAddressRows(page, '#top-range'), top.map((e) => ({ ip: e.ip, place: expectedPlace(e) })));
+  assert.deepEqual(
+    withoutHost(await readAddressRows(page, '#top-range')),
+    withoutHost(top.map((e) => ({ ip: e.ip, place: expectedPlace(withoutName(e)) }))),
+  );
   // The badge names the country on hover; the flag is text, no image is fetched.
   const titles = await page.locator('#top-today .cc').evaluateAll((items) => items.map((item) => item.title));
   assert.ok(titles.every(Boolean), `${titles}`);
   assert.equal(await page.locator('#top-today .place img').count(), 0);
+});
+
+await check('reverse-DNS names (REVERSE_DNS, a DNS server in the namespace) appear in the lists as /api/top_ips gives them', async () => {
+  // The first answers queue the lookups; names come with a later one.
+  const deadline = Date.now() + 30_000;
+  let today = [];
+  for (;;) {
+    today = (await apiOk('top_ips')).top_ips;
+    if (today.length && today.every((entry) => entry.name)) break;
+    assert.ok(Date.now() < deadline, `no names within 30 s: ${JSON.stringify(today)}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  await load(page);
+  const rows = await readAddressRows(page, '#top-today');
+  assert.deepEqual(rows, today.map((e) => ({ ip: e.ip, place: expectedPlace(e) })));
+  // The test's DNS server names every IPv4 address ip-A-B-C-D.hosts.example.net.
+  for (const row of rows.filter((r) => !r.ip.includes(':'))) {
+    assert.equal(row.place.host, `ip-${row.ip.replaceAll('.', '-')}.hosts.example.net`);
+  }
 });
 
 for (const key of ['today', 'last30', 'thisYear', 'lastMonth']) {

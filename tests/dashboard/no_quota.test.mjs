@@ -6,30 +6,16 @@
 // on a failure.
 
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
 
 import { chromium } from 'playwright-core';
 
 import { check, finish } from './checks.mjs';
+import { apiOkAt } from './server.mjs';
 import { assertCardShows, cycleDrawn, readCycleCard } from './cycle.mjs';
 
 const BASE = process.env.BASE_URL || 'http://127.0.0.1:8080/';
 
-function apiOk(pathAndQuery) {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(new URL(`api/${pathAndQuery}`, BASE), (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) reject(new Error(`api/${pathAndQuery} answered ${res.statusCode}: ${text}`));
-        else resolve(JSON.parse(text));
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const apiOk = (pathAndQuery) => apiOkAt(BASE, pathAndQuery);
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',

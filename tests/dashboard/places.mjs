@@ -12,11 +12,12 @@ export function networkName(asn, org) {
   return [asn === undefined ? '' : `AS${asn}`, org || ''].filter(Boolean).join(' ');
 }
 
-/** What an /api/top_ips entry's second line must say: {badge, country, network} or null. */
+/** What an /api/top_ips entry's second line must say: {host, badge, country, network} or null. */
 export function expectedPlace(entry) {
   const network = networkName(entry.asn, entry.org);
-  if (!entry.country && !network) return null;
+  if (!entry.country && !network && !entry.name) return null;
   return {
+    host: entry.name || null,
     badge: entry.country ? `${flag(entry.country)} ${entry.country}` : null,
     country: entry.country ? entry.country_name || entry.country : null,
     network: network || null,
@@ -28,10 +29,12 @@ export function readAddressRows(page, selector) {
   return page.locator(`${selector} li:not(.empty)`).evaluateAll((items) => items.map((item) => {
     const badge = item.querySelector('.place .cc');
     const org = item.querySelector('.place .org');
+    const host = item.querySelector('.place .host');
     const place = item.querySelector('.place');
     return {
       ip: item.querySelector('.ip').textContent,
       place: place ? {
+        host: host ? host.textContent : null,
         badge: badge ? badge.textContent : null,
         country: badge ? badge.title : null,
         network: org ? org.textContent : null,

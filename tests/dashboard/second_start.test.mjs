@@ -8,11 +8,11 @@
 // Prints "ok - …" / "not ok - …" per check; exits 1 on a failure.
 
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
 
 import { chromium } from 'playwright-core';
 
 import { check, finish } from './checks.mjs';
+import { apiOkAt, waitForServerAt } from './server.mjs';
 import { assertCardShows, cycleDrawn, readCycleCard } from './cycle.mjs';
 
 const BASE = process.env.BASE_URL;
@@ -22,36 +22,9 @@ const base = new URL(BASE);
 assert.ok(base.username && base.password, `BASE_URL must carry credentials: ${BASE}`);
 
 
-/** GET `api/PATH` with the page's credentials (Node sends a URL's userinfo as basic auth). */
-function apiOk(pathAndQuery) {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(new URL(`api/${pathAndQuery}`, BASE), (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode !== 200) reject(new Error(`api/${pathAndQuery} answered ${res.statusCode}: ${text}`));
-        else resolve(JSON.parse(text));
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const apiOk = (pathAndQuery) => apiOkAt(BASE, pathAndQuery);
 
-async function waitForServer() {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await apiOk('health');
-      return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`the monitor at ${base.host} did not answer within 20 s`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const waitForServer = () => waitForServerAt(BASE);
 
 await waitForServer();
 const summary = await apiOk('summary');

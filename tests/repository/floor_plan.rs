@@ -4,7 +4,7 @@
 //! Floors, lowest first (a module may name only modules on floors below its own):
 //!
 //! ```text
-//! parse, clock, units, shutdown, notify, remote  →  classify | lan  →  count  →  live
+//! parse, clock, units, shutdown, notify, remote  →  classify | lan  →  service  →  count  →  live
 //!   →  capture | store  →  persister | export  →  quota  →  serve  →  config  →  commands  →  cli  (→ main)
 //! ```
 //!
@@ -21,6 +21,7 @@ use std::path::Path;
 const FLOORS: &[&[&str]] = &[
     &["parse", "clock", "units", "shutdown", "notify", "remote"],
     &["classify", "lan"],
+    &["service"],
     &["count"],
     &["live"],
     &["capture", "store"],

@@ -1,5 +1,5 @@
 //! Integration tests: the counting rules without a live network: frames, files, address classes,
-//! time, the capture corpus, fuzz regressions and settings.
+//! time, the capture corpus, services, fuzz regressions and settings.
 //!
 //! One test binary (`harness = false`): each module lists its tests with `tests!`, run by
 //! `support::harness` (see there for skipped prerequisites and `NETTRAFFIC_TEST_ALL`).
@@ -14,6 +14,7 @@ mod rules_addresses;
 mod rules_files;
 mod rules_frames;
 mod rules_time;
+mod services;
 mod settings;
 mod shared_captures;
 
@@ -25,6 +26,7 @@ fn main() {
         rules_files::tests,
         rules_frames::tests,
         rules_time::tests,
+        services::tests,
         settings::tests,
         shared_captures::tests,
     ]);

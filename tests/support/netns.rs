@@ -275,3 +275,52 @@ impl Drop for Netns {
         }
     }
 }
+
+/// /etc/netns/NAME/{hosts,resolv.conf} for a namespace of a test: `ip netns exec` puts them over
+/// /etc/hosts and /etc/resolv.conf, so programs in it ask the DNS server on its own 127.0.0.1
+/// (none, or dnsmasq with [`NamespaceResolver::dnsmasq`]). Removed, and dnsmasq stopped, on drop.
+pub struct NamespaceResolver {
+    dir: std::path::PathBuf,
+    server: Option<Spawned>,
+}
+
+impl NamespaceResolver {
+    /// The files alone: whatever listens on the namespace's 127.0.0.1:53 answers (or nothing).
+    pub fn new(namespace: &str) -> NamespaceResolver {
+        let dir = Path::new("/etc/netns").join(namespace);
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/NAME");
+        std::fs::write(dir.join("hosts"), "127.0.0.1 localhost\n").expect("hosts");
+        std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").expect("resolv.conf");
+        NamespaceResolver { dir, server: None }
+    }
+
+    /// The files and dnsmasq on the namespace's 127.0.0.1 (its loopback brought up), answering
+    /// only from `records` (dnsmasq options such as `--ptr-record=…` or `--synth-domain=…`).
+    pub fn dnsmasq(lab: &Netns, namespace: &str, records: &[String]) -> NamespaceResolver {
+        let mut resolver = NamespaceResolver::new(namespace);
+        ip(&["-n", namespace, "link", "set", "lo", "up"]);
+        let mut command = lab.exec(namespace, "dnsmasq");
+        command
+            .args([
+                "--no-daemon",
+                "--no-resolv",
+                "--no-hosts",
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--user=root",
+            ])
+            .args(records);
+        resolver.server = Some(Spawned::new(command.stdin(Stdio::null())));
+        resolver
+    }
+}
+
+impl Drop for NamespaceResolver {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.child.kill();
+            let _ = server.finish(Duration::from_secs(5), "dnsmasq");
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

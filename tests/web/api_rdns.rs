@@ -3,13 +3,13 @@
 //! through the namespace's own /etc/resolv.conf (`ip netns exec` puts /etc/netns/NAME/ in place).
 //! And a resolver that never answers: the API must not wait for it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::netns::{Netns, Spawned, clear_monitor_settings, run_ok};
+use crate::support::netns::{NamespaceResolver, Netns, Spawned, clear_monitor_settings, run_ok};
 use crate::support::web::{Monitor, db_in};
 use crate::support::{ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4};
 
@@ -24,25 +24,6 @@ const REMOTES: &[(&str, Option<&str>)] = &[
 /// The day of the history's traffic (2024-06-10).
 const DAY: &str = "2024-06-10";
 const DAY_START: u32 = 1_717_977_600;
-
-/// /etc/netns/NAME with a hosts file and a resolv.conf naming 127.0.0.1; removed on drop.
-struct ResolverFiles(PathBuf);
-
-impl ResolverFiles {
-    fn new(namespace: &str) -> ResolverFiles {
-        let dir = Path::new("/etc/netns").join(namespace);
-        std::fs::create_dir_all(&dir).expect("create /etc/netns/NAME");
-        std::fs::write(dir.join("hosts"), "127.0.0.1 localhost\n").expect("hosts");
-        std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").expect("resolv.conf");
-        ResolverFiles(dir)
-    }
-}
-
-impl Drop for ResolverFiles {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A history with one download from each remote (heaviest first), imported into `dir`.
 fn history(dir: &TempDir) -> PathBuf {
@@ -86,30 +67,21 @@ fn names_from_a_real_dns_server_appear_on_the_next_refresh() {
     let db = history(&dir);
     let mut netns = Netns::new("rdns");
     let namespace = netns.add("m");
-    let _files = ResolverFiles::new(&namespace);
-    crate::support::netns::ip(&["-n", &namespace, "link", "set", "lo", "up"]);
     let log = dir.path().join("dnsmasq.log");
-    let mut dnsmasq = netns.exec(&namespace, "dnsmasq");
-    dnsmasq.args([
-        "--no-daemon",
-        "--no-resolv",
-        "--no-hosts",
-        "--listen-address=127.0.0.1",
-        "--bind-interfaces",
-        "--user=root",
-        "--log-queries",
-    ]);
-    dnsmasq.arg(format!("--log-facility={}", log.display()));
+    let mut records = vec![
+        "--log-queries".to_string(),
+        format!("--log-facility={}", log.display()),
+    ];
     for (address, name) in REMOTES {
         if let Some(name) = name {
             let octets: Vec<&str> = address.split('.').rev().collect();
-            dnsmasq.arg(format!(
+            records.push(format!(
                 "--ptr-record={}.in-addr.arpa,{name}",
                 octets.join(".")
             ));
         }
     }
-    let mut server = Spawned::new(dnsmasq.stdin(std::process::Stdio::null()));
+    let dns = NamespaceResolver::dnsmasq(&netns, &namespace, &records);
 
     let mut monitor = Monitor::start(&netns, &namespace, "lo", &db, &[]);
     monitor.wait_ready("lo");
@@ -157,8 +129,7 @@ fn names_from_a_real_dns_server_appear_on_the_next_refresh() {
         );
     }
     monitor.stop();
-    let _ = server.child.kill();
-    let _ = server.finish(Duration::from_secs(5), "dnsmasq");
+    drop(dns);
 }
 
 /// Milliseconds of each of `count` `/api/top_ips` requests, sorted.
@@ -183,7 +154,7 @@ fn a_resolver_that_never_answers_never_delays_the_api() {
     let db = history(&dir);
     let mut netns = Netns::new("rdns-silent");
     let namespace = netns.add("m");
-    let _files = ResolverFiles::new(&namespace);
+    let _files = NamespaceResolver::new(&namespace);
     crate::support::netns::ip(&["-n", &namespace, "link", "set", "lo", "up"]);
     // Reads every datagram and connection on port 53, answers none.
     let mut silent = netns.exec(&namespace, "python3");

@@ -33,7 +33,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::api_geoip::databases;
-use crate::support::netns::{Netns, Spawned, ip, run_ok, wait_until};
+use crate::support::netns::{NamespaceResolver, Netns, Spawned, ip, run_ok, wait_until};
 use crate::support::web::Monitor;
 use crate::support::{
     ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, capture, captures_dir, eth, ipv4,
@@ -362,6 +362,16 @@ fn dashboard_networks_and_countries_with_geoip() {
     let ns = lab.add("m");
     lab.veth((&ns, "va"), (&ns, "vb"));
     lab.veth((&ns, "vc"), (&ns, "vd"));
+    // A DNS server in the namespace naming every IPv4 address ip-A-B-C-D.hosts.example.net, for
+    // the reverse-DNS names in the lists.
+    let _dns = NamespaceResolver::dnsmasq(
+        &lab,
+        &ns,
+        &[
+            "--synth-domain=hosts.example.net,0.0.0.0/1,ip-".to_string(),
+            "--synth-domain=hosts.example.net,128.0.0.0/1,ip-".to_string(),
+        ],
+    );
     let settings = [
         ("TZ", ZONE),
         ("GEOIP_DB", geoip_db.as_str()),
@@ -413,6 +423,6 @@ fn stop_monitor(monitor: &mut std::process::Child) {
 tests! {
     #[needs(Netns, Tool("tcpreplay"), Tool("kill"), Dashboard, Tool("chromium"), Tool("node"), Playwright)]
     dashboard_in_chromium_against_the_real_monitor,
-    #[needs(Netns, Tool("tcpreplay"), Dashboard, Tool("chromium"), Tool("node"), Playwright, GeoPython)]
+    #[needs(Netns, Tool("tcpreplay"), Dashboard, Tool("chromium"), Tool("node"), Playwright, GeoPython, Tool("dnsmasq"))]
     dashboard_networks_and_countries_with_geoip,
 }

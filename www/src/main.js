@@ -474,12 +474,22 @@ function emptyList(list) {
   list.replaceChildren(empty);
 }
 
-/** An address's country badge and network, as the second line of its row (null when unknown). */
+/**
+ * An address's reverse-DNS name, country badge and network, as the second line of its row (null
+ * when none is known).
+ */
 function placeLine(entry) {
   const network = networkName(entry.asn, entry.org);
-  if (!entry.country && !network) return null;
+  if (!entry.country && !network && !entry.name) return null;
   const line = document.createElement('span');
   line.className = 'place';
+  if (entry.name) {
+    const host = document.createElement('span');
+    host.className = 'host';
+    host.textContent = entry.name;
+    host.title = entry.name;
+    line.append(host);
+  }
   if (entry.country) line.append(countryBadge(entry.country, entry.country_name));
   if (network) {
     const org = document.createElement('span');
