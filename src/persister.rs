@@ -38,14 +38,14 @@ use log::{debug, info, warn};
 use redb::{Durability, ReadableTable, WriteTransaction};
 
 use crate::clock::{HourStart, unix_now};
-use crate::count::UpDown;
+use crate::count::{ByService, UpDown};
 use crate::lan::Labeler;
 use crate::live::LiveState;
 use crate::store::days::day_start;
 use crate::store::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, Day, HOURS, Hour, META,
-    META_LAST_COMMIT, RemoteBytes, StoredLabel, decode_labels, decode_remotes, encode_labels,
-    encode_remotes, keep_heaviest,
+    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_SERVICES, Day, HOURS, Hour, META,
+    META_LAST_COMMIT, RemoteBytes, StoredLabel, decode_labels, decode_remotes, decode_services,
+    encode_labels, encode_remotes, encode_services, keep_heaviest,
 };
 use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
 
@@ -155,11 +155,7 @@ impl DayLists<'_> {
                 Addresses::Devices => &snapshot.devices,
             };
             for (date, entries) in by_day {
-                let from = day_start(self.zone, *date);
-                let until = date
-                    .tomorrow()
-                    .map_or(i64::MAX, |d| day_start(self.zone, d));
-                if until <= self.window.from || from > self.window.until {
+                if !self.window_holds(*date) {
                     continue;
                 }
                 let key = (name.clone(), *date);
@@ -221,6 +217,68 @@ impl DayLists<'_> {
         accs.retain(|key, _| touched.contains(key));
         Ok(written)
     }
+
+    /// Write the bytes per service of every day in the window that memory holds, with `accs` the
+    /// totals taken so far; returns how many days were written.
+    fn commit_services(
+        &self,
+        accs: &mut HashMap<(String, Date), ServiceAcc>,
+    ) -> Result<usize, StoreError> {
+        let mut written = 0;
+        let mut touched: HashSet<(String, Date)> = HashSet::new();
+        let mut table = self.txn.open_table(DAY_SERVICES).map_err(StoreError::io)?;
+        for ((name, snapshot), id) in self.view.interfaces.iter().zip(self.ids) {
+            for (date, memory) in &snapshot.services {
+                if !self.window_holds(*date) {
+                    continue;
+                }
+                let key = (name.clone(), *date);
+                let day = Day {
+                    scope: *id,
+                    date: *date,
+                };
+                let acc = match accs.entry(key.clone()) {
+                    std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(entry) => {
+                        let stored = match table.get(day).map_err(StoreError::io)? {
+                            Some(value) => decode_services(value.value()).unwrap_or_default(),
+                            None => ByService::default(),
+                        };
+                        entry.insert(ServiceAcc {
+                            total: stored,
+                            seen: ByService::default(),
+                        })
+                    }
+                };
+                // As hours: add what memory grew by since last seen (a shrink adds nothing).
+                acc.total += *memory - acc.seen;
+                acc.seen = *memory;
+                table
+                    .insert(day, encode_services(&acc.total).as_slice())
+                    .map_err(StoreError::io)?;
+                touched.insert(key);
+                written += 1;
+            }
+        }
+        accs.retain(|key, _| touched.contains(key));
+        Ok(written)
+    }
+
+    /// Whether local day `date` overlaps the hours this commit may write.
+    fn window_holds(&self, date: Date) -> bool {
+        let from = day_start(self.zone, date);
+        let until = date
+            .tomorrow()
+            .map_or(i64::MAX, |d| day_start(self.zone, d));
+        !(until <= self.window.from || from > self.window.until)
+    }
+}
+
+/// A day's bytes per service: the total stored, and memory's value it includes.
+#[derive(Debug, Default)]
+struct ServiceAcc {
+    total: ByService,
+    seen: ByService,
 }
 
 /// Store how each written device list's devices are shown now: a device with a name or MAC
@@ -294,6 +352,7 @@ pub struct Persister {
     hours: HashMap<(String, HourStart), Acc>,
     remote_days: HashMap<(String, Date), DayAcc>,
     device_days: HashMap<(String, Date), DayAcc>,
+    service_days: HashMap<(String, Date), ServiceAcc>,
     /// Names and MAC addresses for the stored devices, as shown when they are committed.
     labeler: Option<Arc<Labeler>>,
     refused: HashSet<HourStart>,
@@ -311,6 +370,7 @@ impl Persister {
             hours: HashMap::new(),
             remote_days: HashMap::new(),
             device_days: HashMap::new(),
+            service_days: HashMap::new(),
             labeler: None,
             refused: HashSet::new(),
             scope_ids: HashMap::new(),
@@ -466,6 +526,7 @@ impl Persister {
         if let Some(labeler) = &self.labeler {
             store_labels(&txn, labeler, &devices)?;
         }
+        report.days += day_lists.commit_services(&mut self.service_days)?;
 
         {
             let mut meta = txn.open_table(META).map_err(StoreError::io)?;
@@ -497,6 +558,13 @@ impl Persister {
                 .entry(name.clone())
                 .or_default()
                 .insert(*date, acc.seen.clone());
+        }
+        for ((name, date), acc) in &self.service_days {
+            marks
+                .services
+                .entry(name.clone())
+                .or_default()
+                .insert(*date, acc.seen);
         }
         // Readers get the file's new days and these marks together, never one without the other
         // (which would count the same bytes twice or not at all).

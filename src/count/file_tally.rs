@@ -5,9 +5,10 @@ use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
 
-use super::{Tally, UpDown};
+use super::{ByService, Tally, UpDown};
 use crate::classify::Direction;
 use crate::clock::HourStart;
+use crate::service::Service;
 
 /// Totals of one capture (or any bounded batch of frames), kept exactly.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +23,8 @@ pub struct FileTally {
     remotes: HashMap<IpAddr, UpDown, RandomState>,
     /// Bytes per local address (device).
     devices: HashMap<IpAddr, UpDown, RandomState>,
+    /// Bytes per service.
+    services: ByService,
     /// Packets arrive in time order, so the current hour is kept aside and folded in on change.
     current_hour: Option<(HourStart, UpDown)>,
 }
@@ -49,6 +52,11 @@ impl FileTally {
     /// Bytes per local address (device).
     pub fn devices(&self) -> impl Iterator<Item = (&IpAddr, &UpDown)> {
         self.devices.iter()
+    }
+
+    /// Bytes per service.
+    pub fn services(&self) -> &ByService {
+        &self.services
     }
 
     pub fn remote_count(&self) -> usize {
@@ -84,6 +92,11 @@ impl Tally for FileTally {
             .or_default()
             .add(direction, bytes);
         self.devices.entry(local).or_default().add(direction, bytes);
+    }
+
+    #[inline]
+    fn service(&mut self, direction: Direction, service: Service, bytes: u64) {
+        self.services.add(service, direction, bytes);
     }
 
     #[inline]

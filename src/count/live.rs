@@ -14,9 +14,10 @@ use crossbeam_utils::CachePadded;
 use jiff::civil::Date;
 
 use super::heavy::{HeavyEntry, HeavyHitters};
-use super::{Tally, UpDown};
+use super::{ByService, Tally, UpDown};
 use crate::classify::Direction;
 use crate::clock::{HourStart, Zone};
+use crate::service::Service;
 
 /// Hours kept in memory; storage takes them over once it exists. Two days and a bit.
 pub const HOURS_KEPT: usize = 50;
@@ -70,6 +71,13 @@ pub struct LiveShard {
     pending: Vec<Option<PendingPair>>,
     /// The local day of `current_hour` (and of the pending bytes).
     day: Option<Date>,
+    /// Bytes per service of `day`, kept out of `services` so a packet costs one add; folded in
+    /// when the day changes.
+    day_services: ByService,
+    /// Bytes per service of the kept days before `day`, oldest first (at most `DAYS_KEPT - 1`).
+    services: Vec<(Date, ByService)>,
+    /// Bytes per service of the days no longer kept, so `/metrics` counters never go back.
+    services_dropped: ByService,
     zone: Zone,
 }
 
@@ -147,6 +155,9 @@ impl LiveShard {
             devices: DayTables::new(device_capacity),
             pending: vec![None; PENDING_SLOTS],
             day: None,
+            day_services: ByService::default(),
+            services: Vec::new(),
+            services_dropped: ByService::default(),
             zone,
         }
     }
@@ -199,11 +210,53 @@ impl LiveShard {
         let day = self.zone.date_of(hour);
         if self.day != Some(day) {
             self.flush();
+            self.switch_service_day(day);
             self.day = Some(day);
             // Make the tables now, so the kept days show even before the first flush.
             let _ = self.remotes.table_for(day);
             let _ = self.devices.table_for(day);
         }
+    }
+
+    /// Keep `day`'s service bytes apart from here on; the day counted so far joins the kept ones.
+    fn switch_service_day(&mut self, day: Date) {
+        let finished = std::mem::take(&mut self.day_services);
+        if let Some(previous) = self.day {
+            let at = self.services.partition_point(|(d, _)| *d < previous);
+            match self.services.get_mut(at) {
+                Some((d, bytes)) if *d == previous => *bytes += finished,
+                _ => self.services.insert(at, (previous, finished)),
+            }
+        }
+        // A day counted before (the clock went back and forth) continues where it was.
+        if let Some(at) = self.services.iter().position(|(d, _)| *d == day) {
+            let (_, bytes) = self.services.remove(at);
+            self.day_services = bytes;
+        }
+        // Keep the newest days: a clock far in the past must not push today out.
+        while self.services.len() >= DAYS_KEPT {
+            let (_, dropped) = self.services.remove(0);
+            self.services_dropped += dropped;
+        }
+    }
+
+    /// Bytes per service of each kept local day, oldest first.
+    pub fn services(&self) -> Vec<(Date, ByService)> {
+        let mut all = self.services.clone();
+        if let Some(day) = self.day {
+            let at = all.partition_point(|(d, _)| *d < day);
+            all.insert(at, (day, self.day_services));
+        }
+        all
+    }
+
+    /// Bytes per service since the shard started, dropped days included (for `/metrics`).
+    pub fn services_since_start(&self) -> ByService {
+        let mut all = self.services_dropped + self.day_services;
+        for (_, bytes) in &self.services {
+            all += *bytes;
+        }
+        all
     }
 
     /// Add every pending pair's bytes to its day's tables. Readers see the tables after this;
@@ -320,6 +373,11 @@ impl Tally for LiveShard {
     }
 
     #[inline]
+    fn service(&mut self, direction: Direction, service: Service, bytes: u64) {
+        self.day_services.add(service, direction, bytes);
+    }
+
+    #[inline]
     fn lan(&mut self, bytes: u64) {
         self.counters.lan_bytes += bytes;
     }
@@ -356,6 +414,10 @@ pub struct LiveSnapshot {
     pub remotes: BTreeMap<Date, Vec<HeavyEntry>>,
     /// Per local day, local addresses (devices), as `remotes`.
     pub devices: BTreeMap<Date, Vec<HeavyEntry>>,
+    /// Per local day, bytes per service (exact: the set of services is closed).
+    pub services: BTreeMap<Date, ByService>,
+    /// Bytes per service since the shards started, days no longer kept included.
+    pub services_since_start: ByService,
 }
 
 impl LiveSnapshot {
@@ -371,10 +433,19 @@ impl LiveSnapshot {
         for (day, entries) in shard.entries(&shard.devices, |pair| pair.device) {
             merge_entries(&mut self.devices, day, entries);
         }
+        self.add_shard_services(shard);
     }
 
-    /// Add a shard's counters and hours only: what totals and series need, without copying and
-    /// merging its remote-address tables (which cost far more, and an API request has to be cheap).
+    /// Add a shard's bytes per service (cheap: a fixed array per kept day).
+    pub fn add_shard_services(&mut self, shard: &LiveShard) {
+        for (day, bytes) in shard.services() {
+            *self.services.entry(day).or_default() += bytes;
+        }
+        self.services_since_start += shard.services_since_start();
+    }
+
+    /// Add a shard's counters, hours and services only: what totals, series and the service
+    /// breakdown need, without copying and merging its address tables (which cost far more, and an API request has to be cheap).
     pub fn add_shard_counts(&mut self, shard: &LiveShard) {
         self.counters += shard.counters;
         for (hour, bytes) in &shard.hours {
@@ -383,6 +454,7 @@ impl LiveSnapshot {
         if let Some((hour, bytes)) = shard.current_hour {
             *self.hours.entry(hour).or_default() += bytes;
         }
+        self.add_shard_services(shard);
     }
 
     /// Add another snapshot (e.g. one interface's into the all-interface total).
@@ -397,6 +469,10 @@ impl LiveSnapshot {
         for (day, entries) in &other.devices {
             merge_entries(&mut self.devices, *day, entries.clone());
         }
+        for (day, bytes) in &other.services {
+            *self.services.entry(*day).or_default() += *bytes;
+        }
+        self.services_since_start += other.services_since_start;
     }
 }
 

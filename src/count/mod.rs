@@ -6,6 +6,7 @@
 //! capture-file tally ([`FileTally`]) keeps every hour and every remote address exactly; the live
 //! tallies keep atomics and a bounded heavy-hitter map.
 
+mod by_service;
 mod file_tally;
 pub mod heavy;
 pub mod live;
@@ -13,12 +14,14 @@ mod up_down;
 
 use std::net::IpAddr;
 
+pub use by_service::ByService;
 pub use file_tally::FileTally;
 pub use up_down::UpDown;
 
 use crate::classify::{AddressClassifier, Direction, Verdict};
 use crate::clock::{HourClock, HourStart};
-use crate::parse::{FrameMeta, LinkType, Skip, parse_frame};
+use crate::parse::{FrameMeta, LinkType, Skip, parse_frame_with_transport};
+use crate::service::{self, Service};
 
 /// One frame as a source hands it over.
 #[derive(Clone, Copy, Debug)]
@@ -43,6 +46,12 @@ pub trait Tally {
         local: IpAddr,
         bytes: u64,
     );
+    /// The service of the packet [`Tally::traffic`] was just given (issue 14): a separate call so
+    /// tallies that keep no services need not take it.
+    #[inline]
+    fn service(&mut self, direction: Direction, service: Service, bytes: u64) {
+        let _ = (direction, service, bytes);
+    }
     /// A packet between two non-public addresses.
     fn lan(&mut self, bytes: u64);
     /// An IP packet with a broken header.
@@ -86,14 +95,15 @@ impl Counter {
     /// Count one frame into `tally`.
     #[inline]
     pub fn count<T: Tally>(&mut self, frame: &Frame<'_>, tally: &mut T) -> Outcome {
-        let packet = match parse_frame(frame.link, frame.data, &frame.meta) {
-            Ok(packet) => packet,
-            Err(Skip::NotIp) => return Outcome::NotIp,
-            Err(Skip::Malformed) => {
-                tally.malformed();
-                return Outcome::Malformed;
-            }
-        };
+        let (packet, transport) =
+            match parse_frame_with_transport(frame.link, frame.data, &frame.meta) {
+                Ok(parsed) => parsed,
+                Err(Skip::NotIp) => return Outcome::NotIp,
+                Err(Skip::Malformed) => {
+                    tally.malformed();
+                    return Outcome::Malformed;
+                }
+            };
         let bytes = u64::from(packet.bytes);
         match self.classifier.verdict(&packet) {
             Verdict::Lan => {
@@ -107,6 +117,11 @@ impl Counter {
             } => {
                 let hour = self.clock.hour_of(frame.unix_second);
                 tally.traffic(hour, direction, remote, local, bytes);
+                tally.service(
+                    direction,
+                    service::classify(&transport, Some(direction)),
+                    bytes,
+                );
                 Outcome::Traffic(direction)
             }
         }

@@ -21,14 +21,15 @@ use jiff::civil::Date;
 use redb::{Durability, ReadableTable};
 
 use super::schema::{
-    ALL_SCOPE, DAY_DEVICES, DAY_REMOTES, Day, HOURS, Hour, IMPORTS, ImportRecord, RemoteBytes,
-    decode_remotes, encode_remotes, keep_heaviest,
+    ALL_SCOPE, DAY_DEVICES, DAY_REMOTES, DAY_SERVICES, Day, HOURS, Hour, IMPORTS, ImportRecord,
+    RemoteBytes, decode_remotes, decode_services, encode_remotes, encode_services, keep_heaviest,
 };
 use super::{Store, StoreError};
 use crate::classify::Direction;
 use crate::clock::unix_now;
 use crate::clock::{HourStart, Zone};
-use crate::count::{FileTally, Tally, UpDown};
+use crate::count::{ByService, FileTally, Tally, UpDown};
+use crate::service::Service;
 
 /// A file's counts with its remote addresses per local day.
 #[derive(Debug)]
@@ -37,8 +38,12 @@ pub struct DayTally {
     pub days: BTreeMap<Date, HashMap<IpAddr, UpDown>>,
     /// Local addresses (devices) per local day.
     pub devices: BTreeMap<Date, HashMap<IpAddr, UpDown>>,
+    /// Bytes per service per local day.
+    pub services: BTreeMap<Date, ByService>,
     /// Traffic dated outside the years the history holds ([`super::holds`]): not stored.
     pub outside: Outside,
+    /// The day of the packet last given to `traffic` (its service follows it), if stored.
+    last_day: Option<Date>,
     zone: Zone,
     /// The day of the last hour seen (the tz database is asked once per hour of traffic).
     day_of_hour: Option<(HourStart, Date)>,
@@ -50,7 +55,9 @@ impl DayTally {
             file: FileTally::new(),
             days: BTreeMap::new(),
             devices: BTreeMap::new(),
+            services: BTreeMap::new(),
             outside: Outside::default(),
+            last_day: None,
             zone,
             day_of_hour: None,
         }
@@ -84,8 +91,10 @@ impl Tally for DayTally {
         if !super::holds(day) {
             self.outside.packets += 1;
             self.outside.bytes.add(direction, bytes);
+            self.last_day = None;
             return;
         }
+        self.last_day = Some(day);
         self.file.traffic(hour, direction, remote, local, bytes);
         self.days
             .entry(day)
@@ -99,6 +108,16 @@ impl Tally for DayTally {
             .entry(local)
             .or_default()
             .add(direction, bytes);
+    }
+
+    fn service(&mut self, direction: Direction, service: Service, bytes: u64) {
+        if let Some(day) = self.last_day {
+            self.file.service(direction, service, bytes);
+            self.services
+                .entry(day)
+                .or_default()
+                .add(service, direction, bytes);
+        }
     }
 
     fn lan(&mut self, bytes: u64) {
@@ -155,6 +174,7 @@ pub fn import(
         let mut hours_table = txn.open_table(HOURS).map_err(StoreError::io)?;
         let mut days_table = txn.open_table(DAY_REMOTES).map_err(StoreError::io)?;
         let mut devices_table = txn.open_table(DAY_DEVICES).map_err(StoreError::io)?;
+        let mut services_table = txn.open_table(DAY_SERVICES).map_err(StoreError::io)?;
         for path in files {
             let (digest, tally, stopped_early) = match count(path) {
                 Ok(counted) => counted,
@@ -216,6 +236,20 @@ pub fn import(
                         .insert(key, encode_remotes(&list).as_slice())
                         .map_err(StoreError::io)?;
                 }
+            }
+            for (date, services) in &tally.services {
+                let key = Day {
+                    scope: ALL_SCOPE,
+                    date: *date,
+                };
+                let mut merged = match services_table.get(key).map_err(StoreError::io)? {
+                    Some(value) => decode_services(value.value()).unwrap_or_default(),
+                    None => ByService::default(),
+                };
+                merged += *services;
+                services_table
+                    .insert(key, encode_services(&merged).as_slice())
+                    .map_err(StoreError::io)?;
             }
             let record = ImportRecord {
                 imported_at: unix_now(),

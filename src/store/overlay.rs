@@ -11,8 +11,8 @@ use jiff::civil::Date;
 
 use super::schema::ALL_SCOPE_NAME;
 use crate::clock::HourStart;
-use crate::count::UpDown;
 use crate::count::live::LiveSnapshot;
+use crate::count::{ByService, UpDown};
 use crate::live::LiveState;
 
 /// 2020-01-01 00:00:00 UTC: no live frame of this program's lifetime can be older.
@@ -83,6 +83,8 @@ pub struct Committed {
     pub remotes: HashMap<String, HashMap<Date, HashMap<IpAddr, UpDown>>>,
     /// Interface → day → local address → memory's value that the stored list includes.
     pub devices: HashMap<String, HashMap<Date, HashMap<IpAddr, UpDown>>>,
+    /// Interface → day → memory's bytes per service that the stored day includes.
+    pub services: HashMap<String, HashMap<Date, ByService>>,
     /// Live hours this process will never store (implausible timestamps).
     pub refused: HashSet<HourStart>,
     /// Unix second of the last successful commit.

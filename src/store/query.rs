@@ -19,13 +19,13 @@ use redb::{ReadTransaction, ReadableTable, TableError};
 use super::days::day_start;
 use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, Day, HOURS, Hour, RemoteBytes, SCOPES,
-    StoredLabel, decode_labels, decode_remotes,
+    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_SERVICES, Day, HOURS, Hour,
+    RemoteBytes, SCOPES, StoredLabel, decode_labels, decode_remotes, decode_services,
 };
 use super::{Published, Shared, Store, StoreError};
 use crate::clock::unix_now;
 use crate::clock::{HourStart, Zone};
-use crate::count::UpDown;
+use crate::count::{ByService, UpDown};
 
 /// Which traffic a query is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -628,6 +628,69 @@ impl ReadView<'_> {
             }
         }
         Ok(labels)
+    }
+
+    /// Bytes per service over the local days `first..=last` (stored days plus what memory holds
+    /// beyond them).
+    ///
+    /// # Errors
+    /// When the file cannot be read or a stored day is damaged.
+    pub fn services(
+        &self,
+        scope: &Scope,
+        first: Date,
+        last: Date,
+    ) -> Result<ByService, StoreError> {
+        let mut sums = ByService::default();
+        if last < first {
+            return Ok(sums);
+        }
+        let state = self.file()?;
+        let published = &state.published;
+        let table = match state.txn.as_ref().map(|txn| txn.open_table(DAY_SERVICES)) {
+            Some(Ok(table)) => Some(table),
+            None | Some(Err(TableError::TableDoesNotExist(_))) => None,
+            Some(Err(error)) => return Err(StoreError::io(error)),
+        };
+        let ids: Vec<u32> = match scope {
+            Scope::All => published.days.scope_ids().collect(),
+            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
+        };
+        if let Some(table) = table {
+            for id in ids {
+                let range = table
+                    .range::<Day>(
+                        Day {
+                            scope: id,
+                            date: first,
+                        }..=Day {
+                            scope: id,
+                            date: last,
+                        },
+                    )
+                    .map_err(StoreError::io)?;
+                for entry in range {
+                    let (_, value) = entry.map_err(StoreError::io)?;
+                    sums += decode_services(value.value()).ok_or_else(|| StoreError::Io {
+                        why: "a stored day of bytes per service is damaged".into(),
+                    })?;
+                }
+            }
+        }
+        for (name, snapshot) in &self.live.interfaces {
+            if matches!(scope, Scope::Interface(wanted) if wanted != name) {
+                continue;
+            }
+            let taken = published.marks.services.get(name);
+            for (date, memory) in snapshot.services.range(first..=last) {
+                let before = taken
+                    .and_then(|days| days.get(date))
+                    .copied()
+                    .unwrap_or_default();
+                sums += *memory - before;
+            }
+        }
+        Ok(sums)
     }
 
     fn top_addresses(

@@ -12,7 +12,8 @@ use jiff::civil::Date;
 use redb::{Key, TableDefinition, TypeName, Value};
 
 use crate::clock::HourStart;
-use crate::count::UpDown;
+use crate::count::{ByService, UpDown};
+use crate::service::Service;
 
 /// Written under [`META_FORMAT`]: says "this file is a NetTraffic-Sentinel history".
 pub const FORMAT: &[u8] = b"nettraffic-sentinel history";
@@ -47,6 +48,10 @@ pub const DAY_DEVICES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("da
 /// were.
 pub const DAY_DEVICE_LABELS: TableDefinition<DayKey, &[u8]> =
     TableDefinition::new("day_device_labels");
+
+/// (scope, local date) → that day's bytes per service ([`encode_services`]). Files written before
+/// it simply lack it (read as no services).
+pub const DAY_SERVICES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("day_services");
 
 /// One device's label as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -380,6 +385,38 @@ fn take_array<const N: usize>(data: &mut &[u8]) -> Option<[u8; N]> {
     let (head, rest) = data.split_at_checked(N)?;
     *data = rest;
     head.try_into().ok()
+}
+
+/// Encode a day's bytes per service: each service with traffic as `name length u8 | name (its
+/// stable name, never its id, so reordering the set never mixes up stored days) | up varint |
+/// down varint`.
+pub fn encode_services(services: &ByService) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (service, bytes) in services.iter() {
+        let name = service.name().as_bytes();
+        out.push(name.len() as u8);
+        out.extend_from_slice(name);
+        put_varint(&mut out, bytes.up);
+        put_varint(&mut out, bytes.down);
+    }
+    out
+}
+
+/// Decode [`encode_services`]; `None` when damaged. A name this version does not know (written
+/// by a newer one) is skipped.
+pub fn decode_services(mut data: &[u8]) -> Option<ByService> {
+    let mut services = ByService::default();
+    while let Some((&len, rest)) = data.split_first() {
+        let (name, rest) = rest.split_at_checked(usize::from(len))?;
+        data = rest;
+        let up = take_varint(&mut data)?;
+        let down = take_varint(&mut data)?;
+        let name = std::str::from_utf8(name).ok()?;
+        if let Some(service) = Service::from_name(name) {
+            services.add_bytes(service, UpDown { up, down });
+        }
+    }
+    Some(services)
 }
 
 /// Encode a day's remote list: each entry `family u8 (4|6) | address (4|16) | up varint |

@@ -11,6 +11,8 @@
 //! | `/api/history/30days`, `/12months`, `/today_hours` | fixed series ending today |
 //! | `/api/date_range` | first and last day with traffic |
 //! | `/api/top_ips?start=&end=&limit=` | heaviest remote addresses over stored days ([`top_ips`]) |
+//! | `/api/devices?start=&end=&limit=` | heaviest local devices over stored days ([`devices`]) |
+//! | `/api/services?start=&end=` | public traffic by service ([`services`]) |
 //! | `/api/realtime` | the one-second rate samples ([`realtime`]) |
 //! | `/api/health` | capture state per interface; 503 when capture has stopped ([`health`]) |
 //! | `/api/debug/local_ips` | the interfaces' own addresses and the local prefixes in use ([`local_ips`]) |
@@ -42,6 +44,7 @@ pub mod params;
 pub mod quota;
 pub mod realtime;
 pub mod router;
+pub mod services;
 pub mod summary;
 pub mod top_ips;
 

@@ -4,7 +4,7 @@
 use super::params::{self, Params};
 use super::{
     Api, ApiError, devices, export, files, health, history, local_ips, metrics, networks, quota,
-    realtime, summary, top_ips,
+    realtime, services, summary, top_ips,
 };
 use crate::export::Format;
 use crate::serve::{Request, Response};
@@ -35,6 +35,7 @@ pub fn route(api: &Api, request: &Request<'_>) -> Response {
         b"/api/date_range" => history::date_range(api, &params),
         b"/api/top_ips" => top_ips::answer(api, &params),
         b"/api/devices" => devices::answer(api, &params),
+        b"/api/services" => services::answer(api, &params),
         b"/api/networks" => networks::answer(api, &params),
         b"/api/realtime" => realtime::answer(api, &params),
         b"/api/health" => health::answer(api, &params),
