@@ -209,6 +209,11 @@ impl FileReport {
             .devices()
             .map(|(addr, bytes)| (addr.to_string(), up_down_json(bytes)))
             .collect();
+        let services: Map<String, Value> = tally
+            .services()
+            .iter()
+            .map(|(service, bytes)| (service.name().to_string(), up_down_json(&bytes)))
+            .collect();
         let mut object = json!({
             "file": self.file,
             "linktype": self.linktype,
@@ -221,6 +226,7 @@ impl FileReport {
             "hours": hours,
             "remote_ips": remotes,
             "devices": devices,
+            "services": services,
         });
         if let (Err(error), Some(map)) = (&self.outcome, object.as_object_mut()) {
             map.insert("error".into(), Value::String(error.to_string()));

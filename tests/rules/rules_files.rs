@@ -318,6 +318,7 @@ fn an_unsupported_pcap_link_type_is_an_error_entry() {
             "hours": {},
             "remote_ips": {},
             "devices": {},
+            "services": {},
             "error": "unsupported linktype 127",
         })
     );
@@ -1036,7 +1037,7 @@ fn section_header_options_are_not_parsed() {
 // JSON shape (sections 7 and 8)
 // ---------------------------------------------------------------------------------------------
 
-const REPORT_KEYS: [&str; 11] = [
+const REPORT_KEYS: [&str; 12] = [
     "file",
     "linktype",
     "packets_total",
@@ -1048,6 +1049,7 @@ const REPORT_KEYS: [&str; 11] = [
     "hours",
     "remote_ips",
     "devices",
+    "services",
 ];
 
 fn keys(json: &Value) -> BTreeSet<&str> {
@@ -1101,6 +1103,10 @@ fn a_report_has_every_field_and_sums_that_agree() {
             "devices": {
                 "192.168.1.10": {"up_bytes": 100, "down_bytes": 200},
             },
+            // UDP between ports 0 and 0 (the frames' zero payload): no service of the table.
+            "services": {
+                "other-udp": {"up_bytes": 100, "down_bytes": 200},
+            },
         })
     );
     // The file field is the base name, not the path.
@@ -1127,6 +1133,7 @@ fn an_error_entry_has_every_field_plus_the_error() {
             "hours": {},
             "remote_ips": {},
             "devices": {},
+            "services": {},
             "error": FORMAT_ERROR,
         })
     );

@@ -400,6 +400,103 @@ fn every_capture_has_the_reference_bytes_per_service() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
+/// Up and down bytes by name (service or device address), as `report --json` lists them.
+type Breakdown = BTreeMap<String, (u64, u64)>;
+
+/// The reference's public bytes of a capture by service and by device (the local end: the
+/// source of an upload, the destination of a download), or `None` when the file is unreadable.
+fn reference_breakdowns(path: &std::path::Path) -> Option<(Breakdown, Breakdown)> {
+    let (mut services, mut devices) = (Breakdown::new(), Breakdown::new());
+    let file = File::open(path).expect("open a capture");
+    read_capture(BufReader::new(file), |record| {
+        let Some(packet) = reference_packet(record.link, record.data, record.wire_len) else {
+            return;
+        };
+        let Some(remote_is_destination) = reference_remote_is_destination(&packet) else {
+            return;
+        };
+        let (local, up) = if remote_is_destination {
+            (packet.src, true)
+        } else {
+            (packet.dst, false)
+        };
+        for (map, key) in [
+            (&mut services, reference_service(&packet).to_string()),
+            (&mut devices, local.to_string()),
+        ] {
+            let entry = map.entry(key).or_default();
+            if up {
+                entry.0 += packet.bytes;
+            } else {
+                entry.1 += packet.bytes;
+            }
+        }
+    })
+    .ok()?;
+    Some((services, devices))
+}
+
+/// One breakdown of a `report --json` line.
+fn breakdown_of(report: &serde_json::Value, field: &str) -> Breakdown {
+    report[field]
+        .as_object()
+        .unwrap_or_else(|| panic!("report has {field}: {report}"))
+        .iter()
+        .map(|(name, bytes)| {
+            let count = |key: &str| bytes[key].as_u64().expect("a byte count");
+            (name.clone(), (count("up_bytes"), count("down_bytes")))
+        })
+        .collect()
+}
+
+/// `report --json` (the real binary: ring-independent counting, the same `Counter` as live
+/// capture) lists each capture's public bytes by service and by device exactly as the reference
+/// counts them, and each breakdown adds up to the file's upload and download totals.
+fn report_breakdowns_equal_the_reference_by_service_and_device() {
+    let mut compared = 0;
+    let mut mismatches = Vec::new();
+    for path in all_captures() {
+        let Some((services, devices)) = reference_breakdowns(&path) else {
+            continue;
+        };
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"))
+            .args(["report", "--json"])
+            .arg(&path)
+            .env_remove("LOCAL_PREFIXES")
+            .env_remove("EXCLUDE_IPV6_PREFIX")
+            .env("TZ", "UTC")
+            .output()
+            .expect("the binary runs");
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("report --json is JSON");
+        let totals = (
+            report["up_bytes"].as_u64().expect("up_bytes"),
+            report["down_bytes"].as_u64().expect("down_bytes"),
+        );
+        for (field, reference) in [("services", &services), ("devices", &devices)] {
+            let ours = breakdown_of(&report, field);
+            if &ours != reference {
+                mismatches.push(format!(
+                    "{} {field}:\n  reference {reference:?}\n  report    {ours:?}",
+                    path.display()
+                ));
+            }
+            let sum = ours
+                .values()
+                .fold((0, 0), |(up, down), (u, d)| (up + u, down + d));
+            if sum != totals {
+                mismatches.push(format!(
+                    "{} {field} add up to {sum:?}, the totals are {totals:?}",
+                    path.display()
+                ));
+            }
+        }
+        compared += 1;
+    }
+    assert!(compared >= 40, "only {compared} captures compared");
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
 /// The captures the issue names cover what they are meant to (so the comparison above is not
 /// vacuous): each has bytes in the services listed.
 fn named_captures_reach_their_services() {
@@ -687,6 +784,7 @@ fn the_reference_agrees_on_the_hand_built_frames() {
 
 tests! {
     every_capture_has_the_reference_bytes_per_service,
+    report_breakdowns_equal_the_reference_by_service_and_device,
     named_captures_reach_their_services,
     transport_facts_fit_in_eight_bytes,
     ipv4_tcp_and_udp_give_protocol_ports_and_flags,

@@ -22,6 +22,8 @@
 //! | `nettraffic_capture_drops_total{device}` | counter | frames lost because the ring was full |
 //! | `nettraffic_capture_freezes_total{device}` | counter | times the kernel froze the ring queue |
 //! | `nettraffic_capture_up{device}` | gauge | 1 while the interface is captured |
+//! | `nettraffic_service_receive_bytes_total{device,service}` | counter | download bytes of one service (`service`: the stable names of [`crate::service`], a closed set of 25; a service appears with its first byte) |
+//! | `nettraffic_service_transmit_bytes_total{device,service}` | counter | upload bytes of one service |
 //! | `nettraffic_store_last_commit_timestamp_seconds` | gauge | Unix time of the last successful commit; 0 before this process's first |
 //! | `nettraffic_start_time_seconds` | gauge | Unix time the monitor started |
 //! | `nettraffic_build_info{version}` | gauge | always 1 |
@@ -37,6 +39,7 @@ use std::fmt::Write;
 
 use super::params::Params;
 use super::{Api, ApiError, InterfaceReport};
+use crate::count::{ByService, UpDown};
 use crate::live::CaptureState;
 use crate::quota::usage::{Scopes, Status};
 use crate::serve::{Body, Response};
@@ -128,6 +131,15 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     }
     let last_commit = api.store().last_commit().unwrap_or(0);
     let mut text = render(&interfaces, last_commit, api.started());
+    let services: Vec<(String, ByService)> = api
+        .live()
+        .counts()
+        .interfaces
+        .into_iter()
+        .filter(|(name, _)| interfaces.iter().any(|i| i.name == *name))
+        .map(|(name, snapshot)| (name, snapshot.services_since_start))
+        .collect();
+    render_services(&mut text, &services);
     // The history cannot be read right now: the live counters are still worth answering.
     if let Ok(Some(status)) = api
         .read()
@@ -172,6 +184,36 @@ pub fn render(interfaces: &[InterfaceReport], last_commit: i64, started: i64) ->
         LabelValue(env!("CARGO_PKG_VERSION"))
     );
     out
+}
+
+/// The per-service byte counters of each interface, appended to `out`.
+pub fn render_services(out: &mut String, interfaces: &[(String, ByService)]) {
+    let families: [(&str, &str, fn(&UpDown) -> u64); 2] = [
+        (
+            "nettraffic_service_receive_bytes_total",
+            "Download: IP-layer bytes from public addresses, by service.",
+            |bytes| bytes.down,
+        ),
+        (
+            "nettraffic_service_transmit_bytes_total",
+            "Upload: IP-layer bytes to public addresses, by service.",
+            |bytes| bytes.up,
+        ),
+    ];
+    for (name, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (interface, services) in interfaces {
+            for (service, bytes) in services.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{device=\"{}\",service=\"{}\"}} {}",
+                    LabelValue(interface),
+                    service.name(),
+                    value(&bytes)
+                );
+            }
+        }
+    }
 }
 
 /// The quota gauges of `status`, appended to `out`.

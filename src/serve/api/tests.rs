@@ -156,6 +156,7 @@ fn snapshot(hours: &[(i64, UpDown)], day: Date, remotes: &[(&str, UpDown)]) -> L
         hours,
         remotes: BTreeMap::new(),
         devices: BTreeMap::new(),
+        ..LiveSnapshot::default()
     };
     if !remotes.is_empty() {
         snapshot.remotes.insert(
