@@ -66,6 +66,7 @@ impl YearOfLive {
             hours,
             remotes: BTreeMap::from([(today, remotes)]),
             devices: BTreeMap::new(),
+            ..LiveSnapshot::default()
         };
         YearOfLive {
             view: LiveView {

@@ -16,6 +16,7 @@ mod api_history;
 mod api_live;
 mod api_quota;
 mod api_rdns;
+mod api_services;
 mod assets;
 mod dashboard;
 mod grafana;
@@ -40,6 +41,7 @@ fn main() {
         api_live::tests,
         api_quota::tests,
         api_rdns::tests,
+        api_services::tests,
         assets::tests,
         dashboard::tests,
         grafana::tests,
