@@ -188,7 +188,8 @@ pub fn render(interfaces: &[InterfaceReport], last_commit: i64, started: i64) ->
 
 /// The per-service byte counters of each interface, appended to `out`.
 pub fn render_services(out: &mut String, interfaces: &[(String, ByService)]) {
-    let families: [(&str, &str, fn(&UpDown) -> u64); 2] = [
+    type Direction = fn(&UpDown) -> u64;
+    let families: [(&str, &str, Direction); 2] = [
         (
             "nettraffic_service_receive_bytes_total",
             "Download: IP-layer bytes from public addresses, by service.",

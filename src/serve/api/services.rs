@@ -56,7 +56,7 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
         })
         .collect();
     // Heaviest first; equal ones in the set's order (the iteration order, kept by a stable sort).
-    list.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+    list.sort_by_key(|entry| std::cmp::Reverse(entry.bytes));
     let answer = Answer { services: list };
     Ok(json::respond(
         200,
