@@ -43,7 +43,9 @@ use nettraffic_sentinel::classify::{AddressClassifier, Direction, Verdict};
 use nettraffic_sentinel::clock::{HourClock, HourStart, Zone};
 use nettraffic_sentinel::count::live::LiveShard;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Tally};
-use nettraffic_sentinel::parse::{FrameMeta, LinkType, parse_frame, parse_frame_with_transport};
+use nettraffic_sentinel::parse::{
+    FrameMeta, LinkType, Transport, parse_frame, parse_frame_and_transport,
+};
 use nettraffic_sentinel::service::{self, Service};
 
 const BASELINE: &str = "baseline_sum_wire_len";
@@ -289,7 +291,7 @@ fn bench_realistic(c: &mut Criterion, name: &str, corpus: &Corpus) {
 }
 
 /// What classifying by service (issue 14) adds per packet before it is wired into counting: parse
-/// and verdict, bytes summed by direction, against `parse_frame_with_transport`, verdict,
+/// and verdict, bytes summed by direction, against `parse_frame_and_transport`, verdict,
 /// `service::classify` and a per-service sum; between them, the transport read but only its
 /// protocol used. Neither keeps hours or addresses, so the difference is the service rule's.
 fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
@@ -323,8 +325,10 @@ fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
             let mut by_direction = [0u64; 3];
             let mut by_protocol = [0u64; 256];
             for frame in black_box(&frames) {
-                let parsed = parse_frame_with_transport(frame.link, frame.data, &frame.meta);
-                if let Ok((packet, transport)) = parsed {
+                let mut transport = Transport::default();
+                let parsed =
+                    parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut transport);
+                if let Ok(packet) = parsed {
                     let (slot, _) = slot_of(classifier.verdict(&packet));
                     by_direction[slot] += u64::from(packet.bytes);
                     by_protocol[usize::from(transport.protocol())] += u64::from(packet.bytes);
@@ -338,8 +342,10 @@ fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
             let mut by_direction = [0u64; 3];
             let mut by_service = [0u64; Service::COUNT];
             for frame in black_box(&frames) {
-                let parsed = parse_frame_with_transport(frame.link, frame.data, &frame.meta);
-                if let Ok((packet, transport)) = parsed {
+                let mut transport = Transport::default();
+                let parsed =
+                    parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut transport);
+                if let Ok(packet) = parsed {
                     let (slot, direction) = slot_of(classifier.verdict(&packet));
                     by_direction[slot] += u64::from(packet.bytes);
                     let service = service::classify(&transport, direction);

@@ -105,70 +105,76 @@ pub const TCP_ACK: u8 = 0x10;
 /// and the length the IP header claims (so Ethernet padding is never taken for a port), and are
 /// `None` when the ring or file snapped them off.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Transport {
-    src_port: u16,
-    dst_port: u16,
-    protocol: u8,
-    tcp_flags: u8,
-    known: u8,
-}
+pub struct Transport(u64);
 
-/// Bits of `Transport::known`.
-const PORTS_KNOWN: u8 = 1;
-const FLAGS_KNOWN: u8 = 2;
-const LATER_FRAGMENT: u8 = 4;
+// The facts packed into one integer, built and read with shifts: as separate fields they were
+// written byte by byte and read back with a wider load, stalling on store forwarding (the same
+// trap as `Packet`'s; benches/pipeline `service_rule_mix`).
+const SRC_PORT_SHIFT: u32 = 0;
+const DST_PORT_SHIFT: u32 = 16;
+const PROTOCOL_SHIFT: u32 = 32;
+const FLAGS_SHIFT: u32 = 40;
+const KNOWN_SHIFT: u32 = 48;
+
+/// Bits of the `known` byte.
+const PORTS_KNOWN: u64 = 1;
+const FLAGS_KNOWN: u64 = 2;
+const LATER_FRAGMENT: u64 = 4;
 
 impl Transport {
     /// Transport facts from their parts (tests, fuzzers and other sources of packets).
+    #[inline(always)]
     pub const fn new(
         protocol: u8,
         later_fragment: bool,
         ports: Option<(u16, u16)>,
         tcp_flags: Option<u8>,
     ) -> Transport {
-        let mut transport = Transport {
-            src_port: 0,
-            dst_port: 0,
-            protocol,
-            tcp_flags: 0,
-            known: if later_fragment { LATER_FRAGMENT } else { 0 },
-        };
+        let mut known = if later_fragment { LATER_FRAGMENT } else { 0 };
+        let mut bits = (protocol as u64) << PROTOCOL_SHIFT;
         if let Some((src, dst)) = ports {
-            transport.src_port = src;
-            transport.dst_port = dst;
-            transport.known |= PORTS_KNOWN;
+            bits |= (src as u64) << SRC_PORT_SHIFT | (dst as u64) << DST_PORT_SHIFT;
+            known |= PORTS_KNOWN;
         }
         if let Some(flags) = tcp_flags {
-            transport.tcp_flags = flags;
-            transport.known |= FLAGS_KNOWN;
+            bits |= (flags as u64) << FLAGS_SHIFT;
+            known |= FLAGS_KNOWN;
         }
-        transport
+        Transport(bits | known << KNOWN_SHIFT)
+    }
+
+    #[inline(always)]
+    fn known(&self) -> u64 {
+        self.0 >> KNOWN_SHIFT
     }
 
     /// The IPv4 protocol, or the IPv6 next header after the extension headers walked past (an
     /// extension header's own number when the chain is cut short or longer than the parser walks).
     #[inline]
     pub fn protocol(&self) -> u8 {
-        self.protocol
+        (self.0 >> PROTOCOL_SHIFT) as u8
     }
 
     /// A fragment after the first: IPv4 fragment offset > 0, or an IPv6 fragment header with
     /// offset > 0. It carries no transport header.
     #[inline]
     pub fn is_later_fragment(&self) -> bool {
-        self.known & LATER_FRAGMENT != 0
+        self.known() & LATER_FRAGMENT != 0
     }
 
     /// TCP or UDP source and destination ports, when captured.
     #[inline]
     pub fn ports(&self) -> Option<(u16, u16)> {
-        (self.known & PORTS_KNOWN != 0).then_some((self.src_port, self.dst_port))
+        (self.known() & PORTS_KNOWN != 0).then_some((
+            (self.0 >> SRC_PORT_SHIFT) as u16,
+            (self.0 >> DST_PORT_SHIFT) as u16,
+        ))
     }
 
     /// The TCP flags byte (offset 13 of the TCP header), when captured.
     #[inline]
     pub fn tcp_flags(&self) -> Option<u8> {
-        (self.known & FLAGS_KNOWN != 0).then_some(self.tcp_flags)
+        (self.known() & FLAGS_KNOWN != 0).then_some((self.0 >> FLAGS_SHIFT) as u8)
     }
 }
 
@@ -219,33 +225,51 @@ const TCP_FLAGS_AT: usize = 13;
 // wider loads than the stores that wrote it, stalling on store forwarding (benches/pipeline).
 #[inline(always)]
 pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Packet, Skip> {
-    parse::<false>(link, frame, meta).map(|(packet, _)| packet)
+    parse::<false>(link, frame, meta, &mut Transport::default())
 }
 
-/// [`parse_frame`], and the packet's [`Transport`] facts.
+/// [`parse_frame`], writing the packet's [`Transport`] facts to `transport` (left as it was when
+/// the frame is skipped): what counting by service uses.
 ///
-/// A separate entry point because reading the transport header on every parse doubled the
-/// parse + classify cost of the counting bench (`bytes_only_sink` of `realistic_mix`, 7.9 → 15.6
-/// ns a packet, benches/pipeline): counting that does not need services keeps the plain parse.
+/// The facts go out through a reference, not in the returned value: a `Result<(Packet,
+/// Transport), _>` lays the addresses out at odd offsets, and the classifier's wide loads of them
+/// then stalled on store forwarding, which doubled the parse's cost (benches/pipeline,
+/// `service_rule_mix`).
 ///
 /// # Errors
 /// As [`parse_frame`].
 #[inline(always)]
+pub fn parse_frame_and_transport(
+    link: LinkType,
+    frame: &[u8],
+    meta: &FrameMeta,
+    transport: &mut Transport,
+) -> Result<Packet, Skip> {
+    parse::<true>(link, frame, meta, transport)
+}
+
+/// [`parse_frame_and_transport`] returning both together, for tests and fuzzing (slower: see
+/// there).
+///
+/// # Errors
+/// As [`parse_frame`].
 pub fn parse_frame_with_transport(
     link: LinkType,
     frame: &[u8],
     meta: &FrameMeta,
 ) -> Result<(Packet, Transport), Skip> {
-    parse::<true>(link, frame, meta)
+    let mut transport = Transport::default();
+    parse_frame_and_transport(link, frame, meta, &mut transport).map(|packet| (packet, transport))
 }
 
-/// The parse, with the transport facts read only when `TRANSPORT` (else the default).
+/// The parse, with the transport facts read only when `TRANSPORT`.
 #[inline(always)]
 fn parse<const TRANSPORT: bool>(
     link: LinkType,
     frame: &[u8],
     meta: &FrameMeta,
-) -> Result<(Packet, Transport), Skip> {
+    transport_out: &mut Transport,
+) -> Result<Packet, Skip> {
     let (offset, version, pkttype) = match link {
         LinkType::Ethernet => {
             let (offset, version) = ethernet(frame, meta.vlan_stripped)?;
@@ -293,7 +317,10 @@ fn parse<const TRANSPORT: bool>(
         bytes,
         outgoing: pkttype == PACKET_OUTGOING,
     };
-    Ok((packet, transport))
+    if TRANSPORT {
+        *transport_out = transport;
+    }
+    Ok(packet)
 }
 
 /// Walk Ethernet II, up to two VLAN tags (one may already be stripped by the kernel) and PPPoE.
@@ -370,7 +397,7 @@ fn null_family(frame: &[u8]) -> Result<IpVersion, Skip> {
 
 /// The fixed IPv4 header: addresses and Total Length (used as it is, even below the header
 /// length), and the transport facts.
-#[inline]
+#[inline(always)]
 fn ipv4<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
     let header: &[u8; IPV4_MIN_HEADER_LEN] = ip
         .get(..IPV4_MIN_HEADER_LEN)
@@ -405,7 +432,9 @@ fn ipv4<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transp
 
 /// The IPv6 header: addresses and Payload Length + 40 (0 stays 0: a jumbogram or an offloaded
 /// length), and the transport facts.
-#[inline]
+// Always inlined: returned from a call, the addresses come back through memory and the
+// classifier's wide loads of them stall on store forwarding (benches/pipeline).
+#[inline(always)]
 fn ipv6<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
     let header = Ipv6HeaderSlice::from_slice(ip).map_err(|_| Skip::Malformed)?;
     let payload_len = u32::from(header.payload_length());
@@ -474,20 +503,31 @@ fn ipv6_transport(packet: &[u8], mut next: u8) -> Transport {
 }
 
 /// TCP or UDP ports (and TCP flags) from the start of `segment`, as far as it holds them.
+///
+/// Without branches on the protocol: a mix of TCP, UDP and ICMP mispredicts them at every turn
+/// (benches/pipeline `service_rule_mix`); the reads are masked instead.
 #[inline]
 fn ports(protocol: u8, segment: &[u8]) -> Transport {
-    if protocol != protocol::TCP && protocol != protocol::UDP {
-        return Transport::new(protocol, false, None, None);
-    }
-    let Some(&[s0, s1, d0, d1]) = segment.get(..UDP_PORTS_LEN) else {
-        return Transport::new(protocol, false, None, None);
+    let is_tcp = protocol == protocol::TCP;
+    let has_ports = (is_tcp | (protocol == protocol::UDP)) & (segment.len() >= UDP_PORTS_LEN);
+    let has_flags = is_tcp & (segment.len() > TCP_FLAGS_AT);
+    let word = match segment.first_chunk::<UDP_PORTS_LEN>() {
+        Some(bytes) => u32::from_be_bytes(*bytes),
+        None => 0,
     };
-    let ports = (u16::from_be_bytes([s0, s1]), u16::from_be_bytes([d0, d1]));
-    let flags = match protocol {
-        protocol::TCP => segment.get(TCP_FLAGS_AT).copied(),
-        _ => None,
-    };
-    Transport::new(protocol, false, Some(ports), flags)
+    let flags = segment.get(TCP_FLAGS_AT).copied().unwrap_or(0);
+    // Source port in the low half, destination in the next (`Transport`'s layout).
+    let ports = u64::from(word.rotate_left(16)) & mask(has_ports);
+    let flags = (u64::from(flags) << FLAGS_SHIFT) & mask(has_flags);
+    let known = ((u64::from(has_ports) * PORTS_KNOWN) | (u64::from(has_flags) * FLAGS_KNOWN))
+        << KNOWN_SHIFT;
+    Transport(ports | flags | u64::from(protocol) << PROTOCOL_SHIFT | known)
+}
+
+/// All ones when `set`, else zero.
+#[inline(always)]
+fn mask(set: bool) -> u64 {
+    u64::from(set).wrapping_neg()
 }
 
 #[inline]

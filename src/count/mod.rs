@@ -20,7 +20,7 @@ pub use up_down::UpDown;
 
 use crate::classify::{AddressClassifier, Direction, Verdict};
 use crate::clock::{HourClock, HourStart};
-use crate::parse::{FrameMeta, LinkType, Skip, parse_frame_with_transport};
+use crate::parse::{FrameMeta, LinkType, Skip, Transport, parse_frame_and_transport};
 use crate::service::{self, Service};
 
 /// One frame as a source hands it over.
@@ -95,9 +95,10 @@ impl Counter {
     /// Count one frame into `tally`.
     #[inline]
     pub fn count<T: Tally>(&mut self, frame: &Frame<'_>, tally: &mut T) -> Outcome {
-        let (packet, transport) =
-            match parse_frame_with_transport(frame.link, frame.data, &frame.meta) {
-                Ok(parsed) => parsed,
+        let mut transport = Transport::default();
+        let packet =
+            match parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut transport) {
+                Ok(packet) => packet,
                 Err(Skip::NotIp) => return Outcome::NotIp,
                 Err(Skip::Malformed) => {
                     tally.malformed();
