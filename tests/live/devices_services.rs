@@ -25,6 +25,12 @@
 //! Names: 192.168.50.10 by address and 192.168.50.11 by MAC address (`DEVICE_NAMES`, the MAC
 //! from the router's neighbour table), 192.168.50.12 by its PTR record (dnsmasq in the router
 //! namespace, `REVERSE_DNS`); every device shows its MAC address.
+//!
+//! The API is read twice: live (from memory, nothing committed yet) and after a restart (what the
+//! stop committed, read back from the history file). `/api/devices` (with names and MACs),
+//! `/api/summary` and `/api/query`; then `/api/services` (ids, labels, bytes; adding up to the
+//! totals) and `/api/top_ips?device=` (one device's remote addresses), whose answers of the live
+//! phase are taken before the restart and checked last.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -34,11 +40,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::TempDir;
 use crate::support::netns::{NamespaceResolver, Netns, ip, run_ok, wait_until};
-use crate::support::web::{Monitor, db_in, in_namespace};
+use crate::support::web::{Answer, Monitor, db_in, in_namespace};
 
 /// The "internet" host.
 const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
@@ -646,13 +652,30 @@ fn rows(list: &Value, key: &str) -> Vec<(String, Bytes)> {
         .collect()
 }
 
-/// Heaviest first, ties by key: the order of every list of the API.
-fn heaviest_first<K: Ord + ToString>(
-    map: impl IntoIterator<Item = (K, Bytes)>,
-) -> Vec<(String, Bytes)> {
-    let mut list: Vec<(K, Bytes)> = map.into_iter().collect();
-    list.sort_by(|(ka, a), (kb, b)| (b.0 + b.1).cmp(&(a.0 + a.1)).then(ka.cmp(kb)));
-    list.into_iter().map(|(k, b)| (k.to_string(), b)).collect()
+/// `listed` (an API list) is heaviest first and holds exactly `expected`, by key.
+fn assert_list<K: ToString>(
+    listed: &[(String, Bytes)],
+    expected: impl IntoIterator<Item = (K, Bytes)>,
+    context: &str,
+) {
+    let total = |(up, down): &Bytes| up + down;
+    assert!(
+        listed.windows(2).all(|w| total(&w[0].1) >= total(&w[1].1)),
+        "{context}: not heaviest first"
+    );
+    let got: BTreeMap<String, Bytes> = listed.iter().cloned().collect();
+    assert_eq!(got.len(), listed.len(), "{context}: a key listed twice");
+    let expected: BTreeMap<String, Bytes> = expected
+        .into_iter()
+        .map(|(key, bytes)| (key.to_string(), bytes))
+        .collect();
+    assert_eq!(got, expected, "{context}");
+}
+
+fn sum(listed: &[(String, Bytes)]) -> Bytes {
+    listed
+        .iter()
+        .fold((0, 0), |(u, d), (_, (up, down))| (u + up, d + down))
 }
 
 fn labels(service: &str) -> &'static str {
@@ -681,18 +704,8 @@ fn three_lan_hosts_behind_a_bridge_by_device_and_service() {
         )],
     );
     let names = device_names();
-    let mut monitor = Monitor::start(
-        &lab.netns,
-        &lab.router,
-        "br0",
-        &db_in(dir.path()),
-        &[
-            ("DEVICE_NAMES", names.as_str()),
-            ("AUTO_LOCAL_PREFIXES", "true"),
-            ("REVERSE_DNS", "true"),
-        ],
-    );
-    monitor.wait_ready("br0");
+    let db = db_in(dir.path());
+    let monitor = start_monitor(&lab, &db, &names);
     let recording = dir.path().join("br0.pcap");
     let tcpdump = Tcpdump::start(
         &lab.netns,
@@ -736,110 +749,157 @@ fn three_lan_hosts_behind_a_bridge_by_device_and_service() {
         }
     }
 
-    // The monitor saw it all: wait until today's totals reach the reference's.
-    let summary = poll(&monitor, "/api/summary", |s| {
+    // Live, from memory: the devices now; the answers of the endpoints still being written
+    // are taken now and checked after the devices' part (so that part runs whatever they say).
+    check_devices(&monitor, &expected, "live");
+    let live_answers: Vec<(String, Answer)> = lead_targets()
+        .into_iter()
+        .map(|target| {
+            let answer = monitor.get(&target);
+            (target, answer)
+        })
+        .collect();
+
+    // Committed at the stop, read back from the history file by a new monitor.
+    monitor.stop();
+    let monitor = start_monitor(&lab, &db, &names);
+    check_devices(&monitor, &expected, "after a restart");
+
+    // --- /api/services and /api/top_ips?device= (issue 14, being written by the lead). ---
+    for (target, answer) in live_answers {
+        check_lead_answer(&target, &answer, &expected, "live");
+    }
+    for target in lead_targets() {
+        let answer = monitor.get(&target);
+        check_lead_answer(&target, &answer, &expected, "after a restart");
+    }
+    monitor.stop();
+}
+
+fn start_monitor(lab: &Lab, db: &Path, names: &str) -> Monitor {
+    let mut monitor = Monitor::start(
+        &lab.netns,
+        &lab.router,
+        "br0",
+        db,
+        &[
+            ("DEVICE_NAMES", names),
+            ("AUTO_LOCAL_PREFIXES", "true"),
+            ("REVERSE_DNS", "true"),
+        ],
+    );
+    monitor.wait_ready("br0");
+    monitor
+}
+
+/// Today's totals, `/api/query`, and `/api/devices`: bytes, names, MAC addresses; the devices
+/// add up to the interface's totals.
+fn check_devices(monitor: &Monitor, expected: &Reference, phase: &str) {
+    // Frames reach the counters within a ring block's retire timeout: wait for the last.
+    let summary = poll(monitor, "/api/summary", |s| {
         bytes_of(&s["today"]) == expected.total
     });
     assert_eq!(
         bytes_of(&summary["today"]),
         expected.total,
-        "today's totals; log:\n{}",
+        "{phase}: today's totals; log:\n{}",
         monitor.log()
     );
     let day = today();
-    let query = json_of(&monitor, &format!("/api/query?start={day}&end={day}"));
-    assert_eq!(bytes_of(&query["summary"]), expected.total, "{query}");
+    let query = json_of(monitor, &format!("/api/query?start={day}&end={day}"));
+    assert_eq!(
+        bytes_of(&query["summary"]),
+        expected.total,
+        "{phase}: {query}"
+    );
 
-    // By device: bytes, names (the PTR name arrives on a later answer) and MAC addresses.
+    // The PTR name arrives on a later answer than the first.
     let named = |answer: &Value| {
         answer["devices"]
             .as_array()
             .is_some_and(|list| list.iter().all(|d| d.get("name").is_some()))
     };
-    let answer = poll(&monitor, "/api/devices", named);
+    let answer = poll(monitor, "/api/devices", named);
     let listed = rows(&answer["devices"], "ip");
-    assert_eq!(
-        listed,
-        heaviest_first(expected.devices.iter().map(|(ip, b)| (*ip, *b))),
-        "/api/devices: {answer}"
+    assert_list(
+        &listed,
+        expected.devices.iter().map(|(ip, bytes)| (ip, *bytes)),
+        &format!("{phase}: /api/devices: {answer}"),
     );
     for host in &HOSTS {
         let entry = answer["devices"]
             .as_array()
             .and_then(|list| list.iter().find(|d| d["ip"] == host.ip.to_string()))
-            .unwrap_or_else(|| panic!("no {} in {answer}", host.ip));
-        assert_eq!(entry["name"], host.name, "{entry}");
-        assert_eq!(entry["mac"], host.mac, "{entry}");
+            .unwrap_or_else(|| panic!("{phase}: no {} in {answer}", host.ip));
+        assert_eq!(entry["name"], host.name, "{phase}: {entry}");
+        assert_eq!(entry["mac"], host.mac, "{phase}: {entry}");
     }
-    let sum = listed
-        .iter()
-        .fold((0, 0), |(u, d), (_, (up, down))| (u + up, d + down));
     assert_eq!(
-        sum,
-        bytes_of(&summary["today"]),
-        "the devices add up to the interface total"
+        sum(&listed),
+        expected.total,
+        "{phase}: the devices add up to the interface total"
     );
-    let by_interface = json_of(
-        &monitor,
+    let ranged = json_of(
+        monitor,
         &format!("/api/devices?start={day}&end={day}&iface=br0"),
     );
-    assert_eq!(by_interface, answer, "?iface=br0 over today is the same");
-
-    // --- From here: endpoints of issue 14 still being written (/api/services, ?device=). ---
-
-    // By service: ids, labels and bytes; only what was sent (absent, not zero-filled).
-    let answer = json_of(&monitor, "/api/services");
-    let listed = rows(&answer["services"], "service");
     assert_eq!(
-        listed,
-        heaviest_first(expected.services.iter().map(|(s, b)| (*s, *b))),
-        "/api/services: {answer}"
+        ranged, answer,
+        "{phase}: ?start, ?end and ?iface=br0 of today"
     );
-    for row in answer["services"].as_array().expect("services") {
-        let service = row["service"].as_str().expect("service");
-        assert_eq!(row["label"], labels(service), "{row}");
-    }
-    let sum = listed
-        .iter()
-        .fold((0, 0), |(u, d), (_, (up, down))| (u + up, d + down));
-    assert_eq!(
-        sum, expected.total,
-        "the services add up to the interface total"
-    );
+}
 
-    // One device at a time: its services and its remote addresses.
-    for host in &HOSTS {
-        let target = format!("/api/services?device={}", host.ip);
-        let answer = json_of(&monitor, &target);
-        assert_eq!(
-            rows(&answer["services"], "service"),
-            heaviest_first(
-                expected
-                    .device_services
-                    .iter()
-                    .filter(|((device, _), _)| *device == host.ip)
-                    .map(|((_, service), b)| (*service, *b))
-            ),
-            "{target}: {answer}"
+/// A device that sent nothing.
+const SILENT: &str = "192.168.50.99";
+
+/// What is asked of the endpoints being written by the lead.
+fn lead_targets() -> Vec<String> {
+    let mut targets = vec![
+        "/api/services".to_string(),
+        format!("/api/services?start={0}&end={0}&iface=br0", today()),
+    ];
+    targets.extend(
+        HOSTS
+            .iter()
+            .map(|h| format!("/api/top_ips?device={}", h.ip)),
+    );
+    targets.push(format!("/api/top_ips?device={SILENT}"));
+    targets
+}
+
+/// `/api/services`: ids, labels and bytes of exactly the services sent (absent, not
+/// zero-filled), adding up to the totals. `/api/top_ips?device=`: the one remote address of that
+/// device with that device's bytes; none for a device without traffic.
+fn check_lead_answer(target: &str, answer: &Answer, expected: &Reference, phase: &str) {
+    assert_eq!(answer.status, 200, "{phase}: {target}: {}", answer.text());
+    let json = answer.json();
+    let context = format!("{phase}: {target}: {json}");
+    if target.starts_with("/api/services") {
+        let listed = rows(&json["services"], "service");
+        assert_list(
+            &listed,
+            expected.services.iter().map(|(s, bytes)| (s, *bytes)),
+            &context,
         );
-        let target = format!("/api/top_ips?device={}", host.ip);
-        let answer = json_of(&monitor, &target);
-        let bytes = expected.device_remotes[&(host.ip, INTERNET)];
+        for row in json["services"].as_array().expect("services") {
+            let service = row["service"].as_str().expect("service");
+            assert_eq!(row["label"], labels(service), "{context}");
+        }
         assert_eq!(
-            rows(&answer["top_ips"], "ip"),
-            vec![(INTERNET.to_string(), bytes)],
-            "{target}: {answer}"
+            sum(&listed),
+            expected.total,
+            "{context}: the services add up to the total"
         );
+    } else {
+        let device = target.rsplit('=').next().expect("a device");
+        let remotes: Vec<(Ipv4Addr, Bytes)> = expected
+            .device_remotes
+            .iter()
+            .filter(|((d, _), _)| d.to_string() == device)
+            .map(|((_, remote), bytes)| (*remote, *bytes))
+            .collect();
+        assert_list(&rows(&json["top_ips"], "ip"), remotes, &context);
     }
-    let answer = monitor.get("/api/services?device=192.168.50.99");
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    assert_eq!(
-        answer.json(),
-        json!({"services": []}),
-        "a device without traffic has no services"
-    );
-
-    monitor.stop();
 }
 
 /// Today's date in UTC (the monitor's `TZ`).
