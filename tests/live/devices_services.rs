@@ -403,7 +403,9 @@ impl Tcpdump {
                 "-Z",
                 "root",
             ])
-            .args(["-s", "0", "-w"])
+            // Headers are all the reference reads: a short snapshot and a 32 MiB buffer keep a
+            // niced tcpdump on a busy machine from dropping the offloaded 64 KiB super-packets.
+            .args(["-s", "128", "-B", "32768", "-w"])
             .arg(file)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -802,7 +804,8 @@ fn check_devices(monitor: &Monitor, expected: &Reference, phase: &str) {
     assert_eq!(
         bytes_of(&summary["today"]),
         expected.total,
-        "{phase}: today's totals; log:\n{}",
+        "{phase}: today's totals; health {}; log:\n{}",
+        json_of(monitor, "/api/health"),
         monitor.log()
     );
     let day = today();
