@@ -754,8 +754,10 @@ fn three_lan_hosts_behind_a_bridge_by_device_and_service() {
     // Live, from memory: the devices now; the answers of the endpoints still being written
     // are taken now and checked after the devices' part (so that part runs whatever they say).
     check_devices(&monitor, &expected, "live");
+    // `/metrics` counts since the start: live only.
     let live_answers: Vec<(String, Answer)> = lead_targets()
         .into_iter()
+        .chain(["/metrics".to_string()])
         .map(|target| {
             let answer = monitor.get(&target);
             (target, answer)
@@ -875,6 +877,10 @@ fn lead_targets() -> Vec<String> {
 /// device with that device's bytes; none for a device without traffic.
 fn check_lead_answer(target: &str, answer: &Answer, expected: &Reference, phase: &str) {
     assert_eq!(answer.status, 200, "{phase}: {target}: {}", answer.text());
+    if target == "/metrics" {
+        check_service_metrics(&answer.text(), expected);
+        return;
+    }
     let json = answer.json();
     let context = format!("{phase}: {target}: {json}");
     if target.starts_with("/api/services") {
@@ -903,6 +909,42 @@ fn check_lead_answer(target: &str, answer: &Answer, expected: &Reference, phase:
             .collect();
         assert_list(&rows(&json["top_ips"], "ip"), remotes, &context);
     }
+}
+
+/// `nettraffic_service_{transmit,receive}_bytes_total{device="br0",service=…}`: the bytes of
+/// exactly the services sent.
+fn check_service_metrics(text: &str, expected: &Reference) {
+    let mut counted: BTreeMap<String, Bytes> = BTreeMap::new();
+    for line in text.lines() {
+        for (family, up) in [
+            ("nettraffic_service_transmit_bytes_total{", true),
+            ("nettraffic_service_receive_bytes_total{", false),
+        ] {
+            let Some(rest) = line.strip_prefix(family) else {
+                continue;
+            };
+            let (labels, value) = rest
+                .split_once("} ")
+                .unwrap_or_else(|| panic!("a metric line: {line}"));
+            assert!(
+                labels.starts_with("device=\"br0\","),
+                "only br0 is captured: {line}"
+            );
+            let service = labels
+                .split_once("service=\"")
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map(|(service, _)| service.to_string())
+                .unwrap_or_else(|| panic!("no service label: {line}"));
+            let value: u64 = value.parse().unwrap_or_else(|_| panic!("a number: {line}"));
+            add(counted.entry(service).or_default(), up, value);
+        }
+    }
+    let wanted: BTreeMap<String, Bytes> = expected
+        .services
+        .iter()
+        .map(|(service, bytes)| (service.to_string(), *bytes))
+        .collect();
+    assert_eq!(counted, wanted, "live: /metrics by service:\n{text}");
 }
 
 /// Today's date in UTC (the monitor's `TZ`).
