@@ -1,13 +1,21 @@
-//! Issue 14, tested for real: three LAN hosts behind a Linux bridge that the monitor captures (a
-//! router or NAS whose LAN sits on `br0`, as Unraid's `br0` or Proxmox's `vmbr0` with the guests
-//! routed through the host), each talking to a documentation-range "internet" host over TCP 443
-//! (HTTPS), UDP 51820 (WireGuard) and an inbound TCP 32400 (Plex remote streaming). The devices
-//! and services the real API shows, by name, must equal what was sent.
+//! Issue 14, tested for real: three LAN hosts behind a Linux bridge that the monitor captures, each
+//! talking to a documentation-range "internet" host over TCP 443 (HTTPS), UDP 51820 (WireGuard)
+//! and an inbound TCP 32400 (Plex remote streaming), and to the file share (SMB, 445) of the
+//! monitor's own machine. The devices and services the real API shows, by name, must equal what
+//! was sent to and from the internet; the file share is LAN traffic and in none of them.
+//!
+//! Two ways a bridge is captured ([`Setup`]):
 //!
 //! ```text
+//! routing bridge: the router's LAN is br0; the monitor captures br0
 //!  h0 192.168.50.10 ─┐
 //!  h1 192.168.50.11 ─┼─ br0 192.168.50.1 [router: monitor, tcpdump] wan0 203.0.113.2 ── 203.0.113.1 inet
 //!  h2 192.168.50.12 ─┘
+//!
+//! bridge port (Proxmox vmbr0, Unraid br0): guests bridged onto the wire; the monitor captures eth0
+//!  h0 ─┐
+//!  h1 ─┼─ br0 192.168.50.2 ─ eth0 [NAS: monitor, tcpdump] ── lan0 192.168.50.1 [router] wan0 ── inet
+//!  h2 ─┘
 //! ```
 //!
 //! Plain routing, no NAT: the internet namespace routes 192.168.50.0/24 back via the router. The
@@ -15,22 +23,23 @@
 //! joined it), with different amounts per host. Ephemeral ports are 40000–40999 in every
 //! namespace, so no client port is ever a port of a named service.
 //!
-//! Expected figures are independent of the implementation: tcpdump records `br0` beside the
-//! monitor, and a small reference counter here (not the crate's parser or classifier) adds up the
-//! IPv4 total lengths per device (local address: source of upload, destination of download), per
-//! service (TCP SYN → destination port, SYN-ACK → source port, otherwise the well-known port; UDP
-//! the well-known port), per device and service, and per device and remote address. They must
-//! also be at least the payload bytes the test sent.
+//! Expected figures are independent of the implementation: tcpdump records the captured interface
+//! beside the monitor, and a small reference counter here (not the crate's parser or classifier)
+//! adds up the IPv4 total lengths per device (local address: source of upload, destination of
+//! download), per service (TCP SYN → destination port, SYN-ACK → source port, otherwise the
+//! well-known port; UDP the well-known port), per device and service, and per device and remote
+//! address. They must also be at least the payload bytes the test sent.
 //!
 //! Names: 192.168.50.10 by address and 192.168.50.11 by MAC address (`DEVICE_NAMES`, the MAC
-//! from the router's neighbour table), 192.168.50.12 by its PTR record (dnsmasq in the router
-//! namespace, `REVERSE_DNS`); every device shows its MAC address.
+//! from the neighbour table of the monitor's machine), 192.168.50.12 by its PTR record (dnsmasq
+//! beside the monitor, `REVERSE_DNS`); every device shows its MAC address.
 //!
 //! The API is read twice: live (from memory, nothing committed yet) and after a restart (what the
 //! stop committed, read back from the history file). `/api/devices` (with names and MACs),
 //! `/api/summary` and `/api/query`; then `/api/services` (ids, labels, bytes; adding up to the
-//! totals) and `/api/top_ips?device=` (one device's remote addresses), whose answers of the live
-//! phase are taken before the restart and checked last.
+//! totals), the per-service counters of `/metrics` (live only: they count since the start) and
+//! `/api/top_ips?device=` (one device's remote addresses), whose answers of the live phase are
+//! taken before the restart and checked last, so the devices' part runs whatever they say.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -50,8 +59,12 @@ use crate::support::web::{Answer, Monitor, db_in, in_namespace};
 const INTERNET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 /// The router's uplink address.
 const ROUTER_WAN: &str = "203.0.113.2";
-/// The router's (and the monitor's) own address on the bridge.
+/// The router's LAN address (the hosts' gateway).
 const ROUTER_LAN: &str = "192.168.50.1";
+/// The NAS's own address on its bridge ([`Setup::BridgePort`]).
+const NAS_LAN: &str = "192.168.50.2";
+/// The file-share port of the monitor's own machine (SMB): LAN traffic, never counted.
+const SHARE: u16 = 445;
 const LAN_PREFIX: &str = "192.168.50.0/24";
 
 const HTTPS: u16 = 443;
@@ -120,6 +133,9 @@ struct Sent {
     /// The internet client's request, then the host's stream.
     plex_request: usize,
     plex_stream: usize,
+    /// To and from the file share of the monitor's machine (LAN).
+    share_up: usize,
+    share_down: usize,
 }
 
 impl Sent {
@@ -133,6 +149,8 @@ impl Sent {
             wg_down_size: 600,
             plex_request: 300,
             plex_stream: 64 * 1024 * k,
+            share_up: 8 * 1024 * k,
+            share_down: 2 * 1024 * k,
         }
     }
 
@@ -157,10 +175,28 @@ impl Sent {
 // The lab
 // ---------------------------------------------------------------------------------------------
 
+/// Where the bridge is and what the monitor captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Setup {
+    /// The router's LAN is the bridge `br0` (192.168.50.1); the monitor runs on the router and
+    /// captures `br0`, which every routed frame passes.
+    RoutingBridge,
+    /// A NAS (Proxmox `vmbr0`, Unraid `br0`) bridges its guests straight onto the wire: `br0`
+    /// (the NAS's own 192.168.50.2) holds the guests' ports and the physical port `eth0` to a
+    /// separate router (192.168.50.1). The guests' frames never pass the bridge device, so the
+    /// monitor on the NAS captures `eth0` (docs/capture.md).
+    BridgePort,
+}
+
 struct Lab {
     netns: Netns,
     internet: String,
-    router: String,
+    /// Where the monitor and tcpdump run.
+    monitor: String,
+    /// What they capture.
+    capture: &'static str,
+    /// The monitor's own LAN address (a file share the hosts also use: LAN traffic).
+    own: Ipv4Addr,
     hosts: Vec<String>,
 }
 
@@ -171,83 +207,78 @@ fn sysctl(lab: &Netns, namespace: &str, setting: &str) {
     );
 }
 
-fn build_lab() -> Lab {
-    let mut netns = Netns::new("devsvc");
+/// `ip -n NAMESPACE ARGS…`.
+fn ip_in(namespace: &str, args: &str) {
+    let mut all = vec!["-n", namespace];
+    all.extend(args.split_whitespace());
+    ip(&all);
+}
+
+/// Ephemeral ports 40000–40999: no client port is a service port.
+const PORT_RANGE: &str = "net.ipv4.ip_local_port_range=40000 40999";
+
+fn build_lab(setup: Setup) -> Lab {
+    let label = match setup {
+        Setup::RoutingBridge => "devsvc-r",
+        Setup::BridgePort => "devsvc-p",
+    };
+    let mut netns = Netns::new(label);
     let internet = netns.add("inet");
     let router = netns.add("rtr");
     netns.veth((&router, "wan0"), (&internet, "isp0"));
-    ip(&[
-        "-n",
-        &router,
-        "addr",
-        "add",
-        &format!("{ROUTER_WAN}/24"),
-        "dev",
-        "wan0",
-    ]);
-    ip(&[
-        "-n",
+    ip_in(&router, &format!("addr add {ROUTER_WAN}/24 dev wan0"));
+    ip_in(&internet, &format!("addr add {INTERNET}/24 dev isp0"));
+    ip_in(
         &internet,
-        "addr",
-        "add",
-        &format!("{INTERNET}/24"),
-        "dev",
-        "isp0",
-    ]);
-    ip(&[
-        "-n", &internet, "route", "add", LAN_PREFIX, "via", ROUTER_WAN,
-    ]);
+        &format!("route add {LAN_PREFIX} via {ROUTER_WAN}"),
+    );
+    sysctl(&netns, &internet, PORT_RANGE);
     sysctl(&netns, &router, "net.ipv4.ip_forward=1");
-    ip(&["-n", &router, "link", "add", "br0", "type", "bridge"]);
-    ip(&[
-        "-n",
-        &router,
-        "addr",
-        "add",
-        &format!("{ROUTER_LAN}/24"),
-        "dev",
-        "br0",
-    ]);
-    ip(&["-n", &router, "link", "set", "br0", "up"]);
+    let (bridge_at, own, capture) = match setup {
+        Setup::RoutingBridge => {
+            ip_in(&router, "link add br0 type bridge");
+            ip_in(&router, &format!("addr add {ROUTER_LAN}/24 dev br0"));
+            ip_in(&router, "link set br0 up");
+            (
+                router.clone(),
+                ROUTER_LAN.parse().expect("an address"),
+                "br0",
+            )
+        }
+        Setup::BridgePort => {
+            let nas = netns.add("nas");
+            netns.veth((&router, "lan0"), (&nas, "eth0"));
+            ip_in(&router, &format!("addr add {ROUTER_LAN}/24 dev lan0"));
+            ip_in(&nas, "link add br0 type bridge");
+            ip_in(&nas, "link set eth0 master br0");
+            ip_in(&nas, &format!("addr add {NAS_LAN}/24 dev br0"));
+            ip_in(&nas, "link set br0 up");
+            ip_in(&nas, &format!("route add default via {ROUTER_LAN}"));
+            (nas, NAS_LAN.parse().expect("an address"), "eth0")
+        }
+    };
     let mut hosts = Vec::new();
     for (i, host) in HOSTS.iter().enumerate() {
         let namespace = netns.add(host.short);
         let port = format!("port{i}");
         ip(&[
             "link", "add", "eth0", "netns", &namespace, "address", host.mac, "type", "veth",
-            "peer", "name", &port, "netns", &router,
+            "peer", "name", &port, "netns", &bridge_at,
         ]);
-        ip(&["-n", &router, "link", "set", &port, "master", "br0"]);
-        ip(&["-n", &router, "link", "set", &port, "up"]);
-        ip(&["-n", &namespace, "link", "set", "eth0", "up"]);
-        ip(&[
-            "-n",
-            &namespace,
-            "addr",
-            "add",
-            &format!("{}/24", host.ip),
-            "dev",
-            "eth0",
-        ]);
-        ip(&[
-            "-n", &namespace, "route", "add", "default", "via", ROUTER_LAN,
-        ]);
-        sysctl(
-            &netns,
-            &namespace,
-            "net.ipv4.ip_local_port_range=40000 40999",
-        );
+        ip_in(&bridge_at, &format!("link set {port} master br0"));
+        ip_in(&bridge_at, &format!("link set {port} up"));
+        ip_in(&namespace, "link set eth0 up");
+        ip_in(&namespace, &format!("addr add {}/24 dev eth0", host.ip));
+        ip_in(&namespace, &format!("route add default via {ROUTER_LAN}"));
+        sysctl(&netns, &namespace, PORT_RANGE);
         hosts.push(namespace);
     }
-    sysctl(
-        &netns,
-        &internet,
-        "net.ipv4.ip_local_port_range=40000 40999",
-    );
     Lab {
         netns,
         internet,
-        router,
+        monitor: bridge_at,
+        capture,
+        own,
         hosts,
     }
 }
@@ -348,8 +379,18 @@ fn make_traffic(lab: &Lab) {
     wireguard
         .set_read_timeout(Some(IO_TIMEOUT))
         .expect("timeout");
+    let own = lab.own;
+    let share =
+        in_namespace(&lab.monitor, move || TcpListener::bind((own, SHARE))).expect("listen on 445");
     for (host, namespace) in HOSTS.iter().zip(&lab.hosts) {
         let sent = Sent::of(host);
+        tcp_exchange(
+            namespace,
+            &share,
+            (lab.own, SHARE),
+            sent.share_up,
+            sent.share_down,
+        );
         tcp_exchange(
             namespace,
             &https,
@@ -479,8 +520,9 @@ struct Reference {
     services: BTreeMap<&'static str, Bytes>,
     device_services: BTreeMap<(Ipv4Addr, &'static str), Bytes>,
     device_remotes: BTreeMap<(Ipv4Addr, Ipv4Addr), Bytes>,
-    /// IPv4 packets between two local addresses (not traffic).
+    /// IPv4 packets between two local addresses (not traffic), and their bytes.
     lan: u64,
+    lan_bytes: u64,
     /// IPv4 packets between two public addresses (there must be none).
     public_to_public: u64,
     /// Frames that are not IPv4 (ARP; IPv6 is off in every namespace).
@@ -561,8 +603,9 @@ fn reference(file: &Path) -> Reference {
             (true, false) => (source, destination, true),
             (false, true) => (destination, source, false),
             (true, true) => {
-                // The hosts' own IGMP reports, for one.
+                // The file share; the hosts' own IGMP reports.
                 counted.lan += 1;
+                counted.lan_bytes += length;
                 continue;
             }
             (false, false) => {
@@ -693,13 +736,22 @@ fn labels(service: &str) -> &'static str {
 // The test
 // ---------------------------------------------------------------------------------------------
 
-fn three_lan_hosts_behind_a_bridge_by_device_and_service() {
-    let lab = build_lab();
+fn three_lan_hosts_behind_a_routing_bridge() {
+    three_lan_hosts(Setup::RoutingBridge);
+}
+
+fn three_lan_hosts_bridged_onto_the_captured_port() {
+    three_lan_hosts(Setup::BridgePort);
+}
+
+fn three_lan_hosts(setup: Setup) {
+    let lab = build_lab(setup);
+    let iface = lab.capture;
     let dir = TempDir::new("devsvc");
     let ptr = HOSTS[2].ip.octets();
     let _dns = NamespaceResolver::dnsmasq(
         &lab.netns,
-        &lab.router,
+        &lab.monitor,
         &[format!(
             "--ptr-record={}.{}.{}.{}.in-addr.arpa,{}",
             ptr[3], ptr[2], ptr[1], ptr[0], HOSTS[2].name
@@ -708,11 +760,11 @@ fn three_lan_hosts_behind_a_bridge_by_device_and_service() {
     let names = device_names();
     let db = db_in(dir.path());
     let monitor = start_monitor(&lab, &db, &names);
-    let recording = dir.path().join("br0.pcap");
+    let recording = dir.path().join(format!("{iface}.pcap"));
     let tcpdump = Tcpdump::start(
         &lab.netns,
-        &lab.router,
-        "br0",
+        &lab.monitor,
+        iface,
         &recording,
         &dir.path().join("tcpdump.log"),
     );
@@ -727,8 +779,16 @@ fn three_lan_hosts_behind_a_bridge_by_device_and_service() {
     // The recording holds exactly what the test sent, no less than its payloads.
     assert_eq!(
         expected.public_to_public, 0,
-        "nothing public ↔ public on br0"
+        "nothing public ↔ public on {iface}"
     );
+    if setup == Setup::RoutingBridge {
+        // The file share is on the captured bridge: LAN bytes, in no device or service.
+        let share: usize = HOSTS
+            .iter()
+            .map(|h| Sent::of(h).share_up + Sent::of(h).share_down)
+            .sum();
+        assert!(expected.lan_bytes >= share as u64, "{expected:?}");
+    }
     let devices: Vec<Ipv4Addr> = expected.devices.keys().copied().collect();
     assert_eq!(devices, HOSTS.map(|h| h.ip).to_vec(), "{expected:?}");
     let services: Vec<&str> = expected.services.keys().copied().collect();
@@ -753,9 +813,9 @@ fn three_lan_hosts_behind_a_bridge_by_device_and_service() {
 
     // Live, from memory: the devices now; the answers of the endpoints still being written
     // are taken now and checked after the devices' part (so that part runs whatever they say).
-    check_devices(&monitor, &expected, "live");
+    check_devices(&monitor, &expected, iface, "live");
     // `/metrics` counts since the start: live only.
-    let live_answers: Vec<(String, Answer)> = lead_targets()
+    let live_answers: Vec<(String, Answer)> = lead_targets(iface)
         .into_iter()
         .chain(["/metrics".to_string()])
         .map(|target| {
@@ -767,15 +827,15 @@ fn three_lan_hosts_behind_a_bridge_by_device_and_service() {
     // Committed at the stop, read back from the history file by a new monitor.
     monitor.stop();
     let monitor = start_monitor(&lab, &db, &names);
-    check_devices(&monitor, &expected, "after a restart");
+    check_devices(&monitor, &expected, iface, "after a restart");
 
     // --- /api/services and /api/top_ips?device= (issue 14, being written by the lead). ---
     for (target, answer) in live_answers {
-        check_lead_answer(&target, &answer, &expected, "live");
+        check_lead_answer(&target, &answer, &expected, iface, "live");
     }
-    for target in lead_targets() {
+    for target in lead_targets(iface) {
         let answer = monitor.get(&target);
-        check_lead_answer(&target, &answer, &expected, "after a restart");
+        check_lead_answer(&target, &answer, &expected, iface, "after a restart");
     }
     monitor.stop();
 }
@@ -783,8 +843,8 @@ fn three_lan_hosts_behind_a_bridge_by_device_and_service() {
 fn start_monitor(lab: &Lab, db: &Path, names: &str) -> Monitor {
     let mut monitor = Monitor::start(
         &lab.netns,
-        &lab.router,
-        "br0",
+        &lab.monitor,
+        lab.capture,
         db,
         &[
             ("DEVICE_NAMES", names),
@@ -792,13 +852,13 @@ fn start_monitor(lab: &Lab, db: &Path, names: &str) -> Monitor {
             ("REVERSE_DNS", "true"),
         ],
     );
-    monitor.wait_ready("br0");
+    monitor.wait_ready(lab.capture);
     monitor
 }
 
 /// Today's totals, `/api/query`, and `/api/devices`: bytes, names, MAC addresses; the devices
 /// add up to the interface's totals.
-fn check_devices(monitor: &Monitor, expected: &Reference, phase: &str) {
+fn check_devices(monitor: &Monitor, expected: &Reference, iface: &str, phase: &str) {
     // Frames reach the counters within a ring block's retire timeout: wait for the last.
     let summary = poll(monitor, "/api/summary", |s| {
         bytes_of(&s["today"]) == expected.total
@@ -846,22 +906,19 @@ fn check_devices(monitor: &Monitor, expected: &Reference, phase: &str) {
     );
     let ranged = json_of(
         monitor,
-        &format!("/api/devices?start={day}&end={day}&iface=br0"),
+        &format!("/api/devices?start={day}&end={day}&iface={iface}"),
     );
-    assert_eq!(
-        ranged, answer,
-        "{phase}: ?start, ?end and ?iface=br0 of today"
-    );
+    assert_eq!(ranged, answer, "{phase}: ?start, ?end and ?iface of today");
 }
 
 /// A device that sent nothing.
 const SILENT: &str = "192.168.50.99";
 
 /// What is asked of the endpoints being written by the lead.
-fn lead_targets() -> Vec<String> {
+fn lead_targets(iface: &str) -> Vec<String> {
     let mut targets = vec![
         "/api/services".to_string(),
-        format!("/api/services?start={0}&end={0}&iface=br0", today()),
+        format!("/api/services?start={0}&end={0}&iface={iface}", today()),
     ];
     targets.extend(
         HOSTS
@@ -875,10 +932,16 @@ fn lead_targets() -> Vec<String> {
 /// `/api/services`: ids, labels and bytes of exactly the services sent (absent, not
 /// zero-filled), adding up to the totals. `/api/top_ips?device=`: the one remote address of that
 /// device with that device's bytes; none for a device without traffic.
-fn check_lead_answer(target: &str, answer: &Answer, expected: &Reference, phase: &str) {
+fn check_lead_answer(
+    target: &str,
+    answer: &Answer,
+    expected: &Reference,
+    iface: &str,
+    phase: &str,
+) {
     assert_eq!(answer.status, 200, "{phase}: {target}: {}", answer.text());
     if target == "/metrics" {
-        check_service_metrics(&answer.text(), expected);
+        check_service_metrics(&answer.text(), expected, iface);
         return;
     }
     let json = answer.json();
@@ -911,9 +974,9 @@ fn check_lead_answer(target: &str, answer: &Answer, expected: &Reference, phase:
     }
 }
 
-/// `nettraffic_service_{transmit,receive}_bytes_total{device="br0",service=…}`: the bytes of
+/// `nettraffic_service_{transmit,receive}_bytes_total{device=IFACE,service=…}`: the bytes of
 /// exactly the services sent.
-fn check_service_metrics(text: &str, expected: &Reference) {
+fn check_service_metrics(text: &str, expected: &Reference, iface: &str) {
     let mut counted: BTreeMap<String, Bytes> = BTreeMap::new();
     for line in text.lines() {
         for (family, up) in [
@@ -927,8 +990,8 @@ fn check_service_metrics(text: &str, expected: &Reference) {
                 .split_once("} ")
                 .unwrap_or_else(|| panic!("a metric line: {line}"));
             assert!(
-                labels.starts_with("device=\"br0\","),
-                "only br0 is captured: {line}"
+                labels.starts_with(&format!("device=\"{iface}\",")),
+                "only {iface} is captured: {line}"
             );
             let service = labels
                 .split_once("service=\"")
@@ -957,5 +1020,7 @@ fn today() -> String {
 
 tests! {
     #[needs(Netns, Tool("tcpdump"), Tool("dnsmasq"), Tool("kill"))]
-    three_lan_hosts_behind_a_bridge_by_device_and_service,
+    three_lan_hosts_behind_a_routing_bridge,
+    #[needs(Netns, Tool("tcpdump"), Tool("dnsmasq"), Tool("kill"))]
+    three_lan_hosts_bridged_onto_the_captured_port,
 }
