@@ -79,6 +79,7 @@ const STRINGS = {
     device_all_tag: '全部设备',
     device_hourly: '按设备不保留小时数据：改为按天显示',
     device_hours_note: '按设备不保留小时数据：此图为全部设备',
+    services_all_devices: '全部设备（服务不按设备统计）',
   },
   en: {
     subtitle: 'Public traffic monitor',
@@ -157,6 +158,7 @@ const STRINGS = {
     device_all_tag: 'All devices',
     device_hourly: 'Hourly figures are not kept per device: shown by day',
     device_hours_note: 'Hourly figures are not kept per device: all devices here',
+    services_all_devices: 'All devices (services are not kept per device)',
   },
 };
 

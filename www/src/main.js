@@ -28,6 +28,7 @@ const state = {
   geoip: false, // GEOIP_DB is set: an answer of /api/top_ips named a place (see isNoGeoip)
   device: null, // the device filter: {ip, name, mac} of an /api/devices entry, or null
   rangeTotal: null, // {key, bytes}: the range's total of all devices, the devices' shares' whole
+  servicesByDevice: true, // false once /api/services has refused `device` (see getWho)
 };
 
 // ECharts is 93 % of the page's weight: it is a separate module, fetched in parallel (the page
@@ -723,14 +724,27 @@ function showPlaces(request, answer) {
 /** Devices listed in Top devices. */
 const DEVICES_LIMIT = 10;
 
-/** Both panels' answers for `request`; each resolves to its list or to its error. */
+/** Whether an error is /api/services refusing `device` (a monitor that keeps services per interface only). */
+function isNoDeviceServices(error) {
+  return error instanceof ApiError && error.status === 400 && /device/.test(error.message);
+}
+
+/**
+ * Both panels' answers for `request`: `devices` and `services` each its list or its error, and
+ * `servicesDevice` the device the services are of ('' for every device). Should /api/services
+ * refuse `device`, every device's services are shown (and said so), and it is not asked again.
+ */
 function getWho(request) {
   const params = withIface({ start: request.start, end: request.end });
   const list = (promise, key) => promise.then((answer) => (Array.isArray(answer[key]) ? answer[key] : []), (error) => error);
-  return Promise.all([
-    list(getJson('devices', { ...params, limit: DEVICES_LIMIT }), 'devices'),
-    list(getJson('services', withDevice(params)), 'services'),
-  ]).then(([devices, services]) => ({ devices, services }));
+  const device = state.servicesByDevice ? deviceIp() : '';
+  const services = list(getJson('services', device ? { ...params, device } : params), 'services').then((answer) => {
+    if (!device || !isNoDeviceServices(answer)) return { services: answer, servicesDevice: device };
+    state.servicesByDevice = false;
+    return list(getJson('services', params), 'services').then((all) => ({ services: all, servicesDevice: '' }));
+  });
+  return Promise.all([list(getJson('devices', { ...params, limit: DEVICES_LIMIT }), 'devices'), services])
+    .then(([devices, answer]) => ({ devices, ...answer }));
 }
 
 /** The name a device is shown by: its name, else its address. */
@@ -841,8 +855,10 @@ function showWho(request, who) {
     request,
     devices: who.devices instanceof Error ? shown?.devices : who.devices,
     services: who.services instanceof Error ? shown?.services : who.services,
+    servicesDevice: who.services instanceof Error ? shown?.servicesDevice ?? '' : who.servicesDevice,
   };
   renderWho();
+  renderDeviceFilter();
 }
 
 function rangeKey(request) {
@@ -867,6 +883,11 @@ function renderDeviceFilter() {
     tag.textContent = device ? t('device_tag').replace('{name}', deviceLabel(device)) : '';
     tag.title = device ? device.ip : '';
   }
+  // The services are the device's once their answer is; every device's when the server keeps
+  // them per interface only (then a note says so instead of the tag).
+  const servicesOf = state.data.who?.servicesDevice ?? '';
+  $('#services-tag').hidden = !device || servicesOf !== device.ip;
+  $('#services-all').hidden = !device || state.servicesByDevice;
   const query = state.data.query;
   $('#device-note').hidden = !(device && query && query.request.granularity === 'hour');
   $('#hours-note').hidden = !device;
