@@ -28,7 +28,8 @@
 //! QUIC, WireGuard, inbound Plex and ping, today and three days ago, and starts the monitor with
 //! `DEVICE_NAMES`: `tests/dashboard/devices.test.mjs` checks the Top devices and Top services
 //! panels against /api/devices and /api/services, and that choosing a device filters the range's
-//! addresses, chart and services (`device=`) until it is cleared.
+//! addresses, chart and services (`device=`; or, when /api/services refuses `device`, shows every
+//! device's services and says so) until it is cleared.
 //!
 //! Screenshots go to `$NTS_SCREENSHOTS` (relative to the repository; `docs/screenshots` to
 //! refresh the README's) or else to a folder under the target directory.
