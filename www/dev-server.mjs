@@ -59,6 +59,7 @@ function query(params) {
   if (!start || !end) return [400, { error: 'start and end are required' }];
   if (end < start) return [400, { error: 'end is before start' }];
   if (!['hour', 'day', 'month'].includes(granularity)) return [400, { error: `unknown granularity "${granularity}"` }];
+  if (params.get('device') && granularity === 'hour') return [400, { error: 'granularity=hour is not kept per device: use day or month' }];
   let series;
   if (granularity === 'hour') {
     series = days(start, end).flatMap((day) => Array.from({ length: 24 }, (_, h) => {
@@ -108,6 +109,32 @@ function peers() {
 
 function topIps() {
   return [200, { top_ips: peers() }];
+}
+
+// Made-up devices and services (/api/devices, /api/services); `device=` scales the services down
+// and refuses hourly queries, as the real server does.
+const DEVICES = [
+  { ip: '192.168.1.20', name: 'Living-room TV', mac: '3c:7c:3f:1e:20:aa' },
+  { ip: '192.168.1.10', name: 'NAS', mac: '00:11:32:aa:bb:cc' },
+  { ip: '192.168.1.35', mac: 'a4:83:e7:12:34:56' },
+  { ip: 'fd00::5eb7:1fff:fe00:30' },
+  { ip: '192.168.1.60', name: 'A laptop with a rather long name for the narrow phone layout' },
+];
+const SERVICES = [
+  ['https', 'HTTPS'], ['quic', 'QUIC (HTTP/3)'], ['plex', 'Plex'], ['wireguard', 'WireGuard'],
+  ['dns', 'DNS'], ['bittorrent', 'BitTorrent'], ['other-tcp', 'Other TCP'], ['icmp', 'ICMP (ping)'], ['fragment', 'IP fragments after the first'],
+];
+const entry = (bytes, share) => {
+  const up = Math.round(bytes * share);
+  return { bytes, bytes_fmt: fmt(bytes), up_bytes: up, down_bytes: bytes - up };
+};
+function devices(params) {
+  const limit = Number(params.get('limit') || 20);
+  return [200, { devices: DEVICES.slice(0, limit).map((d, i) => ({ ...d, ...entry(Math.round(2.3e9 / (i + 1) ** 1.6), 0.08 + 0.05 * i) })) }];
+}
+function services(params) {
+  const scale = params.get('device') ? 0.3 : 1;
+  return [200, { services: SERVICES.map(([service, label], i) => ({ service, label, ...entry(Math.round((scale * 1.7e9) / (i + 1) ** 1.5), 0.1) })) }];
 }
 
 /** /api/networks over the made-up peers: groups, more, unknown, untracked (a fifth), total. */
@@ -218,6 +245,8 @@ function api(name, params) {
     case 'quota': return quota();
     case 'date_range': return [200, { min: '2025-03-14', max: today }];
     case 'top_ips': return topIps();
+    case 'devices': return devices(params);
+    case 'services': return services(params);
     case 'networks': return networks(params);
     case 'query': return query(params);
     case 'health': return [200, { status: 'ok', ts: new Date().toISOString(), interfaces: ifaces.map((n) => ({ name: n, state: 'capturing', drops: 0 })) }];

@@ -24,6 +24,13 @@
 //! and starts the monitor with `GEOIP_DB`: `tests/dashboard/geoip.test.mjs` checks the addresses'
 //! countries and networks and the By-network and By-country panels against the API.
 //!
+//! A third test imports a capture of several LAN devices talking to public hosts over HTTPS,
+//! QUIC, WireGuard, inbound Plex and ping, today and three days ago, and starts the monitor with
+//! `DEVICE_NAMES`: `tests/dashboard/devices.test.mjs` checks the Top devices and Top services
+//! panels against /api/devices and /api/services, and that choosing a device filters the range's
+//! addresses, chart and services (`device=`; or, when /api/services refuses `device`, shows every
+//! device's services and says so) until it is cleared.
+//!
 //! Screenshots go to `$NTS_SCREENSHOTS` (relative to the repository; `docs/screenshots` to
 //! refresh the README's) or else to a folder under the target directory.
 
@@ -36,7 +43,8 @@ use crate::api_geoip::databases;
 use crate::support::netns::{NamespaceResolver, Netns, Spawned, ip, run_ok, wait_until};
 use crate::support::web::Monitor;
 use crate::support::{
-    ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, capture, captures_dir, eth, ipv4,
+    ETHERTYPE_IPV4, ETHERTYPE_IPV6, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, capture,
+    captures_dir, eth, ipv4, ipv6,
 };
 
 /// The zone of the monitor and the import: no daylight saving, so a day has 24 hours.
@@ -409,6 +417,191 @@ fn dashboard_networks_and_countries_with_geoip() {
     monitor.stop();
 }
 
+/// The devices capture, one flow a line: local device, remote, protocol, local port, remote port,
+/// packets up, packets down, IP bytes a packet, days before today. 192.168.1.20 (named by
+/// `DEVICE_NAMES`) streams over HTTPS and QUIC, 192.168.1.10 serves Plex to the internet and
+/// keeps a WireGuard tunnel, 192.168.1.30 browses a little and pings, fd00::40 uses HTTPS over
+/// IPv6. Three days ago (first, so that the capture's times only grow) only two of them, so that a
+/// longer range answers differently from today. tests/dashboard/devices.test.mjs counts today's
+/// devices from these lines by hand.
+const FLOWS: &[&str] = &[
+    "192.168.1.10  203.0.113.9    tcp   32400 50200  400   40 1500 3",
+    "192.168.1.30  198.51.100.1   icmp      0     0   20   20   84 3",
+    "192.168.1.20  203.0.113.80   tcp   51000   443   40  300 1500 0",
+    "192.168.1.20  198.51.100.44  udp   52000   443   20  120 1400 0",
+    "192.168.1.10  203.0.113.9    tcp   32400 50123  200   30 1500 0",
+    "192.168.1.10  198.51.100.77  udp   40000 51820   60   60  900 0",
+    "192.168.1.30  203.0.113.80   tcp   53000   443   10   25 1200 0",
+    "192.168.1.30  198.51.100.1   icmp      0     0    8    8   84 0",
+    "fd00::40      2001:db8::80   tcp   54000   443   15   70 1300 0",
+];
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const ICMP: u8 = 1;
+
+/// One line of [`FLOWS`].
+struct Flow<'a> {
+    local: &'a str,
+    remote: &'a str,
+    protocol: u8,
+    ports: (u16, u16),
+    packets: (u32, u32),
+    size: u16,
+    days_ago: i64,
+}
+
+fn flow(line: &str) -> Flow<'_> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [
+        local,
+        remote,
+        protocol,
+        local_port,
+        remote_port,
+        up,
+        down,
+        size,
+        days_ago,
+    ] = fields[..]
+    else {
+        panic!("a flow has nine fields: {line}");
+    };
+    let number = |text: &str| -> u32 { text.parse().expect("a number") };
+    Flow {
+        local,
+        remote,
+        protocol: match protocol {
+            "tcp" => TCP,
+            "udp" => UDP,
+            "icmp" => ICMP,
+            other => panic!("unknown protocol {other}"),
+        },
+        ports: (
+            u16::try_from(number(local_port)).expect("a port"),
+            u16::try_from(number(remote_port)).expect("a port"),
+        ),
+        packets: (number(up), number(down)),
+        size: u16::try_from(number(size)).expect("an IP length"),
+        days_ago: i64::from(number(days_ago)),
+    }
+}
+
+/// The headers (IP, and the transport's first 20 or 8 bytes) of one packet of `flow`, sent by the
+/// local device when `up`, else to it.
+fn flow_packet(flow: &Flow<'_>, up: bool) -> Vec<u8> {
+    let (src, dst, ports) = if up {
+        (flow.local, flow.remote, flow.ports)
+    } else {
+        (flow.remote, flow.local, (flow.ports.1, flow.ports.0))
+    };
+    let mut packet = if src.contains(':') {
+        let mut header = ipv6(src, dst, flow.size - 40);
+        header[6] = flow.protocol;
+        header
+    } else {
+        let mut header = ipv4(src, dst, flow.size);
+        header[9] = flow.protocol;
+        header
+    };
+    match flow.protocol {
+        TCP => {
+            let mut tcp = [0u8; 20];
+            tcp[0..2].copy_from_slice(&ports.0.to_be_bytes());
+            tcp[2..4].copy_from_slice(&ports.1.to_be_bytes());
+            tcp[12] = 5 << 4;
+            tcp[13] = 0x10; // ACK: mid-connection, named by its well-known side
+            packet.extend_from_slice(&tcp);
+        }
+        UDP => {
+            let mut udp = [0u8; 8];
+            udp[0..2].copy_from_slice(&ports.0.to_be_bytes());
+            udp[2..4].copy_from_slice(&ports.1.to_be_bytes());
+            packet.extend_from_slice(&udp);
+        }
+        _ => packet.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0, 0]), // ICMP echo request
+    }
+    packet
+}
+
+/// [`FLOWS`] as a capture: headers only, the wire length says how long each frame was.
+fn devices_capture() -> Vec<u8> {
+    let end = today_end(unix_now());
+    let mut pcap = PcapWriter::new(PCAP_MAGIC_MICROSECONDS, false, 1);
+    for (index, line) in FLOWS.iter().enumerate() {
+        let flow = flow(line);
+        let at = u32::try_from(end - 40 + index as i64 - flow.days_ago * DAY).expect("fits");
+        let ethertype = if flow.local.contains(':') {
+            ETHERTYPE_IPV6
+        } else {
+            ETHERTYPE_IPV4
+        };
+        let wire = 14 + u32::from(flow.size);
+        for (up, count) in [(true, flow.packets.0), (false, flow.packets.1)] {
+            let frame = eth(ethertype, &flow_packet(&flow, up));
+            for i in 0..count {
+                pcap = pcap.record(at, i * 100, wire, &frame);
+            }
+        }
+    }
+    pcap.finish()
+}
+
+/// The Top devices and Top services panels and the device filter against the real monitor over
+/// an imported history of several LAN devices (`tests/dashboard/devices.test.mjs`).
+fn dashboard_devices_and_services() {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard");
+    require_browser_tools(&tests);
+
+    let dir = TempDir::new("dashboard-devices");
+    let db = dir.path().join("data").join("traffic.redb");
+    let file = dir.write("devices.pcap", &devices_capture());
+    let output = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"))
+            .arg("import")
+            .arg(&file)
+            .env("DB_PATH", &db)
+            .env("TZ", ZONE)
+            .env_remove("LOCAL_PREFIXES")
+            .env_remove("EXCLUDE_IPV6_PREFIX")
+            .env_remove("DEVICE_NAMES"),
+        Duration::from_secs(60),
+    );
+    eprintln!("import: {}", String::from_utf8_lossy(&output.stdout).trim());
+
+    let mut lab = Netns::new("ddev");
+    let ns = lab.add("m");
+    lab.veth((&ns, "va"), (&ns, "vb"));
+    let settings = [
+        ("TZ", ZONE),
+        ("DEVICE_NAMES", "192.168.1.20=Living-room TV"),
+    ];
+    let mut monitor = Monitor::start(&lab, &ns, "vb", &db, &settings);
+    monitor.wait_ready("vb");
+
+    let screenshots = screenshot_dir();
+    let mut browser = lab.exec(&ns, "node");
+    browser
+        .arg(tests.join("devices.test.mjs"))
+        .current_dir(&tests)
+        .env("BASE_URL", "http://127.0.0.1:8080/")
+        .env("SCREENSHOTS", &screenshots)
+        .env("NAMED_DEVICE", "192.168.1.20=Living-room TV")
+        .stdin(Stdio::null());
+    let output =
+        Spawned::new(&mut browser).finish(Duration::from_secs(180), "the devices browser test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "the devices browser test failed ({}):\n{stdout}\n{}\nmonitor log:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        monitor.log()
+    );
+    monitor.stop();
+}
+
 /// SIGTERM, and SIGKILL when it is not gone within 10 s.
 fn stop_monitor(monitor: &mut std::process::Child) {
     let _ = Command::new("kill")
@@ -425,4 +618,6 @@ tests! {
     dashboard_in_chromium_against_the_real_monitor,
     #[needs(Netns, Tool("tcpreplay"), Dashboard, Tool("chromium"), Tool("node"), Playwright, GeoPython, Tool("dnsmasq"))]
     dashboard_networks_and_countries_with_geoip,
+    #[needs(Netns, Dashboard, Tool("chromium"), Tool("node"), Playwright)]
+    dashboard_devices_and_services,
 }

@@ -70,6 +70,16 @@ const STRINGS = {
     places_more_tip: '列表之外的网络或国家/地区，合计',
     places_unknown_tip: 'GEOIP_DB 的文件中没有的地址',
     places_untracked_tip: '每天只保留流量最大的 TOP_IPS_PER_DAY 个地址，其余流量无法归属',
+    devices_title: '设备流量排行',
+    services_title: '服务流量排行',
+    device_filter: '设备筛选',
+    device_clear: '取消设备筛选',
+    device_pick: '点击设备可按设备筛选图表和地址',
+    device_tag: '设备：{name}',
+    device_all_tag: '全部设备',
+    device_hourly: '按设备不保留小时数据：改为按天显示',
+    device_hours_note: '按设备不保留小时数据：此图为全部设备',
+    services_all_devices: '全部设备（服务不按设备统计）',
   },
   en: {
     subtitle: 'Public traffic monitor',
@@ -139,6 +149,16 @@ const STRINGS = {
     places_more_tip: 'The networks or countries beyond the list, together',
     places_unknown_tip: 'Addresses that no GEOIP_DB file knows',
     places_untracked_tip: 'Each day keeps its TOP_IPS_PER_DAY heaviest addresses; the rest of its traffic cannot be placed',
+    devices_title: 'Top devices',
+    services_title: 'Top services',
+    device_filter: 'Device filter',
+    device_clear: 'Clear the device filter',
+    device_pick: 'Click a device to filter the charts and addresses by it',
+    device_tag: 'Device: {name}',
+    device_all_tag: 'All devices',
+    device_hourly: 'Hourly figures are not kept per device: shown by day',
+    device_hours_note: 'Hourly figures are not kept per device: all devices here',
+    services_all_devices: 'All devices (services are not kept per device)',
   },
 };
 
@@ -157,6 +177,42 @@ let current = STRINGS[stored()] ? stored() : 'zh';
 
 export function t(key) {
   return STRINGS[current][key] ?? STRINGS.zh[key] ?? key;
+}
+
+// The services of /api/services in Chinese, by their stable id (src/service.rs TABLE); English
+// shows the API's own label, and so does Chinese for an id not listed here.
+const SERVICES_ZH = {
+  https: 'HTTPS',
+  http: 'HTTP',
+  quic: 'QUIC (HTTP/3)',
+  dns: 'DNS 域名解析',
+  ssh: 'SSH',
+  ntp: 'NTP 时间同步',
+  stun: 'STUN',
+  wireguard: 'WireGuard',
+  tailscale: 'Tailscale',
+  openvpn: 'OpenVPN',
+  bittorrent: 'BitTorrent',
+  plex: 'Plex',
+  jellyfin: 'Jellyfin',
+  'synology-dsm': '群晖 DSM',
+  smb: 'SMB 文件共享',
+  rsync: 'rsync',
+  smtp: 'SMTP 邮件',
+  imap: 'IMAP 邮件',
+  'other-tcp': '其他 TCP',
+  'other-udp': '其他 UDP',
+  icmp: 'ICMP (ping)',
+  esp: 'IPsec ESP',
+  gre: 'GRE 隧道',
+  fragment: 'IP 分片（首片之后）',
+  'other-ip': '其他 IP 协议',
+};
+
+/** The name shown for a service: its Chinese name in Chinese, else the API's `label` (else the id). */
+export function serviceLabel(service, label) {
+  if (current === 'zh' && Object.hasOwn(SERVICES_ZH, service)) return SERVICES_ZH[service];
+  return label || service;
 }
 
 /** Switch language, remember it, and rewrite every data-i18n element. */

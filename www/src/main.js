@@ -2,12 +2,14 @@
 // 3 s, cards and the billing cycle's figures 10 s, today's hours and addresses and the range's
 // networks and countries 60 s, 30-day and 12-month bars and the past billing cycles 2 min; paused
 // while the tab is hidden), and shows every failed request in the page instead of swallowing it.
+// A device chosen in the Top devices panel filters the range's chart and addresses, the services,
+// the 30-day and 12-month bars and today's addresses (`device=` of the API) until it is cleared.
 
 import './style.css';
 import { ApiError, getJson } from './api.js';
-import { QUICK_RANGES, isDay, localToday, todayIn } from './dates.js';
+import { QUICK_RANGES, addDays, isDay, localToday, todayIn } from './dates.js';
 import { formatBitRate, formatBytes, formatExactBytes, formatPercent, formatShare } from './format.js';
-import { applyStatic, setLang, t } from './i18n.js';
+import { applyStatic, serviceLabel, setLang, t } from './i18n.js';
 
 const $ = (selector) => document.querySelector(selector);
 const IFACE_KEY = 'nts.iface';
@@ -24,6 +26,9 @@ const state = {
   querySeq: 0,
   queryBusy: false,
   geoip: false, // GEOIP_DB is set: an answer of /api/top_ips named a place (see isNoGeoip)
+  device: null, // the device filter: {ip, name, mac} of an /api/devices entry, or null
+  rangeTotal: null, // {key, bytes}: the range's total of all devices, the devices' shares' whole
+  servicesByDevice: true, // false once /api/services has refused `device` (see getWho)
 };
 
 // ECharts is 93 % of the page's weight: it is a separate module, fetched in parallel (the page
@@ -59,6 +64,15 @@ function serverToday() {
 
 function withIface(params = {}) {
   return state.iface ? { ...params, iface: state.iface } : params;
+}
+
+/** The address of the device filter, or '' for every device. */
+function deviceIp() {
+  return state.device ? state.device.ip : '';
+}
+
+function withDevice(params = {}) {
+  return state.device ? { ...params, device: state.device.ip } : params;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +370,8 @@ const toPoints = {
 };
 
 function renderHistory() {
+  // Hours are not kept per device: today's hours stay those of every device, and say so.
+  $('#hours-note').hidden = !state.device;
   if (!chartKit) return;
   const { days, months, hours } = state.data;
   if (days) chartKit.drawTraffic(charts.days, toPoints.day(days), 'bars');
@@ -377,15 +393,42 @@ function loadCharts() {
   });
 }
 
+// With a device chosen, the 30 days and 12 months are /api/query's series for it (the same rows).
+
 async function loadDays() {
-  const answer = await getJson('history/30days', withIface());
-  state.data.days = answer.days;
-  state.lastDay30 = answer.days.length ? answer.days[answer.days.length - 1].day : null;
+  const device = deviceIp();
+  let days;
+  if (device) {
+    const today = serverToday();
+    const request = { start: addDays(today, -29), end: today, granularity: 'day', device };
+    days = (await getJson('query', withIface(request))).series;
+  } else {
+    days = (await getJson('history/30days', withIface())).days;
+    state.lastDay30 = days.length ? days[days.length - 1].day : null;
+  }
+  if (device !== deviceIp()) return; // the filter changed meanwhile: its own load draws
+  state.data.days = days;
   renderHistory();
 }
 
+/** The first day of the month 11 months before `day`'s. */
+function twelveMonthsBefore(day) {
+  const months = Number(day.slice(0, 4)) * 12 + Number(day.slice(5, 7)) - 1 - 11;
+  return `${String(Math.floor(months / 12)).padStart(4, '0')}-${String((months % 12) + 1).padStart(2, '0')}-01`;
+}
+
 async function loadMonths() {
-  state.data.months = (await getJson('history/12months', withIface())).months;
+  const device = deviceIp();
+  let months;
+  if (device) {
+    const today = serverToday();
+    const request = { start: twelveMonthsBefore(today), end: today, granularity: 'month', device };
+    months = (await getJson('query', withIface(request))).series;
+  } else {
+    months = (await getJson('history/12months', withIface())).months;
+  }
+  if (device !== deviceIp()) return;
+  state.data.months = months;
   renderHistory();
 }
 
@@ -425,9 +468,10 @@ function hasPlaces(entries) {
  * under the label; `labelClass` styles the label (`ip` an address, `name` a network or country).
  * A row without `rank` is a remainder (more, unknown, untracked) or the total.
  */
-function listRow({ rank, label, labelClass = 'name', title, place, bytes, bytesFmt, up, down, cls = '' }, whole) {
+function listRow({ rank, label, labelClass = 'name', title, place, bytes, bytesFmt, up, down, updown = false, cls = '' }, whole) {
   const item = document.createElement('li');
-  item.className = [rank && rank <= 3 ? `rank-${rank}` : '', place ? 'has-place' : '', cls].filter(Boolean).join(' ');
+  item.className = [rank && rank <= 3 ? `rank-${rank}` : '', place ? 'has-place' : '', updown ? 'has-updown' : '', cls]
+    .filter(Boolean).join(' ');
   const rankCell = document.createElement('span');
   rankCell.className = 'rank';
   rankCell.textContent = rank ? String(rank) : '';
@@ -462,8 +506,23 @@ function listRow({ rank, label, labelClass = 'name', title, place, bytes, bytesF
   }
   item.append(rankCell, labelCell);
   if (place) item.append(place);
+  if (updown) item.append(upDownCell(up, down));
   item.append(bytesCell, bar, share);
   return item;
+}
+
+/** "↑ 1.20 KB ↓ 3.00 MB", each written as the API writes its *_fmt, exact on hover. */
+function upDownCell(up, down) {
+  const cell = document.createElement('span');
+  cell.className = 'updown';
+  for (const [value, cls, arrow] of [[up, 'up', '↑'], [down, 'down', '↓']]) {
+    const part = document.createElement('span');
+    part.className = cls;
+    part.textContent = `${arrow} ${formatBytes(value)}`;
+    part.title = `${t(cls)} ${formatExactBytes(value)}`;
+    cell.append(part);
+  }
+  return cell;
 }
 
 /** The "no data" line of an empty list. */
@@ -522,12 +581,16 @@ function renderTopList(list, entries, total) {
 function renderTopToday() {
   const top = state.data.topToday;
   if (!top) return;
-  const total = state.data.summary ? state.data.summary.today.total_bytes : 0;
+  // Shares of today's total, or of the listed addresses for one device (its total is not asked).
+  const total = state.data.summary && !state.device ? state.data.summary.today.total_bytes : 0;
   renderTopList($('#top-today'), top, total);
 }
 
 async function loadTopToday() {
-  state.data.topToday = (await getJson('top_ips', withIface())).top_ips;
+  const device = deviceIp();
+  const top = (await getJson('top_ips', withIface(withDevice()))).top_ips;
+  if (device !== deviceIp()) return;
+  state.data.topToday = top;
   if (hasPlaces(state.data.topToday)) state.geoip = true;
   renderTopToday();
 }
@@ -650,6 +713,199 @@ function showPlaces(request, answer) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Devices and services of the range, and the device filter
+// ---------------------------------------------------------------------------------------------
+
+// Both panels follow the range and the interface. Top devices always lists every device (it is
+// where one is chosen); Top services is that of the chosen device when there is one. Clicking a
+// device chooses it, clicking it again or the filter's × clears it. The filter is not remembered
+// across loads of the page.
+
+/** Devices listed in Top devices. */
+const DEVICES_LIMIT = 10;
+
+/** Whether an error is /api/services refusing `device` (a monitor that keeps services per interface only). */
+function isNoDeviceServices(error) {
+  return error instanceof ApiError && error.status === 400 && /device/.test(error.message);
+}
+
+/**
+ * Both panels' answers for `request`: `devices` and `services` each its list or its error, and
+ * `servicesDevice` the device the services are of ('' for every device). Should /api/services
+ * refuse `device`, every device's services are shown (and said so), and it is not asked again.
+ */
+function getWho(request) {
+  const params = withIface({ start: request.start, end: request.end });
+  const list = (promise, key) => promise.then((answer) => (Array.isArray(answer[key]) ? answer[key] : []), (error) => error);
+  const device = state.servicesByDevice ? deviceIp() : '';
+  const services = list(getJson('services', device ? { ...params, device } : params), 'services').then((answer) => {
+    if (!device || !isNoDeviceServices(answer)) return { services: answer, servicesDevice: device };
+    state.servicesByDevice = false;
+    return list(getJson('services', params), 'services').then((all) => ({ services: all, servicesDevice: '' }));
+  });
+  return Promise.all([list(getJson('devices', { ...params, limit: DEVICES_LIMIT }), 'devices'), services])
+    .then(([devices, answer]) => ({ devices, ...answer }));
+}
+
+/** The name a device is shown by: its name, else its address. */
+function deviceLabel(device) {
+  return device.name || device.ip;
+}
+
+/** A device's row: its name (when it has one) above its address and MAC, up, down and total. */
+function deviceRow(device, index, whole) {
+  const first = document.createElement('span');
+  first.className = device.name ? 'dev-name' : 'dev-ip';
+  first.textContent = device.name || device.ip;
+  let place = null;
+  if (device.name || device.mac) {
+    place = document.createElement('span');
+    place.className = 'place';
+    if (device.name) {
+      const address = document.createElement('span');
+      address.className = 'dev-ip';
+      address.textContent = device.ip;
+      place.append(address);
+    }
+    if (device.mac) {
+      const mac = document.createElement('span');
+      mac.className = 'mac';
+      mac.textContent = device.mac;
+      place.append(mac);
+    }
+  }
+  const selected = deviceIp() === device.ip;
+  const item = listRow({
+    rank: index + 1,
+    label: first,
+    labelClass: device.name ? 'name' : 'ip',
+    title: [device.name, device.ip, device.mac].filter(Boolean).join(' · '),
+    place,
+    bytes: device.bytes,
+    bytesFmt: device.bytes_fmt,
+    up: device.up_bytes,
+    down: device.down_bytes,
+    updown: true,
+    cls: `device${selected ? ' selected' : ''}`,
+  }, whole);
+  item.dataset.ip = device.ip;
+  item.tabIndex = 0;
+  item.setAttribute('role', 'button');
+  item.setAttribute('aria-pressed', String(selected));
+  item.addEventListener('click', () => chooseDevice(selected ? null : device));
+  item.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter' && event.key !== ' ') return;
+    event.preventDefault();
+    chooseDevice(selected ? null : device);
+  });
+  return item;
+}
+
+function renderWho() {
+  const who = state.data.who;
+  if (!who) return;
+  const { request } = who;
+  const span = request.start === request.end ? request.start : `${request.start} → ${request.end}`;
+  for (const element of document.querySelectorAll('#who [data-field="range"]')) element.textContent = span;
+  const devicesList = $('#devices');
+  if (Array.isArray(who.devices)) {
+    const key = rangeKey(request);
+    const whole = state.rangeTotal && state.rangeTotal.key === key
+      ? state.rangeTotal.bytes
+      : who.devices.reduce((sum, device) => sum + device.bytes, 0);
+    if (who.devices.length) devicesList.replaceChildren(...who.devices.map((device, index) => deviceRow(device, index, whole)));
+    else emptyList(devicesList);
+  }
+  const servicesList = $('#services');
+  if (Array.isArray(who.services)) {
+    // Every service of the range is listed: together they are its whole traffic.
+    const whole = who.services.reduce((sum, entry) => sum + entry.bytes, 0);
+    if (!who.services.length) emptyList(servicesList);
+    else {
+      servicesList.replaceChildren(...who.services.map((entry, index) => {
+        const name = serviceLabel(entry.service, entry.label);
+        const item = listRow({
+          rank: index + 1,
+          label: name,
+          title: name === entry.label ? entry.label : `${name} (${entry.label})`,
+          bytes: entry.bytes,
+          bytesFmt: entry.bytes_fmt,
+          up: entry.up_bytes,
+          down: entry.down_bytes,
+          updown: true,
+          cls: 'service',
+        }, whole);
+        item.dataset.service = entry.service;
+        return item;
+      }));
+    }
+  }
+}
+
+/** Show the answers `who` of getWho() for `request` (each list, or what went wrong). */
+function showWho(request, who) {
+  for (const key of ['devices', 'services']) {
+    if (who[key] instanceof Error) errors.set(key, who[key]);
+    else errors.delete(key);
+  }
+  showErrors();
+  const shown = state.data.who;
+  // A list that failed keeps what it showed (the banner says why).
+  state.data.who = {
+    request,
+    devices: who.devices instanceof Error ? shown?.devices : who.devices,
+    services: who.services instanceof Error ? shown?.services : who.services,
+    servicesDevice: who.services instanceof Error ? shown?.servicesDevice ?? '' : who.servicesDevice,
+  };
+  renderWho();
+  renderDeviceFilter();
+}
+
+function rangeKey(request) {
+  return `${request.start}|${request.end}|${state.iface}`;
+}
+
+/** The filter bar, the "Device: …" tags of the filtered panels, the rows' selection. */
+function renderDeviceFilter() {
+  const device = state.device;
+  const bar = $('#device-filter');
+  bar.hidden = !device;
+  const clear = $('#device-clear');
+  clear.title = t('device_clear');
+  clear.setAttribute('aria-label', t('device_clear'));
+  if (device) {
+    const name = bar.querySelector('[data-field="device"]');
+    name.textContent = device.name ? `${device.name} (${device.ip})` : device.ip;
+    name.title = [device.name, device.ip, device.mac].filter(Boolean).join(' · ');
+  }
+  for (const tag of document.querySelectorAll('[data-device-tag]')) {
+    tag.hidden = !device;
+    tag.textContent = device ? t('device_tag').replace('{name}', deviceLabel(device)) : '';
+    tag.title = device ? device.ip : '';
+  }
+  // The services are the device's once their answer is; every device's when the server keeps
+  // them per interface only (then a note says so instead of the tag).
+  const servicesOf = state.data.who?.servicesDevice ?? '';
+  $('#services-tag').hidden = !device || servicesOf !== device.ip;
+  $('#services-all').hidden = !device || state.servicesByDevice;
+  const query = state.data.query;
+  $('#device-note').hidden = !(device && query && query.request.granularity === 'hour');
+  $('#hours-note').hidden = !device;
+}
+
+/** Filter by `device` (an /api/devices entry), or by none; every filtered panel is asked again. */
+function chooseDevice(device) {
+  state.device = device ? { ip: device.ip, name: device.name || '', mac: device.mac || '' } : null;
+  renderDeviceFilter();
+  renderWho(); // the selection at once; the services follow with the query
+  if (state.data.query) runQuery(state.data.query.request);
+  guarded('days', loadDays);
+  guarded('months', loadMonths);
+  guarded('top', loadTopToday);
+  renderHistory();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Date range query
 // ---------------------------------------------------------------------------------------------
 
@@ -705,8 +961,9 @@ function renderQuery() {
   const span = request.start === request.end ? request.start : `${request.start} → ${request.end}`;
   set('range', `${span} · ${result.series.length} ${t('points')}`);
   if (chartKit) {
-    const points = toPoints[request.granularity](result.series, request.start === request.end);
-    chartKit.drawTraffic(charts.query, points, request.granularity === 'hour' ? 'area' : 'bars');
+    const granularity = answer.granularity || request.granularity;
+    const points = toPoints[granularity](result.series, request.start === request.end);
+    chartKit.drawTraffic(charts.query, points, granularity === 'hour' ? 'area' : 'bars');
   }
   renderTopList($('#top-range'), Array.isArray(answer.top) ? answer.top : [], result.summary.total_bytes);
 }
@@ -735,20 +992,27 @@ async function runQuery(request, { refresh = false } = {}) {
     // The breakdowns are asked alongside when GEOIP_DB is known to be set, else after the top
     // list, when it names a place.
     const placesEarly = placesDue(request, refresh) ? getPlaces(request) : null;
-    const [result, top] = await Promise.all([
-      getJson('query', withIface(request)),
-      getJson('top_ips', withIface({ start: request.start, end: request.end, limit: 10 })).then(
+    // Hours are not kept per device: one device's range is asked by day (and the page says so).
+    const device = deviceIp();
+    const granularity = device && request.granularity === 'hour' ? 'day' : request.granularity;
+    const [result, top, who] = await Promise.all([
+      getJson('query', withIface(withDevice({ ...request, granularity }))),
+      getJson('top_ips', withIface(withDevice({ start: request.start, end: request.end, limit: 10 }))).then(
         (answer) => answer.top_ips,
         (error) => error, // the chart is still worth showing; the banner tells about the list
       ),
+      getWho(request),
     ]);
     if (seq !== state.querySeq) return; // a newer query was sent meanwhile
     errors.delete('query');
     if (top instanceof Error) errors.set('top-range', top);
     else errors.delete('top-range');
     showErrors();
-    state.data.query = { request, result, top };
+    if (!device) state.rangeTotal = { key: rangeKey(request), bytes: result.summary.total_bytes };
+    state.data.query = { request, granularity, device, result, top };
     renderQuery();
+    renderDeviceFilter();
+    showWho(request, who);
     if (hasPlaces(top)) state.geoip = true;
     if (placesEarly || placesDue(request, refresh)) {
       const places = await (placesEarly || getPlaces(request));
@@ -855,6 +1119,7 @@ function wireControls() {
       rerender();
     });
   }
+  $('#device-clear').addEventListener('click', () => chooseDevice(null));
   $('#iface').addEventListener('change', (event) => {
     state.iface = event.target.value;
     writeStored(IFACE_KEY, state.iface);
@@ -872,6 +1137,8 @@ function rerender() {
   renderTopToday();
   renderQuery();
   renderPlaces();
+  renderWho();
+  renderDeviceFilter();
 }
 
 /** Run `task` once the browser has painted what is on screen now. */
