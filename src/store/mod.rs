@@ -27,6 +27,7 @@
 //! | `day_remotes` | 8 bytes: `scope u32 BE \| year i16 BE^sign \| month u8 \| day u8` | entries `family u8 (4\|6) \| address (4\|16 bytes) \| up varint \| down varint`, heaviest first |
 //! | `day_devices` | as `day_remotes` | the day's heaviest local addresses (devices), in `day_remotes`' encoding; absent in files written before it (read as no devices) |
 //! | `day_device_labels` | as `day_remotes` | how those devices were shown: `family \| address \| flags u8 (1 MAC, 2 name) \| MAC (6) \| name length u8 \| name` |
+//! | `day_services` | as `day_remotes` | the day's bytes by service: entries `name length u8 \| name (the service's stable name) \| up varint \| down varint`; absent in files written before it (read as no services) |
 //! | `imports` | 32 bytes: SHA-256 of an imported capture file | `imported_at i64 LE \| packets u64 LE \| up u64 LE \| down u64 LE \| file name UTF-8` |
 //! | `sqlite_hours` | text: the original's `hour_ts`, e.g. `2024-08-15 13:00:00` | 16 bytes: the row's bytes already taken, as in `hours` |
 //! | `quota_alerts` | redb's `(i64, u32)`: billing cycle start (UTC second), alert code (a threshold's percent; 0 for "will run out") | `state u8 (1 pending, 2 sent) \| changed_at i64 LE \| message UTF-8 JSON` |
