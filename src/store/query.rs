@@ -701,7 +701,9 @@ impl ReadView<'_> {
         last: Date,
         limit: usize,
     ) -> Result<Vec<RemoteTotal>, StoreError> {
-        let mut sums: HashMap<IpAddr, UpDown> = HashMap::new();
+        // foldhash (seeded per process, as the live tables' maps), not SipHash: a ten-year range
+        // adds up hundreds of thousands of entries (benches/store `ours_devices_all`: 46 → 33 ms).
+        let mut sums: HashMap<IpAddr, UpDown, foldhash::fast::RandomState> = HashMap::default();
         if last < first {
             return Ok(Vec::new());
         }
