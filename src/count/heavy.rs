@@ -111,19 +111,21 @@ impl<K: HeavyKey> HeavyHitters<K> {
     pub fn add(&mut self, addr: K, direction: Direction, bytes: u64) {
         let mut fresh = UpDown::default();
         fresh.add(direction, bytes);
-        self.add_bytes(addr, fresh);
+        let _ = self.add_bytes(addr, fresh);
     }
 
-    /// Add up and down bytes for `addr` at once.
+    /// Add up and down bytes for `addr` at once. `false` when `addr` was new to a full table
+    /// and took the place of the lightest entry (what every packet of a spoofed flood does);
+    /// `true` when it was tracked already or found room.
     #[inline]
-    pub fn add_bytes(&mut self, addr: K, bytes: UpDown) {
+    pub fn add_bytes(&mut self, addr: K, bytes: UpDown) -> bool {
         if let Some(&index) = self.slots.get(&addr) {
             let entry = &mut self.entries[index as usize];
             entry.bytes += bytes;
             let at = self.position[index as usize] as usize;
             self.heap[at].0 = entry.estimate();
             self.sift_down(at);
-            return;
+            return true;
         }
         let fresh = bytes;
         if self.entries.len() < self.capacity {
@@ -138,7 +140,7 @@ impl<K: HeavyKey> HeavyHitters<K> {
             self.heap.push((entry.estimate(), index));
             self.slots.insert(addr, index);
             self.sift_up(self.heap.len() - 1);
-            return;
+            return true;
         }
         // Full: the lightest entry (the heap's root) makes room and hands over its total.
         let index = self.heap[0].1;
@@ -153,6 +155,7 @@ impl<K: HeavyKey> HeavyHitters<K> {
         self.slots.insert(addr, index);
         self.heap[0].0 = entry.estimate();
         self.sift_down(0);
+        false
     }
 
     /// Every tracked entry, heaviest first.

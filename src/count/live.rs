@@ -64,8 +64,11 @@ pub struct LiveShard {
     /// Local addresses (devices) per local day.
     devices: DayTables,
     /// (device, remote) pairs per local day, as many as `remotes` keeps addresses: what a
-    /// device's remote addresses are answered from. Fed only from the pending cache below, so a
-    /// packet costs no more than before.
+    /// device's remote addresses are answered from. Fed only from the pending cache below, and
+    /// only with pairs whose remote and device were already in their full tables (or found room
+    /// there): a newcomer that pushes another address out of a full table, as every packet of a
+    /// spoofed flood does, counts in the pair table from its next pending batch on. So the pair
+    /// table is exact while the day's tables have room, and a flood costs it nothing.
     pairs: DayTables<Pair>,
     /// Bytes per (remote, device) pair not yet added to the day's tables: a small direct-mapped
     /// cache, so a packet of a known flow costs a multiply and a compare instead of two hash-map
@@ -102,10 +105,12 @@ impl<K: HeavyKey> DayTables<K> {
     }
 
     /// Add `bytes` for `addr` on `day` (a day older than every kept one, with the list full,
-    /// is dropped: a clock far in the past must not push today out).
-    fn add_bytes(&mut self, day: Date, addr: K, bytes: UpDown) {
-        if let Some(table) = self.table_for(day) {
-            table.add_bytes(addr, bytes);
+    /// is dropped: a clock far in the past must not push today out). `false` when `addr` pushed
+    /// another out of the day's full table ([`HeavyHitters::add_bytes`]).
+    fn add_bytes(&mut self, day: Date, addr: K, bytes: UpDown) -> bool {
+        match self.table_for(day) {
+            Some(table) => table.add_bytes(addr, bytes),
+            None => true,
         }
     }
 
@@ -231,13 +236,15 @@ impl LiveShard {
     #[inline]
     fn add_pair(&mut self, pair: PendingPair) {
         if let Some(day) = self.day {
-            self.remotes.add_bytes(day, pair.remote, pair.bytes);
-            self.devices.add_bytes(day, pair.device, pair.bytes);
-            let key = Pair {
-                device: pair.device,
-                remote: pair.remote,
-            };
-            self.pairs.add_bytes(day, key, pair.bytes);
+            let remote_kept = self.remotes.add_bytes(day, pair.remote, pair.bytes);
+            let device_kept = self.devices.add_bytes(day, pair.device, pair.bytes);
+            if remote_kept && device_kept {
+                let key = Pair {
+                    device: pair.device,
+                    remote: pair.remote,
+                };
+                let _ = self.pairs.add_bytes(day, key, pair.bytes);
+            }
         }
     }
 
@@ -661,6 +668,51 @@ mod tests {
     }
 
     #[test]
+    fn the_pair_table_stays_bounded_when_pairs_outnumber_it() {
+        // 30 remotes × 16 devices: every address fits its table, the 480 pairs do not fit 100.
+        let mut shard = LiveShard::new(Zone::utc(), 100, 16);
+        let device = |n: u32| IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10 + n as u8));
+        let heavy = Pair {
+            device: device(3),
+            remote: remote(7),
+        };
+        let memory = |shard: &LiveShard| -> usize {
+            shard.pairs().days().map(|(_, t)| t.memory_bytes()).sum()
+        };
+        shard.traffic(0, Direction::Down, heavy.remote, heavy.device, 1_000_000);
+        shard.flush();
+        let empty = memory(&shard);
+        for round in 0..20u32 {
+            for r in 0..30 {
+                for d in 0..16 {
+                    shard.traffic(
+                        0,
+                        Direction::Up,
+                        remote(r),
+                        device(d),
+                        100 + u64::from(round),
+                    );
+                }
+            }
+        }
+        shard.flush();
+        let (_, table) = shard.pairs().days().next().expect("one day");
+        assert_eq!(table.len(), 100);
+        assert!(memory(&shard) <= empty, "{} > {empty}", memory(&shard));
+        let top = table.entries()[0];
+        assert_eq!(top.addr, heavy);
+        assert_eq!(top.error, 0, "never pushed out, so exact");
+        let sent: u64 = (0..20).map(|round| 100 + round).sum();
+        assert_eq!(
+            top.bytes,
+            UpDown {
+                up: sent,
+                down: 1_000_000
+            }
+        );
+    }
+
+    #[test]
     fn memory_stays_bounded_when_hours_and_days_keep_coming() {
         let mut shard = LiveShard::new(Zone::utc(), 10, 16);
         for i in 0..1000i64 {
@@ -771,10 +823,11 @@ mod flood {
             shard.devices().days().map(|(_, t)| t.len()).sum::<usize>(),
             devices
         );
+        // The pair table took the pairs until the device table was full; the flood's newcomers
+        // (which push addresses out of full tables) never reach it.
         assert_eq!(
             shard.pairs().days().map(|(_, t)| t.len()).sum::<usize>(),
-            capacity,
-            "as many (device, remote) pairs as remote addresses"
+            devices
         );
         assert_eq!(
             shard.counters.total.down,
