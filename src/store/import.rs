@@ -7,7 +7,9 @@
 //! Each input is read once, front to back, so it may be a named pipe. A file's hours are added to the all-interface scope (it belongs to no
 //! monitored interface). Its remote addresses are tallied per local day and merged into that
 //! day's all-interface list, which keeps the heaviest `TOP_IPS_PER_DAY` of the stored and the
-//! imported addresses together.
+//! imported addresses together. Its (device, remote) pairs go into that day's all-interface
+//! lists of each device's remote addresses the same way (the heaviest `TOP_IPS_PER_DAY` pairs of
+//! the day).
 //!
 //! The SHA-256 of each file's content (as far as it was read, see the import command's `count`) is recorded with what it added, so importing the same
 //! capture again (under any name) adds nothing and says so. All files of one command go into one
@@ -21,13 +23,14 @@ use jiff::civil::Date;
 use redb::{Durability, ReadableTable};
 
 use super::schema::{
-    ALL_SCOPE, DAY_DEVICES, DAY_REMOTES, Day, HOURS, Hour, IMPORTS, ImportRecord, RemoteBytes,
-    decode_remotes, encode_remotes, keep_heaviest,
+    ALL_SCOPE, DAY_DEVICE_REMOTES, DAY_DEVICES, DAY_REMOTES, Day, HOURS, Hour, IMPORTS,
+    ImportRecord, RemoteBytes, decode_remotes, encode_remotes, keep_heaviest,
 };
 use super::{Store, StoreError};
 use crate::classify::Direction;
 use crate::clock::unix_now;
 use crate::clock::{HourStart, Zone};
+use crate::count::heavy::Pair;
 use crate::count::{FileTally, Tally, UpDown};
 
 /// A file's counts with its remote addresses per local day.
@@ -37,6 +40,8 @@ pub struct DayTally {
     pub days: BTreeMap<Date, HashMap<IpAddr, UpDown>>,
     /// Local addresses (devices) per local day.
     pub devices: BTreeMap<Date, HashMap<IpAddr, UpDown>>,
+    /// (device, remote) pairs per local day.
+    pub pairs: BTreeMap<Date, HashMap<Pair, UpDown>>,
     /// Traffic dated outside the years the history holds ([`super::holds`]): not stored.
     pub outside: Outside,
     zone: Zone,
@@ -50,6 +55,7 @@ impl DayTally {
             file: FileTally::new(),
             days: BTreeMap::new(),
             devices: BTreeMap::new(),
+            pairs: BTreeMap::new(),
             outside: Outside::default(),
             zone,
             day_of_hour: None,
@@ -97,6 +103,15 @@ impl Tally for DayTally {
             .entry(day)
             .or_default()
             .entry(local)
+            .or_default()
+            .add(direction, bytes);
+        self.pairs
+            .entry(day)
+            .or_default()
+            .entry(Pair {
+                device: local,
+                remote,
+            })
             .or_default()
             .add(direction, bytes);
     }
@@ -155,6 +170,7 @@ pub fn import(
         let mut hours_table = txn.open_table(HOURS).map_err(StoreError::io)?;
         let mut days_table = txn.open_table(DAY_REMOTES).map_err(StoreError::io)?;
         let mut devices_table = txn.open_table(DAY_DEVICES).map_err(StoreError::io)?;
+        let mut pairs_table = txn.open_table(DAY_DEVICE_REMOTES).map_err(StoreError::io)?;
         for path in files {
             let (digest, tally, stopped_early) = match count(path) {
                 Ok(counted) => counted,
@@ -216,6 +232,14 @@ pub fn import(
                         .insert(key, encode_remotes(&list).as_slice())
                         .map_err(StoreError::io)?;
                 }
+            }
+            for (date, pairs) in &tally.pairs {
+                let mut merged = super::pairs::read_day(&pairs_table, ALL_SCOPE, *date)?;
+                for (pair, bytes) in pairs {
+                    *merged.entry(*pair).or_default() += *bytes;
+                }
+                let list = super::pairs::heaviest(merged, store.top_per_day());
+                super::pairs::write_day(&mut pairs_table, ALL_SCOPE, *date, &list)?;
             }
             let record = ImportRecord {
                 imported_at: unix_now(),

@@ -62,6 +62,7 @@ pub mod import;
 pub mod migrate;
 pub mod open;
 pub mod overlay;
+pub(crate) mod pairs;
 pub mod query;
 pub mod schema;
 

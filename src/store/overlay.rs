@@ -12,6 +12,7 @@ use jiff::civil::Date;
 use super::schema::ALL_SCOPE_NAME;
 use crate::clock::HourStart;
 use crate::count::UpDown;
+use crate::count::heavy::Pair;
 use crate::count::live::LiveSnapshot;
 use crate::live::LiveState;
 
@@ -83,6 +84,8 @@ pub struct Committed {
     pub remotes: HashMap<String, HashMap<Date, HashMap<IpAddr, UpDown>>>,
     /// Interface → day → local address → memory's value that the stored list includes.
     pub devices: HashMap<String, HashMap<Date, HashMap<IpAddr, UpDown>>>,
+    /// Interface → day → (device, remote) pair → memory's value that the stored lists include.
+    pub pairs: HashMap<String, HashMap<Date, HashMap<Pair, UpDown>>>,
     /// Live hours this process will never store (implausible timestamps).
     pub refused: HashSet<HourStart>,
     /// Unix second of the last successful commit.
