@@ -38,14 +38,15 @@ use log::{debug, info, warn};
 use redb::{Durability, ReadableTable, WriteTransaction};
 
 use crate::clock::{HourStart, unix_now};
+use crate::count::heavy::{HeavyEntry, HeavyKey, Pair};
 use crate::count::{ByService, UpDown};
 use crate::lan::Labeler;
 use crate::live::LiveState;
 use crate::store::days::day_start;
 use crate::store::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_SERVICES, Day, HOURS, Hour, META,
-    META_LAST_COMMIT, RemoteBytes, StoredLabel, decode_labels, decode_remotes, decode_services,
-    encode_labels, encode_remotes, encode_services, keep_heaviest,
+    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_SERVICES, Day,
+    HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes, StoredLabel, decode_labels, decode_remotes,
+    decode_services, encode_labels, encode_remotes, encode_services, keep_heaviest,
 };
 use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
 
@@ -281,6 +282,58 @@ struct ServiceAcc {
     seen: ByService,
 }
 
+impl DayLists<'_> {
+    /// Whether any hour of `date` lies in the commit's window.
+    fn in_window(&self, date: Date) -> bool {
+        let from = day_start(self.zone, date);
+        let until = date
+            .tomorrow()
+            .map_or(i64::MAX, |d| day_start(self.zone, d));
+        until > self.window.from && from <= self.window.until
+    }
+
+    /// Write each device's remote addresses of every day in the window that memory holds, at most
+    /// `top` (device, remote) pairs a day, as [`DayLists::commit`] writes address lists; returns
+    /// how many days were written.
+    fn commit_pairs(
+        &self,
+        accs: &mut HashMap<(String, Date), DayAcc<Pair>>,
+        top: usize,
+    ) -> Result<usize, StoreError> {
+        let mut written = 0;
+        let mut touched: HashSet<(String, Date)> = HashSet::new();
+        let mut table = self
+            .txn
+            .open_table(DAY_DEVICE_REMOTES)
+            .map_err(StoreError::io)?;
+        for ((name, snapshot), id) in self.view.interfaces.iter().zip(self.ids) {
+            for (date, entries) in &snapshot.pairs {
+                if !self.in_window(*date) {
+                    continue;
+                }
+                let key = (name.clone(), *date);
+                let acc = match accs.entry(key.clone()) {
+                    std::collections::hash_map::Entry::Occupied(acc) => acc.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(vacant) => {
+                        let totals = crate::store::pairs::read_day(&table, *id, *date)?;
+                        vacant.insert(DayAcc {
+                            totals,
+                            seen: HashMap::new(),
+                        })
+                    }
+                };
+                let list = acc.observe(entries, top);
+                crate::store::pairs::write_day(&mut table, *id, *date, &list)?;
+                touched.insert(key);
+                written += 1;
+            }
+        }
+        // Keys memory no longer holds cannot change any more; a key that comes back is read anew.
+        accs.retain(|key, _| touched.contains(key));
+        Ok(written)
+    }
+}
+
 /// Store how each written device list's devices are shown now: a device with a name or MAC
 /// address now gets it; one without keeps what the day stored before (a name that went away
 /// mid-day stays); devices no longer in the list are dropped.
@@ -327,10 +380,48 @@ fn store_labels(
     Ok(())
 }
 
-#[derive(Debug, Default)]
-struct DayAcc {
-    totals: HashMap<IpAddr, UpDown>,
-    seen: HashMap<IpAddr, UpDown>,
+#[derive(Debug)]
+struct DayAcc<K = IpAddr> {
+    totals: HashMap<K, UpDown>,
+    seen: HashMap<K, UpDown>,
+}
+
+impl<K> Default for DayAcc<K> {
+    fn default() -> Self {
+        DayAcc {
+            totals: HashMap::new(),
+            seen: HashMap::new(),
+        }
+    }
+}
+
+impl<K: HeavyKey> DayAcc<K> {
+    /// Take memory's `entries` of the day (cumulative since the process started) into the
+    /// totals, and return the heaviest `top` totals, heaviest first (ties by key). Keeps the
+    /// totals bounded: what was returned plus what memory holds.
+    fn observe(&mut self, entries: &[HeavyEntry<K>], top: usize) -> Vec<(K, UpDown)> {
+        let mut seen = HashMap::with_capacity(entries.len());
+        for entry in entries {
+            let mut one = Acc {
+                total: self.totals.get(&entry.addr).copied().unwrap_or_default(),
+                seen: self.seen.get(&entry.addr).copied().unwrap_or_default(),
+            };
+            // `bytes` is exact since the key entered the table; its inherited `error` is an
+            // over-estimate and never stored.
+            one.observe(entry.bytes);
+            self.totals.insert(entry.addr, one.total);
+            seen.insert(entry.addr, entry.bytes);
+        }
+        self.seen = seen;
+        let mut list: Vec<(K, UpDown)> = self.totals.iter().map(|(k, b)| (*k, *b)).collect();
+        list.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(&b.0)));
+        list.truncate(top);
+        let kept: HashSet<K> = list.iter().map(|(k, _)| *k).collect();
+        let seen = &self.seen;
+        self.totals
+            .retain(|key, _| kept.contains(key) || seen.contains_key(key));
+        list
+    }
 }
 
 /// What one commit did.
@@ -338,7 +429,7 @@ struct DayAcc {
 pub struct CommitReport {
     /// Hour buckets written (all scopes).
     pub hours: usize,
-    /// Day address lists written.
+    /// Day address lists written (a day of device pairs counts as one).
     pub days: usize,
     /// Hours refused by this commit for the first time, with their bytes.
     pub refused: Vec<(HourStart, UpDown)>,
@@ -353,6 +444,7 @@ pub struct Persister {
     remote_days: HashMap<(String, Date), DayAcc>,
     device_days: HashMap<(String, Date), DayAcc>,
     service_days: HashMap<(String, Date), ServiceAcc>,
+    pair_days: HashMap<(String, Date), DayAcc<Pair>>,
     /// Names and MAC addresses for the stored devices, as shown when they are committed.
     labeler: Option<Arc<Labeler>>,
     refused: HashSet<HourStart>,
@@ -371,6 +463,7 @@ impl Persister {
             remote_days: HashMap::new(),
             device_days: HashMap::new(),
             service_days: HashMap::new(),
+            pair_days: HashMap::new(),
             labeler: None,
             refused: HashSet::new(),
             scope_ids: HashMap::new(),
@@ -523,6 +616,7 @@ impl Persister {
             store.devices_per_day(),
         )?;
         report.days += devices.len();
+        report.days += day_lists.commit_pairs(&mut self.pair_days, store.top_per_day())?;
         if let Some(labeler) = &self.labeler {
             store_labels(&txn, labeler, &devices)?;
         }
@@ -565,6 +659,13 @@ impl Persister {
                 .entry(name.clone())
                 .or_default()
                 .insert(*date, acc.seen);
+        }
+        for ((name, date), acc) in &self.pair_days {
+            marks
+                .pairs
+                .entry(name.clone())
+                .or_default()
+                .insert(*date, acc.seen.clone());
         }
         // Readers get the file's new days and these marks together, never one without the other
         // (which would count the same bytes twice or not at all).

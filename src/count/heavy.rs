@@ -1,4 +1,5 @@
-//! A bounded heavy-hitter tally of remote addresses (Space-Saving, Metwally et al. 2005).
+//! A bounded heavy-hitter tally of remote addresses (Space-Saving, Metwally et al. 2005), or of
+//! any small key such as a (device, remote) [`Pair`].
 //!
 //! At most `capacity` addresses are kept. A new address arriving when the table is full takes the
 //! place of the lightest one and inherits its total as an over-estimate (`error`), so an address
@@ -9,6 +10,7 @@
 //! update moves an entry down the heap in O(log capacity), and a map finds an address's slot.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
@@ -16,17 +18,45 @@ use foldhash::fast::RandomState;
 use super::UpDown;
 use crate::classify::Direction;
 
-/// One tracked address.
+/// What a table can be keyed by: an address, or a (device, remote) [`Pair`].
+pub trait HeavyKey: Copy + Eq + Hash + Ord {}
+
+impl<K: Copy + Eq + Hash + Ord> HeavyKey for K {}
+
+/// A local address (device) and a remote address it exchanged bytes with: the key of the
+/// per-day pair tables that answer "which remote addresses did this device talk to".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pair {
+    pub device: IpAddr,
+    pub remote: IpAddr,
+}
+
+impl Hash for Pair {
+    /// Two writes instead of the six a derived hash makes (family, length and bytes of each
+    /// address): the pair table is probed on every eviction from the pending cache.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        fn write<H: Hasher>(addr: IpAddr, state: &mut H) {
+            match addr {
+                IpAddr::V4(v4) => state.write_u32(u32::from(v4)),
+                IpAddr::V6(v6) => state.write_u128(u128::from(v6)),
+            }
+        }
+        write(self.device, state);
+        write(self.remote, state);
+    }
+}
+
+/// One tracked address (or other key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HeavyEntry {
-    pub addr: IpAddr,
+pub struct HeavyEntry<K = IpAddr> {
+    pub addr: K,
     /// Bytes counted for this address since it entered the table.
     pub bytes: UpDown,
     /// Bytes it may have inherited from the entry it replaced (0 for an exact count).
     pub error: u64,
 }
 
-impl HeavyEntry {
+impl<K> HeavyEntry<K> {
     /// The estimated total: an upper bound on the address's real bytes.
     pub fn estimate(&self) -> u64 {
         self.bytes.total() + self.error
@@ -39,19 +69,19 @@ impl HeavyEntry {
 /// estimate and carries the estimate along, so sifting touches two small arrays and never the
 /// hash map: under a flood each packet costs one lookup, one removal and one insertion.
 #[derive(Clone, Debug)]
-pub struct HeavyHitters {
+pub struct HeavyHitters<K = IpAddr> {
     capacity: usize,
-    entries: Vec<HeavyEntry>,
+    entries: Vec<HeavyEntry<K>>,
     /// Min-heap of (estimate, index into `entries`).
     heap: Vec<(u64, u32)>,
     /// For each entry, its position in `heap`.
     position: Vec<u32>,
-    slots: HashMap<IpAddr, u32, RandomState>,
+    slots: HashMap<K, u32, RandomState>,
 }
 
-impl HeavyHitters {
+impl<K: HeavyKey> HeavyHitters<K> {
     /// A tally that keeps at most `capacity` (1 to 2^31) addresses.
-    pub fn new(capacity: usize) -> HeavyHitters {
+    pub fn new(capacity: usize) -> HeavyHitters<K> {
         let capacity = capacity.clamp(1, 1 << 31);
         HeavyHitters {
             capacity,
@@ -78,22 +108,24 @@ impl HeavyHitters {
 
     /// Add `bytes` in `direction` for `addr`.
     #[inline]
-    pub fn add(&mut self, addr: IpAddr, direction: Direction, bytes: u64) {
+    pub fn add(&mut self, addr: K, direction: Direction, bytes: u64) {
         let mut fresh = UpDown::default();
         fresh.add(direction, bytes);
-        self.add_bytes(addr, fresh);
+        let _ = self.add_bytes(addr, fresh);
     }
 
-    /// Add up and down bytes for `addr` at once.
+    /// Add up and down bytes for `addr` at once. `false` when `addr` was new to a full table
+    /// and took the place of the lightest entry (what every packet of a spoofed flood does);
+    /// `true` when it was tracked already or found room.
     #[inline]
-    pub fn add_bytes(&mut self, addr: IpAddr, bytes: UpDown) {
+    pub fn add_bytes(&mut self, addr: K, bytes: UpDown) -> bool {
         if let Some(&index) = self.slots.get(&addr) {
             let entry = &mut self.entries[index as usize];
             entry.bytes += bytes;
             let at = self.position[index as usize] as usize;
             self.heap[at].0 = entry.estimate();
             self.sift_down(at);
-            return;
+            return true;
         }
         let fresh = bytes;
         if self.entries.len() < self.capacity {
@@ -108,7 +140,7 @@ impl HeavyHitters {
             self.heap.push((entry.estimate(), index));
             self.slots.insert(addr, index);
             self.sift_up(self.heap.len() - 1);
-            return;
+            return true;
         }
         // Full: the lightest entry (the heap's root) makes room and hands over its total.
         let index = self.heap[0].1;
@@ -123,10 +155,11 @@ impl HeavyHitters {
         self.slots.insert(addr, index);
         self.heap[0].0 = entry.estimate();
         self.sift_down(0);
+        false
     }
 
     /// Every tracked entry, heaviest first.
-    pub fn entries(&self) -> Vec<HeavyEntry> {
+    pub fn entries(&self) -> Vec<HeavyEntry<K>> {
         let mut entries = self.entries.clone();
         entries.sort_by(|a, b| b.estimate().cmp(&a.estimate()).then(a.addr.cmp(&b.addr)));
         entries
@@ -136,10 +169,10 @@ impl HeavyHitters {
     /// capacity the map reports (which the map lowers while it holds tombstones, never raises
     /// after `new`).
     pub fn memory_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<HeavyEntry>()
+        self.entries.capacity() * std::mem::size_of::<HeavyEntry<K>>()
             + self.heap.capacity() * std::mem::size_of::<(u64, u32)>()
             + self.position.capacity() * std::mem::size_of::<u32>()
-            + self.slots.capacity() * (std::mem::size_of::<(IpAddr, u32)>() + 1)
+            + self.slots.capacity() * (std::mem::size_of::<(K, u32)>() + 1)
     }
 
     fn sift_up(&mut self, mut at: usize) {

@@ -4,7 +4,8 @@
 //! once per ring block (thousands of frames), never per packet; no two workers share a shard or a
 //! cache line. Readers (the summary log, later the API and the persister) lock a shard only long
 //! enough to copy it. Memory is bounded whatever arrives: hours and days kept are capped, and
-//! remote addresses go into a fixed-size [`HeavyHitters`] table per day.
+//! remote addresses, devices and (device, remote) pairs go into fixed-size [`HeavyHitters`]
+//! tables per day.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -13,7 +14,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crossbeam_utils::CachePadded;
 use jiff::civil::Date;
 
-use super::heavy::{HeavyEntry, HeavyHitters};
+use super::heavy::{HeavyEntry, HeavyHitters, HeavyKey, Pair};
 use super::{ByService, Tally, UpDown};
 use crate::classify::Direction;
 use crate::clock::{HourStart, Zone};
@@ -63,11 +64,18 @@ pub struct LiveShard {
     remotes: DayTables,
     /// Local addresses (devices) per local day.
     devices: DayTables,
+    /// (device, remote) pairs per local day, as many as `remotes` keeps addresses: what a
+    /// device's remote addresses are answered from. Fed only from the pending cache below, and
+    /// only with pairs whose remote and device were already in their full tables (or found room
+    /// there): a newcomer that pushes another address out of a full table, as every packet of a
+    /// spoofed flood does, counts in the pair table from its next pending batch on. So the pair
+    /// table is exact while the day's tables have room, and a flood costs it nothing.
+    pairs: DayTables<Pair>,
     /// Bytes per (remote, device) pair not yet added to the day's tables: a small direct-mapped
     /// cache, so a packet of a known flow costs a multiply and a compare instead of two hash-map
     /// probes and heap updates. Emptied into `day`'s tables on a collision, a day change and
-    /// [`LiveShard::flush`]; one cache for both tables keeps the second table's cost per packet
-    /// near nothing.
+    /// [`LiveShard::flush`]; one cache for all three tables keeps the second and third table's
+    /// cost per packet near nothing.
     pending: Vec<Option<PendingPair>>,
     /// The local day of `current_hour` (and of the pending bytes).
     day: Option<Date>,
@@ -83,15 +91,15 @@ pub struct LiveShard {
 
 /// Bounded heavy-hitter tables of addresses for the kept local days.
 #[derive(Clone, Debug)]
-pub struct DayTables {
+pub struct DayTables<K = IpAddr> {
     /// At most `DAYS_KEPT` days, oldest first (a short list beats a map for two entries).
-    days: Vec<(Date, HeavyHitters)>,
+    days: Vec<(Date, HeavyHitters<K>)>,
     capacity: usize,
 }
 
-impl DayTables {
+impl<K: HeavyKey> DayTables<K> {
     /// Empty tables keeping `capacity` addresses per day.
-    pub fn new(capacity: usize) -> DayTables {
+    pub fn new(capacity: usize) -> DayTables<K> {
         DayTables {
             days: Vec::new(),
             capacity,
@@ -100,21 +108,23 @@ impl DayTables {
 
     /// The heavy-hitter table of each kept local day, oldest first, as of the last
     /// [`LiveShard::flush`] (snapshots add the pending bytes themselves).
-    pub fn days(&self) -> impl Iterator<Item = (&Date, &HeavyHitters)> {
+    pub fn days(&self) -> impl Iterator<Item = (&Date, &HeavyHitters<K>)> {
         self.days.iter().map(|(date, table)| (date, table))
     }
 
     /// Add `bytes` for `addr` on `day` (a day older than every kept one, with the list full,
-    /// is dropped: a clock far in the past must not push today out).
-    fn add_bytes(&mut self, day: Date, addr: IpAddr, bytes: UpDown) {
-        if let Some(table) = self.table_for(day) {
-            table.add_bytes(addr, bytes);
+    /// is dropped: a clock far in the past must not push today out). `false` when `addr` pushed
+    /// another out of the day's full table ([`HeavyHitters::add_bytes`]).
+    fn add_bytes(&mut self, day: Date, addr: K, bytes: UpDown) -> bool {
+        match self.table_for(day) {
+            Some(table) => table.add_bytes(addr, bytes),
+            None => true,
         }
     }
 
     /// The table of `day`, made if needed; `None` for a day older than every kept one when the
     /// list is full.
-    fn table_for(&mut self, day: Date) -> Option<&mut HeavyHitters> {
+    fn table_for(&mut self, day: Date) -> Option<&mut HeavyHitters<K>> {
         let position = match self.days.iter().position(|(d, _)| *d == day) {
             Some(position) => position,
             None => {
@@ -145,7 +155,7 @@ struct PendingPair {
 
 impl LiveShard {
     /// An empty shard attributing days in `zone`, keeping `remote_capacity` remote addresses
-    /// and `device_capacity` local ones per day.
+    /// (and as many (device, remote) pairs) and `device_capacity` local ones per day.
     pub fn new(zone: Zone, remote_capacity: usize, device_capacity: usize) -> LiveShard {
         LiveShard {
             counters: Counters::default(),
@@ -153,6 +163,7 @@ impl LiveShard {
             current_hour: None,
             remotes: DayTables::new(remote_capacity),
             devices: DayTables::new(device_capacity),
+            pairs: DayTables::new(remote_capacity),
             pending: vec![None; PENDING_SLOTS],
             day: None,
             day_services: ByService::default(),
@@ -188,6 +199,11 @@ impl LiveShard {
         &self.devices
     }
 
+    /// (device, remote) pairs per kept local day.
+    pub fn pairs(&self) -> &DayTables<Pair> {
+        &self.pairs
+    }
+
     /// Fold the current hour into the map and start counting `hour`.
     #[cold]
     fn switch_hour(&mut self, hour: HourStart) {
@@ -215,6 +231,7 @@ impl LiveShard {
             // Make the tables now, so the kept days show even before the first flush.
             let _ = self.remotes.table_for(day);
             let _ = self.devices.table_for(day);
+            let _ = self.pairs.table_for(day);
         }
     }
 
@@ -272,18 +289,25 @@ impl LiveShard {
     #[inline]
     fn add_pair(&mut self, pair: PendingPair) {
         if let Some(day) = self.day {
-            self.remotes.add_bytes(day, pair.remote, pair.bytes);
-            self.devices.add_bytes(day, pair.device, pair.bytes);
+            let remote_kept = self.remotes.add_bytes(day, pair.remote, pair.bytes);
+            let device_kept = self.devices.add_bytes(day, pair.device, pair.bytes);
+            if remote_kept && device_kept {
+                let key = Pair {
+                    device: pair.device,
+                    remote: pair.remote,
+                };
+                let _ = self.pairs.add_bytes(day, key, pair.bytes);
+            }
         }
     }
 
     /// Each kept day's entries of `tables` with the pending bytes added (by `key` of a pair).
-    fn entries(
+    fn entries<K: HeavyKey>(
         &self,
-        tables: &DayTables,
-        key: fn(&PendingPair) -> IpAddr,
-    ) -> Vec<(Date, Vec<HeavyEntry>)> {
-        let mut all: Vec<(Date, Vec<HeavyEntry>)> = tables
+        tables: &DayTables<K>,
+        key: fn(&PendingPair) -> K,
+    ) -> Vec<(Date, Vec<HeavyEntry<K>>)> {
+        let mut all: Vec<(Date, Vec<HeavyEntry<K>>)> = tables
             .days
             .iter()
             .map(|(day, table)| (*day, table.entries()))
@@ -418,6 +442,8 @@ pub struct LiveSnapshot {
     pub services: BTreeMap<Date, ByService>,
     /// Bytes per service since the shards started, days no longer kept included.
     pub services_since_start: ByService,
+    /// Per local day, (device, remote) pairs, as `remotes`.
+    pub pairs: BTreeMap<Date, Vec<HeavyEntry<Pair>>>,
 }
 
 impl LiveSnapshot {
@@ -434,6 +460,13 @@ impl LiveSnapshot {
             merge_entries(&mut self.devices, day, entries);
         }
         self.add_shard_services(shard);
+        let pair = |pending: &PendingPair| Pair {
+            device: pending.device,
+            remote: pending.remote,
+        };
+        for (day, entries) in shard.entries(&shard.pairs, pair) {
+            merge_entries(&mut self.pairs, day, entries);
+        }
     }
 
     /// Add a shard's bytes per service (cheap: a fixed array per kept day).
@@ -473,18 +506,21 @@ impl LiveSnapshot {
             *self.services.entry(*day).or_default() += *bytes;
         }
         self.services_since_start += other.services_since_start;
+        for (day, entries) in &other.pairs {
+            merge_entries(&mut self.pairs, *day, entries.clone());
+        }
     }
 }
 
 /// Add `entries` to `day`'s list of `by_day`, keeping it heaviest first.
-fn merge_entries(
-    by_day: &mut BTreeMap<Date, Vec<HeavyEntry>>,
+fn merge_entries<K: HeavyKey>(
+    by_day: &mut BTreeMap<Date, Vec<HeavyEntry<K>>>,
     day: Date,
-    entries: Vec<HeavyEntry>,
+    entries: Vec<HeavyEntry<K>>,
 ) {
     {
         let list = by_day.entry(day).or_default();
-        let mut merged: HashMap<IpAddr, HeavyEntry> = list.drain(..).map(|e| (e.addr, e)).collect();
+        let mut merged: HashMap<K, HeavyEntry<K>> = list.drain(..).map(|e| (e.addr, e)).collect();
         for entry in entries {
             merged
                 .entry(entry.addr)
@@ -650,6 +686,109 @@ mod tests {
     }
 
     #[test]
+    fn pairs_are_exact_under_capacity_flushed_or_not() {
+        // As above, with 40 remotes × 5 devices: every (device, remote) pair's bytes, and each
+        // pair table adds up to the day's remote and device tables.
+        let mut shard = LiveShard::new(Zone::utc(), 2000, 16);
+        let device = |n: u64| IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10 + n as u8));
+        let mut exact: HashMap<Pair, UpDown> = HashMap::new();
+        let mut state = 0x2545_F491u64;
+        for _ in 0..50_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let pair = Pair {
+                device: device((state >> 40) % 5),
+                remote: remote((state >> 33) as u32 % 40),
+            };
+            let direction = if state & 1 == 0 {
+                Direction::Up
+            } else {
+                Direction::Down
+            };
+            let bytes = 40 + (state >> 50) % 1500;
+            shard.traffic(0, direction, pair.remote, pair.device, bytes);
+            exact.entry(pair).or_default().add(direction, bytes);
+        }
+        let check = |shard: &LiveShard, when: &str| {
+            let mut snapshot = LiveSnapshot::default();
+            snapshot.add_shard(shard);
+            let day = Date::constant(1970, 1, 1);
+            let pairs = &snapshot.pairs[&day];
+            assert!(pairs.iter().all(|e| e.error == 0), "{when}");
+            let got: HashMap<Pair, UpDown> = pairs.iter().map(|e| (e.addr, e.bytes)).collect();
+            assert_eq!(got, exact, "{when}");
+            let mut by_device: HashMap<IpAddr, UpDown> = HashMap::new();
+            let mut by_remote: HashMap<IpAddr, UpDown> = HashMap::new();
+            for (pair, bytes) in &got {
+                *by_device.entry(pair.device).or_default() += *bytes;
+                *by_remote.entry(pair.remote).or_default() += *bytes;
+            }
+            let devices: HashMap<IpAddr, UpDown> = snapshot.devices[&day]
+                .iter()
+                .map(|e| (e.addr, e.bytes))
+                .collect();
+            let remotes: HashMap<IpAddr, UpDown> = snapshot.remotes[&day]
+                .iter()
+                .map(|e| (e.addr, e.bytes))
+                .collect();
+            assert_eq!(by_device, devices, "{when}");
+            assert_eq!(by_remote, remotes, "{when}");
+        };
+        check(&shard, "before a flush");
+        shard.flush();
+        check(&shard, "after a flush");
+        let (_, table) = shard.pairs().days().next().expect("one day");
+        assert_eq!(table.len(), exact.len(), "a flush leaves nothing pending");
+        assert_eq!(table.capacity(), 2000, "as many pairs as remote addresses");
+    }
+
+    #[test]
+    fn the_pair_table_stays_bounded_when_pairs_outnumber_it() {
+        // 30 remotes × 16 devices: every address fits its table, the 480 pairs do not fit 100.
+        let mut shard = LiveShard::new(Zone::utc(), 100, 16);
+        let device = |n: u32| IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10 + n as u8));
+        let heavy = Pair {
+            device: device(3),
+            remote: remote(7),
+        };
+        let memory = |shard: &LiveShard| -> usize {
+            shard.pairs().days().map(|(_, t)| t.memory_bytes()).sum()
+        };
+        shard.traffic(0, Direction::Down, heavy.remote, heavy.device, 1_000_000);
+        shard.flush();
+        let empty = memory(&shard);
+        for round in 0..20u32 {
+            for r in 0..30 {
+                for d in 0..16 {
+                    shard.traffic(
+                        0,
+                        Direction::Up,
+                        remote(r),
+                        device(d),
+                        100 + u64::from(round),
+                    );
+                }
+            }
+        }
+        shard.flush();
+        let (_, table) = shard.pairs().days().next().expect("one day");
+        assert_eq!(table.len(), 100);
+        assert!(memory(&shard) <= empty, "{} > {empty}", memory(&shard));
+        let top = table.entries()[0];
+        assert_eq!(top.addr, heavy);
+        assert_eq!(top.error, 0, "never pushed out, so exact");
+        let sent: u64 = (0..20).map(|round| 100 + round).sum();
+        assert_eq!(
+            top.bytes,
+            UpDown {
+                up: sent,
+                down: 1_000_000
+            }
+        );
+    }
+
+    #[test]
     fn memory_stays_bounded_when_hours_and_days_keep_coming() {
         let mut shard = LiveShard::new(Zone::utc(), 10, 16);
         for i in 0..1000i64 {
@@ -736,10 +875,12 @@ mod flood {
             shard.traffic(hour, Direction::Down, source(i), local(i), 64);
         }
         let memory = |shard: &LiveShard| -> usize {
-            [shard.remotes(), shard.devices()]
+            let addresses: usize = [shard.remotes(), shard.devices()]
                 .iter()
                 .flat_map(|tables| tables.days().map(|(_, t)| t.memory_bytes()))
-                .sum()
+                .sum();
+            let pairs: usize = shard.pairs().days().map(|(_, t)| t.memory_bytes()).sum();
+            addresses + pairs
         };
         let filled = memory(&shard);
         for i in capacity as u64..flood {
@@ -758,13 +899,20 @@ mod flood {
             shard.devices().days().map(|(_, t)| t.len()).sum::<usize>(),
             devices
         );
+        // The pair table took the pairs until the device table was full; the flood's newcomers
+        // (which push addresses out of full tables) never reach it.
+        assert_eq!(
+            shard.pairs().days().map(|(_, t)| t.len()).sum::<usize>(),
+            devices
+        );
         assert_eq!(
             shard.counters.total.down,
             flood * 64,
             "every byte is still counted"
         );
-        // The bound the README states: under 512 KiB per table of 2000 addresses (and the
-        // device table's 256 on top).
-        assert!(filled < 512 * 1024 + 80 * 1024, "{filled} bytes");
+        // The bound docs/capture.md states: under 512 KiB per table of 2000 addresses, the same
+        // for the table of 2000 (device, remote) pairs (about 340 KiB), and the device table's
+        // 256 on top.
+        assert!(filled < 2 * 512 * 1024 + 80 * 1024, "{filled} bytes");
     }
 }

@@ -7,7 +7,9 @@
 //! Each input is read once, front to back, so it may be a named pipe. A file's hours are added to the all-interface scope (it belongs to no
 //! monitored interface). Its remote addresses are tallied per local day and merged into that
 //! day's all-interface list, which keeps the heaviest `TOP_IPS_PER_DAY` of the stored and the
-//! imported addresses together.
+//! imported addresses together. Its (device, remote) pairs go into that day's all-interface
+//! lists of each device's remote addresses the same way (the heaviest `TOP_IPS_PER_DAY` pairs of
+//! the day).
 //!
 //! The SHA-256 of each file's content (as far as it was read, see the import command's `count`) is recorded with what it added, so importing the same
 //! capture again (under any name) adds nothing and says so. All files of one command go into one
@@ -21,13 +23,15 @@ use jiff::civil::Date;
 use redb::{Durability, ReadableTable};
 
 use super::schema::{
-    ALL_SCOPE, DAY_DEVICES, DAY_REMOTES, DAY_SERVICES, Day, HOURS, Hour, IMPORTS, ImportRecord,
-    RemoteBytes, decode_remotes, decode_services, encode_remotes, encode_services, keep_heaviest,
+    ALL_SCOPE, DAY_DEVICE_REMOTES, DAY_DEVICES, DAY_REMOTES, DAY_SERVICES, Day, HOURS, Hour,
+    IMPORTS, ImportRecord, RemoteBytes, decode_remotes, decode_services, encode_remotes,
+    encode_services, keep_heaviest,
 };
 use super::{Store, StoreError};
 use crate::classify::Direction;
 use crate::clock::unix_now;
 use crate::clock::{HourStart, Zone};
+use crate::count::heavy::Pair;
 use crate::count::{ByService, FileTally, Tally, UpDown};
 use crate::service::Service;
 
@@ -40,6 +44,8 @@ pub struct DayTally {
     pub devices: BTreeMap<Date, HashMap<IpAddr, UpDown>>,
     /// Bytes per service per local day.
     pub services: BTreeMap<Date, ByService>,
+    /// (device, remote) pairs per local day.
+    pub pairs: BTreeMap<Date, HashMap<Pair, UpDown>>,
     /// Traffic dated outside the years the history holds ([`super::holds`]): not stored.
     pub outside: Outside,
     /// The day of the packet last given to `traffic` (its service follows it), if stored.
@@ -56,6 +62,7 @@ impl DayTally {
             days: BTreeMap::new(),
             devices: BTreeMap::new(),
             services: BTreeMap::new(),
+            pairs: BTreeMap::new(),
             outside: Outside::default(),
             last_day: None,
             zone,
@@ -106,6 +113,15 @@ impl Tally for DayTally {
             .entry(day)
             .or_default()
             .entry(local)
+            .or_default()
+            .add(direction, bytes);
+        self.pairs
+            .entry(day)
+            .or_default()
+            .entry(Pair {
+                device: local,
+                remote,
+            })
             .or_default()
             .add(direction, bytes);
     }
@@ -175,6 +191,7 @@ pub fn import(
         let mut days_table = txn.open_table(DAY_REMOTES).map_err(StoreError::io)?;
         let mut devices_table = txn.open_table(DAY_DEVICES).map_err(StoreError::io)?;
         let mut services_table = txn.open_table(DAY_SERVICES).map_err(StoreError::io)?;
+        let mut pairs_table = txn.open_table(DAY_DEVICE_REMOTES).map_err(StoreError::io)?;
         for path in files {
             let (digest, tally, stopped_early) = match count(path) {
                 Ok(counted) => counted,
@@ -250,6 +267,14 @@ pub fn import(
                 services_table
                     .insert(key, encode_services(&merged).as_slice())
                     .map_err(StoreError::io)?;
+            }
+            for (date, pairs) in &tally.pairs {
+                let mut merged = super::pairs::read_day(&pairs_table, ALL_SCOPE, *date)?;
+                for (pair, bytes) in pairs {
+                    *merged.entry(*pair).or_default() += *bytes;
+                }
+                let list = super::pairs::heaviest(merged, store.top_per_day());
+                super::pairs::write_day(&mut pairs_table, ALL_SCOPE, *date, &list)?;
             }
             let record = ImportRecord {
                 imported_at: unix_now(),

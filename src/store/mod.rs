@@ -4,7 +4,7 @@
 //! ours, damaged or newer, before anything is written), [`days`] (each scope's day sums, kept in
 //! memory beside the file), [`overlay`] (what memory holds and has not committed yet, and the
 //! marks of what the last commit took), [`query`] (series, totals and top addresses computed on
-//! read, with the overlay added), [`import`] (counted capture files into the history),
+//! read, with the overlay added), [`pairs`] (each device's remote addresses per day), [`import`] (counted capture files into the history),
 //! [`migrate`] (the original's SQLite history) and [`alerts`] (the quota alerts' states, each
 //! change committed on its own). Every writer (the [`persister`](crate::persister)
 //! above, the import and migrate commands) commits through [`Store::commit`], which publishes the
@@ -28,6 +28,7 @@
 //! | `day_devices` | as `day_remotes` | the day's heaviest local addresses (devices), in `day_remotes`' encoding; absent in files written before it (read as no devices) |
 //! | `day_device_labels` | as `day_remotes` | how those devices were shown: `family \| address \| flags u8 (1 MAC, 2 name) \| MAC (6) \| name length u8 \| name` |
 //! | `day_services` | as `day_remotes` | the day's bytes by service: entries `name length u8 \| name (the service's stable name) \| up varint \| down varint`; absent in files written before it (read as no services) |
+//! | `day_device_remotes` | 13 or 25 bytes: the `day_remotes` key, then `family u8 (4\|6) \| device address (4\|16)` | that device's remote addresses of the day, in `day_remotes`' encoding; the day keeps its heaviest `TOP_IPS_PER_DAY` (device, remote) pairs over all devices; absent in files written before it (read as no pairs) |
 //! | `imports` | 32 bytes: SHA-256 of an imported capture file | `imported_at i64 LE \| packets u64 LE \| up u64 LE \| down u64 LE \| file name UTF-8` |
 //! | `sqlite_hours` | text: the original's `hour_ts`, e.g. `2024-08-15 13:00:00` | 16 bytes: the row's bytes already taken, as in `hours` |
 //! | `quota_alerts` | redb's `(i64, u32)`: billing cycle start (UTC second), alert code (a threshold's percent; 0 for "will run out") | `state u8 (1 pending, 2 sent) \| changed_at i64 LE \| message UTF-8 JSON` |
@@ -63,6 +64,7 @@ pub mod import;
 pub mod migrate;
 pub mod open;
 pub mod overlay;
+pub(crate) mod pairs;
 pub mod query;
 pub mod schema;
 

@@ -11,6 +11,7 @@ use jiff::civil::Date;
 
 use super::schema::ALL_SCOPE_NAME;
 use crate::clock::HourStart;
+use crate::count::heavy::Pair;
 use crate::count::live::LiveSnapshot;
 use crate::count::{ByService, UpDown};
 use crate::live::LiveState;
@@ -85,6 +86,8 @@ pub struct Committed {
     pub devices: HashMap<String, HashMap<Date, HashMap<IpAddr, UpDown>>>,
     /// Interface → day → memory's bytes per service that the stored day includes.
     pub services: HashMap<String, HashMap<Date, ByService>>,
+    /// Interface → day → (device, remote) pair → memory's value that the stored lists include.
+    pub pairs: HashMap<String, HashMap<Date, HashMap<Pair, UpDown>>>,
     /// Live hours this process will never store (implausible timestamps).
     pub refused: HashSet<HourStart>,
     /// Unix second of the last successful commit.

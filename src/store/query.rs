@@ -19,8 +19,9 @@ use redb::{ReadTransaction, ReadableTable, TableError};
 use super::days::day_start;
 use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
-    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_SERVICES, Day, HOURS, Hour,
-    RemoteBytes, SCOPES, StoredLabel, decode_labels, decode_remotes, decode_services,
+    ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_DEVICES,
+    DAY_SERVICES, Day, DeviceDay, HOURS, Hour, RemoteBytes, SCOPES, StoredLabel, decode_labels,
+    decode_remotes, decode_services, find_in_remotes,
 };
 use super::{Published, Shared, Store, StoreError};
 use crate::clock::unix_now;
@@ -628,6 +629,197 @@ impl ReadView<'_> {
             }
         }
         Ok(labels)
+    }
+
+    /// The `limit` heaviest remote addresses `device` exchanged bytes with over the local days
+    /// `first..=last`.
+    ///
+    /// Per day and interface only the heaviest `TOP_IPS_PER_DAY` (device, remote) pairs are
+    /// kept, over all devices together, so a remote address below that cut on some days counts
+    /// only its kept days.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn top_remotes_of(
+        &self,
+        scope: &Scope,
+        device: IpAddr,
+        first: Date,
+        last: Date,
+        limit: usize,
+    ) -> Result<Vec<RemoteTotal>, StoreError> {
+        let mut sums: HashMap<IpAddr, UpDown> = HashMap::new();
+        if last < first {
+            return Ok(Vec::new());
+        }
+        let state = self.file()?;
+        let published = &state.published;
+        let table = match state
+            .txn
+            .as_ref()
+            .map(|txn| txn.open_table(DAY_DEVICE_REMOTES))
+        {
+            Some(Ok(table)) => Some(table),
+            None | Some(Err(TableError::TableDoesNotExist(_))) => None,
+            Some(Err(error)) => return Err(StoreError::io(error)),
+        };
+        let ids: Vec<u32> = match scope {
+            Scope::All => published.days.scope_ids().collect(),
+            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
+        };
+        if let Some(table) = table {
+            for id in ids {
+                // One lookup per stored day with traffic (a day with pairs has hours).
+                for day in published.days.range(id, first, last) {
+                    let key = DeviceDay {
+                        scope: id,
+                        date: day.date,
+                        device,
+                    };
+                    let Some(value) = table.get(key).map_err(StoreError::io)? else {
+                        continue;
+                    };
+                    let list = decode_remotes(value.value()).ok_or_else(|| StoreError::Io {
+                        why: "a stored list of a device's remote addresses is damaged".into(),
+                    })?;
+                    for RemoteBytes { addr, bytes } in list {
+                        *sums.entry(addr).or_default() += bytes;
+                    }
+                }
+            }
+        }
+        for (name, snapshot) in &self.live.interfaces {
+            if matches!(scope, Scope::Interface(wanted) if wanted != name) {
+                continue;
+            }
+            let taken = published.marks.pairs.get(name);
+            for (date, entries) in snapshot.pairs.range(first..=last) {
+                let taken = taken.and_then(|days| days.get(date));
+                for entry in entries.iter().filter(|e| e.addr.device == device) {
+                    let before = taken
+                        .and_then(|t| t.get(&entry.addr))
+                        .copied()
+                        .unwrap_or_default();
+                    let left = entry.bytes - before;
+                    if !is_zero(left) {
+                        *sums.entry(entry.addr.remote).or_default() += left;
+                    }
+                }
+            }
+        }
+        let mut list: Vec<RemoteBytes> = sums
+            .into_iter()
+            .map(|(addr, bytes)| RemoteBytes { addr, bytes })
+            .collect();
+        super::schema::keep_heaviest(&mut list, limit);
+        Ok(list
+            .into_iter()
+            .map(|r| RemoteTotal {
+                addr: r.addr,
+                bytes: r.bytes,
+            })
+            .collect())
+    }
+
+    /// `device`'s bytes over the local dates `first..=last` by day or month (zero-filled, as
+    /// [`ReadView::series`]), from the stored day lists of devices and what memory holds.
+    /// Hours are not kept per device: [`Granularity::Hour`] is answered by day.
+    ///
+    /// A day keeps its `DEVICES_PER_DAY` heaviest devices, so a device below that cut on some
+    /// day has nothing stored for it.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn device_series(
+        &self,
+        scope: &Scope,
+        device: IpAddr,
+        first: Date,
+        last: Date,
+        granularity: Granularity,
+    ) -> Result<Vec<Point>, StoreError> {
+        if last < first {
+            return Ok(Vec::new());
+        }
+        let granularity = match granularity {
+            Granularity::Hour => Granularity::Day,
+            other => other,
+        };
+        let bounds = self.bounds(first, last, granularity);
+        let mut points = bounds.points();
+        let buckets = points.len();
+        let bucket = |date: Date| {
+            bounds
+                .dates
+                .partition_point(|start| *start <= date)
+                .checked_sub(1)
+                .filter(|index| *index < buckets)
+        };
+        let mut add = Vec::new();
+        let state = self.file()?;
+        let published = &state.published;
+        let table = match state.txn.as_ref().map(|txn| txn.open_table(DAY_DEVICES)) {
+            Some(Ok(table)) => Some(table),
+            None | Some(Err(TableError::TableDoesNotExist(_))) => None,
+            Some(Err(error)) => return Err(StoreError::io(error)),
+        };
+        let ids: Vec<u32> = match scope {
+            Scope::All => published.days.scope_ids().collect(),
+            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
+        };
+        if let Some(table) = table {
+            for id in ids {
+                let range = table
+                    .range::<Day>(
+                        Day {
+                            scope: id,
+                            date: first,
+                        }..=Day {
+                            scope: id,
+                            date: last,
+                        },
+                    )
+                    .map_err(StoreError::io)?;
+                for entry in range {
+                    let (key, value) = entry.map_err(StoreError::io)?;
+                    let found =
+                        find_in_remotes(value.value(), device).ok_or_else(|| StoreError::Io {
+                            why: format!(
+                                "a stored list of {} is damaged",
+                                Addresses::Devices.what()
+                            ),
+                        })?;
+                    if let Some(bytes) = found {
+                        add.push((key.value().date, bytes));
+                    }
+                }
+            }
+        }
+        for (name, snapshot) in &self.live.interfaces {
+            if matches!(scope, Scope::Interface(wanted) if wanted != name) {
+                continue;
+            }
+            let taken = published.marks.devices.get(name);
+            for (date, entries) in snapshot.devices.range(first..=last) {
+                let before = taken
+                    .and_then(|days| days.get(date))
+                    .and_then(|t| t.get(&device))
+                    .copied()
+                    .unwrap_or_default();
+                for entry in entries.iter().filter(|e| e.addr == device) {
+                    let left = entry.bytes - before;
+                    if !is_zero(left) {
+                        add.push((*date, left));
+                    }
+                }
+            }
+        }
+        for (date, bytes) in add {
+            if let Some(at) = bucket(date) {
+                points[at].bytes += bytes;
+            }
+        }
+        Ok(points)
     }
 
     /// Bytes per service over the local days `first..=last` (stored days plus what memory holds

@@ -48,6 +48,12 @@ pub const DAY_DEVICES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("da
 /// were.
 pub const DAY_DEVICE_LABELS: TableDefinition<DayKey, &[u8]> =
     TableDefinition::new("day_device_labels");
+/// (scope, local date, device) → the remote addresses that device exchanged bytes with that day,
+/// heaviest first, in the encoding of `day_remotes`: one lookup per device and day. A day keeps
+/// its heaviest `TOP_IPS_PER_DAY` (device, remote) pairs over all its devices together. Files
+/// written before it simply lack it (read as no pairs).
+pub const DAY_DEVICE_REMOTES: TableDefinition<DeviceDayKey, &[u8]> =
+    TableDefinition::new("day_device_remotes");
 
 /// (scope, local date) → that day's bytes per service ([`encode_services`]). Files written before
 /// it simply lack it (read as no services).
@@ -305,6 +311,93 @@ impl Key for DayKey {
     }
 }
 
+/// One device's key on one local day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeviceDay {
+    pub scope: u32,
+    pub date: Date,
+    pub device: IpAddr,
+}
+
+impl DeviceDay {
+    /// Every device key of `scope` on `date`, as one inclusive range (IPv4 keys sort before
+    /// IPv6 ones, each by address).
+    pub fn all_of(scope: u32, date: Date) -> std::ops::RangeInclusive<DeviceDay> {
+        let key = |device| DeviceDay {
+            scope,
+            date,
+            device,
+        };
+        key(IpAddr::V4(Ipv4Addr::UNSPECIFIED))..=key(IpAddr::V6(Ipv6Addr::from(u128::MAX)))
+    }
+}
+
+/// redb key type of [`DeviceDay`]: the 8 bytes of [`DayKey`], then `family u8 (4|6) | address
+/// (4|16)` (13 or 25 bytes), so a day's devices are one contiguous run.
+#[derive(Debug)]
+pub struct DeviceDayKey;
+
+impl Value for DeviceDayKey {
+    type SelfType<'a> = DeviceDay;
+    type AsBytes<'a> = Vec<u8>;
+
+    fn fixed_width() -> Option<usize> {
+        None
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> DeviceDay
+    where
+        Self: 'a,
+    {
+        let day = DayKey::from_bytes(data);
+        let mut rest = data.get(DAY_KEY_WIDTH..).unwrap_or(&[]);
+        let family = take_array::<1>(&mut rest).map(|[f]| f);
+        // Only this module writes these keys; a damaged one reads as the unspecified address.
+        let device = match family {
+            Some(FAMILY_V6) => take_array::<16>(&mut rest).map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+            _ => take_array::<4>(&mut rest).map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+        }
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        DeviceDay {
+            scope: day.scope,
+            date: day.date,
+            device,
+        }
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a DeviceDay) -> Vec<u8>
+    where
+        Self: 'b,
+    {
+        let mut out = Vec::with_capacity(DAY_KEY_WIDTH + 17);
+        out.extend_from_slice(&DayKey::as_bytes(&Day {
+            scope: value.scope,
+            date: value.date,
+        }));
+        match value.device {
+            IpAddr::V4(v4) => {
+                out.push(FAMILY_V4);
+                out.extend_from_slice(&v4.octets());
+            }
+            IpAddr::V6(v6) => {
+                out.push(FAMILY_V6);
+                out.extend_from_slice(&v6.octets());
+            }
+        }
+        out
+    }
+
+    fn type_name() -> TypeName {
+        TypeName::new("nettraffic_sentinel::DeviceDayKey")
+    }
+}
+
+impl Key for DeviceDayKey {
+    fn compare(data1: &[u8], data2: &[u8]) -> Ordering {
+        data1.cmp(data2)
+    }
+}
+
 /// redb value type of [`UpDown`]: `up u64 LE | down u64 LE` (16 bytes).
 #[derive(Debug)]
 pub struct Counts;
@@ -458,6 +551,25 @@ pub fn decode_remotes(mut data: &[u8]) -> Option<Vec<RemoteBytes>> {
         });
     }
     Some(list)
+}
+
+/// The bytes of `addr` in a list [`encode_remotes`] wrote, without decoding the rest: `None` when
+/// the bytes are not such a list, `Some(None)` when `addr` is not in it.
+pub fn find_in_remotes(mut data: &[u8], addr: IpAddr) -> Option<Option<UpDown>> {
+    while let Some((&family, rest)) = data.split_first() {
+        data = rest;
+        let found = match family {
+            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
+            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
+            _ => return None,
+        };
+        let up = take_varint(&mut data)?;
+        let down = take_varint(&mut data)?;
+        if found == addr {
+            return Some(Some(UpDown { up, down }));
+        }
+    }
+    Some(None)
 }
 
 /// Decode a day's remote list as schema version 1 wrote it: each entry `family u8 (4|6) |
@@ -641,6 +753,70 @@ mod tests {
         over.extend_from_slice(&[0xff; 9]);
         over.extend_from_slice(&[0x02, 0]);
         assert_eq!(decode_remotes(&over), None);
+    }
+
+    #[test]
+    fn device_day_keys_group_a_day_and_round_trip() {
+        let date = Date::constant(2024, 2, 29);
+        let key = |device: &str| DeviceDay {
+            scope: 3,
+            date,
+            device: device.parse().expect("address"),
+        };
+        let keys = [
+            key("0.0.0.0"),
+            key("10.0.0.1"),
+            key("192.168.1.20"),
+            key("::"),
+            key("fd00::30"),
+            key("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+        ];
+        let range = DeviceDay::all_of(3, date);
+        for pair in keys.windows(2) {
+            let a = DeviceDayKey::as_bytes(&pair[0]);
+            let b = DeviceDayKey::as_bytes(&pair[1]);
+            assert_eq!(DeviceDayKey::compare(&a, &b), Ordering::Less, "{pair:?}");
+        }
+        for key in keys {
+            assert_eq!(DeviceDayKey::from_bytes(&DeviceDayKey::as_bytes(&key)), key);
+            assert!(range.contains(&key));
+        }
+        // The day's bytes first, then family and address.
+        assert_eq!(
+            DeviceDayKey::as_bytes(&key("192.168.1.20")),
+            [0, 0, 0, 3, 0x87, 0xe8, 2, 29, 4, 192, 168, 1, 20]
+        );
+        // Other days and scopes sort outside the day's range, byte for byte as well.
+        let next = DeviceDay {
+            date: Date::constant(2024, 3, 1),
+            ..key("0.0.0.0")
+        };
+        let last = DeviceDayKey::as_bytes(range.end());
+        assert_eq!(
+            DeviceDayKey::compare(&last, &DeviceDayKey::as_bytes(&next)),
+            Ordering::Less
+        );
+    }
+
+    #[test]
+    fn one_address_is_found_in_a_list_without_decoding_it() {
+        let list = vec![
+            RemoteBytes {
+                addr: "203.0.113.9".parse().expect("address"),
+                bytes: UpDown { up: 5, down: 300 },
+            },
+            RemoteBytes {
+                addr: "2001:db8::1".parse().expect("address"),
+                bytes: UpDown { up: 1, down: 2 },
+            },
+        ];
+        let bytes = encode_remotes(&list);
+        for entry in &list {
+            assert_eq!(find_in_remotes(&bytes, entry.addr), Some(Some(entry.bytes)));
+        }
+        let absent = "203.0.113.10".parse().expect("address");
+        assert_eq!(find_in_remotes(&bytes, absent), Some(None));
+        assert_eq!(find_in_remotes(&bytes[..bytes.len() - 1], absent), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
-use nettraffic_sentinel::count::heavy::HeavyEntry;
+use nettraffic_sentinel::count::heavy::{HeavyEntry, Pair};
 use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::store::{Granularity, LiveView, Scope, Store};
@@ -41,6 +41,30 @@ fn snapshot(hours: &[(i64, u64, u64)], remotes: &[(Date, &str, u64, u64)]) -> Li
             bytes: ud(*up, *down),
             error: 0,
         });
+    }
+    snapshot
+}
+
+/// `snapshot` with (device, remote) pairs of `DAY` added, and their devices' bytes.
+fn with_pairs(mut snapshot: LiveSnapshot, pairs: &[(&str, &str, u64, u64)]) -> LiveSnapshot {
+    for (device, remote, up, down) in pairs {
+        snapshot.pairs.entry(DAY).or_default().push(HeavyEntry {
+            addr: Pair {
+                device: ip(device),
+                remote: ip(remote),
+            },
+            bytes: ud(*up, *down),
+            error: 0,
+        });
+        let devices = snapshot.devices.entry(DAY).or_default();
+        match devices.iter_mut().find(|e| e.addr == ip(device)) {
+            Some(entry) => entry.bytes += ud(*up, *down),
+            None => devices.push(HeavyEntry {
+                addr: ip(device),
+                bytes: ud(*up, *down),
+                error: 0,
+            }),
+        }
     }
     snapshot
 }
@@ -308,8 +332,111 @@ fn live_counts_not_yet_committed_are_added_exactly_once() {
     assert_eq!(top[0].bytes, ud(120, 12));
 }
 
+/// Each device's remote addresses (`day_device_remotes`): stored by a commit, repeated commits
+/// write the same totals, live bytes not yet committed are added once, a restart goes on from
+/// what was stored, and a day keeps its heaviest `top` pairs over all devices together.
+fn device_pairs_survive_commits_and_restarts() {
+    const A: &str = "192.168.1.10";
+    const B: &str = "fd00::30";
+    const C: &str = "192.168.1.30";
+    const R1: &str = "203.0.113.1";
+    const R2: &str = "2001:db8::2";
+    const R3: &str = "198.51.100.3";
+    let remotes_of = |store: &Store, view: Option<&LiveView>, device: &str| {
+        let read = match view {
+            Some(view) => store.read(view).expect("read"),
+            None => store.read_stored().expect("read"),
+        };
+        let top = read
+            .top_remotes_of(&Scope::All, ip(device), DAY, DAY, 10)
+            .expect("remotes of a device");
+        top.iter().map(|t| (t.addr, t.bytes)).collect::<Vec<_>>()
+    };
+    let dir = TempDir::new("persist-pairs");
+    let path = dir.path().join("t.redb");
+    // Three pairs a day are kept: C's only pair (1 byte) falls below the cut.
+    let pairs = [
+        (A, R1, 100, 10),
+        (A, R2, 5, 0),
+        (B, R1, 7, 7),
+        (C, R3, 1, 0),
+    ];
+    {
+        let store = open(&path, 3);
+        let mut persister = Persister::new(Arc::clone(&store));
+        let first = one("eth0", with_pairs(snapshot(&[(H, 113, 17)], &[]), &pairs));
+        // Before any commit, memory alone.
+        assert_eq!(
+            remotes_of(&store, Some(&first), A),
+            [(ip(R1), ud(100, 10)), (ip(R2), ud(5, 0))]
+        );
+        persister.commit_at(&first, NOW, LIVED).expect("commit");
+        assert_eq!(
+            remotes_of(&store, None, A),
+            [(ip(R1), ud(100, 10)), (ip(R2), ud(5, 0))]
+        );
+        assert_eq!(remotes_of(&store, None, B), [(ip(R1), ud(7, 7))]);
+        assert_eq!(remotes_of(&store, None, C), [], "below the day's cut");
+        // Memory grows by 50 bytes up between A and R1: readers see it once, before and after
+        // the commit, and a repeated commit changes nothing.
+        let grown = one(
+            "eth0",
+            with_pairs(
+                snapshot(&[(H, 163, 17)], &[]),
+                &[
+                    (A, R1, 150, 10),
+                    (A, R2, 5, 0),
+                    (B, R1, 7, 7),
+                    (C, R3, 1, 0),
+                ],
+            ),
+        );
+        let expected_a = [(ip(R1), ud(150, 10)), (ip(R2), ud(5, 0))];
+        assert_eq!(remotes_of(&store, Some(&grown), A), expected_a);
+        persister.commit_at(&grown, NOW, LIVED).expect("commit");
+        persister
+            .commit_at(&grown, NOW, LIVED)
+            .expect("commit again");
+        assert_eq!(remotes_of(&store, Some(&grown), A), expected_a);
+        assert_eq!(remotes_of(&store, None, A), expected_a);
+    }
+    // A new process: memory starts from zero and has counted 1/1 between A and R2.
+    let store = open(&path, 3);
+    assert_eq!(
+        remotes_of(&store, None, A),
+        [(ip(R1), ud(150, 10)), (ip(R2), ud(5, 0))]
+    );
+    assert_eq!(remotes_of(&store, None, B), [(ip(R1), ud(7, 7))]);
+    let mut persister = Persister::new(Arc::clone(&store));
+    let view = one(
+        "eth0",
+        with_pairs(snapshot(&[(H, 1, 1)], &[]), &[(A, R2, 1, 1)]),
+    );
+    persister.commit_at(&view, NOW, 60).expect("commit");
+    assert_eq!(
+        remotes_of(&store, None, A),
+        [(ip(R1), ud(150, 10)), (ip(R2), ud(6, 1))]
+    );
+    let eth0 = store
+        .read_stored()
+        .expect("read")
+        .top_remotes_of(&Scope::Interface("eth0".into()), ip(A), DAY, DAY, 1)
+        .expect("remotes of a device");
+    assert_eq!(eth0.len(), 1, "limit");
+    assert_eq!((eth0[0].addr, eth0[0].bytes), (ip(R1), ud(150, 10)));
+    // The device's own bytes by day, from the device lists.
+    let series = store
+        .read_stored()
+        .expect("read")
+        .device_series(&Scope::All, ip(A), DAY, DAY, Granularity::Day)
+        .expect("series");
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].bytes, ud(156, 11));
+}
+
 tests! {
     repeated_commits_write_the_same_absolute_totals,
+    device_pairs_survive_commits_and_restarts,
     a_restart_in_the_same_hour_continues_that_hour,
     interfaces_are_stored_apart_and_together,
     memory_that_shrinks_never_lowers_a_stored_total,

@@ -64,6 +64,7 @@ impl YearOfLive {
         let snapshot = LiveSnapshot {
             counters: Counters::default(),
             hours,
+            pairs: BTreeMap::new(),
             remotes: BTreeMap::from([(today, remotes)]),
             devices: BTreeMap::new(),
             ..LiveSnapshot::default()

@@ -206,15 +206,30 @@ fn sum(points: &[Point]) -> UpDown {
 
 /// `/api/query?start=&end=&granularity=`: `{"series": [...], "summary": {...}}`.
 ///
+/// With `device` (a local address): that device's bytes by day or month, from the devices kept
+/// per day (`DEVICES_PER_DAY`); hours are not kept per device.
+///
 /// # Errors
 /// 400 for missing or bad dates, end before start, an unknown granularity, more than
-/// [`params::MAX_POINTS`] points or an unknown interface.
+/// [`params::MAX_POINTS`] points, an unknown interface, a device that is not an IP address, or
+/// `granularity=hour` with a device.
 pub fn query(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     let (start, end) = params::required_range(params)?;
     let granularity = params.granularity()?;
     params::bounded(start, end, granularity)?;
     let scope = params.scope(&api.known_interfaces())?;
-    let points = api.read()?.series(&scope, start, end, granularity)?;
+    let points = match params.device()? {
+        Some(_) if granularity == Granularity::Hour => {
+            return Err(ApiError::BadRequest(params::ParamError(
+                "granularity=hour cannot be used with device: hourly traffic is not kept per device; use day or month".into(),
+            )));
+        }
+        Some(device) => {
+            api.read_with_remotes()?
+                .device_series(&scope, device, start, end, granularity)?
+        }
+        None => api.read()?.series(&scope, start, end, granularity)?,
+    };
     let shape = Shape {
         granularity,
         with_total: true,

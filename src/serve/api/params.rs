@@ -124,6 +124,22 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// `device`: a local address (IPv4 or IPv6, as `/api/devices` lists them), if given.
+    ///
+    /// # Errors
+    /// When it is given but is not an IP address.
+    pub fn device(&self) -> Result<Option<std::net::IpAddr>, ParamError> {
+        let Some(text) = self.non_empty("device")? else {
+            return Ok(None);
+        };
+        text.parse().map(Some).map_err(|_| {
+            ParamError(format!(
+                "device must be an IP address as /api/devices lists it, such as 192.168.1.20 or fd00::30, not '{}'",
+                shorten(&text)
+            ))
+        })
+    }
+
     /// `iface`: one of `known` (the monitored interfaces and those the history holds); absent
     /// or empty means all of them together.
     ///
@@ -508,6 +524,27 @@ mod tests {
                 error
                     .0
                     .starts_with("limit must be a whole number from 1 to 1000"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn device_is_an_ip_address() {
+        assert_eq!(params("").device(), Ok(None));
+        assert_eq!(params("device=").device(), Ok(None));
+        assert_eq!(
+            params("device=192.168.1.20").device(),
+            Ok(Some("192.168.1.20".parse().unwrap()))
+        );
+        assert_eq!(
+            params("device=fd00%3A%3A30").device(),
+            Ok(Some("fd00::30".parse().unwrap()))
+        );
+        for bad in ["nas", "192.168.1.300", "192.168.1.0/24"] {
+            let error = params(&format!("device={bad}")).device().unwrap_err();
+            assert!(
+                error.0.starts_with("device must be an IP address"),
                 "{error}"
             );
         }

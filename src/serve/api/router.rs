@@ -56,6 +56,12 @@ pub fn is_expensive(api: &Api, request: &Request<'_>) -> bool {
         b"/api/query" | b"/api/export.csv" | b"/api/export.jsonl" => {
             let params = Params::new(request.query);
             match (params::required_range(&params), params.granularity()) {
+                // A device's series reads one stored list of devices per day of the range.
+                (Ok((start, end)), Ok(_))
+                    if request.path == b"/api/query" && matches!(params.device(), Ok(Some(_))) =>
+                {
+                    params::points(start, end, Granularity::Day) > CHEAP_POINTS
+                }
                 (Ok((start, end)), Ok(granularity)) => {
                     params::points(start, end, granularity) > CHEAP_POINTS
                 }

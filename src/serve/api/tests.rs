@@ -154,6 +154,7 @@ fn snapshot(hours: &[(i64, UpDown)], day: Date, remotes: &[(&str, UpDown)]) -> L
     let mut snapshot = LiveSnapshot {
         counters,
         hours,
+        pairs: BTreeMap::new(),
         remotes: BTreeMap::new(),
         devices: BTreeMap::new(),
         ..LiveSnapshot::default()

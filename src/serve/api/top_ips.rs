@@ -7,6 +7,10 @@
 //! `start`: from then to today; with only `end`: that day. Each day keeps its heaviest
 //! `TOP_IPS_PER_DAY` addresses, so over several days an address counts only the days it was
 //! among them.
+//!
+//! `device` (a local address) lists the remote addresses of that one device's public traffic
+//! instead, in the same shape: from the (device, remote) pairs kept per day and interface (the
+//! heaviest `TOP_IPS_PER_DAY` pairs of a day, over all devices together).
 
 use jiff::civil::Date;
 use serde::Serialize;
@@ -37,14 +41,18 @@ pub fn days(api: &Api, params: &Params<'_>) -> Result<(Date, Date), ApiError> {
 /// `/api/top_ips`.
 ///
 /// # Errors
-/// 400 for a bad date, end before start, a bad limit or an unknown interface.
+/// 400 for a bad date, end before start, a bad limit, an unknown interface or a device that is
+/// not an IP address.
 pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     let (start, end) = days(api, params)?;
     let limit = params.limit(DEFAULT_LIMIT)?;
     let scope = params.scope(&api.known_interfaces())?;
-    let top = api
-        .read_with_remotes()?
-        .top_remotes(&scope, start, end, limit)?;
+    let device = params.device()?;
+    let read = api.read_with_remotes()?;
+    let top = match device {
+        Some(device) => read.top_remotes_of(&scope, device, start, end, limit)?,
+        None => read.top_remotes(&scope, start, end, limit)?,
+    };
     #[derive(Serialize)]
     struct Entry {
         bytes: u64,
