@@ -14,14 +14,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use jiff::civil::Date;
-use redb::{ReadTransaction, ReadableTable, TableError};
+use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError};
 
 use super::days::day_start;
 use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_DEVICES,
-    DAY_SERVICES, Day, DeviceDay, HOURS, Hour, RemoteBytes, SCOPES, StoredLabel, decode_labels,
-    decode_remotes, decode_services, find_in_remotes,
+    DAY_SERVICES, Day, DayKey, DeviceDay, HOURS, Hour, RemoteBytes, SCOPES, StoredLabel,
+    decode_labels, decode_remotes, decode_services, find_in_remotes,
 };
 use super::{Published, Shared, Store, StoreError};
 use crate::clock::unix_now;
@@ -236,6 +236,48 @@ impl ReadView<'_> {
             state.txn = Some(txn);
         }
         Ok(self.state.borrow())
+    }
+
+    /// Each value `table` stores for the days `first..=last` of `scope` (every stored scope's
+    /// for [`Scope::All`]), scope by scope, oldest day first; nothing when the file was written
+    /// before the table existed.
+    fn each_stored_day(
+        &self,
+        table: TableDefinition<'static, DayKey, &'static [u8]>,
+        scope: &Scope,
+        first: Date,
+        last: Date,
+        mut each: impl FnMut(Date, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let state = self.file()?;
+        let published = &state.published;
+        let table = match state.txn.as_ref().map(|txn| txn.open_table(table)) {
+            Some(Ok(table)) => table,
+            None | Some(Err(TableError::TableDoesNotExist(_))) => return Ok(()),
+            Some(Err(error)) => return Err(StoreError::io(error)),
+        };
+        let ids: Vec<u32> = match scope {
+            Scope::All => published.days.scope_ids().collect(),
+            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
+        };
+        for id in ids {
+            let range = table
+                .range::<Day>(
+                    Day {
+                        scope: id,
+                        date: first,
+                    }..=Day {
+                        scope: id,
+                        date: last,
+                    },
+                )
+                .map_err(StoreError::io)?;
+            for entry in range {
+                let (key, value) = entry.map_err(StoreError::io)?;
+                each(key.value().date, value.value())?;
+            }
+        }
+        Ok(())
     }
 
     /// The stored id of `scope`, `None` when the file has never stored it.
@@ -585,43 +627,15 @@ impl ReadView<'_> {
         if last < first {
             return Ok(labels);
         }
-        let state = self.file()?;
-        let published = &state.published;
-        let table = match state
-            .txn
-            .as_ref()
-            .map(|txn| txn.open_table(DAY_DEVICE_LABELS))
-        {
-            Some(Ok(table)) => table,
-            None | Some(Err(TableError::TableDoesNotExist(_))) => return Ok(labels),
-            Some(Err(error)) => return Err(StoreError::io(error)),
-        };
-        let ids: Vec<u32> = match scope {
-            Scope::All => published.days.scope_ids().collect(),
-            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
-        };
         // Oldest day first across scopes, so a later day's label wins.
         let mut by_day: Vec<(Date, Vec<StoredLabel>)> = Vec::new();
-        for id in ids {
-            let range = table
-                .range::<Day>(
-                    Day {
-                        scope: id,
-                        date: first,
-                    }..=Day {
-                        scope: id,
-                        date: last,
-                    },
-                )
-                .map_err(StoreError::io)?;
-            for entry in range {
-                let (key, value) = entry.map_err(StoreError::io)?;
-                let list = decode_labels(value.value()).ok_or_else(|| StoreError::Io {
-                    why: "a stored list of device names is damaged".into(),
-                })?;
-                by_day.push((key.value().date, list));
-            }
-        }
+        self.each_stored_day(DAY_DEVICE_LABELS, scope, first, last, |date, value| {
+            let list = decode_labels(value).ok_or_else(|| StoreError::Io {
+                why: "a stored list of device names is damaged".into(),
+            })?;
+            by_day.push((date, list));
+            Ok(())
+        })?;
         by_day.sort_by_key(|(date, _)| *date);
         for (_, list) in by_day {
             for label in list {
@@ -756,45 +770,16 @@ impl ReadView<'_> {
                 .filter(|index| *index < buckets)
         };
         let mut add = Vec::new();
-        let state = self.file()?;
-        let published = &state.published;
-        let table = match state.txn.as_ref().map(|txn| txn.open_table(DAY_DEVICES)) {
-            Some(Ok(table)) => Some(table),
-            None | Some(Err(TableError::TableDoesNotExist(_))) => None,
-            Some(Err(error)) => return Err(StoreError::io(error)),
-        };
-        let ids: Vec<u32> = match scope {
-            Scope::All => published.days.scope_ids().collect(),
-            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
-        };
-        if let Some(table) = table {
-            for id in ids {
-                let range = table
-                    .range::<Day>(
-                        Day {
-                            scope: id,
-                            date: first,
-                        }..=Day {
-                            scope: id,
-                            date: last,
-                        },
-                    )
-                    .map_err(StoreError::io)?;
-                for entry in range {
-                    let (key, value) = entry.map_err(StoreError::io)?;
-                    let found =
-                        find_in_remotes(value.value(), device).ok_or_else(|| StoreError::Io {
-                            why: format!(
-                                "a stored list of {} is damaged",
-                                Addresses::Devices.what()
-                            ),
-                        })?;
-                    if let Some(bytes) = found {
-                        add.push((key.value().date, bytes));
-                    }
-                }
+        self.each_stored_day(DAY_DEVICES, scope, first, last, |date, value| {
+            let found = find_in_remotes(value, device).ok_or_else(|| StoreError::Io {
+                why: format!("a stored list of {} is damaged", Addresses::Devices.what()),
+            })?;
+            if let Some(bytes) = found {
+                add.push((date, bytes));
             }
-        }
+            Ok(())
+        })?;
+        let published = self.published();
         for (name, snapshot) in &self.live.interfaces {
             if matches!(scope, Scope::Interface(wanted) if wanted != name) {
                 continue;
@@ -837,38 +822,13 @@ impl ReadView<'_> {
         if last < first {
             return Ok(sums);
         }
-        let state = self.file()?;
-        let published = &state.published;
-        let table = match state.txn.as_ref().map(|txn| txn.open_table(DAY_SERVICES)) {
-            Some(Ok(table)) => Some(table),
-            None | Some(Err(TableError::TableDoesNotExist(_))) => None,
-            Some(Err(error)) => return Err(StoreError::io(error)),
-        };
-        let ids: Vec<u32> = match scope {
-            Scope::All => published.days.scope_ids().collect(),
-            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
-        };
-        if let Some(table) = table {
-            for id in ids {
-                let range = table
-                    .range::<Day>(
-                        Day {
-                            scope: id,
-                            date: first,
-                        }..=Day {
-                            scope: id,
-                            date: last,
-                        },
-                    )
-                    .map_err(StoreError::io)?;
-                for entry in range {
-                    let (_, value) = entry.map_err(StoreError::io)?;
-                    sums += decode_services(value.value()).ok_or_else(|| StoreError::Io {
-                        why: "a stored day of bytes per service is damaged".into(),
-                    })?;
-                }
-            }
-        }
+        self.each_stored_day(DAY_SERVICES, scope, first, last, |_, value| {
+            sums += decode_services(value).ok_or_else(|| StoreError::Io {
+                why: "a stored day of bytes per service is damaged".into(),
+            })?;
+            Ok(())
+        })?;
+        let published = self.published();
         for (name, snapshot) in &self.live.interfaces {
             if matches!(scope, Scope::Interface(wanted) if wanted != name) {
                 continue;
@@ -899,42 +859,16 @@ impl ReadView<'_> {
         if last < first {
             return Ok(Vec::new());
         }
-        let state = self.file()?;
-        let published = &state.published;
-        let table = match state.txn.as_ref().map(|txn| txn.open_table(kind.table())) {
-            Some(Ok(table)) => Some(table),
-            None | Some(Err(TableError::TableDoesNotExist(_))) => None,
-            Some(Err(error)) => return Err(StoreError::io(error)),
-        };
-        let ids: Vec<u32> = match scope {
-            Scope::All => published.days.scope_ids().collect(),
-            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
-        };
-        if let Some(table) = table {
-            for id in ids {
-                let range = table
-                    .range::<Day>(
-                        Day {
-                            scope: id,
-                            date: first,
-                        }..=Day {
-                            scope: id,
-                            date: last,
-                        },
-                    )
-                    .map_err(StoreError::io)?;
-                for entry in range {
-                    let (_, value) = entry.map_err(StoreError::io)?;
-                    let list = decode_remotes(value.value()).ok_or_else(|| StoreError::Io {
-                        why: format!("a stored list of {} is damaged", kind.what()),
-                    })?;
-                    for RemoteBytes { addr, bytes } in list {
-                        let sum = sums.entry(addr).or_default();
-                        *sum += bytes;
-                    }
-                }
+        self.each_stored_day(kind.table(), scope, first, last, |_, value| {
+            let list = decode_remotes(value).ok_or_else(|| StoreError::Io {
+                why: format!("a stored list of {} is damaged", kind.what()),
+            })?;
+            for RemoteBytes { addr, bytes } in list {
+                *sums.entry(addr).or_default() += bytes;
             }
-        }
+            Ok(())
+        })?;
+        let published = self.published();
         for (name, snapshot) in &self.live.interfaces {
             if matches!(scope, Scope::Interface(wanted) if wanted != name) {
                 continue;
