@@ -304,3 +304,17 @@ pub fn totals((up, down): (u64, u64)) -> serde_json::Value {
 pub fn db_in(dir: &Path) -> PathBuf {
     dir.join("traffic.redb")
 }
+
+/// A history in `dir` made by the real `import` of `capture` (zone UTC); its path.
+pub fn import_into(dir: &Path, capture: &Path) -> PathBuf {
+    let db = db_in(dir);
+    let mut import = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
+    super::netns::clear_monitor_settings(&mut import);
+    import
+        .arg("import")
+        .arg(capture)
+        .env("TZ", "UTC")
+        .env("DB_PATH", &db);
+    run_ok(&mut import, Duration::from_secs(60));
+    db
+}

@@ -2,13 +2,10 @@
 //! `import` and, live, from traffic sent through a veth pair it captures. Expected bytes are the
 //! IP lengths of the packets written here, added up by hand.
 
-use std::process::Command;
-use std::time::Duration;
-
 use serde_json::Value;
 
-use crate::support::netns::{Netns, clear_monitor_settings, run_ok};
-use crate::support::web::{Monitor, db_in};
+use crate::support::netns::Netns;
+use crate::support::web::{Monitor, import_into};
 use crate::support::{
     ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4, ipv6,
 };
@@ -177,15 +174,7 @@ fn devices_of(answer: &Value) -> Vec<(String, u64, u64)> {
 fn devices_of_an_imported_history() {
     let dir = TempDir::new("devices");
     let file = dir.write("devices.pcap", &capture());
-    let db = db_in(dir.path());
-    let mut import = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
-    clear_monitor_settings(&mut import);
-    import
-        .arg("import")
-        .arg(&file)
-        .env("TZ", "UTC")
-        .env("DB_PATH", &db);
-    run_ok(&mut import, Duration::from_secs(60));
+    let db = import_into(dir.path(), &file);
 
     let mut netns = Netns::new("devices");
     let namespace = netns.add("m");

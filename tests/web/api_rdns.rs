@@ -4,13 +4,12 @@
 //! And a resolver that never answers: the API must not wait for it.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::netns::{NamespaceResolver, Netns, Spawned, clear_monitor_settings, run_ok};
-use crate::support::web::{Monitor, db_in};
+use crate::support::netns::{NamespaceResolver, Netns, Spawned};
+use crate::support::web::{Monitor, import_into};
 use crate::support::{ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, eth, ipv4};
 
 /// Remote addresses of the history, with the PTR record dnsmasq gets for each (`None`: none).
@@ -39,16 +38,7 @@ fn history(dir: &TempDir) -> PathBuf {
         );
     }
     let file = dir.write("remotes.pcap", &pcap.finish());
-    let db = db_in(dir.path());
-    let mut import = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
-    clear_monitor_settings(&mut import);
-    import
-        .arg("import")
-        .arg(&file)
-        .env("TZ", "UTC")
-        .env("DB_PATH", &db);
-    run_ok(&mut import, Duration::from_secs(60));
-    db
+    import_into(dir.path(), &file)
 }
 
 fn top_ips(monitor: &Monitor) -> Vec<Value> {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::netns::{Netns, clear_monitor_settings, run_ok};
-use crate::support::web::{Monitor, db_in};
+use crate::support::netns::{Netns, run_ok};
+use crate::support::web::{Monitor, db_in, import_into};
 use crate::support::{ETHERTYPE_IPV4, PCAP_MAGIC_MICROSECONDS, PcapWriter, TempDir, capture, eth};
 
 /// 2024-06-10 00:00 UTC.
@@ -228,15 +228,7 @@ fn services_of(answer: &Value) -> Vec<(String, Bytes)> {
 fn services_of_an_imported_history() {
     let dir = TempDir::new("services");
     let file = dir.write("services.pcap", &import_capture());
-    let db = db_in(dir.path());
-    let mut import = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"));
-    clear_monitor_settings(&mut import);
-    import
-        .arg("import")
-        .arg(&file)
-        .env("TZ", "UTC")
-        .env("DB_PATH", &db);
-    run_ok(&mut import, Duration::from_secs(60));
+    let db = import_into(dir.path(), &file);
 
     let mut netns = Netns::new("services");
     let namespace = netns.add("m");
