@@ -46,7 +46,7 @@ use crate::store::days::day_start;
 use crate::store::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_SERVICES, Day,
     HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes, StoredLabel, decode_labels, decode_remotes,
-    decode_services, encode_labels, encode_remotes, encode_services, keep_heaviest,
+    decode_services, encode_labels, encode_remotes, encode_services,
 };
 use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
 
@@ -181,32 +181,11 @@ impl DayLists<'_> {
                 let Some(acc) = accs.get_mut(&key) else {
                     continue;
                 };
-                let mut seen = HashMap::with_capacity(entries.len());
-                for entry in entries {
-                    let mut one = Acc {
-                        total: acc.totals.get(&entry.addr).copied().unwrap_or_default(),
-                        seen: acc.seen.get(&entry.addr).copied().unwrap_or_default(),
-                    };
-                    // `bytes` is exact since the address entered the table; its inherited
-                    // `error` is an over-estimate and never stored.
-                    one.observe(entry.bytes);
-                    acc.totals.insert(entry.addr, one.total);
-                    seen.insert(entry.addr, entry.bytes);
-                }
-                acc.seen = seen;
-                let mut list: Vec<RemoteBytes> = acc
-                    .totals
-                    .iter()
-                    .map(|(addr, bytes)| RemoteBytes {
-                        addr: *addr,
-                        bytes: *bytes,
-                    })
+                let list: Vec<RemoteBytes> = acc
+                    .observe(entries, top)
+                    .into_iter()
+                    .map(|(addr, bytes)| RemoteBytes { addr, bytes })
                     .collect();
-                keep_heaviest(&mut list, top);
-                // Bounded: the stored list plus what memory holds, whatever a flood brings.
-                let kept: HashSet<IpAddr> = list.iter().map(|r| r.addr).collect();
-                acc.totals
-                    .retain(|addr, _| kept.contains(addr) || acc.seen.contains_key(addr));
                 table
                     .insert(day, encode_remotes(&list).as_slice())
                     .map_err(StoreError::io)?;
