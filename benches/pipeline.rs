@@ -215,6 +215,7 @@ impl Tally for BytesOnly {
         _remote: IpAddr,
         _local: IpAddr,
         bytes: u64,
+        _transport: Transport,
     ) {
         match direction {
             Direction::Up => self.up += bytes,

@@ -8,7 +8,8 @@ use foldhash::fast::RandomState;
 use super::{ByService, Tally, UpDown};
 use crate::classify::Direction;
 use crate::clock::HourStart;
-use crate::service::Service;
+use crate::parse::Transport;
+use crate::service;
 
 /// Totals of one capture (or any bounded batch of frames), kept exactly.
 #[derive(Clone, Debug, Default)]
@@ -73,8 +74,14 @@ impl Tally for FileTally {
         remote: IpAddr,
         local: IpAddr,
         bytes: u64,
+        transport: Transport,
     ) {
         self.packets_counted += 1;
+        self.services.add(
+            service::classify(&transport, Some(direction)),
+            direction,
+            bytes,
+        );
         self.total.add(direction, bytes);
         match &mut self.current_hour {
             Some((current, acc)) if *current == hour => acc.add(direction, bytes),
@@ -92,11 +99,6 @@ impl Tally for FileTally {
             .or_default()
             .add(direction, bytes);
         self.devices.entry(local).or_default().add(direction, bytes);
-    }
-
-    #[inline]
-    fn service(&mut self, direction: Direction, service: Service, bytes: u64) {
-        self.services.add(service, direction, bytes);
     }
 
     #[inline]

@@ -18,7 +18,8 @@ use super::heavy::{HeavyEntry, HeavyHitters, HeavyKey, Pair};
 use super::{ByService, Tally, UpDown};
 use crate::classify::Direction;
 use crate::clock::{HourStart, Zone};
-use crate::service::Service;
+use crate::parse::Transport;
+use crate::service;
 
 /// Hours kept in memory; storage takes them over once it exists. Two days and a bit.
 pub const HOURS_KEPT: usize = 50;
@@ -364,6 +365,7 @@ impl Tally for LiveShard {
         remote: IpAddr,
         local: IpAddr,
         bytes: u64,
+        transport: Transport,
     ) {
         self.counters.counted += 1;
         self.counters.total.add(direction, bytes);
@@ -376,6 +378,11 @@ impl Tally for LiveShard {
                 }
             }
         }
+        self.day_services.add(
+            service::classify(&transport, Some(direction)),
+            direction,
+            bytes,
+        );
         let slot = &mut self.pending[pending_slot(remote, local)];
         match slot {
             Some(pair) if pair.remote == remote && pair.device == local => {
@@ -394,11 +401,6 @@ impl Tally for LiveShard {
                 }
             }
         }
-    }
-
-    #[inline]
-    fn service(&mut self, direction: Direction, service: Service, bytes: u64) {
-        self.day_services.add(service, direction, bytes);
     }
 
     #[inline]
@@ -597,9 +599,30 @@ mod tests {
         let mut shard = LiveShard::new(zone.clone(), 100, 16);
         // 2024-01-01 15:00 UTC = 23:00 in Shanghai; an hour later is the next local day.
         let hour = 1_704_121_200;
-        shard.traffic(hour, Direction::Up, remote(1), LOCAL, 100);
-        shard.traffic(hour, Direction::Down, remote(1), LOCAL, 50);
-        shard.traffic(hour + 3600, Direction::Down, remote(2), LOCAL, 7);
+        shard.traffic(
+            hour,
+            Direction::Up,
+            remote(1),
+            LOCAL,
+            100,
+            Transport::default(),
+        );
+        shard.traffic(
+            hour,
+            Direction::Down,
+            remote(1),
+            LOCAL,
+            50,
+            Transport::default(),
+        );
+        shard.traffic(
+            hour + 3600,
+            Direction::Down,
+            remote(2),
+            LOCAL,
+            7,
+            Transport::default(),
+        );
         shard.lan(99);
         shard.malformed();
         assert_eq!(shard.counters.counted, 3);
@@ -615,10 +638,38 @@ mod tests {
         let mut shard = LiveShard::new(Zone::utc(), 100, 16);
         let nas = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20));
         let hour = 1_704_067_200; // 2024-01-01 00:00 UTC
-        shard.traffic(hour, Direction::Up, remote(1), LOCAL, 100);
-        shard.traffic(hour, Direction::Down, remote(2), nas, 40);
-        shard.traffic(hour, Direction::Down, remote(1), nas, 2);
-        shard.traffic(hour + 86_400, Direction::Up, remote(3), nas, 9);
+        shard.traffic(
+            hour,
+            Direction::Up,
+            remote(1),
+            LOCAL,
+            100,
+            Transport::default(),
+        );
+        shard.traffic(
+            hour,
+            Direction::Down,
+            remote(2),
+            nas,
+            40,
+            Transport::default(),
+        );
+        shard.traffic(
+            hour,
+            Direction::Down,
+            remote(1),
+            nas,
+            2,
+            Transport::default(),
+        );
+        shard.traffic(
+            hour + 86_400,
+            Direction::Up,
+            remote(3),
+            nas,
+            9,
+            Transport::default(),
+        );
         let mut snapshot = LiveSnapshot::default();
         snapshot.add_shard(&shard);
         let by_day: Vec<(String, Vec<(IpAddr, UpDown)>)> = snapshot
@@ -648,6 +699,93 @@ mod tests {
     }
 
     #[test]
+    fn services_equal_classifying_every_packet_on_its_own() {
+        // A model check: a random mix of pairs, each with several flows (TCP with SYN, SYN-ACK
+        // and data both ways, UDP, ICMP, later fragments, snapped TCP), more pairs than pending
+        // slots, flushes at random and a day change, against classifying every packet alone.
+        use crate::parse::{TCP_ACK, TCP_SYN, protocol};
+        let mut shard = LiveShard::new(Zone::utc(), 2000, 256);
+        let mut exact: BTreeMap<Date, ByService> = BTreeMap::new();
+        let ports = [
+            443, 80, 53, 51820, 32400, 6881, 41641, 8096, 22, 40_000, 50_123, 61_000,
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 24
+        };
+        let day_one = 1_704_067_200; // 2024-01-01 00:00 UTC
+        for i in 0..60_000u64 {
+            let hour = if i < 30_000 {
+                day_one
+            } else {
+                day_one + 86_400
+            };
+            let pair = next() % 150;
+            let device = IpAddr::V4(Ipv4Addr::new(192, 168, 1, (pair % 7) as u8));
+            let remote = remote(pair as u32 / 7);
+            let direction = if next() % 2 == 0 {
+                Direction::Up
+            } else {
+                Direction::Down
+            };
+            let flow = next() % 4;
+            let (local_port, remote_port) = (
+                ports[((pair + flow) % 12) as usize],
+                ports[((pair * 5 + flow) % 12) as usize],
+            );
+            let (src, dst) = match direction {
+                Direction::Up => (local_port, remote_port),
+                Direction::Down => (remote_port, local_port),
+            };
+            let kind = next() % 20;
+            let transport = match kind {
+                0 => Transport::new(protocol::TCP, false, Some((src, dst)), Some(TCP_SYN)),
+                1 => Transport::new(
+                    protocol::TCP,
+                    false,
+                    Some((src, dst)),
+                    Some(TCP_SYN | TCP_ACK),
+                ),
+                2 => Transport::new(protocol::ICMP, false, None, None),
+                3 => Transport::new(protocol::UDP, true, None, None),
+                4 => Transport::new(protocol::TCP, false, None, None),
+                5..=9 => Transport::new(protocol::UDP, false, Some((src, dst)), None),
+                _ => Transport::new(protocol::TCP, false, Some((src, dst)), Some(0x18)),
+            };
+            let bytes = 40 + next() % 1460;
+            shard.traffic(hour, direction, remote, device, bytes, transport);
+            let day = Zone::utc().date_of(hour);
+            let service = service::classify(&transport, Some(direction));
+            exact.entry(day).or_default().add(service, direction, bytes);
+            if next() % 500 == 0 {
+                shard.flush();
+            }
+            if i % 7_919 == 0 {
+                // Readers see the pending flows too.
+                let seen: BTreeMap<Date, ByService> = shard.services().into_iter().collect();
+                assert_eq!(seen, exact, "before a flush, packet {i}");
+            }
+        }
+        let seen: BTreeMap<Date, ByService> = shard.services().into_iter().collect();
+        assert_eq!(seen, exact);
+        let all = exact
+            .values()
+            .fold(ByService::default(), |sum, day| sum + *day);
+        assert_eq!(shard.services_since_start(), all);
+        shard.flush();
+        let seen: BTreeMap<Date, ByService> = shard.services().into_iter().collect();
+        assert_eq!(seen, exact, "after the flush");
+        assert!(
+            all.iter().count() >= 10,
+            "{:?}",
+            all.iter().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn remote_bytes_are_exact_under_capacity_flushed_or_not() {
         // A model check: interleaved traffic of 300 remotes (more than the 64 pending slots, so
         // slots collide and evict) against a plain map of exact totals.
@@ -665,7 +803,7 @@ mod tests {
                 Direction::Down
             };
             let bytes = 40 + (state >> 50) % 1500;
-            shard.traffic(0, direction, addr, LOCAL, bytes);
+            shard.traffic(0, direction, addr, LOCAL, bytes, Transport::default());
             exact.entry(addr).or_default().add(direction, bytes);
         }
         let remotes = |shard: &LiveShard| -> HashMap<IpAddr, UpDown> {
@@ -707,7 +845,14 @@ mod tests {
                 Direction::Down
             };
             let bytes = 40 + (state >> 50) % 1500;
-            shard.traffic(0, direction, pair.remote, pair.device, bytes);
+            shard.traffic(
+                0,
+                direction,
+                pair.remote,
+                pair.device,
+                bytes,
+                Transport::default(),
+            );
             exact.entry(pair).or_default().add(direction, bytes);
         }
         let check = |shard: &LiveShard, when: &str| {
@@ -755,7 +900,14 @@ mod tests {
         let memory = |shard: &LiveShard| -> usize {
             shard.pairs().days().map(|(_, t)| t.memory_bytes()).sum()
         };
-        shard.traffic(0, Direction::Down, heavy.remote, heavy.device, 1_000_000);
+        shard.traffic(
+            0,
+            Direction::Down,
+            heavy.remote,
+            heavy.device,
+            1_000_000,
+            Transport::default(),
+        );
         shard.flush();
         let empty = memory(&shard);
         for round in 0..20u32 {
@@ -767,6 +919,7 @@ mod tests {
                         remote(r),
                         device(d),
                         100 + u64::from(round),
+                        Transport::default(),
                     );
                 }
             }
@@ -792,7 +945,14 @@ mod tests {
     fn memory_stays_bounded_when_hours_and_days_keep_coming() {
         let mut shard = LiveShard::new(Zone::utc(), 10, 16);
         for i in 0..1000i64 {
-            shard.traffic(i * 3600, Direction::Up, remote(i as u32), LOCAL, 1);
+            shard.traffic(
+                i * 3600,
+                Direction::Up,
+                remote(i as u32),
+                LOCAL,
+                1,
+                Transport::default(),
+            );
         }
         assert_eq!(shard.hours().len(), HOURS_KEPT);
         assert_eq!(shard.remotes().days().count(), DAYS_KEPT);
@@ -802,7 +962,7 @@ mod tests {
             "the newest hour is kept"
         );
         // A clock that jumps back does not evict the present.
-        shard.traffic(0, Direction::Up, remote(0), LOCAL, 1);
+        shard.traffic(0, Direction::Up, remote(0), LOCAL, 1, Transport::default());
         assert!(shard.hours().contains_key(&(999 * 3600)));
     }
 
@@ -810,9 +970,23 @@ mod tests {
     fn snapshots_add_shards_and_merge_remote_addresses() {
         let mut a = LiveShard::new(Zone::utc(), 10, 16);
         let mut b = LiveShard::new(Zone::utc(), 10, 16);
-        a.traffic(0, Direction::Up, remote(1), LOCAL, 10);
-        b.traffic(0, Direction::Down, remote(1), LOCAL, 5);
-        b.traffic(3600, Direction::Down, remote(2), LOCAL, 1);
+        a.traffic(0, Direction::Up, remote(1), LOCAL, 10, Transport::default());
+        b.traffic(
+            0,
+            Direction::Down,
+            remote(1),
+            LOCAL,
+            5,
+            Transport::default(),
+        );
+        b.traffic(
+            3600,
+            Direction::Down,
+            remote(2),
+            LOCAL,
+            1,
+            Transport::default(),
+        );
         let mut snapshot = LiveSnapshot::default();
         snapshot.add_shard(&a);
         snapshot.add_shard(&b);
@@ -872,7 +1046,14 @@ mod flood {
         let source = |i: u64| IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
         let local = |i: u64| IpAddr::V6(Ipv6Addr::from(0xfd00_u128 << 112 | u128::from(i)));
         for i in 0..capacity as u64 {
-            shard.traffic(hour, Direction::Down, source(i), local(i), 64);
+            shard.traffic(
+                hour,
+                Direction::Down,
+                source(i),
+                local(i),
+                64,
+                Transport::default(),
+            );
         }
         let memory = |shard: &LiveShard| -> usize {
             let addresses: usize = [shard.remotes(), shard.devices()]
@@ -884,7 +1065,14 @@ mod flood {
         };
         let filled = memory(&shard);
         for i in capacity as u64..flood {
-            shard.traffic(hour, Direction::Down, source(i), local(i), 64);
+            shard.traffic(
+                hour,
+                Direction::Down,
+                source(i),
+                local(i),
+                64,
+                Transport::default(),
+            );
         }
         let flooded = memory(&shard);
         assert!(

@@ -21,7 +21,6 @@ pub use up_down::UpDown;
 use crate::classify::{AddressClassifier, Direction, Verdict};
 use crate::clock::{HourClock, HourStart};
 use crate::parse::{FrameMeta, LinkType, Skip, Transport, parse_frame_and_transport};
-use crate::service::{self, Service};
 
 /// One frame as a source hands it over.
 #[derive(Clone, Copy, Debug)]
@@ -37,7 +36,8 @@ pub struct Frame<'a> {
 /// Where counted packets go.
 pub trait Tally {
     /// A public packet: `bytes` up or down in `hour`, exchanged between `local` (the device) and
-    /// `remote`.
+    /// `remote`, with its transport facts, from which a tally that keeps services classifies it
+    /// ([`crate::service::classify`]; the live tally once per flow rather than per packet).
     fn traffic(
         &mut self,
         hour: HourStart,
@@ -45,13 +45,8 @@ pub trait Tally {
         remote: IpAddr,
         local: IpAddr,
         bytes: u64,
+        transport: Transport,
     );
-    /// The service of the packet [`Tally::traffic`] was just given (issue 14): a separate call so
-    /// tallies that keep no services need not take it.
-    #[inline]
-    fn service(&mut self, direction: Direction, service: Service, bytes: u64) {
-        let _ = (direction, service, bytes);
-    }
     /// A packet between two non-public addresses.
     fn lan(&mut self, bytes: u64);
     /// An IP packet with a broken header.
@@ -117,12 +112,7 @@ impl Counter {
                 local,
             } => {
                 let hour = self.clock.hour_of(frame.unix_second);
-                tally.traffic(hour, direction, remote, local, bytes);
-                tally.service(
-                    direction,
-                    service::classify(&transport, Some(direction)),
-                    bytes,
-                );
+                tally.traffic(hour, direction, remote, local, bytes, transport);
                 Outcome::Traffic(direction)
             }
         }

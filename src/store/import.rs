@@ -33,7 +33,8 @@ use crate::clock::unix_now;
 use crate::clock::{HourStart, Zone};
 use crate::count::heavy::Pair;
 use crate::count::{ByService, FileTally, Tally, UpDown};
-use crate::service::Service;
+use crate::parse::Transport;
+use crate::service;
 
 /// A file's counts with its remote addresses per local day.
 #[derive(Debug)]
@@ -48,8 +49,6 @@ pub struct DayTally {
     pub pairs: BTreeMap<Date, HashMap<Pair, UpDown>>,
     /// Traffic dated outside the years the history holds ([`super::holds`]): not stored.
     pub outside: Outside,
-    /// The day of the packet last given to `traffic` (its service follows it), if stored.
-    last_day: Option<Date>,
     zone: Zone,
     /// The day of the last hour seen (the tz database is asked once per hour of traffic).
     day_of_hour: Option<(HourStart, Date)>,
@@ -64,7 +63,6 @@ impl DayTally {
             services: BTreeMap::new(),
             pairs: BTreeMap::new(),
             outside: Outside::default(),
-            last_day: None,
             zone,
             day_of_hour: None,
         }
@@ -86,6 +84,7 @@ impl Tally for DayTally {
         remote: IpAddr,
         local: IpAddr,
         bytes: u64,
+        transport: Transport,
     ) {
         let day = match self.day_of_hour {
             Some((cached, day)) if cached == hour => day,
@@ -98,11 +97,15 @@ impl Tally for DayTally {
         if !super::holds(day) {
             self.outside.packets += 1;
             self.outside.bytes.add(direction, bytes);
-            self.last_day = None;
             return;
         }
-        self.last_day = Some(day);
-        self.file.traffic(hour, direction, remote, local, bytes);
+        self.file
+            .traffic(hour, direction, remote, local, bytes, transport);
+        self.services.entry(day).or_default().add(
+            service::classify(&transport, Some(direction)),
+            direction,
+            bytes,
+        );
         self.days
             .entry(day)
             .or_default()
@@ -124,16 +127,6 @@ impl Tally for DayTally {
             })
             .or_default()
             .add(direction, bytes);
-    }
-
-    fn service(&mut self, direction: Direction, service: Service, bytes: u64) {
-        if let Some(day) = self.last_day {
-            self.file.service(direction, service, bytes);
-            self.services
-                .entry(day)
-                .or_default()
-                .add(service, direction, bytes);
-        }
     }
 
     fn lan(&mut self, bytes: u64) {
