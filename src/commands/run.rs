@@ -409,7 +409,8 @@ fn updown(bytes: UpDown) -> Value {
     json!({"up_bytes": bytes.up, "down_bytes": bytes.down})
 }
 
-/// A live snapshot in the shape of `report --json` (hours by local label, remotes summed over days).
+/// A live snapshot in the shape of `report --json` (hours by local label, remotes, devices and
+/// services summed over days).
 pub fn snapshot_json(snapshot: &LiveSnapshot, zone: &Zone) -> Value {
     let mut hours: Map<String, Value> = Map::new();
     let mut merged_hours: std::collections::BTreeMap<String, UpDown> = Default::default();
@@ -419,13 +420,25 @@ pub fn snapshot_json(snapshot: &LiveSnapshot, zone: &Zone) -> Value {
     for (label, bytes) in merged_hours {
         hours.insert(label, updown(bytes));
     }
-    let mut remotes: std::collections::BTreeMap<String, UpDown> = Default::default();
-    for entries in snapshot.remotes.values() {
-        for entry in entries {
-            *remotes.entry(entry.addr.to_string()).or_default() += entry.bytes;
-        }
-    }
-    let remotes: Map<String, Value> = remotes.into_iter().map(|(k, v)| (k, updown(v))).collect();
+    let by_address =
+        |days: &std::collections::BTreeMap<_, Vec<crate::count::heavy::HeavyEntry>>| {
+            let mut sums: std::collections::BTreeMap<String, UpDown> = Default::default();
+            for entries in days.values() {
+                for entry in entries {
+                    *sums.entry(entry.addr.to_string()).or_default() += entry.bytes;
+                }
+            }
+            sums.into_iter()
+                .map(|(k, v)| (k, updown(v)))
+                .collect::<Map<String, Value>>()
+        };
+    let services: Map<String, Value> = snapshot
+        .services
+        .values()
+        .fold(crate::count::ByService::default(), |sum, day| sum + *day)
+        .iter()
+        .map(|(service, bytes)| (service.name().to_string(), updown(bytes)))
+        .collect();
     let counters = snapshot.counters;
     json!({
         "packets_total": counters.frames,
@@ -436,7 +449,9 @@ pub fn snapshot_json(snapshot: &LiveSnapshot, zone: &Zone) -> Value {
         "up_bytes": counters.total.up,
         "down_bytes": counters.total.down,
         "hours": hours,
-        "remote_ips": remotes,
+        "remote_ips": by_address(&snapshot.remotes),
+        "devices": by_address(&snapshot.devices),
+        "services": services,
     })
 }
 

@@ -933,17 +933,24 @@ fn own_memory_kib(pid: u32) -> u64 {
     total
 }
 
-/// Send `count` IPv6 frames from distinct sources in 2001:db8::/32 (counted as download from a
-/// distinct remote each) with trafgen (netsniff-ng) on one CPU, so the source counter is one.
-fn flood(lab: &Netns, namespace: &str, interface: &str, first_source: &str, count: u64) {
+/// Send `count` IPv6 UDP frames from distinct sources in 2001:db8::/32 to distinct destinations
+/// in fd00::/8 (counted as download from a distinct remote to a distinct local device each), with
+/// random ports, with trafgen (netsniff-ng) on one CPU, so the address counters are one.
+fn flood(
+    lab: &Netns,
+    namespace: &str,
+    interface: &str,
+    (first_source, first_device): (&str, &str),
+    count: u64,
+) {
     let config = std::env::temp_dir()
         .join(format!("nts-flood-{}-{first_source}.cfg", std::process::id()).replace(':', "_"));
     std::fs::write(
         &config,
         format!(
             "{{ eth(da=02:00:00:00:00:fe, sa=02:00:00:00:00:01), \
-               ipv6(sa={first_source}, sa=dinc(), da=fd00::1, nh=17, hl=64), \
-               udp(sp=1234, dp=5678), fill(0x00, 8) }}\n"
+               ipv6(sa={first_source}, sa=dinc(), da={first_device}, da=dinc(), nh=17, hl=64), \
+               udp(sp=drnd(), dp=drnd()), fill(0x00, 8) }}\n"
         ),
     )
     .expect("write the trafgen configuration");
@@ -958,20 +965,33 @@ fn flood(lab: &Netns, namespace: &str, interface: &str, first_source: &str, coun
     assert!(output.status.success(), "trafgen failed: {output:?}");
 }
 
-/// The memory bound holds under a flood of ten million distinct spoofed sources: the remote
-/// address tables are fixed-size (Space-Saving), so peak memory after ten million sources is
+/// The memory bound holds under a flood of ten million distinct spoofed sources to ten million
+/// distinct local addresses on random ports: the remote address, device and pair tables are
+/// fixed-size (Space-Saving) and services a fixed array, so peak memory after ten million is
 /// what it was after the first million, and the memory the monitor holds (heap, stacks, ring)
 /// is within the 24 MiB target with default settings.
-fn a_flood_of_ten_million_spoofed_sources_does_not_grow_memory() {
+fn a_flood_of_ten_million_spoofed_sources_and_devices_does_not_grow_memory() {
     let (lab, a, b) = pair("flood");
     let mut monitor = Monitor::start(&lab, &b, "vb");
     monitor.wait_capturing("vb", 1);
     let pid = monitor.inner.child.id();
-    flood(&lab, &a, "va", "2001:db8:f000::", 1_000_000);
+    flood(
+        &lab,
+        &a,
+        "va",
+        ("2001:db8:f000::", "fd00::1:0:0"),
+        1_000_000,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let (after_first_million, _) = memory_kib(pid);
     let own_after_first_million = own_memory_kib(pid);
-    flood(&lab, &a, "va", "2001:db8:f100::", 9_000_000);
+    flood(
+        &lab,
+        &a,
+        "va",
+        ("2001:db8:f100::", "fd00::2:0:0"),
+        9_000_000,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let (after_ten_million, rss) = memory_kib(pid);
     let own_after_ten_million = own_memory_kib(pid);
@@ -1014,6 +1034,14 @@ fn a_flood_of_ten_million_spoofed_sources_does_not_grow_memory() {
     // Default TOP_IPS_PER_DAY 1000: tables of 2000 addresses, at most two days.
     let kept = vb["remote_ips"].as_object().map_or(0, |m| m.len());
     assert!(kept <= 2 * 2000, "{kept} remote addresses kept");
+    // Default DEVICES_PER_DAY 256, at most two days; the random ports fall into a bounded set
+    // of services, which add up to the interface's totals.
+    let devices = vb["devices"].as_object().map_or(0, |m| m.len());
+    assert!((256..=2 * 256).contains(&devices), "{devices} devices kept");
+    let services = vb["services"].as_object().expect("services");
+    let down: u64 = services.values().map(|s| number(s, "down_bytes")).sum();
+    assert_eq!(down, number(vb, "down_bytes"), "{services:?}");
+    assert!(services.contains_key("other-udp"), "{services:?}");
 }
 
 /// `AUTO_LOCAL_PREFIXES` (on by default): the capturing interface's own public IPv4 address counts
@@ -1096,7 +1124,7 @@ tests! {
     #[needs(Root, Tool("setpriv"))]
     without_cap_net_raw_the_monitor_explains_how_to_grant_it,
     #[needs(Netns, Tool("trafgen"))]
-    a_flood_of_ten_million_spoofed_sources_does_not_grow_memory,
+    a_flood_of_ten_million_spoofed_sources_and_devices_does_not_grow_memory,
     #[needs(Netns, Tool("tcpreplay"))]
     the_interfaces_own_public_address_counts_as_local_and_is_followed_when_it_changes,
 }
