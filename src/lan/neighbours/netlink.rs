@@ -152,7 +152,8 @@ pub fn parse(datagram: &[u8], table: &mut HashMap<IpAddr, Mac>) -> Result<Flow, 
         }
         match message.payload {
             NetlinkPayload::Done(_) => return Ok(Flow::Done),
-            NetlinkPayload::Error(error) => {
+            // An error code; without one it is an acknowledgement, which was not asked for.
+            NetlinkPayload::Error(error) if error.code.is_some() => {
                 return Err(format!("the kernel refused: {}", error.to_io()));
             }
             NetlinkPayload::Overrun(_) => return Err("the kernel's answer overran".into()),
@@ -379,6 +380,10 @@ mod tests {
         let mut other = done();
         other[8..12].copy_from_slice(&7u32.to_ne_bytes());
         assert_eq!(parse(&other, &mut table), Ok(Flow::More));
+
+        // An acknowledgement (an error message without a code) is no failure.
+        let ack = framed(NetlinkPayload::Error(ErrorMessage::default()), SEQUENCE);
+        assert_eq!(parse(&ack, &mut table), Ok(Flow::More));
 
         let mut refused = ErrorMessage::default();
         refused.code = std::num::NonZeroI32::new(-libc::EPERM);
