@@ -23,7 +23,7 @@ use nix::sys::time::{TimeVal, TimeValLike};
 use crate::lan::Mac;
 
 /// Entries kept at most: far more than a home network has; a table this large (a hostile
-/// network, a router of thousands) is cut rather than read whole on every request.
+/// network, a router of thousands) is cut there rather than read whole on every request.
 pub const MAX_ENTRIES: usize = 16_384;
 /// Datagrams read at most for one dump (the kernel packs dozens of entries into each).
 const MAX_DATAGRAMS: usize = 2_048;
@@ -76,11 +76,12 @@ fn dump() -> Result<HashMap<IpAddr, Mac>, String> {
         let datagram = buffer
             .get(..length)
             .ok_or_else(|| format!("an answer of {length} bytes, more than {DATAGRAM}"))?;
-        if parse(datagram, &mut table)? == Flow::Done {
+        if parse(datagram, &mut table)? == Flow::Done || table.len() >= MAX_ENTRIES {
+            // Closing the socket drops the rest of a cut dump.
             return Ok(table);
         }
     }
-    // A dump that never ends: keep what came, as with the entry limit.
+    // A dump that never ends: keep what came, as at the entry limit.
     Ok(table)
 }
 
