@@ -18,7 +18,8 @@
 //! Expected bytes are the IP lengths of the datagrams this test sends and echoes (40 + 8 bytes
 //! of headers for IPv6, 20 + 8 for IPv4, plus the payload), not anything the monitor computes;
 //! neighbour discovery, ARP and the hosts' own link-local chatter are LAN traffic and counted
-//! nowhere. `DEVICE_NAMES` names devices by these MAC addresses, so the names show that the
+//! nowhere. The monitor's table also holds [`FILLER`] permanent entries of addresses that send
+//! nothing, so its dump spans several netlink datagrams. `DEVICE_NAMES` names devices by these MAC addresses, so the names show that the
 //! IPv6 MAC is used for naming too. After a restart with a's entry deleted, a keeps the MAC and
 //! name its day was stored with.
 
@@ -48,6 +49,10 @@ const A_TABLE_MAC: &str = "aa:bb:cc:dd:ee:20";
 const B6: &str = "2001:db8:1::21";
 const B4: &str = "192.168.60.21";
 const B_MAC: &str = "02:00:00:00:60:21";
+
+/// Permanent entries of silent addresses in the monitor's table: about 45 KB of dump, more than
+/// one netlink datagram (at most 32 KiB) holds.
+const FILLER: usize = 600;
 
 const NAMES: &str = "aa:bb:cc:dd:ee:20=Phone,02:00:00:00:60:21=Laptop";
 
@@ -117,7 +122,7 @@ struct Lab {
     b: String,
 }
 
-fn build_lab() -> Lab {
+fn build_lab(dir: &TempDir) -> Lab {
     let mut netns = Netns::new("neigh6");
     let monitor = netns.add("m");
     let a = netns.add("a");
@@ -157,6 +162,17 @@ fn build_lab() -> Lab {
         &monitor,
         &format!("-6 neigh add {A6} lladdr {A_TABLE_MAC} dev br0 nud permanent"),
     );
+    let filler: String = (0..FILLER)
+        .map(|i| {
+            let (high, low) = (i / 256, i % 256);
+            format!(
+                "neigh add 2001:db8:1::1:{i:x} lladdr 02:00:00:01:{high:02x}:{low:02x} dev br0 \
+                 nud permanent\n"
+            )
+        })
+        .collect();
+    let batch = dir.write("filler.batch", filler.as_bytes());
+    ip(&["-n", &monitor, "-batch", &batch.to_string_lossy()]);
     ip_in(&b, &format!("addr add {B6}/64 dev eth0 nodad"));
     ip_in(&b, &format!("addr add {B4}/24 dev eth0"));
     ip_in(&b, &format!("-6 route add default via {GATEWAY6}"));
@@ -258,13 +274,13 @@ fn check_devices(monitor: &Monitor, expected: &[(String, u64, u64, String, Strin
 }
 
 fn ipv6_devices_get_their_mac_from_the_neighbour_table() {
-    let lab = build_lab();
     let dir = TempDir::new("neigh6");
+    let lab = build_lab(&dir);
     let db = db_in(dir.path());
     let monitor = start_monitor(&lab, &db);
     make_traffic(&lab);
 
-    // The kernel's own view, for the failure message: what `ip -6 neigh` shows there.
+    // The kernel's own view: what `ip -6 neigh` shows there (the lab is as described).
     let table = run_ok(
         lab.netns.exec(&lab.monitor, "ip").args(["-6", "neigh"]),
         Duration::from_secs(10),
@@ -272,6 +288,15 @@ fn ipv6_devices_get_their_mac_from_the_neighbour_table() {
     let table = String::from_utf8_lossy(&table.stdout).into_owned();
     assert!(
         table.contains(&format!("{A6} dev br0 lladdr {A_TABLE_MAC} PERMANENT")),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("{B6} dev br0 lladdr {B_MAC} ")),
+        "{table}"
+    );
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" PERMANENT")).count(),
+        FILLER + 1,
         "{table}"
     );
 
@@ -291,11 +316,7 @@ fn ipv6_devices_get_their_mac_from_the_neighbour_table() {
         row(&EXCHANGES[2], B_MAC, "Laptop"),
     ];
     expected.sort_by_key(|d| std::cmp::Reverse(d.1 + d.2));
-    check_devices(
-        &monitor,
-        &expected,
-        &format!("live (ip -6 neigh:\n{table})"),
-    );
+    check_devices(&monitor, &expected, "live");
     assert_eq!(
         monitor.lines_containing("neighbour table"),
         0,
