@@ -3,9 +3,9 @@
 //! beyond capture, merged with `/proc/net/arp` for IPv4.
 //!
 //! ```text
-//!  a 2001:db8:1::20 ──────┐
-//!  b 2001:db8:1::21 ──────┼─ br0 2001:db8:1::1, 192.168.60.1 [monitor]   lo: 2001:db8:ff::5, 203.0.113.5
-//!    192.168.60.21        │                                              (the "internet" peer)
+//!  a 2001:db8:1::20 ─┐
+//!  b 2001:db8:1::21 ─┼─ br0 2001:db8:1::1, 192.168.60.1 [monitor]
+//!    192.168.60.21   │  lo: 2001:db8:ff::5, 203.0.113.5 (the "internet" peer)
 //! ```
 //!
 //! The monitor's namespace holds a *permanent* IPv6 neighbour entry for a, added by hand with a
@@ -13,13 +13,14 @@
 //! 02:00:00:00:60:20): the MAC the API shows for a can only come from that table, never from the
 //! frames. b's MAC (02:00:00:00:60:21) is learnt by the kernel itself, by neighbour discovery for
 //! IPv6 and ARP for IPv4. a's replies go to the MAC of its entry, so a never receives them: it
-//! only sends; the monitor's echoes are captured on br0 all the same.
+//! only sends; the monitor's echoes are captured on br0 all the same. The table also holds
+//! [`FILLER`] permanent entries of addresses that send nothing, so its dump spans several
+//! netlink datagrams.
 //!
 //! Expected bytes are the IP lengths of the datagrams this test sends and echoes (40 + 8 bytes
 //! of headers for IPv6, 20 + 8 for IPv4, plus the payload), not anything the monitor computes;
 //! neighbour discovery, ARP and the hosts' own link-local chatter are LAN traffic and counted
-//! nowhere. The monitor's table also holds [`FILLER`] permanent entries of addresses that send
-//! nothing, so its dump spans several netlink datagrams. `DEVICE_NAMES` names devices by these MAC addresses, so the names show that the
+//! nowhere. `DEVICE_NAMES` names devices by these MAC addresses, so the names show that the
 //! IPv6 MAC is used for naming too. After a restart with a's entry deleted, a keeps the MAC and
 //! name its day was stored with.
 
