@@ -180,7 +180,7 @@ pub fn run(config: &Config) -> Result<(), RunError> {
     };
     let labeler = Arc::new(Labeler::new(
         config.device_names.clone(),
-        std::path::PathBuf::from(NEIGHBOUR_TABLE),
+        crate::lan::neighbours::Tables::kernel(),
         names.clone(),
     ));
     let persister = match Persister::new(Arc::clone(&store))
@@ -309,10 +309,6 @@ pub fn run(config: &Config) -> Result<(), RunError> {
     }
 }
 
-/// Set up logging to stderr at `level` (before [`run`], so its error is logged the same way).
-/// The kernel's IPv4 neighbour table, for the MAC addresses of devices.
-pub const NEIGHBOUR_TABLE: &str = "/proc/net/arp";
-
 /// How often `GEOIP_DB`'s files are checked for changes on disk.
 pub const GEOIP_REFRESH: Duration = Duration::from_secs(5);
 
@@ -357,6 +353,7 @@ fn open_geoip(paths: &[std::path::PathBuf]) -> Result<Option<Arc<GeoIp>>, String
     Ok(Some(geoip))
 }
 
+/// Set up logging to stderr at `level` (before [`run`], so its error is logged the same way).
 pub fn init_logging(level: log::LevelFilter) {
     let config = simplelog::ConfigBuilder::new()
         .set_time_format_rfc3339()

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::neighbours::Tables;
 use crate::remote::Names;
 
 /// The longest name `DEVICE_NAMES` may give.
@@ -98,7 +98,7 @@ pub struct Label {
 /// Labels devices from `DEVICE_NAMES`, the neighbour table and reverse DNS.
 pub struct Labeler {
     names: DeviceNames,
-    neighbours: PathBuf,
+    neighbours: Tables,
     rdns: Option<Arc<Names>>,
 }
 
@@ -111,8 +111,9 @@ impl fmt::Debug for Labeler {
 }
 
 impl Labeler {
-    /// A labeler reading the neighbour table at `neighbours` (normally `/proc/net/arp`).
-    pub fn new(names: DeviceNames, neighbours: PathBuf, rdns: Option<Arc<Names>>) -> Labeler {
+    /// A labeler reading the neighbour tables `neighbours` (normally [`Tables::kernel`]) on
+    /// each call, so a MAC address is the one the device has when it is shown or stored.
+    pub fn new(names: DeviceNames, neighbours: Tables, rdns: Option<Arc<Names>>) -> Labeler {
         Labeler {
             names,
             neighbours,
@@ -123,7 +124,7 @@ impl Labeler {
     /// The label of each of `addresses`, in order. Never waits: reverse-DNS names come from
     /// the cache (those missing are asked for, for a later call).
     pub fn labels(&self, addresses: &[IpAddr]) -> Vec<Label> {
-        let table = super::neighbours::read(&self.neighbours);
+        let table = self.neighbours.read();
         let ptr = match &self.rdns {
             Some(names) => names.known(addresses),
             None => vec![None; addresses.len()],
@@ -194,7 +195,7 @@ mod tests {
         .expect("write");
         let names =
             DeviceNames::parse("192.168.1.30=By address,aa:bb:cc:dd:ee:ff=By MAC").expect("valid");
-        let labeler = Labeler::new(names, arp, None);
+        let labeler = Labeler::new(names, Tables::arp_file(arp), None);
         let addresses: Vec<IpAddr> = [
             "192.168.1.20",
             "192.168.1.30",

@@ -1,12 +1,50 @@
-//! The kernel's IPv4 neighbour table (`/proc/net/arp`): which MAC address an address of the local
-//! network had when it was last seen. No privileges needed. IPv6 neighbours are only in netlink
-//! (`ip -6 neigh`) and are not read yet; an IPv6 device is named by `DEVICE_NAMES` or its PTR.
+//! The kernel's neighbour tables: which MAC address an address of the local network had when it
+//! was last seen. No privileges needed. IPv4 from `/proc/net/arp`; IPv6 has no such file and
+//! comes over rtnetlink ([`netlink`], what `ip -6 neigh` shows).
+
+pub mod netlink;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Mac;
+
+/// Where the tables are read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tables {
+    /// The IPv4 table's file.
+    pub arp: PathBuf,
+    /// Whether the kernel is asked for its IPv6 table.
+    pub ipv6: bool,
+}
+
+impl Tables {
+    /// The kernel's tables: `/proc/net/arp` and the IPv6 table over rtnetlink.
+    pub fn kernel() -> Tables {
+        Tables {
+            arp: PathBuf::from("/proc/net/arp"),
+            ipv6: true,
+        }
+    }
+
+    /// Only an IPv4 table in `arp`'s format at `path` (tests; a missing file is an empty table).
+    pub fn arp_file(path: impl Into<PathBuf>) -> Tables {
+        Tables {
+            arp: path.into(),
+            ipv6: false,
+        }
+    }
+
+    /// Both tables now, as one map (an address is in one of them only).
+    pub fn read(&self) -> HashMap<IpAddr, Mac> {
+        let mut table = read(&self.arp);
+        if self.ipv6 {
+            table.extend(netlink::ipv6());
+        }
+        table
+    }
+}
 
 /// `ATF_COM`: the entry is complete (the MAC is known).
 const COMPLETE: u32 = 0x2;

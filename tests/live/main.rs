@@ -10,6 +10,7 @@ mod support;
 
 mod alert_delivery;
 mod deploy;
+mod devices_ipv6;
 mod devices_services;
 mod live_bridge;
 mod live_capture;
@@ -18,6 +19,7 @@ fn main() {
     support::harness::main(&[
         alert_delivery::tests,
         deploy::tests,
+        devices_ipv6::tests,
         devices_services::tests,
         live_bridge::tests,
         live_capture::tests,

@@ -935,6 +935,7 @@ fn an_interface_with_history_stays_selectable_after_it_is_no_longer_captured() {
 
 #[test]
 fn devices_keep_the_names_they_were_shown_with() {
+    use crate::lan::neighbours::Tables;
     use crate::lan::{DeviceNames, Labeler};
     let lab = lab(Zone::utc());
     let now = unix_now();
@@ -964,11 +965,10 @@ fn devices_keep_the_names_they_were_shown_with() {
             },
         ],
     );
-    let no_neighbours = PathBuf::from("/nonexistent/arp");
     let labeler = |names: &str| {
         Arc::new(Labeler::new(
             DeviceNames::parse(names).unwrap(),
-            no_neighbours.clone(),
+            Tables::arp_file("/nonexistent/arp"),
             None,
         ))
     };
