@@ -737,10 +737,10 @@ fn bench_devices(c: &mut Criterion, dir: &Path, zone: &Zone, history: &History) 
             b.iter(|| {
                 let read = store.read_stored().expect("read");
                 let top = read
-                    .top_devices(&Scope::All, black_box(history.first), history.last, 20)
+                    .top_devices_seen(&Scope::All, black_box(history.first), history.last, 20)
                     .expect("devices");
                 let labels = read
-                    .device_labels(&Scope::All, history.first, history.last)
+                    .device_labels(&Scope::All, history.first, history.last, &top)
                     .expect("labels");
                 top.iter().filter(|d| labels.contains_key(&d.addr)).count()
             });
