@@ -708,6 +708,10 @@ impl ReadView<'_> {
                 }
             }
         };
+        let last_day: HashMap<IpAddr, Date, foldhash::fast::RandomState> = wanted
+            .iter()
+            .map(|device| (device.addr, device.last))
+            .collect();
         let mut last_days: Vec<Date> = wanted
             .iter()
             .map(|device| device.last.clamp(first, last))
@@ -727,22 +731,23 @@ impl ReadView<'_> {
                 };
                 find_labels(
                     value.value(),
-                    |addr| wanted.iter().any(|d| d.addr == addr && d.last == *date),
+                    |addr| last_day.get(&addr) == Some(date),
                     |label| keep(&mut labels, *date, label),
                 )
                 .ok_or_else(damaged)?;
             }
         }
-        let missing: Vec<&Summed> = wanted
+        // The devices without a label on their last day, by address, with that day.
+        let missing: HashMap<IpAddr, Date, foldhash::fast::RandomState> = wanted
             .iter()
             .filter(|device| !labels.contains_key(&device.addr))
+            .map(|device| (device.addr, device.last))
             .collect();
-        let Some(newest) = missing.iter().map(|device| device.last).max() else {
+        let Some(newest) = missing.values().max().copied() else {
             return Ok(labels.into_iter().map(|(a, (_, l))| (a, l)).collect());
         };
         for id in &ids {
-            let mut left = missing.len();
-            let mut seen: Vec<bool> = vec![false; missing.len()];
+            let mut looking = missing.clone();
             let range = table
                 .range::<Day>(
                     Day {
@@ -760,24 +765,15 @@ impl ReadView<'_> {
                 let mut day = Vec::new();
                 find_labels(
                     value.value(),
-                    |addr| {
-                        missing.iter().zip(&seen).any(|(device, seen)| {
-                            !*seen && device.addr == addr && device.last >= date
-                        })
-                    },
+                    |addr| looking.get(&addr).is_some_and(|seen| *seen >= date),
                     |label| day.push(label),
                 )
                 .ok_or_else(damaged)?;
                 for label in day {
-                    if let Some(at) = missing.iter().position(|d| d.addr == label.addr)
-                        && !seen[at]
-                    {
-                        seen[at] = true;
-                        left -= 1;
-                    }
+                    looking.remove(&label.addr);
                     keep(&mut labels, date, label);
                 }
-                if left == 0 {
+                if looking.is_empty() {
                     break;
                 }
             }
