@@ -10,6 +10,7 @@
 //! remote new), `*_realistic_all` a home of 30 IPv4 devices and 20 daily IPv6 addresses, 12
 //! services, the NAS with 300 pairs a day, half to the same remotes. `devices_*` is
 //! `top_devices`, `api_devices_*` what `/api/devices` reads (the devices, then their labels),
+//! `labels_unlabelled_*` the labels of 20 devices that have none (every day is looked through),
 //! `remotes_of_*` `/api/top_ips?device=` of the NAS, `services_*` `/api/services`; each file's
 //! tables are printed in bytes a day (redb's pages, from its table statistics).
 //!
@@ -61,6 +62,7 @@ use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::service::Service;
 use nettraffic_sentinel::store::PLAUSIBLE_FROM;
 use nettraffic_sentinel::store::days::day_start;
+use nettraffic_sentinel::store::tally::Summed;
 use nettraffic_sentinel::store::{Granularity, LiveView, ReadView, Scope, Store};
 use rusqlite::Connection;
 
@@ -743,6 +745,28 @@ fn bench_devices(c: &mut Criterion, dir: &Path, zone: &Zone, history: &History) 
                     .device_labels(&Scope::All, history.first, history.last, &top)
                     .expect("labels");
                 top.iter().filter(|d| labels.contains_key(&d.addr)).count()
+            });
+        });
+        // The slow path of labels: 20 devices seen on the last day with no label on any day
+        // (VPN clients have no MAC address), so every stored day is looked through.
+        let unlabelled: Vec<Summed> = (0..20u8)
+            .map(|i| Summed {
+                addr: IpAddr::V4(Ipv4Addr::new(10, 8, 0, i)),
+                bytes: UpDown::default(),
+                last: history.last,
+            })
+            .collect();
+        group.bench_function(format!("labels_unlabelled_{}_all", mix.name), |b| {
+            b.iter(|| {
+                let read = store.read_stored().expect("read");
+                read.device_labels(
+                    &Scope::All,
+                    black_box(history.first),
+                    history.last,
+                    &unlabelled,
+                )
+                .expect("labels")
+                .len()
             });
         });
         group.bench_function(format!("remotes_of_{}_all", mix.name), |b| {
