@@ -3,6 +3,16 @@
 //! goal ≤ 0.2 ms), and one persister commit (goal ≤ 10 ms on this disk, two `fsync`s included).
 //! Issue 14's goal for devices and services: a range longer than a year in under 50 ms
 //! (`ours_devices_all`, `ours_services_all`: the whole history, 50 devices and 12 services a day).
+//! The same goal on files of their own (ten years written straight into redb, then opened as a
+//! monitor would): `*_full_all` is the worst case the defaults allow (`DEVICES_PER_DAY` = 256
+//! devices every day, 255 of them with a new IPv6 address each day, so 934,000 different
+//! addresses; every service; the NAS holding all 1,000 of a day's (device, remote) pairs, each
+//! remote new), `*_realistic_all` a home of 30 IPv4 devices and 20 daily IPv6 addresses, 12
+//! services, the NAS with 300 pairs a day, half to the same remotes. `devices_*` is
+//! `top_devices`, `api_devices_*` what `/api/devices` reads (the devices, then their labels),
+//! `labels_unlabelled_*` the labels of 20 devices that have none (every day is looked through),
+//! `remotes_of_*` `/api/top_ips?device=` of the NAS, `services_*` `/api/services`; each file's
+//! tables are printed in bytes a day (redb's pages, from its table statistics).
 //!
 //! Setup: 87,600 hours (2020-01-02 to 2029-12-30, Europe/Berlin) of interface `eth0`, and so of the
 //! all-interface scope too, with 1,000 remote addresses a day, written through [`Persister`] one
@@ -52,6 +62,7 @@ use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::service::Service;
 use nettraffic_sentinel::store::PLAUSIBLE_FROM;
 use nettraffic_sentinel::store::days::day_start;
+use nettraffic_sentinel::store::tally::Summed;
 use nettraffic_sentinel::store::{Granularity, LiveView, ReadView, Scope, Store};
 use rusqlite::Connection;
 
@@ -499,6 +510,287 @@ fn persister_heap(store: &Arc<Store>, view: &LiveView, clock: (i64, i64)) -> isi
     before - HEAP.load(Ordering::Relaxed)
 }
 
+/// Issue 14's worst case and a realistic home, each in a file of its own written straight into
+/// redb (as the persister would have left ten years of them): hours, `day_devices` with their
+/// labels, `day_services` and `day_device_remotes` of one interface.
+#[derive(Clone, Copy)]
+struct DeviceMix {
+    name: &'static str,
+    /// Devices with the same address every day (IPv4 leases).
+    stable: u32,
+    /// Devices with a new address every day (IPv6 temporary addresses).
+    rotating: u32,
+    /// Services with traffic a day.
+    services: usize,
+    /// Pairs a day over all devices (`TOP_IPS_PER_DAY`), and how many of them the NAS holds.
+    pairs: u32,
+    nas_pairs: u32,
+    /// Of the NAS's pairs, how many go to the same remote addresses every day.
+    nas_recurring: u32,
+}
+
+/// `DEVICES_PER_DAY`'s default full every day with a new address each (the worst case the
+/// defaults allow), every service, and the NAS holding the whole day's 1,000 pairs, each with a
+/// new remote address.
+const FULL: DeviceMix = DeviceMix {
+    name: "full",
+    stable: 1,
+    rotating: 255,
+    services: Service::COUNT,
+    pairs: 1000,
+    nas_pairs: 1000,
+    nas_recurring: 0,
+};
+
+/// 50 devices a day: 30 IPv4 leases and 20 IPv6 temporary addresses that change daily; 12
+/// services; the NAS holds 300 of the day's 1,000 pairs, half of them to the same addresses.
+const REALISTIC: DeviceMix = DeviceMix {
+    name: "realistic",
+    stable: 30,
+    rotating: 20,
+    services: 12,
+    pairs: 1000,
+    nas_pairs: 300,
+    nas_recurring: 150,
+};
+
+/// The NAS, always the first stable device.
+const NAS_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
+const NAS: IpAddr = IpAddr::V4(NAS_V4);
+
+fn device_of(mix: &DeviceMix, day: u32, i: u32) -> IpAddr {
+    if i < mix.stable {
+        IpAddr::V4(Ipv4Addr::from(u32::from(NAS_V4) + i))
+    } else {
+        IpAddr::V6(Ipv6Addr::new(
+            0xfd00,
+            0,
+            0,
+            0,
+            (day >> 16) as u16,
+            day as u16,
+            0,
+            (i - mix.stable) as u16,
+        ))
+    }
+}
+
+/// Write ten years of `mix` into a new history at `path`; returns each table's stored bytes.
+fn fill_devices(
+    path: &Path,
+    zone: &Zone,
+    history: &History,
+    mix: &DeviceMix,
+) -> Vec<(String, u64)> {
+    use nettraffic_sentinel::store::schema::{
+        DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_DEVICES, DAY_SERVICES, Day, DeviceDay, HOURS,
+        Hour, RemoteBytes, SCOPES, StoredLabel, encode_labels, encode_remotes, encode_services,
+    };
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    drop(Store::open(path, zone.clone(), 1000).expect("create the history"));
+    let db = redb::Database::open(path).expect("open with redb");
+    let txn = db.begin_write().expect("write");
+    {
+        let mut scopes = txn.open_table(SCOPES).expect("scopes");
+        scopes.insert(INTERFACE, 1).expect("interface");
+        let mut hours = txn.open_table(HOURS).expect("hours");
+        for hour in &history.hours {
+            for scope in [0, 1] {
+                let key = Hour {
+                    scope,
+                    start: *hour,
+                };
+                hours.insert(key, bytes_for(*hour as u64)).expect("hour");
+            }
+        }
+        let mut devices = txn.open_table(DAY_DEVICES).expect("devices");
+        let mut labels = txn.open_table(DAY_DEVICE_LABELS).expect("labels");
+        let mut services = txn.open_table(DAY_SERVICES).expect("services");
+        let mut pairs = txn.open_table(DAY_DEVICE_REMOTES).expect("pairs");
+        let mut date = history.first;
+        while date <= history.last {
+            let day = (day_start(zone, date) / 86_400) as u32;
+            let key = Day { scope: 1, date };
+            let count = mix.stable + mix.rotating;
+            let list: Vec<RemoteBytes> = (0..count)
+                .map(|i| RemoteBytes {
+                    addr: device_of(mix, day, i),
+                    bytes: bytes_for(u64::from(day) << 16 | u64::from(count - i)),
+                })
+                .collect();
+            let mut list = list;
+            nettraffic_sentinel::store::schema::keep_heaviest(&mut list, usize::MAX);
+            devices
+                .insert(key, encode_remotes(&list).as_slice())
+                .expect("devices");
+            let named: Vec<StoredLabel> = list
+                .iter()
+                .enumerate()
+                .map(|(i, r)| StoredLabel {
+                    addr: r.addr,
+                    name: Some(format!("device-{i:03}")),
+                    mac: Some([2, 0, 0, (day >> 8) as u8, day as u8, i as u8]),
+                })
+                .collect();
+            labels
+                .insert(key, encode_labels(&named).as_slice())
+                .expect("labels");
+            let by_service: ByService = Service::ALL
+                .iter()
+                .take(mix.services)
+                .enumerate()
+                .map(|(i, s)| (*s, bytes_for(u64::from(day) * 64 + i as u64)))
+                .collect();
+            services
+                .insert(key, encode_services(&by_service).as_slice())
+                .expect("services");
+            // The NAS's pairs, then the rest of the day's over the other devices in turn.
+            let mut by_device: std::collections::BTreeMap<IpAddr, Vec<RemoteBytes>> =
+                std::collections::BTreeMap::new();
+            for i in 0..mix.pairs {
+                let (device, remote_addr) = if i < mix.nas_pairs {
+                    let remote_addr = if i < mix.nas_recurring {
+                        remote(0, i)
+                    } else {
+                        remote(day, i)
+                    };
+                    (NAS, remote_addr)
+                } else {
+                    let others = (count - 1).max(1);
+                    (device_of(mix, day, 1 + (i % others)), remote(day, i))
+                };
+                by_device.entry(device).or_default().push(RemoteBytes {
+                    addr: remote_addr,
+                    bytes: bytes_for(u64::from(day) << 20 | u64::from(i)),
+                });
+            }
+            for (device, mut list) in by_device {
+                nettraffic_sentinel::store::schema::keep_heaviest(&mut list, usize::MAX);
+                pairs
+                    .insert(
+                        DeviceDay {
+                            scope: 1,
+                            date,
+                            device,
+                        },
+                        encode_remotes(&list).as_slice(),
+                    )
+                    .expect("pairs");
+            }
+            date = date.tomorrow().expect("date");
+        }
+    }
+    txn.commit().expect("commit");
+    let txn = db.begin_read().expect("read");
+    let mut sizes = Vec::new();
+    macro_rules! size {
+        ($table:expr, $name:expr) => {
+            let stats = txn
+                .open_table($table)
+                .expect("table")
+                .stats()
+                .expect("stats");
+            sizes.push((
+                $name.to_string(),
+                stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes(),
+            ));
+        };
+    }
+    size!(DAY_DEVICES, "day_devices");
+    size!(DAY_DEVICE_LABELS, "day_device_labels");
+    size!(DAY_SERVICES, "day_services");
+    size!(DAY_DEVICE_REMOTES, "day_device_remotes");
+    sizes
+}
+
+/// The devices and device-remote queries of issue 14 over the whole history (ten years), on the
+/// worst case the defaults allow and on a realistic home; prints what each table costs a day.
+fn bench_devices(c: &mut Criterion, dir: &Path, zone: &Zone, history: &History) {
+    let days = history.hours.len() as f64 / 24.0;
+    for mix in [FULL, REALISTIC] {
+        let path = dir.join(format!("devices-{}.redb", mix.name));
+        let sizes = fill_devices(&path, zone, history, &mix);
+        for (table, bytes) in &sizes {
+            eprintln!(
+                "{}: {table}: {:.0} bytes a day, {:.1} MiB over {days:.0} days",
+                mix.name,
+                *bytes as f64 / days,
+                mib(*bytes)
+            );
+        }
+        eprintln!(
+            "{}: file {:.1} MiB",
+            mix.name,
+            mib(std::fs::metadata(&path).expect("size").len())
+        );
+        let store = Store::open(&path, zone.clone(), 1000).expect("open");
+        let mut group = c.benchmark_group(GROUP);
+        group.sample_size(10);
+        group.bench_function(format!("devices_{}_all", mix.name), |b| {
+            b.iter(|| {
+                let read = store.read_stored().expect("read");
+                read.top_devices(&Scope::All, black_box(history.first), history.last, 20)
+                    .expect("devices")
+                    .len()
+            });
+        });
+        // What `/api/devices` asks: the heaviest devices, then how they were shown.
+        group.bench_function(format!("api_devices_{}_all", mix.name), |b| {
+            b.iter(|| {
+                let read = store.read_stored().expect("read");
+                let top = read
+                    .top_devices_seen(&Scope::All, black_box(history.first), history.last, 20)
+                    .expect("devices");
+                let labels = read
+                    .device_labels(&Scope::All, history.first, history.last, &top)
+                    .expect("labels");
+                top.iter().filter(|d| labels.contains_key(&d.addr)).count()
+            });
+        });
+        // The slow path of labels: 20 devices seen on the last day with no label on any day
+        // (VPN clients have no MAC address), so every stored day is looked through.
+        let unlabelled: Vec<Summed> = (0..20u8)
+            .map(|i| Summed {
+                addr: IpAddr::V4(Ipv4Addr::new(10, 8, 0, i)),
+                bytes: UpDown::default(),
+                last: history.last,
+            })
+            .collect();
+        group.bench_function(format!("labels_unlabelled_{}_all", mix.name), |b| {
+            b.iter(|| {
+                let read = store.read_stored().expect("read");
+                read.device_labels(
+                    &Scope::All,
+                    black_box(history.first),
+                    history.last,
+                    &unlabelled,
+                )
+                .expect("labels")
+                .len()
+            });
+        });
+        group.bench_function(format!("remotes_of_{}_all", mix.name), |b| {
+            b.iter(|| {
+                let read = store.read_stored().expect("read");
+                read.top_remotes_of(&Scope::All, NAS, black_box(history.first), history.last, 10)
+                    .expect("remotes of the NAS")
+                    .len()
+            });
+        });
+        group.bench_function(format!("services_{}_all", mix.name), |b| {
+            b.iter(|| {
+                let read = store.read_stored().expect("read");
+                read.services(&Scope::All, black_box(history.first), history.last)
+                    .expect("services")
+                    .total()
+            });
+        });
+        group.finish();
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
 fn criterion_home() -> PathBuf {
     std::env::var_os("CRITERION_HOME")
         .map(PathBuf::from)
@@ -692,6 +984,8 @@ fn main() {
         });
     });
     group.finish();
+
+    bench_devices(&mut c, &dir.0, &zone, &history);
 
     let clock = clock_after(history.last_hour());
     let mut touched = interval_view(&zone, &history, 2, 1, ADDRESSES_PER_DAY);

@@ -350,6 +350,9 @@ fn store_labels(
             })
             .collect();
         if labels.is_empty() {
+            // A day keeps labels only of devices in its list (the read side relies on it):
+            // labels of devices that left the list go with them.
+            table.remove(*day).map_err(StoreError::io)?;
             continue;
         }
         table

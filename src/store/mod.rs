@@ -4,7 +4,8 @@
 //! ours, damaged or newer, before anything is written), [`days`] (each scope's day sums, kept in
 //! memory beside the file), [`overlay`] (what memory holds and has not committed yet, and the
 //! marks of what the last commit took), [`query`] (series, totals and top addresses computed on
-//! read, with the overlay added), [`pairs`] (each device's remote addresses per day), [`import`] (counted capture files into the history),
+//! read, with the overlay added), [`tally`] (a range's exact sums per address over many day lists,
+//! and the heaviest of them), [`pairs`] (each device's remote addresses per day), [`import`] (counted capture files into the history),
 //! [`migrate`] (the original's SQLite history) and [`alerts`] (the quota alerts' states, each
 //! change committed on its own). Every writer (the [`persister`](crate::persister)
 //! above, the import and migrate commands) commits through [`Store::commit`], which publishes the
@@ -67,6 +68,7 @@ pub mod overlay;
 pub(crate) mod pairs;
 pub mod query;
 pub mod schema;
+pub mod tally;
 
 use std::collections::HashMap;
 use std::fmt;

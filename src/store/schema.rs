@@ -553,6 +553,82 @@ pub fn decode_remotes(mut data: &[u8]) -> Option<Vec<RemoteBytes>> {
     Some(list)
 }
 
+/// An address as a number, IPv4 and IPv6 apart: what summing many lists keys on (cheaper to
+/// hash and to move than an `IpAddr`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrBits {
+    V4(u32),
+    V6(u128),
+}
+
+impl From<IpAddr> for AddrBits {
+    fn from(addr: IpAddr) -> AddrBits {
+        match addr {
+            IpAddr::V4(v4) => AddrBits::V4(u32::from(v4)),
+            IpAddr::V6(v6) => AddrBits::V6(u128::from(v6)),
+        }
+    }
+}
+
+/// Hand each entry of a list [`encode_remotes`] wrote to `each`, without collecting them;
+/// `None` when the bytes are not such a list (the entries before the damage were handed over).
+pub fn each_remote(mut data: &[u8], mut each: impl FnMut(AddrBits, UpDown)) -> Option<()> {
+    while let Some((&family, rest)) = data.split_first() {
+        data = rest;
+        let addr = match family {
+            FAMILY_V4 => AddrBits::V4(u32::from_be_bytes(take_array::<4>(&mut data)?)),
+            FAMILY_V6 => AddrBits::V6(u128::from_be_bytes(take_array::<16>(&mut data)?)),
+            _ => return None,
+        };
+        let up = take_varint(&mut data)?;
+        let down = take_varint(&mut data)?;
+        each(addr, UpDown { up, down });
+    }
+    Some(())
+}
+
+/// The labels of the addresses `wanted` picks in a list [`encode_labels`] wrote, skipping the
+/// others without decoding their names; `None` when the bytes are not such a list.
+pub fn find_labels(
+    mut data: &[u8],
+    mut wanted: impl FnMut(IpAddr) -> bool,
+    mut found: impl FnMut(StoredLabel),
+) -> Option<()> {
+    while let Some((&family, rest)) = data.split_first() {
+        data = rest;
+        let addr = match family {
+            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
+            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
+            _ => return None,
+        };
+        let [flags] = take_array::<1>(&mut data)?;
+        if flags & !3 != 0 {
+            return None;
+        }
+        let mac = if flags & 1 != 0 {
+            Some(take_array::<6>(&mut data)?)
+        } else {
+            None
+        };
+        let name = if flags & 2 != 0 {
+            let [len] = take_array::<1>(&mut data)?;
+            let (bytes, rest) = data.split_at_checked(usize::from(len))?;
+            data = rest;
+            Some(bytes)
+        } else {
+            None
+        };
+        if wanted(addr) {
+            let name = match name {
+                Some(bytes) => Some(String::from_utf8(bytes.to_vec()).ok()?),
+                None => None,
+            };
+            found(StoredLabel { addr, name, mac });
+        }
+    }
+    Some(())
+}
+
 /// The bytes of `addr` in a list [`encode_remotes`] wrote, without decoding the rest: `None` when
 /// the bytes are not such a list, `Some(None)` when `addr` is not in it.
 pub fn find_in_remotes(mut data: &[u8], addr: IpAddr) -> Option<Option<UpDown>> {

@@ -9,6 +9,7 @@
 mod support;
 
 mod store_crash;
+mod store_devices;
 mod store_import;
 mod store_live;
 mod store_migrate;
@@ -19,6 +20,7 @@ mod store_query;
 fn main() {
     support::harness::main(&[
         store_crash::tests,
+        store_devices::tests,
         store_import::tests,
         store_live::tests,
         store_migrate::tests,

@@ -30,8 +30,8 @@ pub fn answer(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
     let limit = params.limit(DEFAULT_LIMIT)?;
     let scope = params.scope(&api.known_interfaces())?;
     let read = api.read_with_remotes()?;
-    let top = read.top_devices(&scope, start, end, limit)?;
-    let mut stored = read.device_labels(&scope, start, end)?;
+    let top = read.top_devices_seen(&scope, start, end, limit)?;
+    let mut stored = read.device_labels(&scope, start, end, &top)?;
     let addresses: Vec<std::net::IpAddr> = top.iter().map(|device| device.addr).collect();
     let now = match api.labeler() {
         Some(labeler) if end >= api.today() => labeler.labels(&addresses),
