@@ -589,6 +589,18 @@ mod tests {
 
     const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
 
+    /// A packet without transport facts (the tests of services give them).
+    pub(super) fn count(
+        shard: &mut LiveShard,
+        hour: HourStart,
+        direction: Direction,
+        remote: IpAddr,
+        local: IpAddr,
+        bytes: u64,
+    ) {
+        shard.traffic(hour, direction, remote, local, bytes, Transport::default());
+    }
+
     fn remote(n: u32) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(0xC633_6400 + n))
     }
@@ -599,29 +611,15 @@ mod tests {
         let mut shard = LiveShard::new(zone.clone(), 100, 16);
         // 2024-01-01 15:00 UTC = 23:00 in Shanghai; an hour later is the next local day.
         let hour = 1_704_121_200;
-        shard.traffic(
-            hour,
-            Direction::Up,
-            remote(1),
-            LOCAL,
-            100,
-            Transport::default(),
-        );
-        shard.traffic(
-            hour,
-            Direction::Down,
-            remote(1),
-            LOCAL,
-            50,
-            Transport::default(),
-        );
-        shard.traffic(
+        count(&mut shard, hour, Direction::Up, remote(1), LOCAL, 100);
+        count(&mut shard, hour, Direction::Down, remote(1), LOCAL, 50);
+        count(
+            &mut shard,
             hour + 3600,
             Direction::Down,
             remote(2),
             LOCAL,
             7,
-            Transport::default(),
         );
         shard.lan(99);
         shard.malformed();
@@ -638,38 +636,10 @@ mod tests {
         let mut shard = LiveShard::new(Zone::utc(), 100, 16);
         let nas = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20));
         let hour = 1_704_067_200; // 2024-01-01 00:00 UTC
-        shard.traffic(
-            hour,
-            Direction::Up,
-            remote(1),
-            LOCAL,
-            100,
-            Transport::default(),
-        );
-        shard.traffic(
-            hour,
-            Direction::Down,
-            remote(2),
-            nas,
-            40,
-            Transport::default(),
-        );
-        shard.traffic(
-            hour,
-            Direction::Down,
-            remote(1),
-            nas,
-            2,
-            Transport::default(),
-        );
-        shard.traffic(
-            hour + 86_400,
-            Direction::Up,
-            remote(3),
-            nas,
-            9,
-            Transport::default(),
-        );
+        count(&mut shard, hour, Direction::Up, remote(1), LOCAL, 100);
+        count(&mut shard, hour, Direction::Down, remote(2), nas, 40);
+        count(&mut shard, hour, Direction::Down, remote(1), nas, 2);
+        count(&mut shard, hour + 86_400, Direction::Up, remote(3), nas, 9);
         let mut snapshot = LiveSnapshot::default();
         snapshot.add_shard(&shard);
         let by_day: Vec<(String, Vec<(IpAddr, UpDown)>)> = snapshot
@@ -803,7 +773,7 @@ mod tests {
                 Direction::Down
             };
             let bytes = 40 + (state >> 50) % 1500;
-            shard.traffic(0, direction, addr, LOCAL, bytes, Transport::default());
+            count(&mut shard, 0, direction, addr, LOCAL, bytes);
             exact.entry(addr).or_default().add(direction, bytes);
         }
         let remotes = |shard: &LiveShard| -> HashMap<IpAddr, UpDown> {
@@ -845,14 +815,7 @@ mod tests {
                 Direction::Down
             };
             let bytes = 40 + (state >> 50) % 1500;
-            shard.traffic(
-                0,
-                direction,
-                pair.remote,
-                pair.device,
-                bytes,
-                Transport::default(),
-            );
+            count(&mut shard, 0, direction, pair.remote, pair.device, bytes);
             exact.entry(pair).or_default().add(direction, bytes);
         }
         let check = |shard: &LiveShard, when: &str| {
@@ -900,26 +863,26 @@ mod tests {
         let memory = |shard: &LiveShard| -> usize {
             shard.pairs().days().map(|(_, t)| t.memory_bytes()).sum()
         };
-        shard.traffic(
+        count(
+            &mut shard,
             0,
             Direction::Down,
             heavy.remote,
             heavy.device,
             1_000_000,
-            Transport::default(),
         );
         shard.flush();
         let empty = memory(&shard);
         for round in 0..20u32 {
             for r in 0..30 {
                 for d in 0..16 {
-                    shard.traffic(
+                    count(
+                        &mut shard,
                         0,
                         Direction::Up,
                         remote(r),
                         device(d),
                         100 + u64::from(round),
-                        Transport::default(),
                     );
                 }
             }
@@ -945,13 +908,13 @@ mod tests {
     fn memory_stays_bounded_when_hours_and_days_keep_coming() {
         let mut shard = LiveShard::new(Zone::utc(), 10, 16);
         for i in 0..1000i64 {
-            shard.traffic(
+            count(
+                &mut shard,
                 i * 3600,
                 Direction::Up,
                 remote(i as u32),
                 LOCAL,
                 1,
-                Transport::default(),
             );
         }
         assert_eq!(shard.hours().len(), HOURS_KEPT);
@@ -962,7 +925,7 @@ mod tests {
             "the newest hour is kept"
         );
         // A clock that jumps back does not evict the present.
-        shard.traffic(0, Direction::Up, remote(0), LOCAL, 1, Transport::default());
+        count(&mut shard, 0, Direction::Up, remote(0), LOCAL, 1);
         assert!(shard.hours().contains_key(&(999 * 3600)));
     }
 
@@ -970,23 +933,9 @@ mod tests {
     fn snapshots_add_shards_and_merge_remote_addresses() {
         let mut a = LiveShard::new(Zone::utc(), 10, 16);
         let mut b = LiveShard::new(Zone::utc(), 10, 16);
-        a.traffic(0, Direction::Up, remote(1), LOCAL, 10, Transport::default());
-        b.traffic(
-            0,
-            Direction::Down,
-            remote(1),
-            LOCAL,
-            5,
-            Transport::default(),
-        );
-        b.traffic(
-            3600,
-            Direction::Down,
-            remote(2),
-            LOCAL,
-            1,
-            Transport::default(),
-        );
+        count(&mut a, 0, Direction::Up, remote(1), LOCAL, 10);
+        count(&mut b, 0, Direction::Down, remote(1), LOCAL, 5);
+        count(&mut b, 3600, Direction::Down, remote(2), LOCAL, 1);
         let mut snapshot = LiveSnapshot::default();
         snapshot.add_shard(&a);
         snapshot.add_shard(&b);
@@ -1024,6 +973,7 @@ mod tests {
 
 #[cfg(test)]
 mod flood {
+    use super::tests::count;
     use super::*;
     use std::net::Ipv6Addr;
 
@@ -1046,14 +996,7 @@ mod flood {
         let source = |i: u64| IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
         let local = |i: u64| IpAddr::V6(Ipv6Addr::from(0xfd00_u128 << 112 | u128::from(i)));
         for i in 0..capacity as u64 {
-            shard.traffic(
-                hour,
-                Direction::Down,
-                source(i),
-                local(i),
-                64,
-                Transport::default(),
-            );
+            count(&mut shard, hour, Direction::Down, source(i), local(i), 64);
         }
         let memory = |shard: &LiveShard| -> usize {
             let addresses: usize = [shard.remotes(), shard.devices()]
@@ -1065,14 +1008,7 @@ mod flood {
         };
         let filled = memory(&shard);
         for i in capacity as u64..flood {
-            shard.traffic(
-                hour,
-                Direction::Down,
-                source(i),
-                local(i),
-                64,
-                Transport::default(),
-            );
+            count(&mut shard, hour, Direction::Down, source(i), local(i), 64);
         }
         let flooded = memory(&shard);
         assert!(

@@ -106,34 +106,9 @@ pub fn encode_labels(labels: &[StoredLabel]) -> Vec<u8> {
 }
 
 /// Decode a day's labels; `None` when the bytes are not labels this module wrote.
-pub fn decode_labels(mut data: &[u8]) -> Option<Vec<StoredLabel>> {
+pub fn decode_labels(data: &[u8]) -> Option<Vec<StoredLabel>> {
     let mut labels = Vec::new();
-    while let Some((&family, rest)) = data.split_first() {
-        data = rest;
-        let addr = match family {
-            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
-            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
-            _ => return None,
-        };
-        let [flags] = take_array::<1>(&mut data)?;
-        if flags & !3 != 0 {
-            return None;
-        }
-        let mac = if flags & 1 != 0 {
-            Some(take_array::<6>(&mut data)?)
-        } else {
-            None
-        };
-        let name = if flags & 2 != 0 {
-            let [len] = take_array::<1>(&mut data)?;
-            let (bytes, rest) = data.split_at_checked(usize::from(len))?;
-            data = rest;
-            Some(String::from_utf8(bytes.to_vec()).ok()?)
-        } else {
-            None
-        };
-        labels.push(StoredLabel { addr, name, mac });
-    }
+    find_labels(data, |_| true, |label| labels.push(label))?;
     Some(labels)
 }
 
@@ -474,6 +449,17 @@ fn take_varint(data: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// The address at the front of `data`: a family byte, then its 4 or 16 bytes.
+fn take_address(data: &mut &[u8]) -> Option<AddrBits> {
+    let (&family, rest) = data.split_first()?;
+    *data = rest;
+    match family {
+        FAMILY_V4 => Some(AddrBits::V4(u32::from_be_bytes(take_array::<4>(data)?))),
+        FAMILY_V6 => Some(AddrBits::V6(u128::from_be_bytes(take_array::<16>(data)?))),
+        _ => None,
+    }
+}
+
 fn take_array<const N: usize>(data: &mut &[u8]) -> Option<[u8; N]> {
     let (head, rest) = data.split_at_checked(N)?;
     *data = rest;
@@ -534,22 +520,14 @@ pub fn encode_remotes(list: &[RemoteBytes]) -> Vec<u8> {
 }
 
 /// Decode a day's remote list; `None` when the bytes are not a list this module wrote.
-pub fn decode_remotes(mut data: &[u8]) -> Option<Vec<RemoteBytes>> {
+pub fn decode_remotes(data: &[u8]) -> Option<Vec<RemoteBytes>> {
     let mut list = Vec::new();
-    while let Some((&family, rest)) = data.split_first() {
-        data = rest;
-        let addr = match family {
-            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
-            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
-            _ => return None,
-        };
-        let up = take_varint(&mut data)?;
-        let down = take_varint(&mut data)?;
+    each_remote(data, |addr, bytes| {
         list.push(RemoteBytes {
-            addr,
-            bytes: UpDown { up, down },
-        });
-    }
+            addr: addr.into(),
+            bytes,
+        })
+    })?;
     Some(list)
 }
 
@@ -559,6 +537,15 @@ pub fn decode_remotes(mut data: &[u8]) -> Option<Vec<RemoteBytes>> {
 pub enum AddrBits {
     V4(u32),
     V6(u128),
+}
+
+impl From<AddrBits> for IpAddr {
+    fn from(addr: AddrBits) -> IpAddr {
+        match addr {
+            AddrBits::V4(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
+            AddrBits::V6(v6) => IpAddr::V6(Ipv6Addr::from(v6)),
+        }
+    }
 }
 
 impl From<IpAddr> for AddrBits {
@@ -573,13 +560,8 @@ impl From<IpAddr> for AddrBits {
 /// Hand each entry of a list [`encode_remotes`] wrote to `each`, without collecting them;
 /// `None` when the bytes are not such a list (the entries before the damage were handed over).
 pub fn each_remote(mut data: &[u8], mut each: impl FnMut(AddrBits, UpDown)) -> Option<()> {
-    while let Some((&family, rest)) = data.split_first() {
-        data = rest;
-        let addr = match family {
-            FAMILY_V4 => AddrBits::V4(u32::from_be_bytes(take_array::<4>(&mut data)?)),
-            FAMILY_V6 => AddrBits::V6(u128::from_be_bytes(take_array::<16>(&mut data)?)),
-            _ => return None,
-        };
+    while !data.is_empty() {
+        let addr = take_address(&mut data)?;
         let up = take_varint(&mut data)?;
         let down = take_varint(&mut data)?;
         each(addr, UpDown { up, down });
@@ -594,13 +576,8 @@ pub fn find_labels(
     mut wanted: impl FnMut(IpAddr) -> bool,
     mut found: impl FnMut(StoredLabel),
 ) -> Option<()> {
-    while let Some((&family, rest)) = data.split_first() {
-        data = rest;
-        let addr = match family {
-            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
-            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
-            _ => return None,
-        };
+    while !data.is_empty() {
+        let addr = IpAddr::from(take_address(&mut data)?);
         let [flags] = take_array::<1>(&mut data)?;
         if flags & !3 != 0 {
             return None;
@@ -632,13 +609,8 @@ pub fn find_labels(
 /// The bytes of `addr` in a list [`encode_remotes`] wrote, without decoding the rest: `None` when
 /// the bytes are not such a list, `Some(None)` when `addr` is not in it.
 pub fn find_in_remotes(mut data: &[u8], addr: IpAddr) -> Option<Option<UpDown>> {
-    while let Some((&family, rest)) = data.split_first() {
-        data = rest;
-        let found = match family {
-            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
-            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
-            _ => return None,
-        };
+    while !data.is_empty() {
+        let found = IpAddr::from(take_address(&mut data)?);
         let up = take_varint(&mut data)?;
         let down = take_varint(&mut data)?;
         if found == addr {
@@ -652,13 +624,8 @@ pub fn find_in_remotes(mut data: &[u8], addr: IpAddr) -> Option<Option<UpDown>> 
 /// address (4|16) | up u64 LE | down u64 LE`. Only the upgrade of old files reads this.
 pub fn decode_remotes_v1(mut data: &[u8]) -> Option<Vec<RemoteBytes>> {
     let mut list = Vec::new();
-    while let Some((&family, rest)) = data.split_first() {
-        data = rest;
-        let addr = match family {
-            FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(take_array::<4>(&mut data)?)),
-            FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(take_array::<16>(&mut data)?)),
-            _ => return None,
-        };
+    while !data.is_empty() {
+        let addr = IpAddr::from(take_address(&mut data)?);
         let bytes = Counts::from_bytes(&take_array::<COUNTS_WIDTH>(&mut data)?);
         list.push(RemoteBytes { addr, bytes });
     }
