@@ -46,7 +46,7 @@ use crate::store::days::day_start;
 use crate::store::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_SERVICES, Day,
     HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes, StoredLabel, decode_labels, decode_remotes,
-    decode_services, encode_labels, encode_remotes, encode_services,
+    decode_services_keeping, encode_labels, encode_remotes, encode_services_keeping,
 };
 use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
 
@@ -220,13 +220,16 @@ impl DayLists<'_> {
                 let acc = match accs.entry(key.clone()) {
                     std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                     std::collections::hash_map::Entry::Vacant(entry) => {
-                        let stored = match table.get(day).map_err(StoreError::io)? {
-                            Some(value) => decode_services(value.value()).unwrap_or_default(),
-                            None => ByService::default(),
+                        let (stored, unknown) = match table.get(day).map_err(StoreError::io)? {
+                            Some(value) => {
+                                decode_services_keeping(value.value()).unwrap_or_default()
+                            }
+                            None => Default::default(),
                         };
                         entry.insert(ServiceAcc {
                             total: stored,
                             seen: ByService::default(),
+                            unknown,
                         })
                     }
                 };
@@ -234,7 +237,10 @@ impl DayLists<'_> {
                 acc.total += *memory - acc.seen;
                 acc.seen = *memory;
                 table
-                    .insert(day, encode_services(&acc.total).as_slice())
+                    .insert(
+                        day,
+                        encode_services_keeping(&acc.total, &acc.unknown).as_slice(),
+                    )
                     .map_err(StoreError::io)?;
                 touched.insert(key);
                 written += 1;
@@ -259,6 +265,9 @@ impl DayLists<'_> {
 struct ServiceAcc {
     total: ByService,
     seen: ByService,
+    /// Entries of services a newer version wrote (see `decode_services_keeping`), kept as they
+    /// are.
+    unknown: Vec<u8>,
 }
 
 impl DayLists<'_> {

@@ -24,8 +24,8 @@ use redb::{Durability, ReadableTable};
 
 use super::schema::{
     ALL_SCOPE, DAY_DEVICE_REMOTES, DAY_DEVICES, DAY_REMOTES, DAY_SERVICES, Day, HOURS, Hour,
-    IMPORTS, ImportRecord, RemoteBytes, decode_remotes, decode_services, encode_remotes,
-    encode_services, keep_heaviest,
+    IMPORTS, ImportRecord, RemoteBytes, decode_remotes, decode_services_keeping, encode_remotes,
+    encode_services_keeping, keep_heaviest,
 };
 use super::{Store, StoreError};
 use crate::classify::Direction;
@@ -252,13 +252,13 @@ pub fn import(
                     scope: ALL_SCOPE,
                     date: *date,
                 };
-                let mut merged = match services_table.get(key).map_err(StoreError::io)? {
-                    Some(value) => decode_services(value.value()).unwrap_or_default(),
-                    None => ByService::default(),
+                let (mut merged, unknown) = match services_table.get(key).map_err(StoreError::io)? {
+                    Some(value) => decode_services_keeping(value.value()).unwrap_or_default(),
+                    None => Default::default(),
                 };
                 merged += *services;
                 services_table
-                    .insert(key, encode_services(&merged).as_slice())
+                    .insert(key, encode_services_keeping(&merged, &unknown).as_slice())
                     .map_err(StoreError::io)?;
             }
             for (date, pairs) in &tally.pairs {

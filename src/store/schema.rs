@@ -470,6 +470,12 @@ fn take_array<const N: usize>(data: &mut &[u8]) -> Option<[u8; N]> {
 /// stable name, never its id, so reordering the set never mixes up stored days) | up varint |
 /// down varint`.
 pub fn encode_services(services: &ByService) -> Vec<u8> {
+    encode_services_keeping(services, &[])
+}
+
+/// [`encode_services`] followed by `unknown`, the entries of services this version does not know
+/// as [`decode_services_keeping`] kept them: what rewriting a day must not drop.
+pub fn encode_services_keeping(services: &ByService, unknown: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for (service, bytes) in services.iter() {
         let name = service.name().as_bytes();
@@ -478,24 +484,34 @@ pub fn encode_services(services: &ByService) -> Vec<u8> {
         put_varint(&mut out, bytes.up);
         put_varint(&mut out, bytes.down);
     }
+    out.extend_from_slice(unknown);
     out
 }
 
 /// Decode [`encode_services`]; `None` when damaged. A name this version does not know (written
-/// by a newer one) is skipped.
-pub fn decode_services(mut data: &[u8]) -> Option<ByService> {
+/// by a newer one) is left out.
+pub fn decode_services(data: &[u8]) -> Option<ByService> {
+    decode_services_keeping(data).map(|(services, _)| services)
+}
+
+/// [`decode_services`], and the entries of names this version does not know (a newer version's
+/// services) as they were written, so a rewrite of the day keeps them for that version.
+pub fn decode_services_keeping(mut data: &[u8]) -> Option<(ByService, Vec<u8>)> {
     let mut services = ByService::default();
+    let mut unknown = Vec::new();
     while let Some((&len, rest)) = data.split_first() {
+        let entry = data;
         let (name, rest) = rest.split_at_checked(usize::from(len))?;
         data = rest;
         let up = take_varint(&mut data)?;
         let down = take_varint(&mut data)?;
         let name = std::str::from_utf8(name).ok()?;
-        if let Some(service) = Service::from_name(name) {
-            services.add_bytes(service, UpDown { up, down });
+        match Service::from_name(name) {
+            Some(service) => services.add_bytes(service, UpDown { up, down }),
+            None => unknown.extend_from_slice(&entry[..entry.len() - data.len()]),
         }
     }
-    Some(services)
+    Some((services, unknown))
 }
 
 /// Encode a day's remote list: each entry `family u8 (4|6) | address (4|16) | up varint |
@@ -681,6 +697,35 @@ impl ImportRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn services_a_newer_version_wrote_survive_a_rewrite() {
+        // Written by hand: "https" up 5 down 7, then "steam" (a service this version does not
+        // know) up 300 (LEB128 0xac 0x02) down 2.
+        let mut stored = vec![5];
+        stored.extend_from_slice(b"https");
+        stored.extend_from_slice(&[5, 7]);
+        let mut steam = vec![5];
+        steam.extend_from_slice(b"steam");
+        steam.extend_from_slice(&[0xac, 0x02, 2]);
+        stored.extend_from_slice(&steam);
+
+        let (mut known, unknown) = decode_services_keeping(&stored).expect("valid");
+        assert_eq!(known.get(Service::Https), UpDown { up: 5, down: 7 });
+        assert_eq!(known.total(), UpDown { up: 5, down: 7 });
+        assert_eq!(unknown, steam);
+        assert_eq!(decode_services(&stored), Some(known));
+
+        known.add_bytes(Service::Https, UpDown { up: 1, down: 0 });
+        let mut expected = vec![5];
+        expected.extend_from_slice(b"https");
+        expected.extend_from_slice(&[6, 7]);
+        expected.extend_from_slice(&steam);
+        assert_eq!(encode_services_keeping(&known, &unknown), expected);
+
+        // Cut inside the unknown entry's bytes: damaged, not half-kept.
+        assert_eq!(decode_services_keeping(&stored[..stored.len() - 1]), None);
+    }
 
     #[test]
     fn hour_keys_sort_by_scope_then_time_including_before_1970() {
