@@ -239,6 +239,18 @@ impl ReadView<'_> {
         Ok(self.state.borrow())
     }
 
+    /// The live counts of the interfaces `scope` takes in.
+    fn live_in_scope<'s>(
+        &'s self,
+        scope: &'s Scope,
+    ) -> impl Iterator<Item = (&'s String, &'s crate::count::live::LiveSnapshot)> {
+        self.live
+            .interfaces
+            .iter()
+            .filter(move |(name, _)| !matches!(scope, Scope::Interface(wanted) if wanted != name))
+            .map(|(name, snapshot)| (name, snapshot))
+    }
+
     /// Each value `table` stores for the days `first..=last` of `scope` (every stored scope's
     /// for [`Scope::All`]), scope by scope, oldest day first; nothing when the file was written
     /// before the table existed.
@@ -353,10 +365,7 @@ impl ReadView<'_> {
         if from >= until {
             return hours;
         }
-        for (name, snapshot) in &self.live.interfaces {
-            if matches!(scope, Scope::Interface(wanted) if wanted != name) {
-                continue;
-            }
+        for (_, snapshot) in self.live_in_scope(scope) {
             hours.extend(snapshot.hours.range(from..until).map(|(h, b)| (*h, *b)));
         }
         if self.live.interfaces.len() > 1 {
@@ -836,10 +845,7 @@ impl ReadView<'_> {
                 }
             }
         }
-        for (name, snapshot) in &self.live.interfaces {
-            if matches!(scope, Scope::Interface(wanted) if wanted != name) {
-                continue;
-            }
+        for (name, snapshot) in self.live_in_scope(scope) {
             let taken = published.marks.pairs.get(name);
             for (date, entries) in snapshot.pairs.range(first..=last) {
                 let taken = taken.and_then(|days| days.get(date));
@@ -903,10 +909,7 @@ impl ReadView<'_> {
             Ok(())
         })?;
         let published = self.published();
-        for (name, snapshot) in &self.live.interfaces {
-            if matches!(scope, Scope::Interface(wanted) if wanted != name) {
-                continue;
-            }
+        for (name, snapshot) in self.live_in_scope(scope) {
             let taken = published.marks.devices.get(name);
             for (date, entries) in snapshot.devices.range(first..=last) {
                 let before = taken
@@ -952,10 +955,7 @@ impl ReadView<'_> {
             Ok(())
         })?;
         let published = self.published();
-        for (name, snapshot) in &self.live.interfaces {
-            if matches!(scope, Scope::Interface(wanted) if wanted != name) {
-                continue;
-            }
+        for (name, snapshot) in self.live_in_scope(scope) {
             let taken = published.marks.services.get(name);
             for (date, memory) in snapshot.services.range(first..=last) {
                 let before = taken
@@ -988,10 +988,7 @@ impl ReadView<'_> {
             })
         })?;
         let published = self.published();
-        for (name, snapshot) in &self.live.interfaces {
-            if matches!(scope, Scope::Interface(wanted) if wanted != name) {
-                continue;
-            }
+        for (name, snapshot) in self.live_in_scope(scope) {
             let (taken, by_day) = match kind {
                 Addresses::Remotes => (published.marks.remotes.get(name), &snapshot.remotes),
                 Addresses::Devices => (published.marks.devices.get(name), &snapshot.devices),
