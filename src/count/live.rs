@@ -277,8 +277,8 @@ impl LiveShard {
         all
     }
 
-    /// Add every pending pair's bytes to its day's tables. Readers see the tables after this;
-    /// the capture worker calls it after every ring block, snapshots before reading.
+    /// Add every pending pair's bytes to its day's tables (done on a day change; snapshots add
+    /// the pending bytes without it, so the capture worker never needs to).
     pub fn flush(&mut self) {
         let mut pending = std::mem::take(&mut self.pending);
         for pair in pending.iter_mut().filter_map(Option::take) {
