@@ -456,7 +456,15 @@ fn ipv6<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transp
         } else {
             (len as usize).min(ip.len())
         };
-        ipv6_transport(ip.get(..end).unwrap_or_default(), fixed[6])
+        let packet = ip.get(..end).unwrap_or_default();
+        match fixed[6] {
+            // No extension headers, as nearly every packet: the walk stays out of line.
+            protocol::TCP | protocol::UDP => ports(
+                fixed[6],
+                packet.get(IPV6_HEADER_LEN as usize..).unwrap_or_default(),
+            ),
+            next => ipv6_transport(packet, next),
+        }
     } else {
         Transport::default()
     };
