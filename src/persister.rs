@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use jiff::civil::Date;
 use log::{debug, info, warn};
-use redb::{Durability, ReadableTable, WriteTransaction};
+use redb::{Durability, ReadableTable, TableHandle, WriteTransaction};
 
 use crate::clock::{HourStart, unix_now};
 use crate::count::heavy::{HeavyEntry, HeavyKey, Pair};
@@ -48,6 +48,7 @@ use crate::store::schema::{
     HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes, StoredLabel, decode_labels, decode_remotes,
     decode_services_keeping, encode_labels, encode_remotes, encode_services_keeping,
 };
+use crate::store::set_aside::decode_or_set_aside;
 use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
 
 /// How far ahead of the commit's clock an hour may start (a frame is at most this much ahead).
@@ -166,7 +167,13 @@ impl DayLists<'_> {
                 };
                 if !accs.contains_key(&key) {
                     let stored = match table.get(day).map_err(StoreError::io)? {
-                        Some(value) => decode_remotes(value.value()).unwrap_or_default(),
+                        Some(value) => decode_or_set_aside(
+                            self.txn,
+                            kind.table().name(),
+                            scope_day(name, *date),
+                            value.value(),
+                            decode_remotes,
+                        )?,
                         None => Vec::new(),
                     };
                     let totals = stored.into_iter().map(|r| (r.addr, r.bytes)).collect();
@@ -221,9 +228,13 @@ impl DayLists<'_> {
                     std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                     std::collections::hash_map::Entry::Vacant(entry) => {
                         let (stored, unknown) = match table.get(day).map_err(StoreError::io)? {
-                            Some(value) => {
-                                decode_services_keeping(value.value()).unwrap_or_default()
-                            }
+                            Some(value) => decode_or_set_aside(
+                                self.txn,
+                                DAY_SERVICES.name(),
+                                scope_day(name, *date),
+                                value.value(),
+                                decode_services_keeping,
+                            )?,
                             None => Default::default(),
                         };
                         entry.insert(ServiceAcc {
@@ -257,6 +268,15 @@ impl DayLists<'_> {
             .tomorrow()
             .map_or(i64::MAX, |d| day_start(self.zone, d));
         !(until <= self.window.from || from > self.window.until)
+    }
+}
+
+/// An interface's day in words, for the table `set_aside` and its warning.
+fn scope_day(interface: &str, date: Date) -> String {
+    if interface.is_empty() {
+        format!("all interfaces {date}")
+    } else {
+        format!("{interface} {date}")
     }
 }
 
@@ -303,7 +323,13 @@ impl DayLists<'_> {
                 let acc = match accs.entry(key.clone()) {
                     std::collections::hash_map::Entry::Occupied(acc) => acc.into_mut(),
                     std::collections::hash_map::Entry::Vacant(vacant) => {
-                        let totals = crate::store::pairs::read_day(&table, *id, *date)?;
+                        let totals = crate::store::pairs::read_day(
+                            self.txn,
+                            &table,
+                            *id,
+                            *date,
+                            &scope_day(name, *date),
+                        )?;
                         vacant.insert(DayAcc {
                             totals,
                             seen: HashMap::new(),
@@ -334,11 +360,16 @@ fn store_labels(
     for (day, devices) in lists {
         let mut stored: HashMap<IpAddr, StoredLabel> =
             match table.get(*day).map_err(StoreError::io)? {
-                Some(value) => decode_labels(value.value())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|label| (label.addr, label))
-                    .collect(),
+                Some(value) => decode_or_set_aside(
+                    txn,
+                    DAY_DEVICE_LABELS.name(),
+                    format_args!("scope {} {}", day.scope, day.date),
+                    value.value(),
+                    decode_labels,
+                )?
+                .into_iter()
+                .map(|label| (label.addr, label))
+                .collect(),
                 None => HashMap::new(),
             };
         let now = labeler.labels(devices);

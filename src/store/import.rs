@@ -20,13 +20,14 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
-use redb::{Durability, ReadableTable};
+use redb::{Durability, ReadableTable, TableHandle};
 
 use super::schema::{
     ALL_SCOPE, DAY_DEVICE_REMOTES, DAY_DEVICES, DAY_REMOTES, DAY_SERVICES, Day, HOURS, Hour,
     IMPORTS, ImportRecord, RemoteBytes, decode_remotes, decode_services_keeping, encode_remotes,
     encode_services_keeping, keep_heaviest,
 };
+use super::set_aside::decode_or_set_aside;
 use super::{Store, StoreError};
 use crate::classify::Direction;
 use crate::clock::unix_now;
@@ -216,9 +217,19 @@ pub fn import(
                 hours_table.insert(key, total).map_err(StoreError::io)?;
                 written.push((ALL_SCOPE, *start));
             }
-            for (table, by_day, top) in [
-                (&mut days_table, &tally.days, store.top_per_day()),
-                (&mut devices_table, &tally.devices, store.devices_per_day()),
+            for (table, by_day, top, name) in [
+                (
+                    &mut days_table,
+                    &tally.days,
+                    store.top_per_day(),
+                    DAY_REMOTES.name(),
+                ),
+                (
+                    &mut devices_table,
+                    &tally.devices,
+                    store.devices_per_day(),
+                    DAY_DEVICES.name(),
+                ),
             ] {
                 for (date, addresses) in by_day {
                     let key = Day {
@@ -227,11 +238,16 @@ pub fn import(
                     };
                     let mut merged: HashMap<IpAddr, UpDown> =
                         match table.get(key).map_err(StoreError::io)? {
-                            Some(value) => decode_remotes(value.value())
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|r| (r.addr, r.bytes))
-                                .collect(),
+                            Some(value) => decode_or_set_aside(
+                                &txn,
+                                name,
+                                format_args!("all interfaces {date}"),
+                                value.value(),
+                                decode_remotes,
+                            )?
+                            .into_iter()
+                            .map(|r| (r.addr, r.bytes))
+                            .collect(),
                             None => HashMap::new(),
                         };
                     for (addr, bytes) in addresses {
@@ -253,7 +269,13 @@ pub fn import(
                     date: *date,
                 };
                 let (mut merged, unknown) = match services_table.get(key).map_err(StoreError::io)? {
-                    Some(value) => decode_services_keeping(value.value()).unwrap_or_default(),
+                    Some(value) => decode_or_set_aside(
+                        &txn,
+                        DAY_SERVICES.name(),
+                        format_args!("all interfaces {date}"),
+                        value.value(),
+                        decode_services_keeping,
+                    )?,
                     None => Default::default(),
                 };
                 merged += *services;
@@ -262,7 +284,13 @@ pub fn import(
                     .map_err(StoreError::io)?;
             }
             for (date, pairs) in &tally.pairs {
-                let mut merged = super::pairs::read_day(&pairs_table, ALL_SCOPE, *date)?;
+                let mut merged = super::pairs::read_day(
+                    &txn,
+                    &pairs_table,
+                    ALL_SCOPE,
+                    *date,
+                    &format!("all interfaces {date}"),
+                )?;
                 for (pair, bytes) in pairs {
                     *merged.entry(*pair).or_default() += *bytes;
                 }

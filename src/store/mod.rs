@@ -5,7 +5,9 @@
 //! memory beside the file), [`overlay`] (what memory holds and has not committed yet, and the
 //! marks of what the last commit took), [`query`] (series, totals and top addresses computed on
 //! read, with the overlay added), [`tally`] (a range's exact sums per address over many day lists,
-//! and the heaviest of them), [`pairs`] (each device's remote addresses per day), [`import`] (counted capture files into the history),
+//! and the heaviest of them), [`pairs`] (each device's remote addresses per day), [`set_aside`]
+//! (a stored day that cannot be read is copied aside before a writer replaces it), [`import`]
+//! (counted capture files into the history),
 //! [`migrate`] (the original's SQLite history) and [`alerts`] (the quota alerts' states, each
 //! change committed on its own). Every writer (the [`persister`](crate::persister)
 //! above, the import and migrate commands) commits through [`Store::commit`], which publishes the
@@ -32,6 +34,7 @@
 //! | `day_device_remotes` | 13 or 25 bytes: the `day_remotes` key, then `family u8 (4\|6) \| device address (4\|16)` | that device's remote addresses of the day, in `day_remotes`' encoding; the day keeps its heaviest `TOP_IPS_PER_DAY` (device, remote) pairs over all devices; absent in files written before it (read as no pairs) |
 //! | `imports` | 32 bytes: SHA-256 of an imported capture file | `imported_at i64 LE \| packets u64 LE \| up u64 LE \| down u64 LE \| file name UTF-8` |
 //! | `sqlite_hours` | text: the original's `hour_ts`, e.g. `2024-08-15 13:00:00` | 16 bytes: the row's bytes already taken, as in `hours` |
+//! | `set_aside` | redb's `(&str, &str, i64)`: table, the key in words (e.g. `eth0 2026-12-06`), Unix second it was set aside | a per-day value that could not be read when a writer was about to replace it, its bytes as they were |
 //! | `quota_alerts` | redb's `(i64, u32)`: billing cycle start (UTC second), alert code (a threshold's percent; 0 for "will run out") | `state u8 (1 pending, 2 sent) \| changed_at i64 LE \| message UTF-8 JSON` |
 //!
 //! A varint is an unsigned LEB128 number: seven bits a byte, low bits first, the top bit set on
@@ -68,6 +71,7 @@ pub mod overlay;
 pub(crate) mod pairs;
 pub mod query;
 pub mod schema;
+pub mod set_aside;
 pub mod tally;
 
 use std::collections::HashMap;

@@ -10,21 +10,28 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use jiff::civil::Date;
-use redb::{ReadableTable, Table};
+use redb::{ReadableTable, Table, TableHandle, WriteTransaction};
 
 use super::StoreError;
-use super::schema::{DeviceDay, DeviceDayKey, RemoteBytes, decode_remotes, encode_remotes};
+use super::schema::{
+    DAY_DEVICE_REMOTES, DeviceDay, DeviceDayKey, RemoteBytes, decode_remotes, encode_remotes,
+};
+use super::set_aside::decode_or_set_aside;
 use crate::count::UpDown;
 use crate::count::heavy::Pair;
 
-/// The pairs stored for `scope` on `date`.
+/// The pairs stored for `scope` on `date` (`day` names them in words). A device's list that
+/// cannot be read is set aside ([`decode_or_set_aside`]) and read as empty, since the caller is
+/// about to rewrite the day.
 ///
 /// # Errors
-/// When the file cannot be read or a stored list is damaged.
+/// When the file cannot be read or the copy set aside cannot be written.
 pub(crate) fn read_day(
+    txn: &WriteTransaction,
     table: &impl ReadableTable<DeviceDayKey, &'static [u8]>,
     scope: u32,
     date: Date,
+    day: &str,
 ) -> Result<HashMap<Pair, UpDown>, StoreError> {
     let mut pairs = HashMap::new();
     for entry in table
@@ -33,7 +40,14 @@ pub(crate) fn read_day(
     {
         let (key, value) = entry.map_err(StoreError::io)?;
         let device = key.value().device;
-        for remote in decode_remotes(value.value()).ok_or_else(damaged)? {
+        let remotes = decode_or_set_aside(
+            txn,
+            DAY_DEVICE_REMOTES.name(),
+            format_args!("{day} device {device}"),
+            value.value(),
+            decode_remotes,
+        )?;
+        for remote in remotes {
             pairs.insert(
                 Pair {
                     device,
@@ -105,10 +119,4 @@ pub(crate) fn write_day(
             .map_err(StoreError::io)?;
     }
     Ok(())
-}
-
-fn damaged() -> StoreError {
-    StoreError::Io {
-        why: "a stored list of a device's remote addresses is damaged".into(),
-    }
 }

@@ -6,12 +6,23 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
 use jiff::civil::Date;
+use nettraffic_sentinel::classify::Direction;
 use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::heavy::{HeavyEntry, Pair};
 use nettraffic_sentinel::count::live::LiveSnapshot;
+use nettraffic_sentinel::lan::neighbours::Tables;
+use nettraffic_sentinel::lan::{DeviceNames, Labeler};
 use nettraffic_sentinel::persister::Persister;
+use nettraffic_sentinel::service::Service;
+use nettraffic_sentinel::store::schema::{
+    DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_DEVICES, DAY_REMOTES, DAY_SERVICES, Day, DayKey,
+    DeviceDay, RemoteBytes, SCOPES, decode_labels, decode_remotes, decode_services_keeping,
+};
+use nettraffic_sentinel::store::set_aside::SET_ASIDE;
 use nettraffic_sentinel::store::{Granularity, LiveView, Scope, Store};
 
 use crate::support::TempDir;
@@ -434,7 +445,170 @@ fn device_pairs_survive_commits_and_restarts() {
     assert_eq!(series[0].bytes, ud(156, 11));
 }
 
+/// A stored day this version cannot read (damaged bytes, or a shape a newer version wrote) is
+/// copied to the table `set_aside` before the persister rewrites it, and saving goes on; before,
+/// the day's lists were read as empty and overwritten, and a damaged list of a device's remote
+/// addresses failed every later commit.
+fn unreadable_stored_days_are_set_aside_and_saving_goes_on() {
+    const DEVICE: &str = "192.168.1.10";
+    const REMOTE: &str = "203.0.113.1";
+    let dir = TempDir::new("persist-set-aside");
+    let path = dir.path().join("t.redb");
+    let labeler = Arc::new(Labeler::new(
+        DeviceNames::parse("192.168.1.10=NAS").expect("names"),
+        Tables::arp_file(dir.path().join("no-arp-table")),
+        None,
+    ));
+    let day_of = |up: u64, down: u64| {
+        let mut memory = with_pairs(
+            snapshot(&[(H, up, down)], &[(DAY, REMOTE, up, down)]),
+            &[(DEVICE, REMOTE, up, down)],
+        );
+        let services = memory.services.entry(DAY).or_default();
+        services.add(Service::Https, Direction::Up, up);
+        services.add(Service::Https, Direction::Down, down);
+        one("eth0", memory)
+    };
+    {
+        let store = open(&path, 10);
+        let mut persister = Persister::new(Arc::clone(&store)).with_labeler(Arc::clone(&labeler));
+        persister
+            .commit_at(&day_of(100, 10), NOW, LIVED)
+            .expect("first commit");
+    }
+
+    // Each of the day's five values replaced by bytes no decoder accepts (an address family 0xEE).
+    let damaged = |n: u8| vec![0xEE, n, 0xEE, 0x00, 0x99, n];
+    let db = redb::Database::open(&path).expect("open the file with redb");
+    let scope = {
+        let txn = db.begin_read().expect("read");
+        let scopes = txn.open_table(SCOPES).expect("scopes");
+        scopes
+            .get("eth0")
+            .expect("get")
+            .expect("eth0 has a scope")
+            .value()
+    };
+    let day = Day { scope, date: DAY };
+    let device_day = DeviceDay {
+        scope,
+        date: DAY,
+        device: ip(DEVICE),
+    };
+    let txn = db.begin_write().expect("write");
+    for (n, table) in [DAY_REMOTES, DAY_DEVICES, DAY_SERVICES, DAY_DEVICE_LABELS]
+        .into_iter()
+        .enumerate()
+    {
+        let mut table = txn.open_table(table).expect("table");
+        assert!(
+            table.get(day).expect("get").is_some(),
+            "the first commit wrote it"
+        );
+        table
+            .insert(day, damaged(n as u8).as_slice())
+            .expect("damage");
+    }
+    {
+        let mut pairs = txn.open_table(DAY_DEVICE_REMOTES).expect("pairs");
+        assert!(pairs.get(device_day).expect("get").is_some());
+        pairs
+            .insert(device_day, damaged(4).as_slice())
+            .expect("damage");
+    }
+    txn.commit().expect("commit the damage");
+    drop(db);
+
+    // A new process counts 5/5 more and commits twice.
+    {
+        let store = open(&path, 10);
+        let mut persister = Persister::new(Arc::clone(&store)).with_labeler(Arc::clone(&labeler));
+        persister
+            .commit_at(&day_of(5, 5), NOW, 60)
+            .expect("a commit over unreadable days succeeds");
+        persister
+            .commit_at(&day_of(5, 5), NOW, 60)
+            .expect("and so does the next");
+        assert_eq!(
+            stored_hour(&store, &Scope::All, H),
+            ud(105, 15),
+            "hours are untouched"
+        );
+    }
+
+    let db = redb::Database::open(&path).expect("open the file with redb");
+    let txn = db.begin_read().expect("read");
+    let aside = txn
+        .open_table(SET_ASIDE)
+        .expect("the set_aside table exists");
+    let mut kept: Vec<(String, String, Vec<u8>)> = aside
+        .iter()
+        .expect("iter")
+        .map(|entry| {
+            let (key, value) = entry.expect("entry");
+            let (table, words, _) = key.value();
+            (table.to_string(), words.to_string(), value.value().to_vec())
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            (
+                "day_device_labels".to_string(),
+                format!("scope {scope} 2024-06-15"),
+                damaged(3)
+            ),
+            (
+                "day_device_remotes".to_string(),
+                format!("eth0 2024-06-15 device {DEVICE}"),
+                damaged(4)
+            ),
+            (
+                "day_devices".to_string(),
+                "eth0 2024-06-15".to_string(),
+                damaged(1)
+            ),
+            (
+                "day_remotes".to_string(),
+                "eth0 2024-06-15".to_string(),
+                damaged(0)
+            ),
+            (
+                "day_services".to_string(),
+                "eth0 2024-06-15".to_string(),
+                damaged(2)
+            ),
+        ],
+        "every unreadable value kept once, byte for byte"
+    );
+    // The rewritten day holds what the new process counted.
+    let value = |table: TableDefinition<'static, DayKey, &'static [u8]>| {
+        let table = txn.open_table(table).expect("table");
+        let value = table.get(day).expect("get").expect("rewritten");
+        value.value().to_vec()
+    };
+    let counted = vec![RemoteBytes {
+        addr: ip(REMOTE),
+        bytes: ud(5, 5),
+    }];
+    assert_eq!(decode_remotes(&value(DAY_REMOTES)), Some(counted));
+    let devices = decode_remotes(&value(DAY_DEVICES)).expect("devices decode");
+    assert_eq!(devices.len(), 1);
+    assert_eq!((devices[0].addr, devices[0].bytes), (ip(DEVICE), ud(5, 5)));
+    let (services, _) = decode_services_keeping(&value(DAY_SERVICES)).expect("services decode");
+    assert_eq!(services.get(Service::Https), ud(5, 5));
+    let labels = decode_labels(&value(DAY_DEVICE_LABELS)).expect("labels decode");
+    assert_eq!(labels.len(), 1);
+    assert_eq!(labels[0].name.as_deref(), Some("NAS"));
+    let pairs = txn.open_table(DAY_DEVICE_REMOTES).expect("pairs");
+    let list = pairs.get(device_day).expect("get").expect("rewritten");
+    let remotes = decode_remotes(list.value()).expect("pairs decode");
+    assert_eq!((remotes[0].addr, remotes[0].bytes), (ip(REMOTE), ud(5, 5)));
+}
+
 tests! {
+    unreadable_stored_days_are_set_aside_and_saving_goes_on,
     repeated_commits_write_the_same_absolute_totals,
     device_pairs_survive_commits_and_restarts,
     a_restart_in_the_same_hour_continues_that_hour,

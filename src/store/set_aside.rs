@@ -1,0 +1,43 @@
+//! Stored per-day values this version cannot read — damaged bytes, or a shape a newer version
+//! wrote — that a writer (the persister, `import`) is about to replace with what it counted. The
+//! bytes are copied to `set_aside` in the same transaction first, so a rewrite never loses what
+//! the file held: a later version, or a person with the file, can still recover them. Saving goes
+//! on: one unreadable day must not stop every later commit.
+
+use std::fmt::Display;
+
+use log::warn;
+use redb::{TableDefinition, WriteTransaction};
+
+use super::StoreError;
+use crate::clock::unix_now;
+
+/// (table, the key in words, when it was set aside in Unix seconds) → the value's bytes as stored.
+pub const SET_ASIDE: TableDefinition<(&str, &str, i64), &[u8]> = TableDefinition::new("set_aside");
+
+/// `decode(bytes)`, the stored value of `key` in `table`; bytes it cannot decode are copied to
+/// [`SET_ASIDE`] (with one warning) and read as `T::default()`, an empty day.
+///
+/// # Errors
+/// When the copy cannot be written.
+pub(crate) fn decode_or_set_aside<T: Default>(
+    txn: &WriteTransaction,
+    table: &str,
+    key: impl Display,
+    bytes: &[u8],
+    decode: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<T, StoreError> {
+    if let Some(value) = decode(bytes) {
+        return Ok(value);
+    }
+    let key = key.to_string();
+    let mut aside = txn.open_table(SET_ASIDE).map_err(StoreError::io)?;
+    aside
+        .insert((table, key.as_str(), unix_now()), bytes)
+        .map_err(StoreError::io)?;
+    warn!(
+        "history: the stored {table} of {key} cannot be read ({} bytes, damaged or written by a newer version); its bytes were copied to the table set_aside and the day goes on from what this process counts",
+        bytes.len()
+    );
+    Ok(T::default())
+}
