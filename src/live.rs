@@ -87,7 +87,13 @@ impl InterfaceLive {
     pub fn snapshot(&self) -> LiveSnapshot {
         let mut snapshot = LiveSnapshot::default();
         for shard in &self.shards {
-            snapshot.add_shard(&shard.lock());
+            let mut shard = shard.lock();
+            // The capture worker never flushes its pending cache (that cost it ~2 ns a frame at
+            // the maximum rate); a reader does, so the snapshot's tables keep their capacity
+            // (DEVICES_PER_DAY, twice TOP_IPS_PER_DAY) instead of showing up to the cache's 64
+            // pairs more. Tens of microseconds under the lock, once per read.
+            shard.flush();
+            snapshot.add_shard(&shard);
         }
         snapshot
     }

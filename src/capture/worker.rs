@@ -222,9 +222,9 @@ impl Worker {
 
 /// Count every frame of a ring block into a live shard: the capture worker's whole per-block
 /// work, public so the benchmarks measure exactly it. The shard's pending cache is not flushed
-/// here: readers add its bytes themselves ([`LiveShard`]'s snapshots), and by the end of a block
-/// a megabyte of ring has pushed the address tables out of the CPU's caches, so a flush per
-/// block cost ~2 ns a frame at the maximum rate for nothing a reader sees.
+/// here but by readers when they take a snapshot ([`crate::live::InterfaceLive::snapshot`]): by
+/// the end of a block a megabyte of ring has pushed the address tables out of the CPU's caches,
+/// so a flush per block cost ~2 ns a frame at the maximum rate.
 pub fn count_block(
     counter: &mut Counter,
     tally: &mut LiveShard,

@@ -277,8 +277,9 @@ impl LiveShard {
         all
     }
 
-    /// Add every pending pair's bytes to its day's tables (done on a day change; snapshots add
-    /// the pending bytes without it, so the capture worker never needs to).
+    /// Add every pending pair's bytes to its day's tables: on a day change, and by a reader
+    /// before it takes a snapshot (so the tables keep their capacity); not by the capture worker,
+    /// for which it was a cache-cold cost per block.
     pub fn flush(&mut self) {
         let mut pending = std::mem::take(&mut self.pending);
         for pair in pending.iter_mut().filter_map(Option::take) {
