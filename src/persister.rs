@@ -48,7 +48,7 @@ use crate::store::schema::{
     HOURS, Hour, META, META_LAST_COMMIT, RemoteBytes, StoredLabel, decode_labels, decode_remotes,
     decode_services_keeping, encode_labels, encode_remotes, encode_services_keeping,
 };
-use crate::store::set_aside::decode_or_set_aside;
+use crate::store::set_aside::{day_in_words, decode_or_set_aside};
 use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
 
 /// How far ahead of the commit's clock an hour may start (a frame is at most this much ahead).
@@ -170,7 +170,7 @@ impl DayLists<'_> {
                         Some(value) => decode_or_set_aside(
                             self.txn,
                             kind.table().name(),
-                            scope_day(name, *date),
+                            day_in_words(name, *date),
                             value.value(),
                             decode_remotes,
                         )?,
@@ -231,7 +231,7 @@ impl DayLists<'_> {
                             Some(value) => decode_or_set_aside(
                                 self.txn,
                                 DAY_SERVICES.name(),
-                                scope_day(name, *date),
+                                day_in_words(name, *date),
                                 value.value(),
                                 decode_services_keeping,
                             )?,
@@ -271,15 +271,6 @@ impl DayLists<'_> {
     }
 }
 
-/// An interface's day in words, for the table `set_aside` and its warning.
-fn scope_day(interface: &str, date: Date) -> String {
-    if interface.is_empty() {
-        format!("all interfaces {date}")
-    } else {
-        format!("{interface} {date}")
-    }
-}
-
 /// A day's bytes per service: the total stored, and memory's value it includes.
 #[derive(Debug, Default)]
 struct ServiceAcc {
@@ -291,15 +282,6 @@ struct ServiceAcc {
 }
 
 impl DayLists<'_> {
-    /// Whether any hour of `date` lies in the commit's window.
-    fn in_window(&self, date: Date) -> bool {
-        let from = day_start(self.zone, date);
-        let until = date
-            .tomorrow()
-            .map_or(i64::MAX, |d| day_start(self.zone, d));
-        until > self.window.from && from <= self.window.until
-    }
-
     /// Write each device's remote addresses of every day in the window that memory holds, at most
     /// `top` (device, remote) pairs a day, as [`DayLists::commit`] writes address lists; returns
     /// how many days were written.
@@ -316,7 +298,7 @@ impl DayLists<'_> {
             .map_err(StoreError::io)?;
         for ((name, snapshot), id) in self.view.interfaces.iter().zip(self.ids) {
             for (date, entries) in &snapshot.pairs {
-                if !self.in_window(*date) {
+                if !self.window_holds(*date) {
                     continue;
                 }
                 let key = (name.clone(), *date);
@@ -328,7 +310,7 @@ impl DayLists<'_> {
                             &table,
                             *id,
                             *date,
-                            &scope_day(name, *date),
+                            &day_in_words(name, *date),
                         )?;
                         vacant.insert(DayAcc {
                             totals,

@@ -37,7 +37,7 @@ pub struct Frame<'a> {
 pub trait Tally {
     /// A public packet: `bytes` up or down in `hour`, exchanged between `local` (the device) and
     /// `remote`, with its transport facts, from which a tally that keeps services classifies it
-    /// ([`crate::service::classify`]; the live tally once per flow rather than per packet).
+    /// ([`crate::service::classify`]).
     fn traffic(
         &mut self,
         hour: HourStart,

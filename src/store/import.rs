@@ -23,11 +23,11 @@ use jiff::civil::Date;
 use redb::{Durability, ReadableTable, TableHandle};
 
 use super::schema::{
-    ALL_SCOPE, DAY_DEVICE_REMOTES, DAY_DEVICES, DAY_REMOTES, DAY_SERVICES, Day, HOURS, Hour,
-    IMPORTS, ImportRecord, RemoteBytes, decode_remotes, decode_services_keeping, encode_remotes,
-    encode_services_keeping, keep_heaviest,
+    ALL_SCOPE, ALL_SCOPE_NAME, DAY_DEVICE_REMOTES, DAY_DEVICES, DAY_REMOTES, DAY_SERVICES, Day,
+    HOURS, Hour, IMPORTS, ImportRecord, RemoteBytes, decode_remotes, decode_services_keeping,
+    encode_remotes, encode_services_keeping, keep_heaviest,
 };
-use super::set_aside::decode_or_set_aside;
+use super::set_aside::{day_in_words, decode_or_set_aside};
 use super::{Store, StoreError};
 use crate::classify::Direction;
 use crate::clock::unix_now;
@@ -241,7 +241,7 @@ pub fn import(
                             Some(value) => decode_or_set_aside(
                                 &txn,
                                 name,
-                                format_args!("all interfaces {date}"),
+                                day_in_words(ALL_SCOPE_NAME, *date),
                                 value.value(),
                                 decode_remotes,
                             )?
@@ -272,7 +272,7 @@ pub fn import(
                     Some(value) => decode_or_set_aside(
                         &txn,
                         DAY_SERVICES.name(),
-                        format_args!("all interfaces {date}"),
+                        day_in_words(ALL_SCOPE_NAME, *date),
                         value.value(),
                         decode_services_keeping,
                     )?,
@@ -289,7 +289,7 @@ pub fn import(
                     &pairs_table,
                     ALL_SCOPE,
                     *date,
-                    &format!("all interfaces {date}"),
+                    &day_in_words(ALL_SCOPE_NAME, *date),
                 )?;
                 for (pair, bytes) in pairs {
                     *merged.entry(*pair).or_default() += *bytes;

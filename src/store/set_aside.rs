@@ -6,6 +6,7 @@
 
 use std::fmt::Display;
 
+use jiff::civil::Date;
 use log::warn;
 use redb::{TableDefinition, WriteTransaction};
 
@@ -14,6 +15,15 @@ use crate::clock::unix_now;
 
 /// (table, the key in words, when it was set aside in Unix seconds) → the value's bytes as stored.
 pub const SET_ASIDE: TableDefinition<(&str, &str, i64), &[u8]> = TableDefinition::new("set_aside");
+
+/// An interface's day in words (`""` is all interfaces together), for `set_aside` and its warning.
+pub(crate) fn day_in_words(interface: &str, date: Date) -> String {
+    if interface.is_empty() {
+        format!("all interfaces {date}")
+    } else {
+        format!("{interface} {date}")
+    }
+}
 
 /// `decode(bytes)`, the stored value of `key` in `table`; bytes it cannot decode are copied to
 /// [`SET_ASIDE`] (with one warning) and read as `T::default()`, an empty day.
