@@ -337,6 +337,7 @@ fn store_labels(
     txn: &WriteTransaction,
     labeler: &Labeler,
     lists: &[(Day, Vec<IpAddr>)],
+    interface_of: impl Fn(u32) -> String,
 ) -> Result<(), StoreError> {
     let mut table = txn.open_table(DAY_DEVICE_LABELS).map_err(StoreError::io)?;
     for (day, devices) in lists {
@@ -345,7 +346,7 @@ fn store_labels(
                 Some(value) => decode_or_set_aside(
                     txn,
                     DAY_DEVICE_LABELS.name(),
-                    format_args!("scope {} {}", day.scope, day.date),
+                    day_in_words(&interface_of(day.scope), day.date),
                     value.value(),
                     decode_labels,
                 )?
@@ -622,7 +623,13 @@ impl Persister {
         report.days += devices.len();
         report.days += day_lists.commit_pairs(&mut self.pair_days, store.top_per_day())?;
         if let Some(labeler) = &self.labeler {
-            store_labels(&txn, labeler, &devices)?;
+            let interface_of = |scope: u32| {
+                ids.iter()
+                    .position(|id| *id == scope)
+                    .and_then(|at| view.interfaces.get(at))
+                    .map_or_else(|| format!("scope {scope}"), |(name, _)| name.clone())
+            };
+            store_labels(&txn, labeler, &devices, interface_of)?;
         }
         report.days += day_lists.commit_services(&mut self.service_days)?;
 

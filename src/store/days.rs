@@ -138,6 +138,14 @@ impl DayIndex {
         self.scopes.get(name).copied()
     }
 
+    /// The name of scope `id` (`""`: all interfaces), if the file has it.
+    pub fn scope_name(&self, id: u32) -> Option<&str> {
+        self.scopes
+            .iter()
+            .find(|(_, known)| **known == id)
+            .map(|(name, _)| name.as_str())
+    }
+
     /// Every scope id the file has.
     pub fn scope_ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.scopes.values().copied()

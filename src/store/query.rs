@@ -14,15 +14,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use jiff::civil::Date;
-use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError};
+use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError, TableHandle};
 
 use super::days::day_start;
 use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_DEVICES,
     DAY_SERVICES, Day, DayKey, DeviceDay, HOURS, Hour, SCOPES, StoredLabel, decode_services,
-    find_in_remotes, find_labels,
+    each_remote, find_in_remotes, find_labels,
 };
+use super::set_aside::{day_in_words, skipped_on_read};
 use super::tally::{Summed, Tally};
 use super::{Published, Shared, Store, StoreError};
 use crate::clock::unix_now;
@@ -253,15 +254,17 @@ impl ReadView<'_> {
 
     /// Each value `table` stores for the days `first..=last` of `scope` (every stored scope's
     /// for [`Scope::All`]), scope by scope, oldest day first; nothing when the file was written
-    /// before the table existed.
+    /// before the table existed. `each` answers `false` for a value it cannot read: that day is
+    /// left out, with one warning ([`skipped_on_read`]).
     fn each_stored_day(
         &self,
         table: TableDefinition<'static, DayKey, &'static [u8]>,
         scope: &Scope,
         first: Date,
         last: Date,
-        mut each: impl FnMut(Date, &[u8]) -> Result<(), StoreError>,
+        mut each: impl FnMut(Date, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
+        let name = table.name();
         let state = self.file()?;
         let published = &state.published;
         let table = match state.txn.as_ref().map(|txn| txn.open_table(table)) {
@@ -287,7 +290,10 @@ impl ReadView<'_> {
                 .map_err(StoreError::io)?;
             for entry in range {
                 let (key, value) = entry.map_err(StoreError::io)?;
-                each(key.value().date, value.value())?;
+                let date = key.value().date;
+                if !each(date, value.value())? {
+                    skipped_on_read(name, day_words(published, id, date));
+                }
             }
         }
         Ok(())
@@ -675,7 +681,7 @@ impl ReadView<'_> {
     /// that is 20 lookups instead of decoding 934,000 labels (`benches/store.rs`).
     ///
     /// # Errors
-    /// When the file cannot be read or a stored list is damaged.
+    /// When the file cannot be read. A stored list that cannot be read is left out.
     pub fn device_labels(
         &self,
         scope: &Scope,
@@ -687,9 +693,6 @@ impl ReadView<'_> {
         if last < first || wanted.is_empty() {
             return Ok(HashMap::new());
         }
-        let damaged = || StoreError::Io {
-            why: "a stored list of device names is damaged".into(),
-        };
         let state = self.file()?;
         let published = &state.published;
         let table = match state
@@ -738,12 +741,17 @@ impl ReadView<'_> {
                 else {
                     continue;
                 };
-                find_labels(
+                let mut day = Vec::new();
+                match find_labels(
                     value.value(),
                     |addr| last_day.get(&addr) == Some(date),
-                    |label| keep(&mut labels, *date, label),
-                )
-                .ok_or_else(damaged)?;
+                    |label| day.push(label),
+                ) {
+                    Some(()) => day.into_iter().for_each(|l| keep(&mut labels, *date, l)),
+                    None => {
+                        skipped_on_read(DAY_DEVICE_LABELS.name(), day_words(published, *id, *date))
+                    }
+                }
             }
         }
         // The devices without a label on their last day, by address, with that day.
@@ -772,12 +780,15 @@ impl ReadView<'_> {
                 let (key, value) = entry.map_err(StoreError::io)?;
                 let date = key.value().date;
                 let mut day = Vec::new();
-                find_labels(
+                let readable = find_labels(
                     value.value(),
                     |addr| looking.get(&addr).is_some_and(|seen| *seen >= date),
                     |label| day.push(label),
-                )
-                .ok_or_else(damaged)?;
+                );
+                if readable.is_none() {
+                    skipped_on_read(DAY_DEVICE_LABELS.name(), day_words(published, *id, date));
+                    continue;
+                }
                 for label in day {
                     looking.remove(&label.addr);
                     keep(&mut labels, date, label);
@@ -810,6 +821,28 @@ impl ReadView<'_> {
         if last < first {
             return Ok(Vec::new());
         }
+        // Lists are trusted on the first pass (checking each would cost a second decode of
+        // every entry); a damaged one, partly added, sends the sum round again, checked.
+        let sums = match self.sum_remotes_of(scope, device, first, last, false)? {
+            Some(sums) => sums,
+            None => self
+                .sum_remotes_of(scope, device, first, last, true)?
+                .unwrap_or_else(|| Tally::for_lists(0)),
+        };
+        Ok(totals(sums.heaviest(limit)))
+    }
+
+    /// The stored and live sums behind [`ReadView::top_remotes_of`]; `None` when a stored list
+    /// was damaged and `checked` was not asked for (each list is then checked before it is added,
+    /// and one that cannot be read is left out).
+    fn sum_remotes_of(
+        &self,
+        scope: &Scope,
+        device: IpAddr,
+        first: Date,
+        last: Date,
+        checked: bool,
+    ) -> Result<Option<Tally>, StoreError> {
         let mut sums = Tally::for_lists(self.stored_days(scope, first, last));
         let state = self.file()?;
         let published = &state.published;
@@ -838,10 +871,17 @@ impl ReadView<'_> {
                     let Some(value) = table.get(key).map_err(StoreError::io)? else {
                         continue;
                     };
-                    sums.add_list(value.value(), day.date)
-                        .ok_or_else(|| StoreError::Io {
-                            why: "a stored list of a device's remote addresses is damaged".into(),
-                        })?;
+                    if checked && each_remote(value.value(), |_, _| ()).is_none() {
+                        let words = day_words(published, id, day.date);
+                        skipped_on_read(
+                            DAY_DEVICE_REMOTES.name(),
+                            format!("{words} device {device}"),
+                        );
+                        continue;
+                    }
+                    if sums.add_list(value.value(), day.date).is_none() {
+                        return Ok(None);
+                    }
                 }
             }
         }
@@ -861,7 +901,7 @@ impl ReadView<'_> {
                 }
             }
         }
-        Ok(totals(sums.heaviest(limit)))
+        Ok(Some(sums))
     }
 
     /// `device`'s bytes over the local dates `first..=last` by day or month (zero-filled, as
@@ -900,13 +940,13 @@ impl ReadView<'_> {
         };
         let mut add = Vec::new();
         self.each_stored_day(DAY_DEVICES, scope, first, last, |date, value| {
-            let found = find_in_remotes(value, device).ok_or_else(|| StoreError::Io {
-                why: format!("a stored list of {} is damaged", Addresses::Devices.what()),
-            })?;
+            let Some(found) = find_in_remotes(value, device) else {
+                return Ok(false);
+            };
             if let Some(bytes) = found {
                 add.push((date, bytes));
             }
-            Ok(())
+            Ok(true)
         })?;
         let published = self.published();
         for (name, snapshot) in self.live_in_scope(scope) {
@@ -937,7 +977,7 @@ impl ReadView<'_> {
     /// beyond them).
     ///
     /// # Errors
-    /// When the file cannot be read or a stored day is damaged.
+    /// When the file cannot be read. A stored day that cannot be read is left out.
     pub fn services(
         &self,
         scope: &Scope,
@@ -949,10 +989,11 @@ impl ReadView<'_> {
             return Ok(sums);
         }
         self.each_stored_day(DAY_SERVICES, scope, first, last, |_, value| {
-            sums += decode_services(value).ok_or_else(|| StoreError::Io {
-                why: "a stored day of bytes per service is damaged".into(),
-            })?;
-            Ok(())
+            let Some(day) = decode_services(value) else {
+                return Ok(false);
+            };
+            sums += day;
+            Ok(true)
         })?;
         let published = self.published();
         for (name, snapshot) in self.live_in_scope(scope) {
@@ -981,12 +1022,23 @@ impl ReadView<'_> {
         if last < first {
             return Ok(Vec::new());
         }
-        let mut sums = Tally::for_lists(self.stored_days(scope, first, last));
-        self.each_stored_day(kind.table(), scope, first, last, |date, value| {
-            sums.add_list(value, date).ok_or_else(|| StoreError::Io {
-                why: format!("a stored list of {} is damaged", kind.what()),
-            })
-        })?;
+        // As in `top_remotes_of`: trusted first, checked only after a damaged list was met.
+        let mut checked = false;
+        let mut sums = loop {
+            let mut sums = Tally::for_lists(self.stored_days(scope, first, last));
+            let mut damaged = false;
+            self.each_stored_day(kind.table(), scope, first, last, |date, value| {
+                if checked && each_remote(value, |_, _| ()).is_none() {
+                    return Ok(false);
+                }
+                damaged |= sums.add_list(value, date).is_none();
+                Ok(true)
+            })?;
+            if !damaged || checked {
+                break sums;
+            }
+            checked = true;
+        };
         let published = self.published();
         for (name, snapshot) in self.live_in_scope(scope) {
             let (taken, by_day) = match kind {
@@ -1009,6 +1061,11 @@ impl ReadView<'_> {
         }
         Ok(sums.heaviest(limit))
     }
+}
+
+/// Scope `id`'s `date` in words, as warnings and `set_aside` name a day.
+fn day_words(published: &Published, id: u32, date: Date) -> String {
+    day_in_words(published.days.scope_name(id).unwrap_or_default(), date)
 }
 
 /// The sums as the API lists them.

@@ -3,8 +3,14 @@
 //! bytes are copied to `set_aside` in the same transaction first, so a rewrite never loses what
 //! the file held: a later version, or a person with the file, can still recover them. Saving goes
 //! on: one unreadable day must not stop every later commit.
+//!
+//! Readers never write: a range read leaves such a value out of its answer (it holds nothing
+//! this version can count) and says so once in the log ([`skipped_on_read`]), so one damaged day
+//! does not make every range that includes it fail.
 
+use std::collections::HashSet;
 use std::fmt::Display;
+use std::sync::{Mutex, PoisonError};
 
 use jiff::civil::Date;
 use log::warn;
@@ -50,4 +56,33 @@ pub(crate) fn decode_or_set_aside<T: Default>(
         bytes.len()
     );
     Ok(T::default())
+}
+
+/// Values named one by one in the log before [`skipped_on_read`] goes quiet: a file damaged all
+/// over must not fill the disk with the same warning, nor the memory with their names.
+const NAMED_MAX: usize = 256;
+
+/// The values already named in the log by [`skipped_on_read`].
+static NAMED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+/// A reader left the stored value of `key` in `table` out of its answer because it cannot be
+/// read: warn once per value and process (every range that includes it skips it again).
+pub(crate) fn skipped_on_read(table: &str, key: impl Display) {
+    let what = format!("{table} of {key}");
+    let mut named = NAMED.lock().unwrap_or_else(PoisonError::into_inner);
+    let named = named.get_or_insert_with(HashSet::new);
+    if named.len() > NAMED_MAX || named.contains(&what) {
+        return;
+    }
+    if named.len() == NAMED_MAX {
+        warn!(
+            "history: more stored values cannot be read; they are left out of answers like the {NAMED_MAX} named before, without a warning each"
+        );
+        named.insert(String::new());
+        return;
+    }
+    warn!(
+        "history: the stored {what} cannot be read (damaged, or written by a newer version); answers leave that day out, and the bytes stay in the file untouched"
+    );
+    named.insert(what);
 }

@@ -20,7 +20,8 @@ use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::service::Service;
 use nettraffic_sentinel::store::schema::{
     DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_DEVICES, DAY_REMOTES, DAY_SERVICES, Day, DayKey,
-    DeviceDay, RemoteBytes, SCOPES, decode_labels, decode_remotes, decode_services_keeping,
+    DeviceDay, RemoteBytes, SCOPES, StoredLabel, decode_labels, decode_remotes,
+    decode_services_keeping, encode_labels, encode_remotes,
 };
 use nettraffic_sentinel::store::set_aside::SET_ASIDE;
 use nettraffic_sentinel::store::{Granularity, LiveView, Scope, Store};
@@ -556,7 +557,7 @@ fn unreadable_stored_days_are_set_aside_and_saving_goes_on() {
         [
             (
                 "day_device_labels".to_string(),
-                format!("scope {scope} 2024-06-15"),
+                "eth0 2024-06-15".to_string(),
                 damaged(3)
             ),
             (
@@ -607,8 +608,228 @@ fn unreadable_stored_days_are_set_aside_and_saving_goes_on() {
     assert_eq!((remotes[0].addr, remotes[0].bytes), (ip(REMOTE), ud(5, 5)));
 }
 
+/// The memory of a process that counted only `date` (hour `hour`): `pairs` as (device, remote,
+/// up, down), each also in the day's remote addresses, devices and HTTPS bytes.
+fn day_memory(date: Date, hour: i64, pairs: &[(&str, &str, u64, u64)]) -> LiveView {
+    let mut memory = LiveSnapshot::default();
+    for (device, remote, up, down) in pairs {
+        *memory.hours.entry(hour).or_default() += ud(*up, *down);
+        memory.remotes.entry(date).or_default().push(HeavyEntry {
+            addr: ip(remote),
+            bytes: ud(*up, *down),
+            error: 0,
+        });
+        memory.pairs.entry(date).or_default().push(HeavyEntry {
+            addr: Pair {
+                device: ip(device),
+                remote: ip(remote),
+            },
+            bytes: ud(*up, *down),
+            error: 0,
+        });
+        let devices = memory.devices.entry(date).or_default();
+        match devices.iter_mut().find(|e| e.addr == ip(device)) {
+            Some(entry) => entry.bytes += ud(*up, *down),
+            None => devices.push(HeavyEntry {
+                addr: ip(device),
+                bytes: ud(*up, *down),
+                error: 0,
+            }),
+        }
+        let services = memory.services.entry(date).or_default();
+        services.add(Service::Https, Direction::Up, *up);
+        services.add(Service::Https, Direction::Down, *down);
+    }
+    one("eth0", memory)
+}
+
+/// Readers never write, so a stored day they cannot read stays as it is; before, every range
+/// that included it failed (an HTTP 500 for "all time" for ever). Now the day is left out of
+/// each answer and the rest is answered. The damaged lists begin with a readable entry, so an
+/// answer that counted a list up to its damage would show 203.0.113.99.
+fn ranges_over_an_unreadable_day_leave_that_day_out() {
+    const DEVICE: &str = "192.168.1.10";
+    let next = DAY.tomorrow().expect("date");
+    let dir = TempDir::new("persist-skip-unreadable");
+    let path = dir.path().join("t.redb");
+    let labeler = Arc::new(Labeler::new(
+        DeviceNames::parse("192.168.1.10=NAS").expect("names"),
+        Tables::arp_file(dir.path().join("no-arp-table")),
+        None,
+    ));
+    for (date, hour, pairs) in [
+        (DAY, H, vec![(DEVICE, "203.0.113.1", 100, 10)]),
+        (
+            next,
+            H + 86_400,
+            vec![
+                (DEVICE, "203.0.113.1", 5, 5),
+                (DEVICE, "198.51.100.9", 3, 3),
+            ],
+        ),
+    ] {
+        // A process of its own for each day, so each commit's clock is plausible for its hour.
+        let store = open(&path, 10);
+        let mut persister = Persister::new(Arc::clone(&store)).with_labeler(Arc::clone(&labeler));
+        persister
+            .commit_at(&day_memory(date, hour, &pairs), hour + 3600 + 60, LIVED)
+            .expect("commit");
+    }
+
+    // The first day's five values: a readable entry of a heavy address, then bytes no decoder
+    // accepts; the services a value that is damaged throughout.
+    let mut list = encode_remotes(&[RemoteBytes {
+        addr: ip("203.0.113.99"),
+        bytes: ud(1_000_000, 1_000_000),
+    }]);
+    list.extend_from_slice(&[0xEE, 0x01, 0xEE]);
+    let mut labels = encode_labels(&[StoredLabel {
+        addr: ip(DEVICE),
+        name: Some("From the damaged day".into()),
+        mac: None,
+    }]);
+    labels.extend_from_slice(&[0xEE, 0x01, 0xEE]);
+    let services = vec![0xEE, 0x02, 0xEE, 0x00, 0x99];
+    let db = redb::Database::open(&path).expect("open the file with redb");
+    let day = Day {
+        scope: 1,
+        date: DAY,
+    };
+    {
+        let txn = db.begin_read().expect("read");
+        let scopes = txn.open_table(SCOPES).expect("scopes");
+        assert_eq!(
+            scopes.get("eth0").expect("get").map(|id| id.value()),
+            Some(1)
+        );
+    }
+    let device_day = DeviceDay {
+        scope: 1,
+        date: DAY,
+        device: ip(DEVICE),
+    };
+    let txn = db.begin_write().expect("write");
+    for (table, value) in [
+        (DAY_REMOTES, &list),
+        (DAY_DEVICES, &list),
+        (DAY_DEVICE_LABELS, &labels),
+        (DAY_SERVICES, &services),
+    ] {
+        let mut table = txn.open_table(table).expect("table");
+        assert!(
+            table.get(day).expect("get").is_some(),
+            "the commit wrote it"
+        );
+        table.insert(day, value.as_slice()).expect("damage");
+    }
+    {
+        let mut pairs = txn.open_table(DAY_DEVICE_REMOTES).expect("pairs");
+        assert!(pairs.get(device_day).expect("get").is_some());
+        pairs.insert(device_day, list.as_slice()).expect("damage");
+    }
+    txn.commit().expect("commit the damage");
+    drop(db);
+
+    let store = open(&path, 10);
+    let read = store.read_stored().expect("read");
+    let device = ip(DEVICE);
+    let eth0 = Scope::Interface("eth0".into());
+    for scope in [Scope::All, eth0] {
+        let remotes =
+            |list: Vec<nettraffic_sentinel::store::RemoteTotal>| -> Vec<(IpAddr, UpDown)> {
+                list.into_iter().map(|r| (r.addr, r.bytes)).collect()
+            };
+        let second_day = vec![
+            (ip("203.0.113.1"), ud(5, 5)),
+            (ip("198.51.100.9"), ud(3, 3)),
+        ];
+        assert_eq!(
+            remotes(read.top_remotes(&scope, DAY, next, 10).expect("remotes")),
+            second_day,
+            "{scope:?}"
+        );
+        assert_eq!(
+            remotes(
+                read.top_remotes_of(&scope, device, DAY, next, 10)
+                    .expect("pairs")
+            ),
+            second_day,
+            "{scope:?}"
+        );
+        assert_eq!(
+            remotes(read.top_devices(&scope, DAY, next, 10).expect("devices")),
+            vec![(device, ud(8, 8))],
+            "{scope:?}"
+        );
+        let series: Vec<UpDown> = read
+            .device_series(&scope, device, DAY, next, Granularity::Day)
+            .expect("device series")
+            .into_iter()
+            .map(|point| point.bytes)
+            .collect();
+        assert_eq!(series, vec![ud(0, 0), ud(8, 8)], "{scope:?}");
+        let by_service = read.services(&scope, DAY, next).expect("services");
+        assert_eq!(
+            by_service.iter().collect::<Vec<_>>(),
+            vec![(Service::Https, ud(8, 8))],
+            "{scope:?}"
+        );
+        let seen = read.top_devices_seen(&scope, DAY, next, 10).expect("seen");
+        let shown = read
+            .device_labels(&scope, DAY, next, &seen)
+            .expect("labels");
+        assert_eq!(
+            shown.get(&device).and_then(|label| label.name.clone()),
+            Some("NAS".to_string()),
+            "{scope:?}"
+        );
+        // The damaged day alone: nothing, and no error. A device listed for it (from the
+        // second day) finds no label on it: its lists are looked through and skipped.
+        assert!(
+            read.top_remotes(&scope, DAY, DAY, 10)
+                .expect("remotes")
+                .is_empty()
+        );
+        assert!(
+            read.top_remotes_of(&scope, device, DAY, DAY, 10)
+                .expect("pairs")
+                .is_empty()
+        );
+        assert!(
+            read.services(&scope, DAY, DAY)
+                .expect("services")
+                .is_empty()
+        );
+        assert!(
+            read.device_labels(&scope, DAY, DAY, &seen)
+                .expect("labels")
+                .is_empty()
+        );
+    }
+    drop(read);
+    drop(store);
+
+    // Reading wrote nothing: the damaged values are still there, byte for byte.
+    let db = redb::Database::open(&path).expect("open the file with redb");
+    let txn = db.begin_read().expect("read");
+    for (table, value) in [
+        (DAY_REMOTES, &list),
+        (DAY_DEVICES, &list),
+        (DAY_DEVICE_LABELS, &labels),
+        (DAY_SERVICES, &services),
+    ] {
+        let table = txn.open_table(table).expect("table");
+        let stored = table.get(day).expect("get").expect("still there");
+        assert_eq!(stored.value(), value.as_slice());
+    }
+    let pairs = txn.open_table(DAY_DEVICE_REMOTES).expect("pairs");
+    let stored = pairs.get(device_day).expect("get").expect("still there");
+    assert_eq!(stored.value(), list.as_slice());
+}
+
 tests! {
     unreadable_stored_days_are_set_aside_and_saving_goes_on,
+    ranges_over_an_unreadable_day_leave_that_day_out,
     repeated_commits_write_the_same_absolute_totals,
     device_pairs_survive_commits_and_restarts,
     a_restart_in_the_same_hour_continues_that_hour,
