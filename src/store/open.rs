@@ -8,6 +8,7 @@
 //! commit; a file that is damaged fails it without being rewritten, and a file that turns out
 //! not to be ours after repair is still refused before anything of ours is written.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::OpenOptionsExt;
@@ -16,7 +17,7 @@ use std::path::Path;
 use log::{info, warn};
 use redb::{
     Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable, StorageError,
-    TableError,
+    TableError, TableHandle,
 };
 
 use super::CACHE_BYTES;
@@ -26,6 +27,7 @@ use super::schema::{
     META_FORMAT, META_SCHEMA_VERSION, SCHEMA_VERSION, SCOPES, SQLITE_HOURS, decode_remotes_v1,
     encode_remotes,
 };
+use super::set_aside::{day_in_words, set_aside};
 
 /// The first bytes of every redb file (redb's `MAGICNUMBER`).
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
@@ -171,6 +173,16 @@ fn upgrade(path: &Path, database: &mut Database, from: u32) -> Result<(), StoreE
     txn.set_quick_repair(true);
     let mut lists = 0usize;
     {
+        let mut names: HashMap<u32, String> = HashMap::new();
+        for entry in txn
+            .open_table(SCOPES)
+            .map_err(|e| redb_error(e.into()))?
+            .iter()
+            .map_err(|e| redb_error(e.into()))?
+        {
+            let (name, id) = entry.map_err(|e| redb_error(e.into()))?;
+            names.insert(id.value(), name.value().to_string());
+        }
         let mut table = txn
             .open_table(DAY_REMOTES)
             .map_err(|e| redb_error(e.into()))?;
@@ -180,15 +192,34 @@ fn upgrade(path: &Path, database: &mut Database, from: u32) -> Result<(), StoreE
         }
         // One list in memory at a time: a NAS may have little of it.
         for key in keys {
-            let list = {
-                let value = table.get(key).map_err(|e| redb_error(e.into()))?;
-                value.and_then(|v| decode_remotes_v1(v.value()))
+            let Some(bytes) = table
+                .get(key)
+                .map_err(|e| redb_error(e.into()))?
+                .map(|value| value.value().to_vec())
+            else {
+                continue;
+            };
+            match decode_remotes_v1(&bytes) {
+                Some(list) => {
+                    table
+                        .insert(key, encode_remotes(&list).as_slice())
+                        .map_err(|e| redb_error(e.into()))?;
+                    lists += 1;
+                }
+                // Left in place, version 1's bytes would be read as version 2's; refusing the
+                // upgrade would keep every other day from the monitor over one list.
+                None => {
+                    let words =
+                        day_in_words(names.get(&key.scope).map_or("", String::as_str), key.date);
+                    set_aside(&txn, DAY_REMOTES.name(), &words, &bytes)
+                        .map_err(|e| failed(e.to_string()))?;
+                    table.remove(key).map_err(|e| redb_error(e.into()))?;
+                    warn!(
+                        "history: the address list of {words} cannot be read ({} bytes, damaged); the upgrade copied its bytes to the table set_aside and that day keeps no addresses",
+                        bytes.len()
+                    );
+                }
             }
-            .ok_or_else(|| failed(format!("the address list of {} is damaged", key.date)))?;
-            table
-                .insert(key, encode_remotes(&list).as_slice())
-                .map_err(|e| redb_error(e.into()))?;
-            lists += 1;
         }
         let mut meta = txn.open_table(META).map_err(|e| redb_error(e.into()))?;
         meta.insert(META_SCHEMA_VERSION, &SCHEMA_VERSION.to_le_bytes()[..])

@@ -31,6 +31,23 @@ pub(crate) fn day_in_words(interface: &str, date: Date) -> String {
     }
 }
 
+/// Copy `bytes`, the stored value of `key` (in words) in `table`, to [`SET_ASIDE`].
+///
+/// # Errors
+/// When the copy cannot be written.
+pub(crate) fn set_aside(
+    txn: &WriteTransaction,
+    table: &str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let mut aside = txn.open_table(SET_ASIDE).map_err(StoreError::io)?;
+    aside
+        .insert((table, key, unix_now()), bytes)
+        .map_err(StoreError::io)?;
+    Ok(())
+}
+
 /// `decode(bytes)`, the stored value of `key` in `table`; bytes it cannot decode are copied to
 /// [`SET_ASIDE`] (with one warning) and read as `T::default()`, an empty day.
 ///
@@ -47,10 +64,7 @@ pub(crate) fn decode_or_set_aside<T: Default>(
         return Ok(value);
     }
     let key = key.to_string();
-    let mut aside = txn.open_table(SET_ASIDE).map_err(StoreError::io)?;
-    aside
-        .insert((table, key.as_str(), unix_now()), bytes)
-        .map_err(StoreError::io)?;
+    set_aside(txn, table, &key, bytes)?;
     warn!(
         "history: the stored {table} of {key} cannot be read ({} bytes, damaged or written by a newer version); its bytes were copied to the table set_aside and the day goes on from what this process counts",
         bytes.len()

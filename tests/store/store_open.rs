@@ -1,7 +1,7 @@
 //! Opening the history file: a file that is not ours, damaged, or from a newer schema version
 //! stops with one clear sentence and is left byte for byte as it was; a file of schema version 1
-//! is upgraded once, or refused and left at version 1; `export`'s read-only open writes nothing
-//! (real files in temp dirs).
+//! is upgraded once (a list it cannot read set aside), or refused and left at version 1;
+//! `export`'s read-only open writes nothing (real files in temp dirs).
 
 use std::path::{Path, PathBuf};
 
@@ -200,6 +200,11 @@ const V1_DAY: jiff::civil::Date = jiff::civil::Date::constant(2024, 6, 15);
 /// before version 2): identity records, the two scopes, and one day of eth0's addresses whose
 /// list is `v1_list` (entries `family | address | up u64 LE | down u64 LE`).
 fn version_1_file(path: &Path, v1_list: &[u8]) {
+    version_1_file_of(path, &[(V1_DAY, v1_list)]);
+}
+
+/// [`version_1_file`] with eth0's lists of several days.
+fn version_1_file_of(path: &Path, lists: &[(jiff::civil::Date, &[u8])]) {
     use nettraffic_sentinel::store::schema::{DAY_REMOTES, Day, META, SCOPES};
     let db = redb::Database::create(path).expect("create");
     let txn = db.begin_write().expect("write");
@@ -215,14 +220,16 @@ fn version_1_file(path: &Path, v1_list: &[u8]) {
         scopes.insert("", 0).expect("all");
         scopes.insert("eth0", 1).expect("eth0");
         let mut days = txn.open_table(DAY_REMOTES).expect("days");
-        days.insert(
-            Day {
-                scope: 1,
-                date: V1_DAY,
-            },
-            v1_list,
-        )
-        .expect("list");
+        for (date, list) in lists {
+            days.insert(
+                Day {
+                    scope: 1,
+                    date: *date,
+                },
+                *list,
+            )
+            .expect("list");
+        }
     }
     txn.commit().expect("commit");
 }
@@ -299,21 +306,73 @@ fn a_version_1_file_is_upgraded_once_and_keeps_every_address() {
     assert_eq!(top(&store), expected);
 }
 
-fn a_version_1_file_that_cannot_be_upgraded_is_refused_and_stays_version_1() {
+/// Before, one damaged list refused the whole upgrade, and with it the monitor's start, until
+/// the file was restored from a backup. Now that list's bytes are set aside and every other day
+/// is upgraded.
+fn a_damaged_list_of_a_version_1_file_is_set_aside_and_the_rest_upgraded() {
+    use nettraffic_sentinel::store::set_aside::SET_ASIDE;
+    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
     let dir = TempDir::new("store-open-v1-damaged");
     let path = dir.path().join("traffic.redb");
     let mut damaged = v1_list();
     damaged.truncate(damaged.len() - 3);
-    version_1_file(&path, &damaged);
-    let message = open(&path).expect_err("cannot be upgraded").to_string();
-    assert!(
-        message.contains("older NetTraffic-Sentinel (database version 1)")
-            && message.contains("2024-06-15")
-            && message.contains(&path.display().to_string()),
-        "{message}"
+    let next = V1_DAY.tomorrow().expect("date");
+    version_1_file_of(&path, &[(V1_DAY, &damaged), (next, &v1_list())]);
+    let store = open(&path).expect("the file opens");
+    let read = store.read_stored().expect("read");
+    let all = nettraffic_sentinel::store::Scope::All;
+    let top_of = |date| -> Vec<(String, UpDown)> {
+        read.top_remotes(&all, date, date, 10)
+            .expect("top")
+            .into_iter()
+            .map(|t| (t.addr.to_string(), t.bytes))
+            .collect()
+    };
+    assert_eq!(top_of(V1_DAY), vec![], "the damaged day keeps no addresses");
+    assert_eq!(
+        top_of(next),
+        vec![
+            ("2001:db8::1".to_string(), UpDown { up: 1, down: 256 }),
+            ("203.0.113.9".to_string(), UpDown { up: 5, down: 7 }),
+        ]
     );
-    assert!(!message.contains('\n'), "one sentence: {message}");
-    assert_eq!(raw_version_and_list(&path), (1, damaged));
+    drop(read);
+    drop(store);
+    let db = redb::Database::open(&path).expect("open");
+    let txn = db.begin_read().expect("read");
+    let aside: Vec<(String, String, Vec<u8>)> = txn
+        .open_table(SET_ASIDE)
+        .expect("set_aside")
+        .iter()
+        .expect("iter")
+        .map(|entry| {
+            let (key, value) = entry.expect("entry");
+            let (table, words, _) = key.value();
+            (table.to_string(), words.to_string(), value.value().to_vec())
+        })
+        .collect();
+    assert_eq!(
+        aside,
+        vec![(
+            "day_remotes".to_string(),
+            "eth0 2024-06-15".to_string(),
+            damaged
+        )]
+    );
+    drop(txn);
+    drop(db);
+    // Opened again: version 2, nothing more to upgrade or set aside.
+    let store = open(&path).expect("reopens");
+    drop(store);
+    let db = redb::Database::open(&path).expect("open");
+    let txn = db.begin_read().expect("read");
+    assert_eq!(
+        txn.open_table(SET_ASIDE)
+            .expect("set_aside")
+            .len()
+            .expect("len"),
+        1
+    );
 }
 
 /// Everything about a directory entry that replacing or rewriting it would change.
@@ -696,7 +755,7 @@ tests! {
     an_unwritable_place_says_so,
     a_new_file_is_created_with_its_directory_and_reopens,
     a_version_1_file_is_upgraded_once_and_keeps_every_address,
-    a_version_1_file_that_cannot_be_upgraded_is_refused_and_stays_version_1,
+    a_damaged_list_of_a_version_1_file_is_set_aside_and_the_rest_upgraded,
     // mknod and chown of the files that are not a history
     #[needs(Root)]
     only_an_ordinary_file_is_opened_and_nothing_else_is_replaced,
