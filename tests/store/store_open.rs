@@ -310,8 +310,7 @@ fn a_version_1_file_is_upgraded_once_and_keeps_every_address() {
 /// the file was restored from a backup. Now that list's bytes are set aside and every other day
 /// is upgraded.
 fn a_damaged_list_of_a_version_1_file_is_set_aside_and_the_rest_upgraded() {
-    use nettraffic_sentinel::store::set_aside::SET_ASIDE;
-    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+    use crate::store_persist::set_aside_entries;
     let dir = TempDir::new("store-open-v1-damaged");
     let path = dir.path().join("traffic.redb");
     let mut damaged = v1_list();
@@ -338,41 +337,15 @@ fn a_damaged_list_of_a_version_1_file_is_set_aside_and_the_rest_upgraded() {
     );
     drop(read);
     drop(store);
-    let db = redb::Database::open(&path).expect("open");
-    let txn = db.begin_read().expect("read");
-    let aside: Vec<(String, String, Vec<u8>)> = txn
-        .open_table(SET_ASIDE)
-        .expect("set_aside")
-        .iter()
-        .expect("iter")
-        .map(|entry| {
-            let (key, value) = entry.expect("entry");
-            let (table, words, _) = key.value();
-            (table.to_string(), words.to_string(), value.value().to_vec())
-        })
-        .collect();
-    assert_eq!(
-        aside,
-        vec![(
-            "day_remotes".to_string(),
-            "eth0 2024-06-15".to_string(),
-            damaged
-        )]
-    );
-    drop(txn);
-    drop(db);
+    let expected = vec![(
+        "day_remotes".to_string(),
+        "eth0 2024-06-15".to_string(),
+        damaged,
+    )];
+    assert_eq!(set_aside_entries(&path), expected);
     // Opened again: version 2, nothing more to upgrade or set aside.
-    let store = open(&path).expect("reopens");
-    drop(store);
-    let db = redb::Database::open(&path).expect("open");
-    let txn = db.begin_read().expect("read");
-    assert_eq!(
-        txn.open_table(SET_ASIDE)
-            .expect("set_aside")
-            .len()
-            .expect("len"),
-        1
-    );
+    drop(open(&path).expect("reopens"));
+    assert_eq!(set_aside_entries(&path), expected);
 }
 
 /// Everything about a directory entry that replacing or rewriting it would change.

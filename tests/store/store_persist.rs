@@ -58,9 +58,18 @@ fn snapshot(hours: &[(i64, u64, u64)], remotes: &[(Date, &str, u64, u64)]) -> Li
 }
 
 /// `snapshot` with (device, remote) pairs of `DAY` added, and their devices' bytes.
-fn with_pairs(mut snapshot: LiveSnapshot, pairs: &[(&str, &str, u64, u64)]) -> LiveSnapshot {
+fn with_pairs(snapshot: LiveSnapshot, pairs: &[(&str, &str, u64, u64)]) -> LiveSnapshot {
+    with_pairs_on(snapshot, DAY, pairs)
+}
+
+/// [`with_pairs`] on `date`.
+fn with_pairs_on(
+    mut snapshot: LiveSnapshot,
+    date: Date,
+    pairs: &[(&str, &str, u64, u64)],
+) -> LiveSnapshot {
     for (device, remote, up, down) in pairs {
-        snapshot.pairs.entry(DAY).or_default().push(HeavyEntry {
+        snapshot.pairs.entry(date).or_default().push(HeavyEntry {
             addr: Pair {
                 device: ip(device),
                 remote: ip(remote),
@@ -68,7 +77,7 @@ fn with_pairs(mut snapshot: LiveSnapshot, pairs: &[(&str, &str, u64, u64)]) -> L
             bytes: ud(*up, *down),
             error: 0,
         });
-        let devices = snapshot.devices.entry(DAY).or_default();
+        let devices = snapshot.devices.entry(date).or_default();
         match devices.iter_mut().find(|e| e.addr == ip(device)) {
             Some(entry) => entry.bytes += ud(*up, *down),
             None => devices.push(HeavyEntry {
@@ -103,6 +112,26 @@ fn stored_hour(store: &Store, scope: &Scope, hour: i64) -> UpDown {
 }
 
 const DAY: Date = Date::constant(2024, 6, 15);
+
+/// What the file's `set_aside` table holds: (table, the key in words, the bytes), sorted.
+pub(crate) fn set_aside_entries(path: &Path) -> Vec<(String, String, Vec<u8>)> {
+    let db = redb::Database::open(path).expect("open the file with redb");
+    let txn = db.begin_read().expect("read");
+    let aside = txn
+        .open_table(SET_ASIDE)
+        .expect("the set_aside table exists");
+    let mut kept: Vec<(String, String, Vec<u8>)> = aside
+        .iter()
+        .expect("iter")
+        .map(|entry| {
+            let (key, value) = entry.expect("entry");
+            let (table, words, _) = key.value();
+            (table.to_string(), words.to_string(), value.value().to_vec())
+        })
+        .collect();
+    kept.sort();
+    kept
+}
 
 fn repeated_commits_write_the_same_absolute_totals() {
     let dir = TempDir::new("persist-idempotent");
@@ -537,21 +566,7 @@ fn unreadable_stored_days_are_set_aside_and_saving_goes_on() {
         );
     }
 
-    let db = redb::Database::open(&path).expect("open the file with redb");
-    let txn = db.begin_read().expect("read");
-    let aside = txn
-        .open_table(SET_ASIDE)
-        .expect("the set_aside table exists");
-    let mut kept: Vec<(String, String, Vec<u8>)> = aside
-        .iter()
-        .expect("iter")
-        .map(|entry| {
-            let (key, value) = entry.expect("entry");
-            let (table, words, _) = key.value();
-            (table.to_string(), words.to_string(), value.value().to_vec())
-        })
-        .collect();
-    kept.sort();
+    let kept = set_aside_entries(&path);
     assert_eq!(
         kept,
         [
@@ -584,6 +599,8 @@ fn unreadable_stored_days_are_set_aside_and_saving_goes_on() {
         "every unreadable value kept once, byte for byte"
     );
     // The rewritten day holds what the new process counted.
+    let db = redb::Database::open(&path).expect("open the file with redb");
+    let txn = db.begin_read().expect("read");
     let value = |table: TableDefinition<'static, DayKey, &'static [u8]>| {
         let table = txn.open_table(table).expect("table");
         let value = table.get(day).expect("get").expect("rewritten");
@@ -611,31 +628,14 @@ fn unreadable_stored_days_are_set_aside_and_saving_goes_on() {
 /// The memory of a process that counted only `date` (hour `hour`): `pairs` as (device, remote,
 /// up, down), each also in the day's remote addresses, devices and HTTPS bytes.
 fn day_memory(date: Date, hour: i64, pairs: &[(&str, &str, u64, u64)]) -> LiveView {
-    let mut memory = LiveSnapshot::default();
-    for (device, remote, up, down) in pairs {
+    let mut memory = with_pairs_on(LiveSnapshot::default(), date, pairs);
+    for (_, remote, up, down) in pairs {
         *memory.hours.entry(hour).or_default() += ud(*up, *down);
         memory.remotes.entry(date).or_default().push(HeavyEntry {
             addr: ip(remote),
             bytes: ud(*up, *down),
             error: 0,
         });
-        memory.pairs.entry(date).or_default().push(HeavyEntry {
-            addr: Pair {
-                device: ip(device),
-                remote: ip(remote),
-            },
-            bytes: ud(*up, *down),
-            error: 0,
-        });
-        let devices = memory.devices.entry(date).or_default();
-        match devices.iter_mut().find(|e| e.addr == ip(device)) {
-            Some(entry) => entry.bytes += ud(*up, *down),
-            None => devices.push(HeavyEntry {
-                addr: ip(device),
-                bytes: ud(*up, *down),
-                error: 0,
-            }),
-        }
         let services = memory.services.entry(date).or_default();
         services.add(Service::Https, Direction::Up, *up);
         services.add(Service::Https, Direction::Down, *down);
