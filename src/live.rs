@@ -85,6 +85,16 @@ impl InterfaceLive {
 
     /// The counts of all this interface's workers added together.
     pub fn snapshot(&self) -> LiveSnapshot {
+        self.flushed_snapshot(LiveSnapshot::add_shard)
+    }
+
+    /// [`InterfaceLive::snapshot`] without the remote addresses and pairs: counters, hours,
+    /// services and devices.
+    pub fn devices_snapshot(&self) -> LiveSnapshot {
+        self.flushed_snapshot(LiveSnapshot::add_shard_devices)
+    }
+
+    fn flushed_snapshot(&self, add: impl Fn(&mut LiveSnapshot, &LiveShard)) -> LiveSnapshot {
         let mut snapshot = LiveSnapshot::default();
         for shard in &self.shards {
             let mut shard = shard.lock();
@@ -93,7 +103,7 @@ impl InterfaceLive {
             // (DEVICES_PER_DAY, twice TOP_IPS_PER_DAY) instead of showing up to the cache's 64
             // pairs more. Tens of microseconds under the lock, once per read.
             shard.flush();
-            snapshot.add_shard(&shard);
+            add(&mut snapshot, &shard);
         }
         snapshot
     }

@@ -493,6 +493,15 @@ impl LiveSnapshot {
         self.add_shard_services(shard);
     }
 
+    /// [`LiveSnapshot::add_shard_counts`] and the shard's devices: what one device's bytes by
+    /// day need, without the remote addresses and pairs (`/api/query?device=`).
+    pub fn add_shard_devices(&mut self, shard: &LiveShard) {
+        self.add_shard_counts(shard);
+        for (day, entries) in shard.entries(&shard.devices, |pair| pair.device) {
+            merge_entries(&mut self.devices, day, entries);
+        }
+    }
+
     /// Add another snapshot (e.g. one interface's into the all-interface total).
     pub fn add(&mut self, other: &LiveSnapshot) {
         self.counters += other.counters;
@@ -643,6 +652,15 @@ mod tests {
         count(&mut shard, hour + 86_400, Direction::Up, remote(3), nas, 9);
         let mut snapshot = LiveSnapshot::default();
         snapshot.add_shard(&shard);
+        // The devices-only copy holds the same devices, hours and counters, and no addresses.
+        let mut devices_only = LiveSnapshot::default();
+        devices_only.add_shard_devices(&shard);
+        assert_eq!(devices_only.devices, snapshot.devices);
+        assert_eq!(devices_only.hours, snapshot.hours);
+        assert_eq!(devices_only.counters, snapshot.counters);
+        assert_eq!(devices_only.services, snapshot.services);
+        assert!(devices_only.remotes.is_empty() && devices_only.pairs.is_empty());
+        assert!(!snapshot.remotes.is_empty() && !snapshot.pairs.is_empty());
         let by_day: Vec<(String, Vec<(IpAddr, UpDown)>)> = snapshot
             .devices
             .iter()

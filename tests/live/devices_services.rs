@@ -909,6 +909,19 @@ fn check_devices(monitor: &Monitor, expected: &Reference, iface: &str, phase: &s
         &format!("/api/devices?start={day}&end={day}&iface={iface}"),
     );
     assert_eq!(ranged, answer, "{phase}: ?start, ?end and ?iface of today");
+    // Each device's bytes of today, from what memory holds (`/api/query?device=` reads the
+    // live devices, not the remote addresses).
+    for (ip, bytes) in &expected.devices {
+        let series = json_of(
+            monitor,
+            &format!("/api/query?start={day}&end={day}&device={ip}&iface={iface}"),
+        );
+        assert_eq!(
+            bytes_of(&series["summary"]),
+            *bytes,
+            "{phase}: {ip}: {series}"
+        );
+    }
 }
 
 /// A device that sent nothing.

@@ -225,7 +225,7 @@ pub fn query(api: &Api, params: &Params<'_>) -> Result<Response, ApiError> {
             )));
         }
         Some(device) => {
-            api.read_with_remotes()?
+            api.read_with_devices()?
                 .device_series(&scope, device, start, end, granularity)?
         }
         None => api.read()?.series(&scope, start, end, granularity)?,

@@ -30,6 +30,11 @@ pub trait LiveSource: Send + Sync + 'static {
     fn counts(&self) -> LiveView;
     /// Each interface's counts including the remote addresses (for top addresses).
     fn everything(&self) -> LiveView;
+    /// Each interface's counts and devices, without the remote addresses and pairs (one
+    /// device's bytes by day); a source without a cheaper copy gives everything.
+    fn devices(&self) -> LiveView {
+        self.everything()
+    }
     /// State, counters and kernel statistics of every interface, in configuration order.
     fn interfaces(&self) -> Vec<InterfaceReport>;
     /// The kept one-second samples of one interface, or of all of them together (`None`),
@@ -55,6 +60,16 @@ impl LiveSource for LiveState {
 
     fn everything(&self) -> LiveView {
         LiveView::from_state(self)
+    }
+
+    fn devices(&self) -> LiveView {
+        LiveView {
+            interfaces: self
+                .interfaces
+                .iter()
+                .map(|interface| (interface.name.clone(), interface.devices_snapshot()))
+                .collect(),
+        }
     }
 
     fn interfaces(&self) -> Vec<InterfaceReport> {

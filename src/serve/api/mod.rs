@@ -277,6 +277,14 @@ impl Api {
     pub fn read_with_remotes(&self) -> Result<ReadView<'static>, StoreError> {
         self.store.read(self.live.everything())
     }
+
+    /// The history plus the live counts and devices (one device's bytes by day).
+    ///
+    /// # Errors
+    /// When the history cannot be read.
+    pub fn read_with_devices(&self) -> Result<ReadView<'static>, StoreError> {
+        self.store.read(self.live.devices())
+    }
 }
 
 impl Handler for Api {
