@@ -14,7 +14,7 @@ use crate::clock::HourStart;
 use crate::count::heavy::Pair;
 use crate::count::live::LiveSnapshot;
 use crate::count::{ByService, UpDown};
-use crate::live::LiveState;
+use crate::live::{InterfaceLive, LiveState};
 
 /// 2020-01-01 00:00:00 UTC: no live frame of this program's lifetime can be older.
 pub const PLAUSIBLE_FROM: i64 = 1_577_836_800;
@@ -28,11 +28,19 @@ pub struct LiveView {
 impl LiveView {
     /// Copy the counts of every interface out of the live state capture writes.
     pub fn from_state(live: &LiveState) -> LiveView {
+        LiveView::of_interfaces(live, InterfaceLive::snapshot)
+    }
+
+    /// Each interface's name with what `take` copies of it, in configuration order.
+    pub fn of_interfaces(
+        live: &LiveState,
+        take: impl Fn(&InterfaceLive) -> LiveSnapshot,
+    ) -> LiveView {
         LiveView {
             interfaces: live
                 .interfaces
                 .iter()
-                .map(|interface| (interface.name.clone(), interface.snapshot()))
+                .map(|interface| (interface.name.clone(), take(interface)))
                 .collect(),
         }
     }

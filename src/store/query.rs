@@ -21,7 +21,7 @@ use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_DEVICES,
     DAY_SERVICES, Day, DayKey, DeviceDay, HOURS, Hour, SCOPES, StoredLabel, decode_services,
-    each_remote, find_in_remotes, find_labels,
+    find_in_remotes, find_labels,
 };
 use super::set_aside::{day_in_words, skipped_on_read};
 use super::tally::{Summed, Tally};
@@ -821,20 +821,14 @@ impl ReadView<'_> {
         if last < first {
             return Ok(Vec::new());
         }
-        // Lists are trusted on the first pass (checking each would cost a second decode of
-        // every entry); a damaged one, partly added, sends the sum round again, checked.
-        let sums = match self.sum_remotes_of(scope, device, first, last, false)? {
-            Some(sums) => sums,
-            None => self
-                .sum_remotes_of(scope, device, first, last, true)?
-                .unwrap_or_else(|| Tally::for_lists(0)),
-        };
+        let sums = trusted_then_checked(|checked| {
+            self.sum_remotes_of(scope, device, first, last, checked)
+        })?;
         Ok(totals(sums.heaviest(limit)))
     }
 
-    /// The stored and live sums behind [`ReadView::top_remotes_of`]; `None` when a stored list
-    /// was damaged and `checked` was not asked for (each list is then checked before it is added,
-    /// and one that cannot be read is left out).
+    /// The stored and live sums behind [`ReadView::top_remotes_of`], as
+    /// [`trusted_then_checked`] asks for them.
     fn sum_remotes_of(
         &self,
         scope: &Scope,
@@ -871,16 +865,16 @@ impl ReadView<'_> {
                     let Some(value) = table.get(key).map_err(StoreError::io)? else {
                         continue;
                     };
-                    if checked && each_remote(value.value(), |_, _| ()).is_none() {
+                    if !checked {
+                        if sums.add_list(value.value(), day.date).is_none() {
+                            return Ok(None);
+                        }
+                    } else if !sums.add_whole_list(value.value(), day.date) {
                         let words = day_words(published, id, day.date);
                         skipped_on_read(
                             DAY_DEVICE_REMOTES.name(),
                             format!("{words} device {device}"),
                         );
-                        continue;
-                    }
-                    if sums.add_list(value.value(), day.date).is_none() {
-                        return Ok(None);
                     }
                 }
             }
@@ -1022,23 +1016,18 @@ impl ReadView<'_> {
         if last < first {
             return Ok(Vec::new());
         }
-        // As in `top_remotes_of`: trusted first, checked only after a damaged list was met.
-        let mut checked = false;
-        let mut sums = loop {
+        let mut sums = trusted_then_checked(|checked| {
             let mut sums = Tally::for_lists(self.stored_days(scope, first, last));
             let mut damaged = false;
             self.each_stored_day(kind.table(), scope, first, last, |date, value| {
-                if checked && each_remote(value, |_, _| ()).is_none() {
-                    return Ok(false);
+                if checked {
+                    return Ok(sums.add_whole_list(value, date));
                 }
                 damaged |= sums.add_list(value, date).is_none();
                 Ok(true)
             })?;
-            if !damaged || checked {
-                break sums;
-            }
-            checked = true;
-        };
+            Ok((!damaged).then_some(sums))
+        })?;
         let published = self.published();
         for (name, snapshot) in self.live_in_scope(scope) {
             let (taken, by_day) = match kind {
@@ -1060,6 +1049,20 @@ impl ReadView<'_> {
             }
         }
         Ok(sums.heaviest(limit))
+    }
+}
+
+/// Sums of stored lists by `sum(checked)`: first with every list trusted (checking each would
+/// decode every entry twice); when `sum` says a list was damaged (`None`: it was partly added),
+/// once more with `checked`, where each list is checked before it is added and one that cannot be
+/// read is left out with a warning.
+fn trusted_then_checked(
+    mut sum: impl FnMut(bool) -> Result<Option<Tally>, StoreError>,
+) -> Result<Tally, StoreError> {
+    match sum(false)? {
+        Some(sums) => Ok(sums),
+        // A checked pass adds no damaged list, so it always has sums.
+        None => Ok(sum(true)?.unwrap_or_default()),
     }
 }
 

@@ -126,14 +126,6 @@ impl Addresses {
             Addresses::Devices => DAY_DEVICES,
         }
     }
-
-    /// What the lists hold, for messages.
-    pub fn what(self) -> &'static str {
-        match self {
-            Addresses::Remotes => "remote addresses",
-            Addresses::Devices => "devices",
-        }
-    }
 }
 
 /// SHA-256 of an imported capture file → what its import added.

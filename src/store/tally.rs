@@ -177,6 +177,12 @@ impl Tally {
         each_remote(list, |addr, bytes| self.add(addr, bytes, date))
     }
 
+    /// [`Tally::add_list`] only if the whole list can be read (it is decoded twice): `false`, and
+    /// nothing added, when it cannot.
+    pub fn add_whole_list(&mut self, list: &[u8], date: Date) -> bool {
+        each_remote(list, |_, _| ()).is_some() && self.add_list(list, date).is_some()
+    }
+
     /// Add `bytes` of `addr` seen on `date`.
     #[inline]
     pub fn add(&mut self, addr: impl Into<AddrBits>, bytes: UpDown, date: Date) {

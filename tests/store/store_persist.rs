@@ -113,6 +113,15 @@ fn stored_hour(store: &Store, scope: &Scope, hour: i64) -> UpDown {
 
 const DAY: Date = Date::constant(2024, 6, 15);
 
+/// Names 192.168.1.10 "NAS" (`DEVICE_NAMES`), with no neighbour table and no resolver.
+fn nas_labeler(dir: &Path) -> Arc<Labeler> {
+    Arc::new(Labeler::new(
+        DeviceNames::parse("192.168.1.10=NAS").expect("names"),
+        Tables::arp_file(dir.join("no-arp-table")),
+        None,
+    ))
+}
+
 /// What the file's `set_aside` table holds: (table, the key in words, the bytes), sorted.
 pub(crate) fn set_aside_entries(path: &Path) -> Vec<(String, String, Vec<u8>)> {
     let db = redb::Database::open(path).expect("open the file with redb");
@@ -484,11 +493,7 @@ fn unreadable_stored_days_are_set_aside_and_saving_goes_on() {
     const REMOTE: &str = "203.0.113.1";
     let dir = TempDir::new("persist-set-aside");
     let path = dir.path().join("t.redb");
-    let labeler = Arc::new(Labeler::new(
-        DeviceNames::parse("192.168.1.10=NAS").expect("names"),
-        Tables::arp_file(dir.path().join("no-arp-table")),
-        None,
-    ));
+    let labeler = nas_labeler(dir.path());
     let day_of = |up: u64, down: u64| {
         let mut memory = with_pairs(
             snapshot(&[(H, up, down)], &[(DAY, REMOTE, up, down)]),
@@ -652,11 +657,7 @@ fn ranges_over_an_unreadable_day_leave_that_day_out() {
     let next = DAY.tomorrow().expect("date");
     let dir = TempDir::new("persist-skip-unreadable");
     let path = dir.path().join("t.redb");
-    let labeler = Arc::new(Labeler::new(
-        DeviceNames::parse("192.168.1.10=NAS").expect("names"),
-        Tables::arp_file(dir.path().join("no-arp-table")),
-        None,
-    ));
+    let labeler = nas_labeler(dir.path());
     for (date, hour, pairs) in [
         (DAY, H, vec![(DEVICE, "203.0.113.1", 100, 10)]),
         (
@@ -709,12 +710,13 @@ fn ranges_over_an_unreadable_day_leave_that_day_out() {
         device: ip(DEVICE),
     };
     let txn = db.begin_write().expect("write");
-    for (table, value) in [
+    let damaged_values = [
         (DAY_REMOTES, &list),
         (DAY_DEVICES, &list),
         (DAY_DEVICE_LABELS, &labels),
         (DAY_SERVICES, &services),
-    ] {
+    ];
+    for (table, value) in damaged_values {
         let mut table = txn.open_table(table).expect("table");
         assert!(
             table.get(day).expect("get").is_some(),
@@ -812,12 +814,7 @@ fn ranges_over_an_unreadable_day_leave_that_day_out() {
     // Reading wrote nothing: the damaged values are still there, byte for byte.
     let db = redb::Database::open(&path).expect("open the file with redb");
     let txn = db.begin_read().expect("read");
-    for (table, value) in [
-        (DAY_REMOTES, &list),
-        (DAY_DEVICES, &list),
-        (DAY_DEVICE_LABELS, &labels),
-        (DAY_SERVICES, &services),
-    ] {
+    for (table, value) in damaged_values {
         let table = txn.open_table(table).expect("table");
         let stored = table.get(day).expect("get").expect("still there");
         assert_eq!(stored.value(), value.as_slice());

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use crate::count::live::{Counters, RateSample};
 use crate::live::KernelStats;
-use crate::live::{CaptureState, LiveState};
+use crate::live::{CaptureState, InterfaceLive, LiveState};
 use crate::store::LiveView;
 
 /// One monitored interface as health and metrics report it.
@@ -49,13 +49,7 @@ pub trait LiveSource: Send + Sync + 'static {
 
 impl LiveSource for LiveState {
     fn counts(&self) -> LiveView {
-        LiveView {
-            interfaces: self
-                .interfaces
-                .iter()
-                .map(|interface| (interface.name.clone(), interface.counts()))
-                .collect(),
-        }
+        LiveView::of_interfaces(self, InterfaceLive::counts)
     }
 
     fn everything(&self) -> LiveView {
@@ -63,13 +57,7 @@ impl LiveSource for LiveState {
     }
 
     fn devices(&self) -> LiveView {
-        LiveView {
-            interfaces: self
-                .interfaces
-                .iter()
-                .map(|interface| (interface.name.clone(), interface.devices_snapshot()))
-                .collect(),
-        }
+        LiveView::of_interfaces(self, InterfaceLive::devices_snapshot)
     }
 
     fn interfaces(&self) -> Vec<InterfaceReport> {
