@@ -769,14 +769,33 @@ fn bench_devices(c: &mut Criterion, dir: &Path, zone: &Zone, history: &History) 
                 .len()
             });
         });
-        group.bench_function(format!("remotes_of_{}_all", mix.name), |b| {
-            b.iter(|| {
-                let read = store.read_stored().expect("read");
-                read.top_remotes_of(&Scope::All, NAS, black_box(history.first), history.last, 10)
-                    .expect("remotes of the NAS")
-                    .len()
-            });
-        });
+        // As a file upgraded in place reads until its closed months are summed.
+        bench_remotes_of(
+            &mut group,
+            &format!("{}_all_by_day", mix.name),
+            &store,
+            history,
+        );
+        let started = std::time::Instant::now();
+        let done = store
+            .sum_closed_months(
+                history.last.tomorrow().expect("date"),
+                std::time::Duration::MAX,
+            )
+            .expect("sum the closed months");
+        let took = started.elapsed();
+        drop(store);
+        eprintln!(
+            "{}: summing {} closed months took {:.2} s ({} device lists cut to {}); month_device_remotes {:.1} MiB",
+            mix.name,
+            done.summed,
+            took.as_secs_f64(),
+            done.cut,
+            nettraffic_sentinel::store::months::REMOTES_PER_DEVICE_MONTH,
+            mib(month_sums_bytes(&path)),
+        );
+        let store = Store::open(&path, zone.clone(), 1000).expect("open");
+        bench_remotes_of(&mut group, &format!("{}_all", mix.name), &store, history);
         group.bench_function(format!("services_{}_all", mix.name), |b| {
             b.iter(|| {
                 let read = store.read_stored().expect("read");
@@ -789,6 +808,38 @@ fn bench_devices(c: &mut Criterion, dir: &Path, zone: &Zone, history: &History) 
         drop(store);
         let _ = std::fs::remove_file(&path);
     }
+}
+
+/// What `month_device_remotes` takes in the file at `path` (redb's pages, from its table
+/// statistics).
+fn month_sums_bytes(path: &Path) -> u64 {
+    use nettraffic_sentinel::store::schema::MONTH_DEVICE_REMOTES;
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let db = redb::Database::open(path).expect("open with redb");
+    let txn = db.begin_read().expect("read");
+    let stats = txn
+        .open_table(MONTH_DEVICE_REMOTES)
+        .expect("table")
+        .stats()
+        .expect("stats");
+    stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes()
+}
+
+/// `/api/top_ips?device=` of the NAS over the whole history.
+fn bench_remotes_of(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    store: &Store,
+    history: &History,
+) {
+    group.bench_function(format!("remotes_of_{name}"), |b| {
+        b.iter(|| {
+            let read = store.read_stored().expect("read");
+            read.top_remotes_of(&Scope::All, NAS, black_box(history.first), history.last, 10)
+                .expect("remotes of the NAS")
+                .len()
+        });
+    });
 }
 
 fn criterion_home() -> PathBuf {

@@ -53,6 +53,12 @@ use crate::store::{Committed, LiveView, PLAUSIBLE_FROM, Store, StoreError};
 
 /// How far ahead of the commit's clock an hour may start (a frame is at most this much ahead).
 const AHEAD: i64 = 3600;
+
+/// Work a step of summing closed months may take ([`Persister::sum_closed_months_and_log`]): a
+/// ten-year history upgraded in place has up to 120 months an interface to sum once.
+const MONTHS_STEP: Duration = Duration::from_millis(250);
+/// The pause between two such steps, so that they take at most a fifth of one core.
+const MONTHS_PAUSE: Duration = Duration::from_secs(1);
 /// How much earlier than the process start an hour may start: the hour containing the start,
 /// plus an hour of slack for small clock steps.
 const BEHIND: i64 = 2 * 3600;
@@ -319,7 +325,7 @@ impl DayLists<'_> {
                     }
                 };
                 let list = acc.observe(entries, top);
-                crate::store::pairs::write_day(&mut table, *id, *date, &list)?;
+                crate::store::pairs::write_day(self.txn, &mut table, *id, *date, &list)?;
                 touched.insert(key);
                 written += 1;
             }
@@ -737,6 +743,37 @@ impl Persister {
         outcome
     }
 
+    /// Sum a step of the closed months that have no sum yet ([`Store::sum_closed_months`]) and
+    /// log what was done; `true` while months are left. A failure is logged and waits for the
+    /// next commit: reads add those months by day meanwhile, so nothing is wrong, only slower.
+    pub fn sum_closed_months_and_log(&mut self) -> bool {
+        let Ok(yesterday) = self.store.zone().date_of(unix_now()).yesterday() else {
+            return false;
+        };
+        match self.store.sum_closed_months(yesterday, MONTHS_STEP) {
+            Ok(done) => {
+                if done.summed > 0 {
+                    debug!(
+                        "summed {} closed months of each device's remote addresses ({} device lists cut to {}); {} left",
+                        done.summed,
+                        done.cut,
+                        crate::store::months::REMOTES_PER_DEVICE_MONTH,
+                        done.left
+                    );
+                }
+                done.left > 0
+            }
+            Err(error) => {
+                warn!(
+                    "could not sum the closed months of {}: {error}; ranges over them are read day by day, and summing is retried after the next commit",
+                    self.store.path().display()
+                );
+                self.reopen = true;
+                false
+            }
+        }
+    }
+
     /// Run on a thread named `persister`, committing every `interval` until [`PersisterThread::finish`].
     ///
     /// # Errors
@@ -750,9 +787,33 @@ impl Persister {
         let thread = std::thread::Builder::new()
             .name("persister".into())
             .spawn(move || {
-                // A message (or the sender gone) means capture has stopped: make the last commit.
-                while let Err(RecvTimeoutError::Timeout) = receiver.recv_timeout(interval) {
-                    let _ = self.commit_and_log(&LiveView::from_state(&live));
+                let mut next_commit = Instant::now() + interval;
+                let mut months_left = true;
+                loop {
+                    // Closed months left to sum are summed in short steps between commits.
+                    let until_commit = next_commit.saturating_duration_since(Instant::now());
+                    let wait = if months_left {
+                        until_commit.min(MONTHS_PAUSE)
+                    } else {
+                        until_commit
+                    };
+                    // A message (or the sender gone) means capture has stopped: make the last
+                    // commit.
+                    if let Err(RecvTimeoutError::Disconnected) | Ok(()) =
+                        receiver.recv_timeout(wait)
+                    {
+                        break;
+                    }
+                    if Instant::now() >= next_commit {
+                        next_commit = Instant::now() + interval;
+                        if self.commit_and_log(&LiveView::from_state(&live)).is_err() {
+                            continue;
+                        }
+                        months_left = true;
+                    }
+                    if months_left {
+                        months_left = self.sum_closed_months_and_log();
+                    }
                 }
                 self.commit_and_log(&LiveView::from_state(&live))
             })?;

@@ -295,7 +295,7 @@ pub fn import(
                     *merged.entry(*pair).or_default() += *bytes;
                 }
                 let list = super::pairs::heaviest(merged, store.top_per_day());
-                super::pairs::write_day(&mut pairs_table, ALL_SCOPE, *date, &list)?;
+                super::pairs::write_day(&txn, &mut pairs_table, ALL_SCOPE, *date, &list)?;
             }
             let record = ImportRecord {
                 imported_at: unix_now(),

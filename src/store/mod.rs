@@ -66,6 +66,7 @@ pub mod alerts;
 pub mod days;
 pub mod import;
 pub mod migrate;
+pub mod months;
 pub mod open;
 pub mod overlay;
 pub(crate) mod pairs;

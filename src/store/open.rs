@@ -92,7 +92,8 @@ pub fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, StoreError> {
             why: "its internal structures do not add up".into(),
         })
     })?;
-    if version < SCHEMA_VERSION {
+    // Version 2 differs only by the month sums, which readers do without.
+    if version < 2 {
         return Err(StoreError::ReadOnly {
             path: path.to_path_buf(),
             why: format!(
@@ -149,6 +150,20 @@ fn open_existing(path: &Path) -> Result<Database, StoreError> {
     Ok(database)
 }
 
+/// Record [`SCHEMA_VERSION`] as the file's layout, in a transaction of its own.
+fn set_version(database: &Database) -> Result<(), redb::Error> {
+    let mut txn = database.begin_write()?;
+    txn.set_durability(redb::Durability::Immediate)?;
+    txn.set_quick_repair(true);
+    txn.open_table(META)?
+        .insert(META_SCHEMA_VERSION, &SCHEMA_VERSION.to_le_bytes()[..])?;
+    txn.commit()?;
+    info!(
+        "the history is now database version {SCHEMA_VERSION}: months of each device's remote addresses are summed in the background from now on"
+    );
+    Ok(())
+}
+
 /// Rewrite a file of an older schema version in this version's layout, in one transaction (a
 /// crash or failure leaves it as it was, and the next start tries again), then give the space
 /// the old layout took back to the file system.
@@ -158,8 +173,12 @@ fn upgrade(path: &Path, database: &mut Database, from: u32) -> Result<(), StoreE
         from,
         why,
     };
-    if from != 1 {
+    if !(1..SCHEMA_VERSION).contains(&from) {
         return Err(failed(format!("no upgrade from version {from} exists")));
+    }
+    if from == 2 {
+        // Version 3 only adds the month sums, which the persister makes once the file is open.
+        return set_version(database).map_err(|e| failed(e.to_string()));
     }
     info!(
         "upgrading {} from database version {from} to {SCHEMA_VERSION} (once; a ten-year history takes a few seconds)",

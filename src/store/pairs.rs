@@ -72,16 +72,18 @@ pub(crate) fn heaviest(
 }
 
 /// Store `list` (heaviest first, already cut) as the pairs of `scope` on `date`, replacing what
-/// the day held.
+/// the day held, and forget the sum of its month ([`super::months::forget`]).
 ///
 /// # Errors
 /// When the file cannot be read or written.
 pub(crate) fn write_day(
+    txn: &WriteTransaction,
     table: &mut Table<'_, DeviceDayKey, &'static [u8]>,
     scope: u32,
     date: Date,
     list: &[(Pair, UpDown)],
 ) -> Result<(), StoreError> {
+    super::months::forget(txn, scope, date)?;
     let mut by_device: HashMap<IpAddr, Vec<RemoteBytes>> = HashMap::new();
     for (pair, bytes) in list {
         by_device.entry(pair.device).or_default().push(RemoteBytes {

@@ -17,11 +17,12 @@ use jiff::civil::Date;
 use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError, TableHandle};
 
 use super::days::day_start;
+use super::months;
 use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_DEVICES,
-    DAY_SERVICES, Day, DayKey, DeviceDay, HOURS, Hour, SCOPES, StoredLabel, decode_services,
-    find_in_remotes, find_labels,
+    DAY_SERVICES, Day, DayKey, DeviceDay, HOURS, Hour, MONTH_DEVICE_REMOTES, MONTHS_SUMMED, SCOPES,
+    StoredLabel, decode_services, find_in_remotes, find_labels,
 };
 use super::set_aside::{day_in_words, skipped_on_read};
 use super::tally::{Summed, Tally};
@@ -828,7 +829,9 @@ impl ReadView<'_> {
     }
 
     /// The stored and live sums behind [`ReadView::top_remotes_of`], as
-    /// [`trusted_then_checked`] asks for them.
+    /// [`trusted_then_checked`] asks for them. A summed month the range covers whole is read as
+    /// the device's one month list when it has one ([`super::months`]), every other day by day; a
+    /// month list that cannot be read is replaced by its days on the checked pass.
     fn sum_remotes_of(
         &self,
         scope: &Scope,
@@ -837,45 +840,85 @@ impl ReadView<'_> {
         last: Date,
         checked: bool,
     ) -> Result<Option<Tally>, StoreError> {
-        let mut sums = Tally::for_lists(self.stored_days(scope, first, last));
         let state = self.file()?;
         let published = &state.published;
-        let table = match state
-            .txn
-            .as_ref()
-            .map(|txn| txn.open_table(DAY_DEVICE_REMOTES))
-        {
-            Some(Ok(table)) => Some(table),
-            None | Some(Err(TableError::TableDoesNotExist(_))) => None,
-            Some(Err(error)) => return Err(StoreError::io(error)),
-        };
+        let txn = state.txn.as_ref();
+        let days = open_if_there(txn, DAY_DEVICE_REMOTES)?;
+        let months = open_if_there(txn, MONTH_DEVICE_REMOTES)?;
+        let marks = open_if_there(txn, MONTHS_SUMMED)?;
         let ids: Vec<u32> = match scope {
             Scope::All => published.days.scope_ids().collect(),
             Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
         };
-        if let Some(table) = table {
-            for id in ids {
-                // One lookup per stored day with traffic (a day with pairs has hours).
-                for day in published.days.range(id, first, last) {
-                    let key = DeviceDay {
-                        scope: id,
-                        date: day.date,
-                        device,
-                    };
-                    let Some(value) = table.get(key).map_err(StoreError::io)? else {
-                        continue;
-                    };
-                    if !checked {
-                        if sums.add_list(value.value(), day.date).is_none() {
-                            return Ok(None);
-                        }
-                    } else if !sums.add_whole_list(value.value(), day.date) {
-                        let words = day_words(published, id, day.date);
-                        skipped_on_read(
-                            DAY_DEVICE_REMOTES.name(),
-                            format!("{words} device {device}"),
-                        );
+        // (scope, first day, last day, summed): one list for a summed month, else one a day.
+        let mut plan: Vec<(u32, Date, Date, bool)> = Vec::new();
+        for id in ids {
+            // Only stored days with traffic are looked up (a day with pairs has hours).
+            let stored = published.days.range(id, first, last);
+            let mut at = 0;
+            while let Some(day) = stored.get(at) {
+                let (month, end) = (day.date.first_of_month(), day.date.last_of_month());
+                let until = at + stored[at..].partition_point(|d| d.date <= end);
+                let whole = first <= month && end <= last;
+                let summed = match &marks {
+                    Some(marks) if whole => months::is_summed(marks, id, month)?,
+                    _ => false,
+                };
+                if summed {
+                    plan.push((id, month, end, true));
+                } else {
+                    plan.extend(
+                        stored[at..until]
+                            .iter()
+                            .map(|d| (id, d.date, d.date, false)),
+                    );
+                }
+                at = until;
+            }
+        }
+        let mut sums = Tally::for_lists(plan.len());
+        for (id, from, to, summed) in plan {
+            let key = DeviceDay {
+                scope: id,
+                date: from,
+                device,
+            };
+            let month_list = match (&months, summed) {
+                (Some(months), true) => months.get(key).map_err(StoreError::io)?,
+                _ => None,
+            };
+            if let Some(value) = month_list {
+                if !checked {
+                    if sums.add_list(value.value(), to).is_none() {
+                        return Ok(None);
                     }
+                    continue;
+                }
+                if sums.add_whole_list(value.value(), to) {
+                    continue;
+                }
+                // Unreadable: the month's days hold what it was made of.
+            }
+            // The plan's one day, or each day of a summed month without a readable list.
+            let Some(days) = &days else { continue };
+            for day in published.days.range(id, from, to) {
+                let key = DeviceDay {
+                    date: day.date,
+                    ..key
+                };
+                let Some(value) = days.get(key).map_err(StoreError::io)? else {
+                    continue;
+                };
+                if !checked {
+                    if sums.add_list(value.value(), day.date).is_none() {
+                        return Ok(None);
+                    }
+                } else if !sums.add_whole_list(value.value(), day.date) {
+                    let words = day_words(published, id, day.date);
+                    skipped_on_read(
+                        DAY_DEVICE_REMOTES.name(),
+                        format!("{words} device {device}"),
+                    );
                 }
             }
         }
@@ -1063,6 +1106,19 @@ fn trusted_then_checked(
         Some(sums) => Ok(sums),
         // A checked pass adds no damaged list, so it always has sums.
         None => Ok(sum(true)?.unwrap_or_default()),
+    }
+}
+
+/// `table` in the read transaction `txn`; `None` when there is no transaction or the file was
+/// written before the table existed.
+fn open_if_there<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: Option<&ReadTransaction>,
+    table: TableDefinition<'static, K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+    match txn.map(|txn| txn.open_table(table)) {
+        Some(Ok(table)) => Ok(Some(table)),
+        None | Some(Err(TableError::TableDoesNotExist(_))) => Ok(None),
+        Some(Err(error)) => Err(StoreError::io(error)),
     }
 }
 

@@ -21,8 +21,10 @@ pub const FORMAT: &[u8] = b"nettraffic-sentinel history";
 /// a file with a lower one is upgraded when it is opened (see [`crate::store::open`]).
 ///
 /// 1: day address lists with fixed-width counts. 2: the same lists with variable-length counts
-/// (63 % of the bytes for a day of 1,000 addresses; half the file, see [`crate::store`]).
-pub const SCHEMA_VERSION: u32 = 2;
+/// (63 % of the bytes for a day of 1,000 addresses; half the file, see [`crate::store`]). 3: each
+/// device's remote addresses also summed per closed month ([`MONTH_DEVICE_REMOTES`]); a version 2
+/// program would write days without clearing those sums, so it must not open the file.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `meta` keys.
 pub const META_FORMAT: &str = "format";
@@ -58,6 +60,18 @@ pub const DAY_DEVICE_REMOTES: TableDefinition<DeviceDayKey, &[u8]> =
 /// (scope, local date) → that day's bytes per service ([`encode_services`]). Files written before
 /// it simply lack it (read as no services).
 pub const DAY_SERVICES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("day_services");
+
+/// A device's remote addresses summed over one closed month of one scope (key: the month's
+/// first day), heaviest first, at most `REMOTES_PER_DEVICE_MONTH`; only for a device whose days
+/// of the month hold more entries than that ([`super::months`]), and only read for a month that
+/// [`MONTHS_SUMMED`] marks (a device without a list there is read by day).
+pub const MONTH_DEVICE_REMOTES: TableDefinition<DeviceDayKey, &[u8]> =
+    TableDefinition::new("month_device_remotes");
+
+/// The months (key: the first day) of a scope whose `month_device_remotes` hold the sum of the
+/// month's `day_device_remotes`; the value is how many device lists were cut to the bound.
+/// Writing any day of a month removes its mark and lists in the same transaction.
+pub const MONTHS_SUMMED: TableDefinition<DayKey, u32> = TableDefinition::new("months_summed");
 
 /// One device's label as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]

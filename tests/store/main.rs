@@ -13,6 +13,7 @@ mod store_devices;
 mod store_import;
 mod store_live;
 mod store_migrate;
+mod store_months;
 mod store_open;
 mod store_persist;
 mod store_query;
@@ -24,6 +25,7 @@ fn main() {
         store_import::tests,
         store_live::tests,
         store_migrate::tests,
+        store_months::tests,
         store_open::tests,
         store_persist::tests,
         store_query::tests,

@@ -9,6 +9,7 @@ use nettraffic_sentinel::clock::Zone;
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::persister::Persister;
+use nettraffic_sentinel::store::schema::SCHEMA_VERSION;
 use nettraffic_sentinel::store::{LiveView, Scope, Store, StoreError};
 use std::sync::Arc;
 
@@ -295,7 +296,7 @@ fn a_version_1_file_is_upgraded_once_and_keeps_every_address() {
     assert_eq!(top(&store), expected);
     drop(store);
     let (version, list) = raw_version_and_list(&path);
-    assert_eq!(version, 2);
+    assert_eq!(version, SCHEMA_VERSION);
     // Version 2's list: the same entries with their counts as LEB128 numbers (256 = 0x80 0x02).
     let mut v2 = vec![4, 203, 0, 113, 9, 5, 7, 6];
     v2.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
@@ -343,7 +344,7 @@ fn a_damaged_list_of_a_version_1_file_is_set_aside_and_the_rest_upgraded() {
         damaged,
     )];
     assert_eq!(set_aside_entries(&path), expected);
-    // Opened again: version 2, nothing more to upgrade or set aside.
+    // Opened again: the current version, nothing more to upgrade or set aside.
     drop(open(&path).expect("reopens"));
     assert_eq!(set_aside_entries(&path), expected);
 }

@@ -1,0 +1,566 @@
+//! Each device's remote addresses summed per closed month (`store::months`), against a real redb
+//! file: `/api/top_ips?device=` must answer what the stored days give by the documented rule,
+//! worked out here the straightforward way: a month the range covers whole, that is summed, and
+//! whose days hold more than `REMOTES_PER_DEVICE_MONTH` entries of the device, counts each remote
+//! address's month total if it is among the device's `REMOTES_PER_DEVICE_MONTH` heaviest of that
+//! month (ties by address), nothing otherwise; every other day counts its own list. Also: summing in budgeted steps, a file of version 2 upgraded
+//! in place, a summed list that cannot be read (its days answer), a day written into a summed
+//! month (the sum is forgotten in the same commit), and a restart.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::civil::Date;
+use redb::{ReadableDatabase, ReadableTable};
+
+use nettraffic_sentinel::clock::Zone;
+use nettraffic_sentinel::count::UpDown;
+use nettraffic_sentinel::count::heavy::{HeavyEntry, Pair};
+use nettraffic_sentinel::count::live::LiveSnapshot;
+use nettraffic_sentinel::persister::Persister;
+use nettraffic_sentinel::store::days::day_start;
+use nettraffic_sentinel::store::months::REMOTES_PER_DEVICE_MONTH;
+use nettraffic_sentinel::store::schema::{
+    DAY_DEVICE_REMOTES, DeviceDay, HOURS, Hour, META, META_SCHEMA_VERSION, MONTH_DEVICE_REMOTES,
+    MONTHS_SUMMED, RemoteBytes, SCHEMA_VERSION, SCOPES, encode_remotes,
+};
+use nettraffic_sentinel::store::{LiveView, Scope, Store};
+
+use crate::support::TempDir;
+
+const NAS: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
+const TV: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20));
+const PHONE: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 5));
+const NOBODY: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 99));
+
+/// Scope ids of the two interfaces.
+const ETH0: u32 = 1;
+const ETH1: u32 = 2;
+
+const FIRST: Date = Date::constant(2024, 1, 20);
+const LAST: Date = Date::constant(2024, 4, 10);
+
+/// Stored pairs: (scope, date, device) → that device's remote addresses of the day.
+type Days = HashMap<(u32, Date, IpAddr), Vec<RemoteBytes>>;
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
+fn remote_v4(a: u8, b: u8, c: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(a, b, c, 0))
+}
+
+/// The NAS (eth0) talks to 40 addresses every day and 160 new ones a day, so a whole month holds
+/// more than `REMOTES_PER_DEVICE_MONTH` of them; the TV (both interfaces) to 30 of 35 recurring
+/// ones; the phone (eth1, IPv6) to a few IPv6 addresses. Small counts, so totals tie often.
+fn history() -> Days {
+    let mut rng = Lcg(2024);
+    let mut days = Days::new();
+    let mut date = FIRST;
+    let mut number = 0u32;
+    while date <= LAST {
+        let mut bytes = || UpDown {
+            up: rng.next() % 50,
+            down: rng.next() % 200,
+        };
+        let mut nas = Vec::new();
+        for i in 0..40u8 {
+            nas.push(RemoteBytes {
+                addr: IpAddr::V4(Ipv4Addr::new(198, 51, 100, i + 1)),
+                bytes: bytes(),
+            });
+        }
+        for i in 0..160u32 {
+            let n = number * 160 + i;
+            nas.push(RemoteBytes {
+                addr: remote_v4(203, (n >> 8) as u8, n as u8),
+                bytes: bytes(),
+            });
+        }
+        days.insert((ETH0, date, NAS), nas);
+        for scope in [ETH0, ETH1] {
+            let tv = (0..35u8)
+                .filter(|i| !(u32::from(*i) + number).is_multiple_of(7))
+                .map(|i| RemoteBytes {
+                    addr: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 100 + i)),
+                    bytes: bytes(),
+                })
+                .collect();
+            days.insert((scope, date, TV), tv);
+        }
+        let phone = (0..4u16)
+            .map(|i| RemoteBytes {
+                addr: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i + 1)),
+                bytes: bytes(),
+            })
+            .collect();
+        days.insert((ETH1, date, PHONE), phone);
+        date = date.tomorrow().expect("date");
+        number += 1;
+    }
+    days
+}
+
+/// Write `days` straight into a new file (as the persister leaves them: a day with pairs has
+/// hours), recorded as database version 2, the layout before month sums.
+fn write(path: &std::path::Path, zone: &Zone, days: &Days) {
+    drop(Store::open(path, zone.clone(), 1000).expect("create the history"));
+    let db = redb::Database::open(path).expect("open with redb");
+    let txn = db.begin_write().expect("write");
+    {
+        let mut scopes = txn.open_table(SCOPES).expect("scopes");
+        scopes.insert("eth0", ETH0).expect("eth0");
+        scopes.insert("eth1", ETH1).expect("eth1");
+        let mut hours = txn.open_table(HOURS).expect("hours");
+        let mut pairs = txn.open_table(DAY_DEVICE_REMOTES).expect("pairs");
+        for ((scope, date, device), list) in days {
+            let mut list = list.clone();
+            nettraffic_sentinel::store::schema::keep_heaviest(&mut list, usize::MAX);
+            let sum = list
+                .iter()
+                .fold(UpDown::default(), |sum, remote| sum + remote.bytes);
+            let hour = Hour {
+                scope: *scope,
+                start: day_start(zone, *date) + 12 * 3600,
+            };
+            let before = hours.get(hour).expect("hour").map(|v| v.value());
+            hours
+                .insert(hour, before.unwrap_or_default() + sum)
+                .expect("hour");
+            pairs
+                .insert(
+                    DeviceDay {
+                        scope: *scope,
+                        date: *date,
+                        device: *device,
+                    },
+                    encode_remotes(&list).as_slice(),
+                )
+                .expect("pairs");
+        }
+        let mut meta = txn.open_table(META).expect("meta");
+        meta.insert(META_SCHEMA_VERSION, &2u32.to_le_bytes()[..])
+            .expect("version");
+    }
+    txn.commit().expect("commit");
+}
+
+fn ids(scope: &Scope) -> Vec<u32> {
+    match scope {
+        Scope::All => vec![ETH0, ETH1],
+        Scope::Interface(name) if name == "eth0" => vec![ETH0],
+        Scope::Interface(name) if name == "eth1" => vec![ETH1],
+        Scope::Interface(_) => vec![],
+    }
+}
+
+/// The answer by the rule, where `summed(scope, month start)` says which months have a sum.
+fn expected(
+    days: &Days,
+    scope: &Scope,
+    device: IpAddr,
+    (first, last): (Date, Date),
+    limit: usize,
+    summed: &dyn Fn(u32, Date) -> bool,
+) -> Vec<(IpAddr, UpDown)> {
+    let mut sums: HashMap<IpAddr, UpDown> = HashMap::new();
+    for id in ids(scope) {
+        let mut month = first.first_of_month();
+        while month <= last {
+            let end = month.last_of_month();
+            let in_month = |date: &Date| (month..=end).contains(date);
+            let mine: Vec<_> = days
+                .iter()
+                .filter(|((s, date, d), _)| *s == id && *d == device && in_month(date))
+                .collect();
+            let entries: usize = mine.iter().map(|(_, list)| list.len()).sum();
+            if first <= month
+                && end <= last
+                && summed(id, month)
+                && entries > REMOTES_PER_DEVICE_MONTH
+            {
+                let mut month_sums: HashMap<IpAddr, UpDown> = HashMap::new();
+                for (_, list) in mine {
+                    for remote in list {
+                        *month_sums.entry(remote.addr).or_default() += remote.bytes;
+                    }
+                }
+                let mut kept: Vec<(IpAddr, UpDown)> = month_sums.into_iter().collect();
+                kept.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(&b.0)));
+                kept.truncate(REMOTES_PER_DEVICE_MONTH);
+                for (addr, bytes) in kept {
+                    *sums.entry(addr).or_default() += bytes;
+                }
+            } else {
+                for ((_, date, _), list) in mine {
+                    if (first..=last).contains(date) {
+                        for remote in list {
+                            *sums.entry(remote.addr).or_default() += remote.bytes;
+                        }
+                    }
+                }
+            }
+            month = end.tomorrow().expect("date");
+        }
+    }
+    let mut list: Vec<(IpAddr, UpDown)> = sums.into_iter().collect();
+    list.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(&b.0)));
+    list.truncate(limit);
+    list
+}
+
+fn ranges() -> Vec<(Date, Date)> {
+    let d = Date::constant;
+    vec![
+        (FIRST, LAST),
+        (d(2024, 1, 1), d(2024, 12, 31)),
+        (d(2024, 2, 1), d(2024, 3, 31)),
+        (d(2024, 2, 15), d(2024, 3, 20)),
+        (d(2024, 3, 1), d(2024, 3, 31)),
+        (d(2024, 3, 5), d(2024, 3, 25)),
+        (d(2024, 1, 31), d(2024, 2, 29)),
+    ]
+}
+
+fn scopes() -> [Scope; 3] {
+    [
+        Scope::All,
+        Scope::Interface("eth0".into()),
+        Scope::Interface("eth1".into()),
+    ]
+}
+
+/// Every device, scope, range and limit asked of `store` against the rule with `summed`; how
+/// many answers were compared.
+fn check_all(store: &Store, days: &Days, summed: &dyn Fn(u32, Date) -> bool, when: &str) -> usize {
+    let mut compared = 0;
+    let read = store.read_stored().expect("read");
+    for scope in scopes() {
+        for device in [NAS, TV, PHONE, NOBODY] {
+            for range in ranges() {
+                for limit in [10, 1000] {
+                    let got: Vec<(IpAddr, UpDown)> = read
+                        .top_remotes_of(&scope, device, range.0, range.1, limit)
+                        .expect("remotes of a device")
+                        .into_iter()
+                        .map(|r| (r.addr, r.bytes))
+                        .collect();
+                    let want = expected(days, &scope, device, range, limit, summed);
+                    assert_eq!(
+                        got, want,
+                        "{when}: {scope:?} {device} {range:?} limit {limit}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    compared
+}
+
+/// Device lists of whole months with more remote addresses than the bound (cut when summed).
+fn months_over_the_bound(days: &Days) -> u32 {
+    let mut remotes: HashMap<(u32, Date, IpAddr), BTreeSet<IpAddr>> = HashMap::new();
+    for ((scope, date, device), list) in days {
+        let set = remotes
+            .entry((*scope, date.first_of_month(), *device))
+            .or_default();
+        set.extend(list.iter().map(|r| r.addr));
+    }
+    remotes
+        .values()
+        .filter(|set| set.len() > REMOTES_PER_DEVICE_MONTH)
+        .count() as u32
+}
+
+fn marks(path: &std::path::Path) -> Vec<(u32, Date)> {
+    let db = redb::Database::open(path).expect("open with redb");
+    let txn = db.begin_read().expect("read");
+    let table = txn.open_table(MONTHS_SUMMED).expect("months_summed");
+    table
+        .iter()
+        .expect("iter")
+        .map(|entry| {
+            let key = entry.expect("entry").0.value();
+            (key.scope, key.date)
+        })
+        .collect()
+}
+
+/// The keys of `month_device_remotes`, sorted.
+fn month_lists(path: &std::path::Path) -> Vec<(u32, Date, IpAddr)> {
+    let db = redb::Database::open(path).expect("open with redb");
+    let txn = db.begin_read().expect("read");
+    let table = txn
+        .open_table(MONTH_DEVICE_REMOTES)
+        .expect("month_device_remotes");
+    let mut keys: Vec<(u32, Date, IpAddr)> = table
+        .iter()
+        .expect("iter")
+        .map(|entry| {
+            let key = entry.expect("entry").0.value();
+            (key.scope, key.date, key.device)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+fn closed(month: Date) -> bool {
+    month < LAST.first_of_month()
+}
+
+fn month_sums_follow_the_rule_through_upgrade_damage_rewrite_and_restart() {
+    let dir = TempDir::new("store-months");
+    let path = dir.path().join("t.redb");
+    let zone = Zone::named("UTC").expect("zone");
+    let mut days = history();
+    write(&path, &zone, &days);
+    // The rule must cut something here, or the test proves nothing about the bound.
+    let over = months_over_the_bound(&days);
+    assert!(over >= 2, "{over} device months over the bound");
+
+    // A version 2 file opens read-only as it is (`export`), and for the monitor upgraded in
+    // place; both answer by day until months are summed.
+    let by_day = |_: u32, _: Date| false;
+    let read_only = Store::open_read_only(&path, zone.clone()).expect("read-only, version 2");
+    check_all(&read_only, &days, &by_day, "read-only, version 2");
+    drop(read_only);
+    let store = Arc::new(Store::open(&path, zone.clone(), 1000).expect("open a version 2 file"));
+    let compared = check_all(&store, &days, &by_day, "before summing");
+    assert_eq!(compared, 3 * 4 * 7 * 2);
+    let full_by_day = store
+        .read_stored()
+        .expect("read")
+        .top_remotes_of(&Scope::All, NAS, FIRST, LAST, usize::MAX)
+        .expect("remotes");
+
+    // With no budget each step sums one month: eth0 and eth1 × January, February, March.
+    let before = LAST;
+    let mut steps = Vec::new();
+    loop {
+        let done = store
+            .sum_closed_months(before, Duration::ZERO)
+            .expect("sum a step");
+        steps.push((done.summed, done.left));
+        if done.left == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        steps,
+        vec![(1, 5), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0)],
+        "steps"
+    );
+    let again = store
+        .sum_closed_months(before, Duration::MAX)
+        .expect("nothing left");
+    assert_eq!((again.summed, again.left), (0, 0));
+    let summed = |_: u32, month: Date| closed(month);
+    check_all(&store, &days, &summed, "summed");
+    // The cut shows in the tail of the NAS's list (addresses left out), not in its head.
+    let full_summed = store
+        .read_stored()
+        .expect("read")
+        .top_remotes_of(&Scope::All, NAS, FIRST, LAST, usize::MAX)
+        .expect("remotes");
+    assert_ne!(full_summed, full_by_day);
+    let head = |list: &[nettraffic_sentinel::store::RemoteTotal]| list[..10].to_vec();
+    assert_eq!(head(&full_summed), head(&full_by_day));
+    drop(store);
+    {
+        let db = redb::Database::open(&path).expect("open with redb");
+        let txn = db.begin_read().expect("read");
+        let meta = txn.open_table(META).expect("meta");
+        let version = meta
+            .get(META_SCHEMA_VERSION)
+            .expect("get")
+            .expect("version")
+            .value()
+            .to_vec();
+        assert_eq!(version, SCHEMA_VERSION.to_le_bytes().to_vec());
+    }
+    let mut marked = marks(&path);
+    marked.sort_unstable();
+    let d = Date::constant;
+    assert_eq!(
+        marked,
+        vec![
+            (ETH0, d(2024, 1, 1)),
+            (ETH0, d(2024, 2, 1)),
+            (ETH0, d(2024, 3, 1)),
+            (ETH1, d(2024, 1, 1)),
+            (ETH1, d(2024, 2, 1)),
+            (ETH1, d(2024, 3, 1)),
+        ]
+    );
+
+    // Month lists only for devices whose days of the month hold more entries than the bound.
+    let mut heavy_months: Vec<(u32, Date, IpAddr)> = {
+        let mut entries: HashMap<(u32, Date, IpAddr), usize> = HashMap::new();
+        for ((scope, date, device), list) in &days {
+            if closed(date.first_of_month()) {
+                *entries
+                    .entry((*scope, date.first_of_month(), *device))
+                    .or_default() += list.len();
+            }
+        }
+        entries
+            .into_iter()
+            .filter(|(_, n)| *n > REMOTES_PER_DEVICE_MONTH)
+            .map(|(key, _)| key)
+            .collect()
+    };
+    heavy_months.sort_unstable();
+    assert_eq!(month_lists(&path), heavy_months);
+    assert!(!heavy_months.is_empty());
+
+    // A summed list that cannot be read: that month of that device answers by day.
+    {
+        let db = redb::Database::open(&path).expect("open with redb");
+        let txn = db.begin_write().expect("write");
+        txn.open_table(MONTH_DEVICE_REMOTES)
+            .expect("months")
+            .insert(
+                DeviceDay {
+                    scope: ETH0,
+                    date: d(2024, 3, 1),
+                    device: NAS,
+                },
+                &[4u8, 198, 51, 100, 1, 0x80][..],
+            )
+            .expect("damage");
+        txn.commit().expect("commit");
+    }
+    let store = Arc::new(Store::open(&path, zone.clone(), 1000).expect("open"));
+    let damaged = |id: u32, month: Date| closed(month) && (id, month) != (ETH0, d(2024, 3, 1));
+    let summed_but_nas = |_: u32, month: Date| closed(month);
+    // Only the NAS's March list is damaged: the TV's and the phone's stay summed.
+    for scope in scopes() {
+        for range in ranges() {
+            let read = store.read_stored().expect("read");
+            let got: Vec<(IpAddr, UpDown)> = read
+                .top_remotes_of(&scope, NAS, range.0, range.1, 1000)
+                .expect("remotes of the NAS")
+                .into_iter()
+                .map(|r| (r.addr, r.bytes))
+                .collect();
+            assert_eq!(
+                got,
+                expected(&days, &scope, NAS, range, 1000, &damaged),
+                "damaged: {scope:?} {range:?}"
+            );
+        }
+    }
+    for device in [TV, PHONE] {
+        let read = store.read_stored().expect("read");
+        let got: Vec<(IpAddr, UpDown)> = read
+            .top_remotes_of(&Scope::All, device, FIRST, LAST, 1000)
+            .expect("remotes")
+            .into_iter()
+            .map(|r| (r.addr, r.bytes))
+            .collect();
+        assert_eq!(
+            got,
+            expected(
+                &days,
+                &Scope::All,
+                device,
+                (FIRST, LAST),
+                1000,
+                &summed_but_nas
+            )
+        );
+    }
+
+    // The persister writes a day of a summed month (a clock that jumped back, say): the month's
+    // sum goes in the same commit, and the month answers by day, new pair included.
+    let mut persister = Persister::new(Arc::clone(&store));
+    let day = d(2024, 2, 10);
+    let noon = day_start(&zone, day) + 12 * 3600;
+    let heavy = remote_v4(203, 255, 1);
+    let mut snapshot = LiveSnapshot::default();
+    snapshot.hours.insert(
+        noon,
+        UpDown {
+            up: 7,
+            down: 1_000_000,
+        },
+    );
+    snapshot.pairs.entry(day).or_default().push(HeavyEntry {
+        addr: Pair {
+            device: NAS,
+            remote: heavy,
+        },
+        bytes: UpDown {
+            up: 7,
+            down: 1_000_000,
+        },
+        error: 0,
+    });
+    let view = LiveView {
+        interfaces: vec![("eth0".to_string(), snapshot)],
+    };
+    persister
+        .commit_at(&view, noon + 1800, 86_400)
+        .expect("commit a day of February");
+    days.get_mut(&(ETH0, day, NAS))
+        .expect("the NAS's day")
+        .push(RemoteBytes {
+            addr: heavy,
+            bytes: UpDown {
+                up: 7,
+                down: 1_000_000,
+            },
+        });
+    let february_by_day =
+        |id: u32, month: Date| damaged(id, month) && (id, month) != (ETH0, d(2024, 2, 1));
+    for range in ranges() {
+        let read = store.read_stored().expect("read");
+        let got: Vec<(IpAddr, UpDown)> = read
+            .top_remotes_of(&Scope::All, NAS, range.0, range.1, 1000)
+            .expect("remotes of the NAS")
+            .into_iter()
+            .map(|r| (r.addr, r.bytes))
+            .collect();
+        assert_eq!(
+            got,
+            expected(&days, &Scope::All, NAS, range, 1000, &february_by_day),
+            "after the rewrite: {range:?}"
+        );
+    }
+    let top = store
+        .read_stored()
+        .expect("read")
+        .top_remotes_of(&Scope::Interface("eth0".into()), NAS, FIRST, LAST, 1)
+        .expect("remotes");
+    assert_eq!(top[0].addr, heavy);
+
+    // Summed again (February of eth0, and the day's hour made February a month of "all
+    // interfaces" too); then a restart reads the same.
+    let done = store
+        .sum_closed_months(before, Duration::MAX)
+        .expect("sum again");
+    assert_eq!((done.summed, done.left), (2, 0));
+    let summed_again = |id: u32, month: Date| damaged(id, month);
+    check_all(&store, &days, &summed_again, "summed again");
+    drop(persister);
+    drop(store);
+    let store = Store::open(&path, zone, 1000).expect("open again");
+    check_all(&store, &days, &summed_again, "after a restart");
+}
+
+tests! {
+    month_sums_follow_the_rule_through_upgrade_damage_rewrite_and_restart,
+}
