@@ -27,12 +27,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use jiff::civil::Date;
 use redb::{ReadableTable, TableError, TableHandle, WriteTransaction};
 
-use super::StoreError;
 use super::schema::{
     DAY_DEVICE_REMOTES, Day, DeviceDay, MONTH_DEVICE_REMOTES, MONTHS_SUMMED, RemoteBytes,
     decode_remotes, encode_remotes, keep_heaviest,
 };
 use super::set_aside::skipped_on_read;
+use super::{Store, StoreError};
 use crate::count::UpDown;
 
 /// Remote addresses a device keeps per closed month. Ten years read as 120 lists of at most this
@@ -176,6 +176,40 @@ pub(crate) fn sum_month(
     Ok(cut)
 }
 
+/// The last day of the closed months when memory may still write `before`.
+fn closed_until(before: Date) -> Option<Date> {
+    before.first_of_month().yesterday().ok()
+}
+
+/// The (month, scope) of every month up to `closed_until` with stored days and no mark in
+/// `marks` (every one without the table), oldest first.
+fn without_sum(
+    days: &super::days::DayIndex,
+    marks: Option<&impl ReadableTable<super::schema::DayKey, u32>>,
+    closed_until: Date,
+) -> Result<Vec<(Date, u32)>, StoreError> {
+    let mut missing = Vec::new();
+    for id in days.scope_ids() {
+        let mut last_month = None;
+        for day in days.range(id, super::FIRST_DAY, closed_until) {
+            let month = day.date.first_of_month();
+            if last_month == Some(month) {
+                continue;
+            }
+            last_month = Some(month);
+            let summed = match marks {
+                Some(marks) => is_summed(marks, id, month)?,
+                None => false,
+            };
+            if !summed {
+                missing.push((month, id));
+            }
+        }
+    }
+    missing.sort_unstable();
+    Ok(missing)
+}
+
 /// What one [`Store::sum_closed_months`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MonthsSummed {
@@ -187,7 +221,26 @@ pub struct MonthsSummed {
     pub left: usize,
 }
 
-impl super::Store {
+impl Store {
+    /// How many closed months (as [`Store::sum_closed_months`] with `before` counts them) have
+    /// stored days and no sum yet.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn months_to_sum(&self, before: Date) -> Result<usize, StoreError> {
+        let Some(closed_until) = closed_until(before) else {
+            return Ok(0);
+        };
+        let (txn, published) = self.shared().begin_read()?;
+        let marks = match txn.open_table(MONTHS_SUMMED) {
+            Ok(marks) => Some(marks),
+            // No month was ever summed.
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(error) => return Err(StoreError::io(error)),
+        };
+        Ok(without_sum(&published.days, marks.as_ref(), closed_until)?.len())
+    }
+
     /// Sum the closed months that have stored days and no sum, oldest first, in one transaction:
     /// the months before the month of `before` (the persister passes yesterday, the oldest day
     /// memory may still write), until `budget` is spent (at least one month is summed). Returns
@@ -201,7 +254,7 @@ impl super::Store {
         budget: std::time::Duration,
     ) -> Result<MonthsSummed, StoreError> {
         let started = std::time::Instant::now();
-        let Some(closed_until) = before.first_of_month().yesterday().ok() else {
+        let Some(closed_until) = closed_until(before) else {
             return Ok(MonthsSummed::default());
         };
         let mut txn = self.begin_write()?;
@@ -210,24 +263,10 @@ impl super::Store {
         txn.set_durability(redb::Durability::Immediate)
             .map_err(|e| StoreError::Io { why: e.to_string() })?;
         txn.set_quick_repair(true);
-        let mut missing: Vec<(Date, u32)> = Vec::new();
-        {
+        let missing = {
             let marks = txn.open_table(MONTHS_SUMMED).map_err(StoreError::io)?;
-            for id in published.days.scope_ids() {
-                let mut last_month = None;
-                for day in published.days.range(id, super::FIRST_DAY, closed_until) {
-                    let month = day.date.first_of_month();
-                    if last_month == Some(month) {
-                        continue;
-                    }
-                    last_month = Some(month);
-                    if !is_summed(&marks, id, month)? {
-                        missing.push((month, id));
-                    }
-                }
-            }
-        }
-        missing.sort_unstable();
+            without_sum(&published.days, Some(&marks), closed_until)?
+        };
         let mut done = MonthsSummed::default();
         for (at, (month, id)) in missing.iter().enumerate() {
             if at > 0 && started.elapsed() >= budget {

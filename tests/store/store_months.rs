@@ -10,15 +10,17 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::civil::Date;
 use redb::{ReadableDatabase, ReadableTable};
 
-use nettraffic_sentinel::clock::Zone;
+use nettraffic_sentinel::classify::AddressClassifier;
+use nettraffic_sentinel::clock::{Zone, unix_now};
 use nettraffic_sentinel::count::UpDown;
 use nettraffic_sentinel::count::heavy::{HeavyEntry, Pair};
 use nettraffic_sentinel::count::live::LiveSnapshot;
+use nettraffic_sentinel::live::{Capacity, LiveState};
 use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::store::days::day_start;
 use nettraffic_sentinel::store::months::REMOTES_PER_DEVICE_MONTH;
@@ -561,6 +563,54 @@ fn month_sums_follow_the_rule_through_upgrade_damage_rewrite_and_restart() {
     check_all(&store, &days, &summed_again, "after a restart");
 }
 
+/// The running persister sums the closed months of a history it was started on, in steps
+/// between commits, without being asked.
+fn the_persister_thread_sums_closed_months_between_commits() {
+    let dir = TempDir::new("store-months-thread");
+    let path = dir.path().join("t.redb");
+    let zone = Zone::utc();
+    let days = history();
+    write(&path, &zone, &days);
+    let store = Arc::new(Store::open(&path, zone.clone(), 1000).expect("open"));
+    let yesterday = zone.date_of(unix_now()).yesterday().expect("yesterday");
+    // January to April of 2024, of eth0 and eth1.
+    assert_eq!(store.months_to_sum(yesterday).expect("count"), 8);
+    let live = Arc::new(LiveState::new(
+        &["eth0".to_string()],
+        1,
+        &zone,
+        Capacity {
+            remotes: 16,
+            devices: 16,
+        },
+        AddressClassifier::default(),
+        unix_now(),
+    ));
+    // An interval far longer than the test: only the steps between commits can sum.
+    let thread = Persister::new(Arc::clone(&store))
+        .spawn(live, Duration::from_secs(3600))
+        .expect("start the persister");
+    let started = Instant::now();
+    while store.months_to_sum(yesterday).expect("count") > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "months left after a minute: {}",
+            store.months_to_sum(yesterday).expect("count")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    thread.finish().expect("the last commit");
+    check_all(
+        &store,
+        &days,
+        &|_, _| true,
+        "summed by the persister thread",
+    );
+    drop(store);
+    assert_eq!(marks(&path).len(), 8);
+}
+
 tests! {
     month_sums_follow_the_rule_through_upgrade_damage_rewrite_and_restart,
+    the_persister_thread_sums_closed_months_between_commits,
 }
