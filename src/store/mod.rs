@@ -7,7 +7,8 @@
 //! read, with the overlay added), [`tally`] (a range's exact sums per address over many day lists,
 //! and the heaviest of them), [`pairs`] (each device's remote addresses per day), [`set_aside`]
 //! (a stored day that cannot be read is copied aside before a writer replaces it), [`import`]
-//! (counted capture files into the history),
+//! (counted capture files into the history), [`months`] (a heavy device's remote addresses
+//! summed per closed month),
 //! [`migrate`] (the original's SQLite history) and [`alerts`] (the quota alerts' states, each
 //! change committed on its own). Every writer (the [`persister`](crate::persister)
 //! above, the import and migrate commands) commits through [`Store::commit`], which publishes the
@@ -17,7 +18,7 @@
 //! floors below it (clock, count, the live state's plain data), and the commands and the
 //! persister above bring it what they read.
 //!
-//! # Layout (schema version 2)
+//! # Layout (schema version 3)
 //!
 //! Numbers in keys are big-endian and signed ones have their sign bit flipped, so keys compare as
 //! plain bytes in numeric order; numbers in values are little-endian.
@@ -32,6 +33,8 @@
 //! | `day_device_labels` | as `day_remotes` | how those devices were shown: `family \| address \| flags u8 (1 MAC, 2 name) \| MAC (6) \| name length u8 \| name` |
 //! | `day_services` | as `day_remotes` | the day's bytes by service: entries `name length u8 \| name (the service's stable name) \| up varint \| down varint`; absent in files written before it (read as no services) |
 //! | `day_device_remotes` | 13 or 25 bytes: the `day_remotes` key, then `family u8 (4\|6) \| device address (4\|16)` | that device's remote addresses of the day, in `day_remotes`' encoding; the day keeps its heaviest `TOP_IPS_PER_DAY` (device, remote) pairs over all devices; absent in files written before it (read as no pairs) |
+//! | `month_device_remotes` | as `day_device_remotes`, with the month's first day as the date | a device's remote addresses summed over one closed month, in `day_remotes`' encoding, its `REMOTES_PER_DEVICE_MONTH` (4,096) heaviest; only for a device whose days of the month hold more entries than that ([`months`]) |
+//! | `months_summed` | as `day_remotes`, with the month's first day as the date | u32: how many of the month's device lists were cut; a month without this mark is read by day |
 //! | `imports` | 32 bytes: SHA-256 of an imported capture file | `imported_at i64 LE \| packets u64 LE \| up u64 LE \| down u64 LE \| file name UTF-8` |
 //! | `sqlite_hours` | text: the original's `hour_ts`, e.g. `2024-08-15 13:00:00` | 16 bytes: the row's bytes already taken, as in `hours` |
 //! | `set_aside` | redb's `(&str, &str, i64)`: table, the key in words (e.g. `eth0 2026-12-06`), Unix second it was set aside | a per-day value that could not be read when a writer was about to replace it, its bytes as they were |
@@ -53,8 +56,11 @@
 //! interface together plus imported and migrated history (which belong to no interface), so it
 //! may exceed the sum of the interface scopes. Remote addresses are kept per interface scope and
 //! local day (at most `TOP_IPS_PER_DAY` each); "all interfaces" merges them on read, and imported
-//! addresses sit in scope 0. Days, months and years are never stored: the day sums are made when
-//! the file is opened and kept in memory, and months, years and ranges add them up on read.
+//! addresses sit in scope 0. Days, months and years of traffic are never stored: the day sums are
+//! made when the file is opened and kept in memory, and months, years and ranges add them up on
+//! read. The one thing summed per month in the file is a heavy device's remote addresses
+//! ([`months`]): version 3 added it, and a version 2 file is upgraded by its version record alone
+//! (the persister sums its closed months in the background).
 //!
 //! # Durability
 //! Every commit is `Durability::Immediate` with redb's quick repair on: the allocator state is

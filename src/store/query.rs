@@ -807,7 +807,10 @@ impl ReadView<'_> {
     ///
     /// Per day and interface only the heaviest `TOP_IPS_PER_DAY` (device, remote) pairs are
     /// kept, over all devices together, so a remote address below that cut on some days counts
-    /// only its kept days.
+    /// only its kept days. A closed month the range covers whole, in which the device's days hold
+    /// more than [`super::months::REMOTES_PER_DEVICE_MONTH`] pairs, counts the device's that many
+    /// heaviest remote addresses of the month once it is summed ([`super::months`]): an address
+    /// cut there counts none of that month.
     ///
     /// # Errors
     /// When the file cannot be read.

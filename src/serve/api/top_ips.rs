@@ -10,7 +10,9 @@
 //!
 //! `device` (a local address) lists the remote addresses of that one device's public traffic
 //! instead, in the same shape: from the (device, remote) pairs kept per day and interface (the
-//! heaviest `TOP_IPS_PER_DAY` pairs of a day, over all devices together).
+//! heaviest `TOP_IPS_PER_DAY` pairs of a day, over all devices together), and for a closed month
+//! the range covers whole in which the device held more than 4,096 pairs, from that month's 4,096
+//! heaviest remote addresses of the device (`store::months`).
 
 use jiff::civil::Date;
 use serde::Serialize;
