@@ -28,8 +28,8 @@ use jiff::civil::Date;
 use redb::{ReadableTable, TableError, TableHandle, WriteTransaction};
 
 use super::schema::{
-    DAY_DEVICE_REMOTES, Day, DeviceDay, MONTH_DEVICE_REMOTES, MONTHS_SUMMED, RemoteBytes,
-    decode_remotes, encode_remotes, keep_heaviest,
+    AddrBits, DAY_DEVICE_REMOTES, Day, DeviceDay, DeviceDayKey, MONTH_DEVICE_REMOTES,
+    MONTHS_SUMMED, RemoteBytes, each_remote, encode_remotes, keep_heaviest,
 };
 use super::set_aside::skipped_on_read;
 use super::{Store, StoreError};
@@ -110,33 +110,6 @@ pub(crate) fn sum_month(
     month: Date,
     words: impl Fn(Date) -> String,
 ) -> Result<u32, StoreError> {
-    // Per device: its remote addresses' sums, and how many day entries they were made of.
-    let mut by_device: HashMap<IpAddr, (HashMap<IpAddr, UpDown>, usize)> = HashMap::new();
-    match txn.open_table(DAY_DEVICE_REMOTES) {
-        Ok(days) => {
-            for entry in days
-                .range(keys_of_month(scope, month))
-                .map_err(StoreError::io)?
-            {
-                let (key, value) = entry.map_err(StoreError::io)?;
-                let key = key.value();
-                let Some(list) = decode_remotes(value.value()) else {
-                    skipped_on_read(
-                        DAY_DEVICE_REMOTES.name(),
-                        format!("{} device {}", words(key.date), key.device),
-                    );
-                    continue;
-                };
-                let (sums, entries) = by_device.entry(key.device).or_default();
-                *entries += list.len();
-                for remote in list {
-                    *sums.entry(remote.addr).or_default() += remote.bytes;
-                }
-            }
-        }
-        Err(TableError::TableDoesNotExist(_)) => {}
-        Err(error) => return Err(StoreError::io(error)),
-    }
     let mut lists = txn
         .open_table(MONTH_DEVICE_REMOTES)
         .map_err(StoreError::io)?;
@@ -144,20 +117,40 @@ pub(crate) fn sum_month(
     lists
         .retain_in(keys_of_month(scope, month), |_, _| false)
         .map_err(StoreError::io)?;
+    let days = match txn.open_table(DAY_DEVICE_REMOTES) {
+        Ok(days) => days,
+        Err(TableError::TableDoesNotExist(_)) => return mark(txn, scope, month, 0),
+        Err(error) => return Err(StoreError::io(error)),
+    };
+    // How many entries each device's readable day lists hold; a list that cannot be read is
+    // left out, as range reads leave it out.
+    let mut entries: HashMap<IpAddr, usize> = HashMap::new();
+    for entry in days
+        .range(keys_of_month(scope, month))
+        .map_err(StoreError::io)?
+    {
+        let (key, value) = entry.map_err(StoreError::io)?;
+        let key = key.value();
+        let mut count = 0usize;
+        if each_remote(value.value(), |_, _| count += 1).is_some() {
+            *entries.entry(key.device).or_default() += count;
+        } else {
+            skipped_on_read(
+                DAY_DEVICE_REMOTES.name(),
+                format!("{} device {}", words(key.date), key.device),
+            );
+        }
+    }
+    let mut heavy: Vec<(IpAddr, usize)> = entries
+        .into_iter()
+        .filter(|(_, count)| *count > REMOTES_PER_DEVICE_MONTH)
+        .collect();
+    heavy.sort_unstable();
     let mut cut = 0u32;
-    for (device, (sums, entries)) in by_device {
-        if entries <= REMOTES_PER_DEVICE_MONTH {
-            // Its days are no more to read than a month list: the month stays read by day.
-            continue;
-        }
-        let mut list: Vec<RemoteBytes> = sums
-            .into_iter()
-            .map(|(addr, bytes)| RemoteBytes { addr, bytes })
-            .collect();
-        if list.len() > REMOTES_PER_DEVICE_MONTH {
-            cut += 1;
-        }
-        keep_heaviest(&mut list, REMOTES_PER_DEVICE_MONTH);
+    for (device, count) in heavy {
+        let (list, was_cut) =
+            heaviest_of_month(&days, scope, month, device, count, SUMMED_AT_ONCE)?;
+        cut += u32::from(was_cut);
         lists
             .insert(
                 DeviceDay {
@@ -169,11 +162,83 @@ pub(crate) fn sum_month(
             )
             .map_err(StoreError::io)?;
     }
+    mark(txn, scope, month, cut)
+}
+
+/// Mark `scope`'s `month` summed, with `cut` device lists cut; returns `cut`.
+fn mark(txn: &WriteTransaction, scope: u32, month: Date, cut: u32) -> Result<u32, StoreError> {
     let mut marks = txn.open_table(MONTHS_SUMMED).map_err(StoreError::io)?;
     marks
         .insert(month_key(scope, month), cut)
         .map_err(StoreError::io)?;
     Ok(cut)
+}
+
+/// Remote addresses summed in memory at once while a month is summed. `TOP_IPS_PER_DAY` may be
+/// set up to a million, so one device's month may hold 31 million entries: they are summed in
+/// parts of the address space that each fit this (about 6 MiB), reading the days once a part.
+const SUMMED_AT_ONCE: usize = 1 << 17;
+
+/// `device`'s [`REMOTES_PER_DEVICE_MONTH`] heaviest remote addresses over `month` (its readable
+/// day lists hold `entries` entries), heaviest first, and whether any was left out; at most
+/// about `at_once` addresses are summed in memory at a time.
+fn heaviest_of_month(
+    days: &impl ReadableTable<DeviceDayKey, &'static [u8]>,
+    scope: u32,
+    month: Date,
+    device: IpAddr,
+    entries: usize,
+    at_once: usize,
+) -> Result<(Vec<RemoteBytes>, bool), StoreError> {
+    let parts = entries.div_ceil(at_once.max(1)).max(1) as u128;
+    let mut kept: Vec<RemoteBytes> = Vec::new();
+    let mut left_out = false;
+    for part in 0..parts {
+        let mut sums: HashMap<AddrBits, UpDown> = HashMap::new();
+        let mut date = month.first_of_month();
+        while date <= month.last_of_month() {
+            let key = DeviceDay {
+                scope,
+                date,
+                device,
+            };
+            if let Some(value) = days.get(key).map_err(StoreError::io)? {
+                // A list that cannot be read was left out of `entries`, and is left out whole
+                // here (checked first: its entries before the damage would be added).
+                let list = value.value();
+                if each_remote(list, |_, _| ()).is_some() {
+                    let _ = each_remote(list, |addr, bytes| {
+                        if part_of(addr, parts) == part {
+                            *sums.entry(addr).or_default() += bytes;
+                        }
+                    });
+                }
+            }
+            let Ok(next) = date.tomorrow() else { break };
+            date = next;
+        }
+        kept.extend(sums.into_iter().map(|(addr, bytes)| RemoteBytes {
+            addr: addr.into(),
+            bytes,
+        }));
+        left_out |= kept.len() > REMOTES_PER_DEVICE_MONTH;
+        keep_heaviest(&mut kept, REMOTES_PER_DEVICE_MONTH);
+    }
+    Ok((kept, left_out))
+}
+
+/// Which of `parts` parts of the address space `addr` falls in (spread by a multiplicative
+/// hash, so addresses that differ in a few bits land apart).
+fn part_of(addr: AddrBits, parts: u128) -> u128 {
+    if parts == 1 {
+        return 0;
+    }
+    let bits = match addr {
+        AddrBits::V4(v4) => u128::from(v4),
+        AddrBits::V6(v6) => v6,
+    };
+    let mixed = bits.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+    (mixed >> 64) % parts
 }
 
 /// The last day of the closed months when memory may still write `before`.
@@ -285,5 +350,77 @@ impl Store {
         }
         self.commit(txn, std::iter::empty(), None)?;
         Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::backends::InMemoryBackend;
+
+    /// Summing a month in parts of the address space gives what summing it at once gives, and
+    /// what a plain sum and sort give; a damaged day is left out whole.
+    #[test]
+    fn summing_in_parts_equals_summing_at_once() {
+        let db = redb::Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .expect("an in-memory database");
+        let device = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
+        let month = Date::constant(2024, 2, 1);
+        let mut plain: HashMap<IpAddr, UpDown> = HashMap::new();
+        let mut entries = 0;
+        let txn = db.begin_write().expect("write");
+        {
+            let mut days = txn.open_table(DAY_DEVICE_REMOTES).expect("days");
+            for day in 1..=29u8 {
+                // 400 addresses a day out of 6,000, IPv4 and IPv6, with many equal totals.
+                let list: Vec<RemoteBytes> = (0..400u32)
+                    .map(|i| {
+                        let n = (u32::from(day) * 211 + i * 13) % 6_000;
+                        let addr = if n % 3 == 0 {
+                            IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(n)))
+                        } else {
+                            IpAddr::V4(Ipv4Addr::from(0xcb00_7100 + n))
+                        };
+                        let bytes = UpDown {
+                            up: u64::from(n % 7),
+                            down: u64::from((n + u32::from(day)) % 11),
+                        };
+                        RemoteBytes { addr, bytes }
+                    })
+                    .collect();
+                let date = Date::new(2024, 2, day as i8).expect("date");
+                let key = DeviceDay {
+                    scope: 1,
+                    date,
+                    device,
+                };
+                if day == 15 {
+                    let mut damaged = encode_remotes(&list);
+                    damaged.push(9);
+                    days.insert(key, damaged.as_slice()).expect("insert");
+                    continue;
+                }
+                for remote in &list {
+                    *plain.entry(remote.addr).or_default() += remote.bytes;
+                }
+                entries += list.len();
+                days.insert(key, encode_remotes(&list).as_slice())
+                    .expect("insert");
+            }
+        }
+        let days = txn.open_table(DAY_DEVICE_REMOTES).expect("days");
+        let at_once =
+            heaviest_of_month(&days, 1, month, device, entries, usize::MAX).expect("at once");
+        let in_parts = heaviest_of_month(&days, 1, month, device, entries, 500).expect("in parts");
+        let mut expected: Vec<RemoteBytes> = plain
+            .into_iter()
+            .map(|(addr, bytes)| RemoteBytes { addr, bytes })
+            .collect();
+        let more_than_kept = expected.len() > REMOTES_PER_DEVICE_MONTH;
+        keep_heaviest(&mut expected, REMOTES_PER_DEVICE_MONTH);
+        assert!(more_than_kept, "the month must hold more than the bound");
+        assert_eq!(at_once, (expected.clone(), true));
+        assert_eq!(in_parts, (expected, true));
     }
 }

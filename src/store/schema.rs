@@ -555,7 +555,7 @@ pub fn decode_remotes(data: &[u8]) -> Option<Vec<RemoteBytes>> {
 
 /// An address as a number, IPv4 and IPv6 apart: what summing many lists keys on (cheaper to
 /// hash and to move than an `IpAddr`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AddrBits {
     V4(u32),
     V6(u128),
