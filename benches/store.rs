@@ -726,14 +726,38 @@ fn bench_devices(c: &mut Criterion, dir: &Path, zone: &Zone, history: &History) 
         let store = Store::open(&path, zone.clone(), 1000).expect("open");
         let mut group = c.benchmark_group(GROUP);
         group.sample_size(10);
-        group.bench_function(format!("devices_{}_all", mix.name), |b| {
-            b.iter(|| {
-                let read = store.read_stored().expect("read");
-                read.top_devices(&Scope::All, black_box(history.first), history.last, 20)
-                    .expect("devices")
-                    .len()
-            });
-        });
+        // As a file upgraded in place reads until its closed months are summed.
+        bench_top_devices(
+            &mut group,
+            &format!("{}_all_by_day", mix.name),
+            &store,
+            history,
+        );
+        bench_remotes_of(
+            &mut group,
+            &format!("{}_all_by_day", mix.name),
+            &store,
+            history,
+        );
+        let started = std::time::Instant::now();
+        let done = store
+            .sum_closed_months(
+                history.last.tomorrow().expect("date"),
+                std::time::Duration::MAX,
+            )
+            .expect("sum the closed months");
+        let took = started.elapsed();
+        drop(store);
+        eprintln!(
+            "{}: summing {} closed months took {:.2} s ({} lists cut to 4,096); month_devices and month_device_remotes {:.1} MiB",
+            mix.name,
+            done.summed,
+            took.as_secs_f64(),
+            done.cut,
+            mib(month_sums_bytes(&path)),
+        );
+        let store = Store::open(&path, zone.clone(), 1000).expect("open");
+        bench_top_devices(&mut group, &format!("{}_all", mix.name), &store, history);
         // What `/api/devices` asks: the heaviest devices, then how they were shown.
         group.bench_function(format!("api_devices_{}_all", mix.name), |b| {
             b.iter(|| {
@@ -769,32 +793,6 @@ fn bench_devices(c: &mut Criterion, dir: &Path, zone: &Zone, history: &History) 
                 .len()
             });
         });
-        // As a file upgraded in place reads until its closed months are summed.
-        bench_remotes_of(
-            &mut group,
-            &format!("{}_all_by_day", mix.name),
-            &store,
-            history,
-        );
-        let started = std::time::Instant::now();
-        let done = store
-            .sum_closed_months(
-                history.last.tomorrow().expect("date"),
-                std::time::Duration::MAX,
-            )
-            .expect("sum the closed months");
-        let took = started.elapsed();
-        drop(store);
-        eprintln!(
-            "{}: summing {} closed months took {:.2} s ({} device lists cut to {}); month_device_remotes {:.1} MiB",
-            mix.name,
-            done.summed,
-            took.as_secs_f64(),
-            done.cut,
-            nettraffic_sentinel::store::months::REMOTES_PER_DEVICE_MONTH,
-            mib(month_sums_bytes(&path)),
-        );
-        let store = Store::open(&path, zone.clone(), 1000).expect("open");
         bench_remotes_of(&mut group, &format!("{}_all", mix.name), &store, history);
         group.bench_function(format!("services_{}_all", mix.name), |b| {
             b.iter(|| {
@@ -810,19 +808,44 @@ fn bench_devices(c: &mut Criterion, dir: &Path, zone: &Zone, history: &History) 
     }
 }
 
-/// What `month_device_remotes` takes in the file at `path` (redb's pages, from its table
+/// What `month_devices` and `month_device_remotes` take in the file at `path` (redb's pages, from its table
 /// statistics).
 fn month_sums_bytes(path: &Path) -> u64 {
-    use nettraffic_sentinel::store::schema::MONTH_DEVICE_REMOTES;
+    use nettraffic_sentinel::store::schema::{MONTH_DEVICE_REMOTES, MONTH_DEVICES};
     use redb::{ReadableDatabase, ReadableTableMetadata};
     let db = redb::Database::open(path).expect("open with redb");
     let txn = db.begin_read().expect("read");
-    let stats = txn
+    let pairs = txn
         .open_table(MONTH_DEVICE_REMOTES)
         .expect("table")
         .stats()
         .expect("stats");
-    stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes()
+    let devices = txn
+        .open_table(MONTH_DEVICES)
+        .expect("table")
+        .stats()
+        .expect("stats");
+    [pairs, devices]
+        .iter()
+        .map(|s| s.stored_bytes() + s.metadata_bytes() + s.fragmented_bytes())
+        .sum()
+}
+
+/// The 20 heaviest devices over the whole history.
+fn bench_top_devices(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    store: &Store,
+    history: &History,
+) {
+    group.bench_function(format!("devices_{name}"), |b| {
+        b.iter(|| {
+            let read = store.read_stored().expect("read");
+            read.top_devices(&Scope::All, black_box(history.first), history.last, 20)
+                .expect("devices")
+                .len()
+        });
+    });
 }
 
 /// `/api/top_ips?device=` of the NAS over the whole history.

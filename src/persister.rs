@@ -202,6 +202,10 @@ impl DayLists<'_> {
                 table
                     .insert(day, encode_remotes(&list).as_slice())
                     .map_err(StoreError::io)?;
+                if let Addresses::Devices = kind {
+                    // A month summed from its days must not outlive a change to one of them.
+                    crate::store::months::forget(self.txn, *id, *date)?;
+                }
                 touched.insert(key);
                 written.push((day, list.iter().map(|r| r.addr).collect()));
             }

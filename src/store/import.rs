@@ -261,6 +261,9 @@ pub fn import(
                     table
                         .insert(key, encode_remotes(&list).as_slice())
                         .map_err(StoreError::io)?;
+                    if name == DAY_DEVICES.name() {
+                        super::months::forget(&txn, ALL_SCOPE, *date)?;
+                    }
                 }
             }
             for (date, services) in &tally.services {

@@ -28,8 +28,8 @@ use jiff::civil::Date;
 use redb::{ReadableTable, TableError, TableHandle, WriteTransaction};
 
 use super::schema::{
-    AddrBits, DAY_DEVICE_REMOTES, Day, DeviceDay, DeviceDayKey, MONTH_DEVICE_REMOTES,
-    MONTHS_SUMMED, RemoteBytes, each_remote, encode_remotes, keep_heaviest,
+    AddrBits, DAY_DEVICE_REMOTES, DAY_DEVICES, Day, DeviceDay, DeviceDayKey, MONTH_DEVICE_REMOTES,
+    MONTH_DEVICES, MONTHS_SUMMED, RemoteBytes, each_remote, encode_remotes, keep_heaviest,
 };
 use super::set_aside::skipped_on_read;
 use super::{Store, StoreError};
@@ -40,6 +40,10 @@ use crate::count::UpDown;
 /// 3.65 million by day.
 pub const REMOTES_PER_DEVICE_MONTH: usize = 4096;
 
+/// Devices a scope keeps per closed month, for the same reason: ten years of `DEVICES_PER_DAY`
+/// (256) new devices a day are 934,000 entries by day, 0.5 million by month.
+pub const DEVICES_PER_MONTH: usize = 4096;
+
 /// Every device key of `scope` whose date lies in `month` (the month of that date).
 fn keys_of_month(scope: u32, month: Date) -> std::ops::RangeInclusive<DeviceDay> {
     let key = |date, device| DeviceDay {
@@ -49,6 +53,17 @@ fn keys_of_month(scope: u32, month: Date) -> std::ops::RangeInclusive<DeviceDay>
     };
     key(month.first_of_month(), IpAddr::V4(Ipv4Addr::UNSPECIFIED))
         ..=key(month.last_of_month(), IpAddr::V6(Ipv6Addr::from(u128::MAX)))
+}
+
+/// Every day key of `scope` in `month` (the month of that date).
+fn days_of_month(scope: u32, month: Date) -> std::ops::RangeInclusive<Day> {
+    Day {
+        scope,
+        date: month.first_of_month(),
+    }..=Day {
+        scope,
+        date: month.last_of_month(),
+    }
 }
 
 fn month_key(scope: u32, month: Date) -> Day {
@@ -76,6 +91,10 @@ pub(crate) fn forget(txn: &WriteTransaction, scope: u32, date: Date) -> Result<(
         .map_err(StoreError::io)?;
     lists
         .retain_in(keys_of_month(scope, date), |_, _| false)
+        .map_err(StoreError::io)?;
+    let mut devices = txn.open_table(MONTH_DEVICES).map_err(StoreError::io)?;
+    devices
+        .remove(month_key(scope, date))
         .map_err(StoreError::io)?;
     Ok(())
 }
@@ -110,6 +129,67 @@ pub(crate) fn sum_month(
     month: Date,
     words: impl Fn(Date) -> String,
 ) -> Result<u32, StoreError> {
+    let cut = sum_devices(txn, scope, month, &words)? + sum_pairs(txn, scope, month, &words)?;
+    let mut marks = txn.open_table(MONTHS_SUMMED).map_err(StoreError::io)?;
+    marks
+        .insert(month_key(scope, month), cut)
+        .map_err(StoreError::io)?;
+    Ok(cut)
+}
+
+/// The month list of `scope`'s devices for `month` ([`MONTH_DEVICES`]), when its days hold more
+/// than [`DEVICES_PER_MONTH`] entries; returns 1 when it was cut.
+fn sum_devices(
+    txn: &WriteTransaction,
+    scope: u32,
+    month: Date,
+    words: &impl Fn(Date) -> String,
+) -> Result<u32, StoreError> {
+    let mut lists = txn.open_table(MONTH_DEVICES).map_err(StoreError::io)?;
+    lists
+        .remove(month_key(scope, month))
+        .map_err(StoreError::io)?;
+    let days = match txn.open_table(DAY_DEVICES) {
+        Ok(days) => days,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(error) => return Err(StoreError::io(error)),
+    };
+    let range = days_of_month(scope, month);
+    let mut entries = 0usize;
+    for entry in days.range(range.clone()).map_err(StoreError::io)? {
+        let (key, value) = entry.map_err(StoreError::io)?;
+        let mut count = 0usize;
+        if each_remote(value.value(), |_, _| count += 1).is_some() {
+            entries += count;
+        } else {
+            skipped_on_read(DAY_DEVICES.name(), words(key.value().date));
+        }
+    }
+    if entries <= DEVICES_PER_MONTH {
+        return Ok(0);
+    }
+    let each_list = |hand: &mut dyn FnMut(&[u8])| {
+        for entry in days.range(range.clone()).map_err(StoreError::io)? {
+            hand(entry.map_err(StoreError::io)?.1.value());
+        }
+        Ok(())
+    };
+    let (list, cut) = heaviest_of(each_list, entries, DEVICES_PER_MONTH, SUMMED_AT_ONCE)?;
+    lists
+        .insert(month_key(scope, month), encode_remotes(&list).as_slice())
+        .map_err(StoreError::io)?;
+    Ok(u32::from(cut))
+}
+
+/// The month lists of `scope`'s devices' remote addresses for `month`
+/// ([`MONTH_DEVICE_REMOTES`]), for each device whose days hold more than
+/// [`REMOTES_PER_DEVICE_MONTH`] entries; returns how many were cut.
+fn sum_pairs(
+    txn: &WriteTransaction,
+    scope: u32,
+    month: Date,
+    words: &impl Fn(Date) -> String,
+) -> Result<u32, StoreError> {
     let mut lists = txn
         .open_table(MONTH_DEVICE_REMOTES)
         .map_err(StoreError::io)?;
@@ -119,7 +199,7 @@ pub(crate) fn sum_month(
         .map_err(StoreError::io)?;
     let days = match txn.open_table(DAY_DEVICE_REMOTES) {
         Ok(days) => days,
-        Err(TableError::TableDoesNotExist(_)) => return mark(txn, scope, month, 0),
+        Err(TableError::TableDoesNotExist(_)) => return Ok(0),
         Err(error) => return Err(StoreError::io(error)),
     };
     // How many entries each device's readable day lists hold; a list that cannot be read is
@@ -162,15 +242,6 @@ pub(crate) fn sum_month(
             )
             .map_err(StoreError::io)?;
     }
-    mark(txn, scope, month, cut)
-}
-
-/// Mark `scope`'s `month` summed, with `cut` device lists cut; returns `cut`.
-fn mark(txn: &WriteTransaction, scope: u32, month: Date, cut: u32) -> Result<u32, StoreError> {
-    let mut marks = txn.open_table(MONTHS_SUMMED).map_err(StoreError::io)?;
-    marks
-        .insert(month_key(scope, month), cut)
-        .map_err(StoreError::io)?;
     Ok(cut)
 }
 
@@ -179,9 +250,42 @@ fn mark(txn: &WriteTransaction, scope: u32, month: Date, cut: u32) -> Result<u32
 /// parts of the address space that each fit this (about 6 MiB), reading the days once a part.
 const SUMMED_AT_ONCE: usize = 1 << 17;
 
-/// `device`'s [`REMOTES_PER_DEVICE_MONTH`] heaviest remote addresses over `month` (its readable
-/// day lists hold `entries` entries), heaviest first, and whether any was left out; at most
-/// about `at_once` addresses are summed in memory at a time.
+/// The `keep` heaviest addresses of the lists `each_list` hands over (one month's day lists,
+/// whose readable ones hold `entries` entries), heaviest first, and whether any was left out; at
+/// most about `at_once` addresses are summed in memory at a time. A list that cannot be read is
+/// left out whole (checked first: its entries before the damage would be added).
+fn heaviest_of(
+    mut each_list: impl FnMut(&mut dyn FnMut(&[u8])) -> Result<(), StoreError>,
+    entries: usize,
+    keep: usize,
+    at_once: usize,
+) -> Result<(Vec<RemoteBytes>, bool), StoreError> {
+    let parts = entries.div_ceil(at_once.max(1)).max(1) as u128;
+    let mut kept: Vec<RemoteBytes> = Vec::new();
+    let mut left_out = false;
+    for part in 0..parts {
+        let mut sums: HashMap<AddrBits, UpDown> = HashMap::new();
+        each_list(&mut |list| {
+            if each_remote(list, |_, _| ()).is_some() {
+                let _ = each_remote(list, |addr, bytes| {
+                    if part_of(addr, parts) == part {
+                        *sums.entry(addr).or_default() += bytes;
+                    }
+                });
+            }
+        })?;
+        kept.extend(sums.into_iter().map(|(addr, bytes)| RemoteBytes {
+            addr: addr.into(),
+            bytes,
+        }));
+        left_out |= kept.len() > keep;
+        keep_heaviest(&mut kept, keep);
+    }
+    Ok((kept, left_out))
+}
+
+/// `device`'s [`REMOTES_PER_DEVICE_MONTH`] heaviest remote addresses over `month`, as
+/// [`heaviest_of`].
 fn heaviest_of_month(
     days: &impl ReadableTable<DeviceDayKey, &'static [u8]>,
     scope: u32,
@@ -190,11 +294,7 @@ fn heaviest_of_month(
     entries: usize,
     at_once: usize,
 ) -> Result<(Vec<RemoteBytes>, bool), StoreError> {
-    let parts = entries.div_ceil(at_once.max(1)).max(1) as u128;
-    let mut kept: Vec<RemoteBytes> = Vec::new();
-    let mut left_out = false;
-    for part in 0..parts {
-        let mut sums: HashMap<AddrBits, UpDown> = HashMap::new();
+    let each_list = |hand: &mut dyn FnMut(&[u8])| {
         let mut date = month.first_of_month();
         while date <= month.last_of_month() {
             let key = DeviceDay {
@@ -203,28 +303,14 @@ fn heaviest_of_month(
                 device,
             };
             if let Some(value) = days.get(key).map_err(StoreError::io)? {
-                // A list that cannot be read was left out of `entries`, and is left out whole
-                // here (checked first: its entries before the damage would be added).
-                let list = value.value();
-                if each_remote(list, |_, _| ()).is_some() {
-                    let _ = each_remote(list, |addr, bytes| {
-                        if part_of(addr, parts) == part {
-                            *sums.entry(addr).or_default() += bytes;
-                        }
-                    });
-                }
+                hand(value.value());
             }
             let Ok(next) = date.tomorrow() else { break };
             date = next;
         }
-        kept.extend(sums.into_iter().map(|(addr, bytes)| RemoteBytes {
-            addr: addr.into(),
-            bytes,
-        }));
-        left_out |= kept.len() > REMOTES_PER_DEVICE_MONTH;
-        keep_heaviest(&mut kept, REMOTES_PER_DEVICE_MONTH);
-    }
-    Ok((kept, left_out))
+        Ok(())
+    };
+    heaviest_of(each_list, entries, REMOTES_PER_DEVICE_MONTH, at_once)
 }
 
 /// Which of `parts` parts of the address space `addr` falls in (spread by a multiplicative

@@ -21,8 +21,8 @@ use super::months;
 use super::overlay::{Committed, LiveView, PLAUSIBLE_FROM};
 use super::schema::{
     ALL_SCOPE, ALL_SCOPE_NAME, Addresses, DAY_DEVICE_LABELS, DAY_DEVICE_REMOTES, DAY_DEVICES,
-    DAY_SERVICES, Day, DayKey, DeviceDay, HOURS, Hour, MONTH_DEVICE_REMOTES, MONTHS_SUMMED, SCOPES,
-    StoredLabel, decode_services, find_in_remotes, find_labels,
+    DAY_SERVICES, Day, DayKey, DeviceDay, HOURS, Hour, MONTH_DEVICE_REMOTES, MONTH_DEVICES,
+    MONTHS_SUMMED, SCOPES, StoredLabel, decode_services, find_in_remotes, find_labels,
 };
 use super::set_aside::{day_in_words, skipped_on_read};
 use super::tally::{Summed, Tally};
@@ -298,6 +298,113 @@ impl ReadView<'_> {
             }
         }
         Ok(())
+    }
+
+    /// [`ReadView::each_stored_day`] of `day_devices`, but a summed month the range covers
+    /// whole is handed over as its one month list when it has one ([`super::months`]), dated
+    /// its last day; a month list `each` cannot read is replaced by the month's days.
+    fn each_device_list(
+        &self,
+        scope: &Scope,
+        first: Date,
+        last: Date,
+        mut each: impl FnMut(Date, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let state = self.file()?;
+        let published = &state.published;
+        let txn = state.txn.as_ref();
+        let Some(days) = open_if_there(txn, DAY_DEVICES)? else {
+            return Ok(());
+        };
+        let months = open_if_there(txn, MONTH_DEVICES)?;
+        let marks = open_if_there(txn, MONTHS_SUMMED)?;
+        let ids: Vec<u32> = match scope {
+            Scope::All => published.days.scope_ids().collect(),
+            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
+        };
+        for id in ids {
+            // The whole months handed over as one list, in date order.
+            let mut taken: Vec<(Date, Date)> = Vec::new();
+            if let (Some(months), Some(marks)) = (&months, &marks) {
+                let mut previous = None;
+                for day in published.days.range(id, first, last) {
+                    let (month, end) = (day.date.first_of_month(), day.date.last_of_month());
+                    if previous == Some(month) || month < first || last < end {
+                        continue;
+                    }
+                    previous = Some(month);
+                    if !months::is_summed(marks, id, month)? {
+                        continue;
+                    }
+                    let key = Day {
+                        scope: id,
+                        date: month,
+                    };
+                    if let Some(value) = months.get(key).map_err(StoreError::io)?
+                        && each(end, value.value())?
+                    {
+                        taken.push((month, end));
+                    }
+                }
+            }
+            let range = days
+                .range::<Day>(
+                    Day {
+                        scope: id,
+                        date: first,
+                    }..=Day {
+                        scope: id,
+                        date: last,
+                    },
+                )
+                .map_err(StoreError::io)?;
+            let mut taken = taken.into_iter().peekable();
+            for entry in range {
+                let (key, value) = entry.map_err(StoreError::io)?;
+                let date = key.value().date;
+                while taken.peek().is_some_and(|(_, end)| *end < date) {
+                    taken.next();
+                }
+                if taken.peek().is_some_and(|(month, _)| *month <= date) {
+                    continue;
+                }
+                if !each(date, value.value())? {
+                    skipped_on_read(DAY_DEVICES.name(), day_words(published, id, date));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// About how many lists [`ReadView::each_device_list`] hands over: one per summed month the
+    /// range covers whole, one per other stored day (a guess for [`Tally::for_lists`], which
+    /// would reserve far too much room if told of days where months of 4,096 come).
+    fn device_lists(&self, scope: &Scope, first: Date, last: Date) -> Result<usize, StoreError> {
+        let state = self.file()?;
+        let published = &state.published;
+        let marks = open_if_there(state.txn.as_ref(), MONTHS_SUMMED)?;
+        let ids: Vec<u32> = match scope {
+            Scope::All => published.days.scope_ids().collect(),
+            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
+        };
+        let mut lists = 0;
+        for id in ids {
+            let stored = published.days.range(id, first, last);
+            let mut at = 0;
+            while let Some(day) = stored.get(at) {
+                let (month, end) = (day.date.first_of_month(), day.date.last_of_month());
+                let until = at + stored[at..].partition_point(|d| d.date <= end);
+                let summed = match &marks {
+                    Some(marks) if first <= month && end <= last => {
+                        months::is_summed(marks, id, month)?
+                    }
+                    _ => false,
+                };
+                lists += if summed { 1 } else { until - at };
+                at = until;
+            }
+        }
+        Ok(lists)
     }
 
     /// How many days of `first..=last` have stored hours in `scope` (in each of its interfaces
@@ -1062,16 +1169,26 @@ impl ReadView<'_> {
         if last < first {
             return Ok(Vec::new());
         }
+        let lists = match kind {
+            Addresses::Remotes => self.stored_days(scope, first, last),
+            Addresses::Devices => self.device_lists(scope, first, last)?,
+        };
         let mut sums = trusted_then_checked(|checked| {
-            let mut sums = Tally::for_lists(self.stored_days(scope, first, last));
+            let mut sums = Tally::for_lists(lists);
             let mut damaged = false;
-            self.each_stored_day(kind.table(), scope, first, last, |date, value| {
+            let each = |date, value: &[u8]| {
                 if checked {
                     return Ok(sums.add_whole_list(value, date));
                 }
                 damaged |= sums.add_list(value, date).is_none();
                 Ok(true)
-            })?;
+            };
+            match kind {
+                Addresses::Remotes => {
+                    self.each_stored_day(kind.table(), scope, first, last, each)?
+                }
+                Addresses::Devices => self.each_device_list(scope, first, last, each)?,
+            }
             Ok((!damaged).then_some(sums))
         })?;
         let published = self.published();

@@ -68,9 +68,15 @@ pub const DAY_SERVICES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("d
 pub const MONTH_DEVICE_REMOTES: TableDefinition<DeviceDayKey, &[u8]> =
     TableDefinition::new("month_device_remotes");
 
-/// The months (key: the first day) of a scope whose `month_device_remotes` hold the sum of the
-/// month's `day_device_remotes`; the value is how many device lists were cut to the bound.
-/// Writing any day of a month removes its mark and lists in the same transaction.
+/// A scope's devices summed over one closed month (key: the month's first day), heaviest first,
+/// at most `DEVICES_PER_MONTH`; only when the month's `day_devices` hold more entries than that
+/// ([`super::months`]), and only read for a month that [`MONTHS_SUMMED`] marks.
+pub const MONTH_DEVICES: TableDefinition<DayKey, &[u8]> = TableDefinition::new("month_devices");
+
+/// The months (key: the first day) of a scope whose `month_devices` and `month_device_remotes`
+/// hold the sums of the month's `day_devices` and `day_device_remotes`; the value is how many
+/// lists were cut to their bound. Writing a day's devices or pairs removes the month's mark and
+/// lists in the same transaction.
 pub const MONTHS_SUMMED: TableDefinition<DayKey, u32> = TableDefinition::new("months_summed");
 
 /// One device's label as stored.

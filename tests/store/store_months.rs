@@ -23,10 +23,11 @@ use nettraffic_sentinel::count::live::LiveSnapshot;
 use nettraffic_sentinel::live::{Capacity, LiveState};
 use nettraffic_sentinel::persister::Persister;
 use nettraffic_sentinel::store::days::day_start;
-use nettraffic_sentinel::store::months::REMOTES_PER_DEVICE_MONTH;
+use nettraffic_sentinel::store::months::{DEVICES_PER_MONTH, REMOTES_PER_DEVICE_MONTH};
 use nettraffic_sentinel::store::schema::{
-    DAY_DEVICE_REMOTES, DeviceDay, HOURS, Hour, META, META_SCHEMA_VERSION, MONTH_DEVICE_REMOTES,
-    MONTHS_SUMMED, RemoteBytes, SCHEMA_VERSION, SCOPES, encode_remotes,
+    DAY_DEVICE_REMOTES, DAY_DEVICES, Day, DeviceDay, HOURS, Hour, META, META_SCHEMA_VERSION,
+    MONTH_DEVICE_REMOTES, MONTH_DEVICES, MONTHS_SUMMED, RemoteBytes, SCHEMA_VERSION, SCOPES,
+    encode_remotes,
 };
 use nettraffic_sentinel::store::{LiveView, Scope, Store};
 
@@ -610,7 +611,262 @@ fn the_persister_thread_sums_closed_months_between_commits() {
     assert_eq!(marks(&path).len(), 8);
 }
 
+/// Stored devices: (scope, date) → the day's devices.
+type DeviceDays = HashMap<(u32, Date), Vec<RemoteBytes>>;
+
+/// 20 IPv4 devices every day and 180 IPv6 addresses new each day, per interface: 6,200 entries a
+/// whole month, over the bound of 4,096.
+fn device_history() -> DeviceDays {
+    let mut rng = Lcg(14);
+    let mut days = DeviceDays::new();
+    for scope in [ETH0, ETH1] {
+        let mut date = FIRST;
+        let mut number = 0u16;
+        while date <= LAST {
+            let mut list = Vec::new();
+            for i in 0..20u8 {
+                list.push(RemoteBytes {
+                    addr: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10 + i)),
+                    bytes: UpDown {
+                        up: rng.next() % 300,
+                        down: rng.next() % 900,
+                    },
+                });
+            }
+            for i in 0..180u16 {
+                list.push(RemoteBytes {
+                    addr: IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, number, 0, i)),
+                    bytes: UpDown {
+                        up: rng.next() % 30,
+                        down: rng.next() % 90,
+                    },
+                });
+            }
+            days.insert((scope, date), list);
+            date = date.tomorrow().expect("date");
+            number += 1;
+        }
+    }
+    days
+}
+
+/// Write `days` straight into a new file, with an hour for each day, as version 2.
+fn write_devices(path: &std::path::Path, zone: &Zone, days: &DeviceDays) {
+    drop(Store::open(path, zone.clone(), 1000).expect("create the history"));
+    let db = redb::Database::open(path).expect("open with redb");
+    let txn = db.begin_write().expect("write");
+    {
+        let mut scopes = txn.open_table(SCOPES).expect("scopes");
+        scopes.insert("eth0", ETH0).expect("eth0");
+        scopes.insert("eth1", ETH1).expect("eth1");
+        let mut hours = txn.open_table(HOURS).expect("hours");
+        let mut devices = txn.open_table(DAY_DEVICES).expect("devices");
+        for ((scope, date), list) in days {
+            let mut list = list.clone();
+            nettraffic_sentinel::store::schema::keep_heaviest(&mut list, usize::MAX);
+            let sum = list
+                .iter()
+                .fold(UpDown::default(), |sum, device| sum + device.bytes);
+            let hour = Hour {
+                scope: *scope,
+                start: day_start(zone, *date) + 12 * 3600,
+            };
+            hours.insert(hour, sum).expect("hour");
+            devices
+                .insert(
+                    Day {
+                        scope: *scope,
+                        date: *date,
+                    },
+                    encode_remotes(&list).as_slice(),
+                )
+                .expect("devices");
+        }
+        let mut meta = txn.open_table(META).expect("meta");
+        meta.insert(META_SCHEMA_VERSION, &2u32.to_le_bytes()[..])
+            .expect("version");
+    }
+    txn.commit().expect("commit");
+}
+
+/// The heaviest devices by the rule (as [`expected`] for remote addresses), each with the last
+/// day it counts on: a month list's last day, or the last day it was listed.
+fn expected_devices(
+    days: &DeviceDays,
+    scope: &Scope,
+    (first, last): (Date, Date),
+    limit: usize,
+    summed: &dyn Fn(u32, Date) -> bool,
+) -> Vec<(IpAddr, UpDown, Date)> {
+    let mut sums: HashMap<IpAddr, (UpDown, Date)> = HashMap::new();
+    let mut add = |addr: IpAddr, bytes: UpDown, date: Date| {
+        let sum = sums.entry(addr).or_insert((UpDown::default(), date));
+        sum.0 += bytes;
+        sum.1 = sum.1.max(date);
+    };
+    for id in ids(scope) {
+        let mut month = first.first_of_month();
+        while month <= last {
+            let end = month.last_of_month();
+            let mine: Vec<(&Date, &Vec<RemoteBytes>)> = days
+                .iter()
+                .filter(|((s, date), _)| *s == id && (month..=end).contains(date))
+                .map(|((_, date), list)| (date, list))
+                .collect();
+            let entries: usize = mine.iter().map(|(_, list)| list.len()).sum();
+            if first <= month && end <= last && summed(id, month) && entries > DEVICES_PER_MONTH {
+                let mut month_sums: HashMap<IpAddr, UpDown> = HashMap::new();
+                for (_, list) in &mine {
+                    for device in *list {
+                        *month_sums.entry(device.addr).or_default() += device.bytes;
+                    }
+                }
+                let mut kept: Vec<(IpAddr, UpDown)> = month_sums.into_iter().collect();
+                kept.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(&b.0)));
+                kept.truncate(DEVICES_PER_MONTH);
+                for (addr, bytes) in kept {
+                    add(addr, bytes, end);
+                }
+            } else {
+                for (date, list) in mine {
+                    if (first..=last).contains(date) {
+                        for device in list {
+                            add(device.addr, device.bytes, *date);
+                        }
+                    }
+                }
+            }
+            month = end.tomorrow().expect("date");
+        }
+    }
+    let mut list: Vec<(IpAddr, UpDown, Date)> =
+        sums.into_iter().map(|(a, (b, d))| (a, b, d)).collect();
+    list.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(&b.0)));
+    list.truncate(limit);
+    list
+}
+
+fn check_devices(store: &Store, days: &DeviceDays, summed: &dyn Fn(u32, Date) -> bool, when: &str) {
+    let read = store.read_stored().expect("read");
+    for scope in scopes() {
+        for range in ranges() {
+            for limit in [20, 1000, usize::MAX] {
+                let got: Vec<(IpAddr, UpDown, Date)> = read
+                    .top_devices_seen(&scope, range.0, range.1, limit)
+                    .expect("devices")
+                    .into_iter()
+                    .map(|d| (d.addr, d.bytes, d.last))
+                    .collect();
+                let want = expected_devices(days, &scope, range, limit, summed);
+                assert_eq!(got, want, "{when}: {scope:?} {range:?} limit {limit}");
+            }
+        }
+    }
+}
+
+/// The devices of a scope summed per closed month follow the same rule, and a day of devices
+/// written into a summed month forgets the month's sum.
+fn device_month_sums_follow_the_rule() {
+    let dir = TempDir::new("store-months-devices");
+    let path = dir.path().join("t.redb");
+    let zone = Zone::named("UTC").expect("zone");
+    let mut days = device_history();
+    write_devices(&path, &zone, &days);
+    let store = Arc::new(Store::open(&path, zone.clone(), 1000).expect("open"));
+    check_devices(&store, &days, &|_, _| false, "by day");
+    let by_day_all = store
+        .read_stored()
+        .expect("read")
+        .top_devices(&Scope::All, FIRST, LAST, usize::MAX)
+        .expect("devices");
+    let done = store
+        .sum_closed_months(LAST, Duration::MAX)
+        .expect("sum the months");
+    // January, February and March of both interfaces; February and March were cut.
+    assert_eq!((done.summed, done.cut, done.left), (6, 4, 0));
+    check_devices(&store, &days, &|_, month| closed(month), "summed");
+    let summed_all = store
+        .read_stored()
+        .expect("read")
+        .top_devices(&Scope::All, FIRST, LAST, usize::MAX)
+        .expect("devices");
+    assert!(
+        summed_all.len() < by_day_all.len(),
+        "the bound left devices out"
+    );
+    assert_eq!(summed_all[..20], by_day_all[..20], "but not the heavy ones");
+
+    // The persister writes a day of devices into March of eth0 (a clock that jumped back).
+    let mut persister = Persister::new(Arc::clone(&store));
+    let day = Date::constant(2024, 3, 10);
+    let noon = day_start(&zone, day) + 12 * 3600;
+    let newcomer = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 200));
+    let bytes = UpDown {
+        up: 5,
+        down: 1_000_000,
+    };
+    let mut snapshot = LiveSnapshot::default();
+    snapshot.hours.insert(noon, bytes);
+    snapshot.devices.entry(day).or_default().push(HeavyEntry {
+        addr: newcomer,
+        bytes,
+        error: 0,
+    });
+    let view = LiveView {
+        interfaces: vec![("eth0".to_string(), snapshot)],
+    };
+    persister
+        .commit_at(&view, noon + 1800, 86_400)
+        .expect("commit a day of March");
+    // The day keeps its `DEVICES_PER_DAY` (256) heaviest: all 200 and the newcomer.
+    days.get_mut(&(ETH0, day))
+        .expect("the day")
+        .push(RemoteBytes {
+            addr: newcomer,
+            bytes,
+        });
+    let march_by_day =
+        |id: u32, month: Date| closed(month) && (id, month) != (ETH0, day.first_of_month());
+    check_devices(&store, &days, &march_by_day, "after the rewrite");
+    let top = store
+        .read_stored()
+        .expect("read")
+        .top_devices(&Scope::Interface("eth0".into()), FIRST, LAST, 1)
+        .expect("devices");
+    assert_eq!(top[0].addr, newcomer);
+    let done = store
+        .sum_closed_months(LAST, Duration::MAX)
+        .expect("sum again");
+    // March of eth0, and March of all interfaces (the commit's hour), which has no devices.
+    assert_eq!((done.summed, done.left), (2, 0));
+    check_devices(&store, &days, &|_, month| closed(month), "summed again");
+
+    // A month list of devices that cannot be read: that month answers by day.
+    drop(persister);
+    drop(store);
+    let february = Date::constant(2024, 2, 1);
+    {
+        let db = redb::Database::open(&path).expect("open with redb");
+        let txn = db.begin_write().expect("write");
+        txn.open_table(MONTH_DEVICES)
+            .expect("month_devices")
+            .insert(
+                Day {
+                    scope: ETH1,
+                    date: february,
+                },
+                &[6u8, 0xfd][..],
+            )
+            .expect("damage");
+        txn.commit().expect("commit");
+    }
+    let store = Store::open(&path, zone, 1000).expect("open again");
+    let damaged = |id: u32, month: Date| closed(month) && (id, month) != (ETH1, february);
+    check_devices(&store, &days, &damaged, "a damaged month list");
+}
+
 tests! {
     month_sums_follow_the_rule_through_upgrade_damage_rewrite_and_restart,
     the_persister_thread_sums_closed_months_between_commits,
+    device_month_sums_follow_the_rule,
 }
