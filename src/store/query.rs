@@ -743,7 +743,9 @@ impl ReadView<'_> {
     }
 
     /// The heaviest local addresses (devices) over the local days `first..=last`, as
-    /// [`ReadView::top_remotes`] for remote ones (`DEVICES_PER_DAY` kept per day).
+    /// [`ReadView::top_remotes`] for remote ones (`DEVICES_PER_DAY` kept per day). A closed month
+    /// the range covers whole whose days hold more than [`super::months::DEVICES_PER_MONTH`]
+    /// devices counts that many heaviest of the month once it is summed ([`super::months`]).
     ///
     /// # Errors
     /// When the file cannot be read.
@@ -764,7 +766,8 @@ impl ReadView<'_> {
     }
 
     /// [`ReadView::top_devices`], each with the last day of the range it was seen on (for
-    /// [`ReadView::device_labels`]).
+    /// [`ReadView::device_labels`]; for a device last counted in a summed month, that month's
+    /// last day, from which its label is looked for backwards).
     ///
     /// # Errors
     /// When the file cannot be read.
