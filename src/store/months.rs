@@ -32,7 +32,7 @@ use redb::{ReadableTable, TableError, TableHandle, WriteTransaction};
 
 use super::schema::{
     AddrBits, DAY_DEVICE_REMOTES, DAY_DEVICES, Day, DeviceDay, DeviceDayKey, MONTH_DEVICE_REMOTES,
-    MONTH_DEVICES, MONTHS_SUMMED, RemoteBytes, each_remote, encode_remotes, keep_heaviest,
+    MONTH_DEVICES, MONTHS_SUMMED, RemoteBytes, each_remote, encode_month_devices, encode_remotes,
 };
 use super::set_aside::skipped_on_read;
 use super::{Store, StoreError};
@@ -171,15 +171,23 @@ fn sum_devices(
     if entries <= DEVICES_PER_MONTH {
         return Ok(0);
     }
-    let each_list = |hand: &mut dyn FnMut(&[u8])| {
+    let each_list = |hand: &mut dyn FnMut(&[u8], Date)| {
         for entry in days.range(range.clone()).map_err(StoreError::io)? {
-            hand(entry.map_err(StoreError::io)?.1.value());
+            let (key, value) = entry.map_err(StoreError::io)?;
+            hand(value.value(), key.value().date);
         }
         Ok(())
     };
     let (list, cut) = heaviest_of(each_list, entries, DEVICES_PER_MONTH, SUMMED_AT_ONCE)?;
+    let dated: Vec<(RemoteBytes, u8)> = list
+        .into_iter()
+        .map(|(entry, last)| (entry, last.day() as u8))
+        .collect();
     lists
-        .insert(month_key(scope, month), encode_remotes(&list).as_slice())
+        .insert(
+            month_key(scope, month),
+            encode_month_devices(&dated).as_slice(),
+        )
         .map_err(StoreError::io)?;
     Ok(u32::from(cut))
 }
@@ -254,35 +262,49 @@ fn sum_pairs(
 const SUMMED_AT_ONCE: usize = 1 << 17;
 
 /// The `keep` heaviest addresses of the lists `each_list` hands over (one month's day lists,
-/// whose readable ones hold `entries` entries), heaviest first, and whether any was left out; at
-/// most about `at_once` addresses are summed in memory at a time. A list that cannot be read is
-/// left out whole (checked first: its entries before the damage would be added).
+/// each with its day, whose readable ones hold `entries` entries), heaviest first (ties by
+/// address), each with the last day it was listed on, and whether any was left out; at most about
+/// `at_once` addresses are summed in memory at a time. A list that cannot be read is left out
+/// whole (checked first: its entries before the damage would be added).
 fn heaviest_of(
-    mut each_list: impl FnMut(&mut dyn FnMut(&[u8])) -> Result<(), StoreError>,
+    mut each_list: impl FnMut(&mut dyn FnMut(&[u8], Date)) -> Result<(), StoreError>,
     entries: usize,
     keep: usize,
     at_once: usize,
-) -> Result<(Vec<RemoteBytes>, bool), StoreError> {
+) -> Result<(Vec<(RemoteBytes, Date)>, bool), StoreError> {
     let parts = entries.div_ceil(at_once.max(1)).max(1) as u128;
-    let mut kept: Vec<RemoteBytes> = Vec::new();
+    let mut kept: Vec<(RemoteBytes, Date)> = Vec::new();
     let mut left_out = false;
     for part in 0..parts {
-        let mut sums: HashMap<AddrBits, UpDown> = HashMap::new();
-        each_list(&mut |list| {
+        let mut sums: HashMap<AddrBits, (UpDown, Date)> = HashMap::new();
+        each_list(&mut |list, date| {
             if each_remote(list, |_, _| ()).is_some() {
                 let _ = each_remote(list, |addr, bytes| {
                     if part_of(addr, parts) == part {
-                        *sums.entry(addr).or_default() += bytes;
+                        let sum = sums.entry(addr).or_insert((UpDown::default(), date));
+                        sum.0 += bytes;
+                        sum.1 = sum.1.max(date);
                     }
                 });
             }
         })?;
-        kept.extend(sums.into_iter().map(|(addr, bytes)| RemoteBytes {
-            addr: addr.into(),
-            bytes,
+        kept.extend(sums.into_iter().map(|(addr, (bytes, last))| {
+            (
+                RemoteBytes {
+                    addr: addr.into(),
+                    bytes,
+                },
+                last,
+            )
         }));
         left_out |= kept.len() > keep;
-        keep_heaviest(&mut kept, keep);
+        kept.sort_by(|(a, _), (b, _)| {
+            b.bytes
+                .total()
+                .cmp(&a.bytes.total())
+                .then(a.addr.cmp(&b.addr))
+        });
+        kept.truncate(keep);
     }
     Ok((kept, left_out))
 }
@@ -297,7 +319,7 @@ fn heaviest_of_month(
     entries: usize,
     at_once: usize,
 ) -> Result<(Vec<RemoteBytes>, bool), StoreError> {
-    let each_list = |hand: &mut dyn FnMut(&[u8])| {
+    let each_list = |hand: &mut dyn FnMut(&[u8], Date)| {
         let mut date = month.first_of_month();
         while date <= month.last_of_month() {
             let key = DeviceDay {
@@ -306,14 +328,15 @@ fn heaviest_of_month(
                 device,
             };
             if let Some(value) = days.get(key).map_err(StoreError::io)? {
-                hand(value.value());
+                hand(value.value(), date);
             }
             let Ok(next) = date.tomorrow() else { break };
             date = next;
         }
         Ok(())
     };
-    heaviest_of(each_list, entries, REMOTES_PER_DEVICE_MONTH, at_once)
+    let (list, cut) = heaviest_of(each_list, entries, REMOTES_PER_DEVICE_MONTH, at_once)?;
+    Ok((list.into_iter().map(|(entry, _)| entry).collect(), cut))
 }
 
 /// Which of `parts` parts of the address space `addr` falls in (spread by a multiplicative
@@ -445,7 +468,39 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::schema::{each_month_device, keep_heaviest};
     use redb::backends::InMemoryBackend;
+
+    /// A month list of devices reads back with each entry's day; a list whose days and entries
+    /// disagree, or with a day that no month has, is damaged.
+    #[test]
+    fn month_lists_of_devices_keep_each_day() {
+        let entry = |last: u8, up: u64| RemoteBytes {
+            addr: IpAddr::V4(Ipv4Addr::new(192, 168, 1, last)),
+            bytes: UpDown { up, down: 1 },
+        };
+        let list = vec![(entry(1, 500), 31), (entry(2, 7), 1), (entry(3, 0), 15)];
+        let bytes = encode_month_devices(&list);
+        let mut read = Vec::new();
+        assert!(
+            each_month_device(&bytes, |addr, bytes, day| read.push((addr, bytes, day))).is_some()
+        );
+        let want: Vec<(AddrBits, UpDown, u8)> = list
+            .iter()
+            .map(|(e, day)| (AddrBits::from(e.addr), e.bytes, *day))
+            .collect();
+        assert_eq!(read, want);
+        let mut more_days = bytes.clone();
+        more_days[0] = 4;
+        assert!(each_month_device(&more_days, |_, _, _| ()).is_none());
+        let mut no_such_day = bytes.clone();
+        no_such_day[1] = 0;
+        assert!(each_month_device(&no_such_day, |_, _, _| ()).is_none());
+        let mut fewer_days = bytes;
+        fewer_days[0] = 2;
+        assert!(each_month_device(&fewer_days, |_, _, _| ()).is_none());
+        assert!(each_month_device(&[], |_, _, _| ()).is_none());
+    }
 
     /// Summing a month in parts of the address space gives what summing it at once gives, and
     /// what a plain sum and sort give; a damaged day is left out whole.

@@ -301,14 +301,14 @@ impl ReadView<'_> {
     }
 
     /// [`ReadView::each_stored_day`] of `day_devices`, but a summed month the range covers
-    /// whole is handed over as its one month list when it has one ([`super::months`]), dated
-    /// its last day; a month list `each` cannot read is replaced by the month's days.
+    /// whole is handed over as its one month list when it has one ([`super::months`]); a month
+    /// list `each` cannot read is replaced by the month's days.
     fn each_device_list(
         &self,
         scope: &Scope,
         first: Date,
         last: Date,
-        mut each: impl FnMut(Date, &[u8]) -> Result<bool, StoreError>,
+        mut each: impl FnMut(Listed, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         let state = self.file()?;
         let published = &state.published;
@@ -341,7 +341,7 @@ impl ReadView<'_> {
                         date: month,
                     };
                     if let Some(value) = months.get(key).map_err(StoreError::io)?
-                        && each(end, value.value())?
+                        && each(Listed::Month(month), value.value())?
                     {
                         taken.push((month, end));
                     }
@@ -368,7 +368,7 @@ impl ReadView<'_> {
                 if taken.peek().is_some_and(|(month, _)| *month <= date) {
                     continue;
                 }
-                if !each(date, value.value())? {
+                if !each(Listed::Day(date), value.value())? {
                     skipped_on_read(DAY_DEVICES.name(), day_words(published, id, date));
                 }
             }
@@ -766,8 +766,7 @@ impl ReadView<'_> {
     }
 
     /// [`ReadView::top_devices`], each with the last day of the range it was seen on (for
-    /// [`ReadView::device_labels`]; for a device last counted in a summed month, that month's
-    /// last day, from which its label is looked for backwards).
+    /// [`ReadView::device_labels`]; a month list keeps each device's last day).
     ///
     /// # Errors
     /// When the file cannot be read.
@@ -1179,18 +1178,27 @@ impl ReadView<'_> {
         let mut sums = trusted_then_checked(|checked| {
             let mut sums = Tally::for_lists(lists);
             let mut damaged = false;
-            let each = |date, value: &[u8]| {
-                if checked {
-                    return Ok(sums.add_whole_list(value, date));
-                }
-                damaged |= sums.add_list(value, date).is_none();
-                Ok(true)
+            let mut add = |listed: Listed, value: &[u8]| {
+                Ok(match (listed, checked) {
+                    (Listed::Day(date), true) => sums.add_whole_list(value, date),
+                    (Listed::Month(month), true) => sums.add_whole_month_list(value, month),
+                    (Listed::Day(date), false) => {
+                        damaged |= sums.add_list(value, date).is_none();
+                        true
+                    }
+                    (Listed::Month(month), false) => {
+                        damaged |= sums.add_month_list(value, month).is_none();
+                        true
+                    }
+                })
             };
             match kind {
                 Addresses::Remotes => {
-                    self.each_stored_day(kind.table(), scope, first, last, each)?
+                    self.each_stored_day(kind.table(), scope, first, last, |date, value| {
+                        add(Listed::Day(date), value)
+                    })?
                 }
-                Addresses::Devices => self.each_device_list(scope, first, last, each)?,
+                Addresses::Devices => self.each_device_list(scope, first, last, add)?,
             }
             Ok((!damaged).then_some(sums))
         })?;
@@ -1216,6 +1224,14 @@ impl ReadView<'_> {
         }
         Ok(sums.heaviest(limit))
     }
+}
+
+/// A stored list and what it covers: one day's list, or a month list of devices
+/// ([`super::months`]) whose entries carry their own days.
+#[derive(Clone, Copy)]
+enum Listed {
+    Day(Date),
+    Month(Date),
 }
 
 /// Sums of stored lists by `sum(checked)`: first with every list trusted (checking each would

@@ -547,6 +547,41 @@ pub fn encode_remotes(list: &[RemoteBytes]) -> Vec<u8> {
     out
 }
 
+/// Encode a month's devices ([`MONTH_DEVICES`]): `count varint | the day of the month each was
+/// last listed on, u8 × count | the entries as` [`encode_remotes`] `writes them`, so that labels
+/// are looked up on the day a device was last seen, not at the month's end.
+pub fn encode_month_devices(list: &[(RemoteBytes, u8)]) -> Vec<u8> {
+    let entries: Vec<RemoteBytes> = list.iter().map(|(entry, _)| *entry).collect();
+    let mut out = Vec::with_capacity(list.len() * 16 + 4);
+    put_varint(&mut out, list.len() as u64);
+    out.extend(list.iter().map(|(_, day)| *day));
+    out.extend_from_slice(&encode_remotes(&entries));
+    out
+}
+
+/// Hand each entry of a list [`encode_month_devices`] wrote to `each`, with its day of the month
+/// (1 to 31); `None` when the bytes are not such a list (the entries before the damage were
+/// handed over).
+pub fn each_month_device(
+    mut data: &[u8],
+    mut each: impl FnMut(AddrBits, UpDown, u8),
+) -> Option<()> {
+    let count = usize::try_from(take_varint(&mut data)?).ok()?;
+    let (days, entries) = data.split_at_checked(count)?;
+    if days.iter().any(|day| !(1..=31).contains(day)) {
+        return None;
+    }
+    let mut listed = 0usize;
+    each_remote(entries, |addr, bytes| {
+        // More entries than days is damage, found below; the surplus is never handed over.
+        if let Some(day) = days.get(listed) {
+            each(addr, bytes, *day);
+        }
+        listed += 1;
+    })?;
+    (listed == count).then_some(())
+}
+
 /// Decode a day's remote list; `None` when the bytes are not a list this module wrote.
 pub fn decode_remotes(data: &[u8]) -> Option<Vec<RemoteBytes>> {
     let mut list = Vec::new();

@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use jiff::civil::Date;
 
-use super::schema::{AddrBits, each_remote};
+use super::schema::{AddrBits, each_month_device, each_remote};
 use crate::count::UpDown;
 
 /// Entries held in one buffer before they are spread over partitions: below this, one map of
@@ -181,6 +181,28 @@ impl Tally {
     /// nothing added, when it cannot.
     pub fn add_whole_list(&mut self, list: &[u8], date: Date) -> bool {
         each_remote(list, |_, _| ()).is_some() && self.add_list(list, date).is_some()
+    }
+
+    /// Add every entry of a month list of devices ([`each_month_device`]'s encoding) of the month
+    /// `month` lies in, each on the day it was last listed; `None` when it is damaged (its entries
+    /// before the damage are added).
+    pub fn add_month_list(&mut self, list: &[u8], month: Date) -> Option<()> {
+        self.added += 1;
+        let last = month.last_of_month();
+        // Day 29 to 31 of a shorter month cannot be written; read as its last day.
+        let dates: [Date; 32] = std::array::from_fn(|day| {
+            Date::new(month.year(), month.month(), day as i8).unwrap_or(last)
+        });
+        each_month_device(list, |addr, bytes, day| {
+            self.add(addr, bytes, dates[usize::from(day)]);
+        })
+    }
+
+    /// [`Tally::add_month_list`] only if the whole list can be read: `false`, and nothing added,
+    /// when it cannot.
+    pub fn add_whole_month_list(&mut self, list: &[u8], month: Date) -> bool {
+        each_month_device(list, |_, _, _| ()).is_some()
+            && self.add_month_list(list, month).is_some()
     }
 
     /// Add `bytes` of `addr` seen on `date`.

@@ -690,7 +690,7 @@ fn write_devices(path: &std::path::Path, zone: &Zone, days: &DeviceDays) {
 }
 
 /// The heaviest devices by the rule (as [`expected`] for remote addresses), each with the last
-/// day it counts on: a month list's last day, or the last day it was listed.
+/// day it was listed on (a month list keeps each device's).
 fn expected_devices(
     days: &DeviceDays,
     scope: &Scope,
@@ -715,17 +715,21 @@ fn expected_devices(
                 .collect();
             let entries: usize = mine.iter().map(|(_, list)| list.len()).sum();
             if first <= month && end <= last && summed(id, month) && entries > DEVICES_PER_MONTH {
-                let mut month_sums: HashMap<IpAddr, UpDown> = HashMap::new();
-                for (_, list) in &mine {
+                let mut month_sums: HashMap<IpAddr, (UpDown, Date)> = HashMap::new();
+                for (date, list) in &mine {
                     for device in *list {
-                        *month_sums.entry(device.addr).or_default() += device.bytes;
+                        let sum = month_sums
+                            .entry(device.addr)
+                            .or_insert((UpDown::default(), **date));
+                        sum.0 += device.bytes;
+                        sum.1 = sum.1.max(**date);
                     }
                 }
-                let mut kept: Vec<(IpAddr, UpDown)> = month_sums.into_iter().collect();
-                kept.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(&b.0)));
+                let mut kept: Vec<(IpAddr, (UpDown, Date))> = month_sums.into_iter().collect();
+                kept.sort_by(|a, b| b.1.0.total().cmp(&a.1.0.total()).then(a.0.cmp(&b.0)));
                 kept.truncate(DEVICES_PER_MONTH);
-                for (addr, bytes) in kept {
-                    add(addr, bytes, end);
+                for (addr, (bytes, last_listed)) in kept {
+                    add(addr, bytes, last_listed);
                 }
             } else {
                 for (date, list) in mine {
