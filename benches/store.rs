@@ -838,13 +838,10 @@ fn bench_top_devices(
     store: &Store,
     history: &History,
 ) {
-    group.bench_function(format!("devices_{name}"), |b| {
-        b.iter(|| {
-            let read = store.read_stored().expect("read");
-            read.top_devices(&Scope::All, black_box(history.first), history.last, 20)
-                .expect("devices")
-                .len()
-        });
+    bench_read(group, &format!("devices_{name}"), store, |read| {
+        read.top_devices(&Scope::All, black_box(history.first), history.last, 20)
+            .expect("devices")
+            .len()
     });
 }
 
@@ -855,13 +852,22 @@ fn bench_remotes_of(
     store: &Store,
     history: &History,
 ) {
-    group.bench_function(format!("remotes_of_{name}"), |b| {
-        b.iter(|| {
-            let read = store.read_stored().expect("read");
-            read.top_remotes_of(&Scope::All, NAS, black_box(history.first), history.last, 10)
-                .expect("remotes of the NAS")
-                .len()
-        });
+    bench_read(group, &format!("remotes_of_{name}"), store, |read| {
+        read.top_remotes_of(&Scope::All, NAS, black_box(history.first), history.last, 10)
+            .expect("remotes of the NAS")
+            .len()
+    });
+}
+
+/// `query` on a [`ReadView`] opened inside the timed loop, as a web request opens one.
+fn bench_read(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    store: &Store,
+    query: impl Fn(&ReadView<'_>) -> usize,
+) {
+    group.bench_function(name, |b| {
+        b.iter(|| query(&store.read_stored().expect("read")));
     });
 }
 

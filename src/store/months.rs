@@ -60,13 +60,7 @@ fn keys_of_month(scope: u32, month: Date) -> std::ops::RangeInclusive<DeviceDay>
 
 /// Every day key of `scope` in `month` (the month of that date).
 fn days_of_month(scope: u32, month: Date) -> std::ops::RangeInclusive<Day> {
-    Day {
-        scope,
-        date: month.first_of_month(),
-    }..=Day {
-        scope,
-        date: month.last_of_month(),
-    }
+    Day::span(scope, month.first_of_month(), month.last_of_month())
 }
 
 fn month_key(scope: u32, month: Date) -> Day {

@@ -273,21 +273,10 @@ impl ReadView<'_> {
             None | Some(Err(TableError::TableDoesNotExist(_))) => return Ok(()),
             Some(Err(error)) => return Err(StoreError::io(error)),
         };
-        let ids: Vec<u32> = match scope {
-            Scope::All => published.days.scope_ids().collect(),
-            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
-        };
+        let ids = Self::ids_of(published, scope);
         for id in ids {
             let range = table
-                .range::<Day>(
-                    Day {
-                        scope: id,
-                        date: first,
-                    }..=Day {
-                        scope: id,
-                        date: last,
-                    },
-                )
+                .range(Day::span(id, first, last))
                 .map_err(StoreError::io)?;
             for entry in range {
                 let (key, value) = entry.map_err(StoreError::io)?;
@@ -318,45 +307,25 @@ impl ReadView<'_> {
         };
         let months = open_if_there(txn, MONTH_DEVICES)?;
         let marks = open_if_there(txn, MONTHS_SUMMED)?;
-        let ids: Vec<u32> = match scope {
-            Scope::All => published.days.scope_ids().collect(),
-            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
-        };
-        for id in ids {
+        let plan = self.plan(published, marks.as_ref(), scope, first, last)?;
+        for id in Self::ids_of(published, scope) {
             // The whole months handed over as one list, in date order.
             let mut taken: Vec<(Date, Date)> = Vec::new();
-            if let (Some(months), Some(marks)) = (&months, &marks) {
-                let mut previous = None;
-                for day in published.days.range(id, first, last) {
-                    let (month, end) = (day.date.first_of_month(), day.date.last_of_month());
-                    if previous == Some(month) || month < first || last < end {
-                        continue;
-                    }
-                    previous = Some(month);
-                    if !months::is_summed(marks, id, month)? {
-                        continue;
-                    }
+            if let Some(months) = &months {
+                for (_, month, end, _) in plan.iter().filter(|p| p.0 == id && p.3) {
                     let key = Day {
                         scope: id,
-                        date: month,
+                        date: *month,
                     };
                     if let Some(value) = months.get(key).map_err(StoreError::io)?
-                        && each(Listed::Month(month), value.value())?
+                        && each(Listed::Month(*month), value.value())?
                     {
-                        taken.push((month, end));
+                        taken.push((*month, *end));
                     }
                 }
             }
             let range = days
-                .range::<Day>(
-                    Day {
-                        scope: id,
-                        date: first,
-                    }..=Day {
-                        scope: id,
-                        date: last,
-                    },
-                )
+                .range(Day::span(id, first, last))
                 .map_err(StoreError::io)?;
             let mut taken = taken.into_iter().peekable();
             for entry in range {
@@ -381,30 +350,58 @@ impl ReadView<'_> {
     /// would reserve far too much room if told of days where months of 4,096 come).
     fn device_lists(&self, scope: &Scope, first: Date, last: Date) -> Result<usize, StoreError> {
         let state = self.file()?;
-        let published = &state.published;
         let marks = open_if_there(state.txn.as_ref(), MONTHS_SUMMED)?;
-        let ids: Vec<u32> = match scope {
+        Ok(self
+            .plan(&state.published, marks.as_ref(), scope, first, last)?
+            .len())
+    }
+
+    /// The stored ids `scope` reads: every scope's for [`Scope::All`].
+    fn ids_of(published: &Published, scope: &Scope) -> Vec<u32> {
+        match scope {
             Scope::All => published.days.scope_ids().collect(),
             Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
-        };
-        let mut lists = 0;
-        for id in ids {
+        }
+    }
+
+    /// What a range over month-summed lists reads ([`super::months`]), scope by scope, oldest
+    /// first: each stored day as `(id, day, day, false)`, but a month the range covers whole and
+    /// that is summed as `(id, its first day, its last day, true)`.
+    fn plan(
+        &self,
+        published: &Published,
+        marks: Option<&redb::ReadOnlyTable<DayKey, u32>>,
+        scope: &Scope,
+        first: Date,
+        last: Date,
+    ) -> Result<Vec<(u32, Date, Date, bool)>, StoreError> {
+        let mut plan = Vec::new();
+        for id in Self::ids_of(published, scope) {
+            // Only stored days are looked at: a day with any list has hours.
             let stored = published.days.range(id, first, last);
             let mut at = 0;
             while let Some(day) = stored.get(at) {
                 let (month, end) = (day.date.first_of_month(), day.date.last_of_month());
                 let until = at + stored[at..].partition_point(|d| d.date <= end);
-                let summed = match &marks {
+                let summed = match marks {
                     Some(marks) if first <= month && end <= last => {
                         months::is_summed(marks, id, month)?
                     }
                     _ => false,
                 };
-                lists += if summed { 1 } else { until - at };
+                if summed {
+                    plan.push((id, month, end, true));
+                } else {
+                    plan.extend(
+                        stored[at..until]
+                            .iter()
+                            .map(|d| (id, d.date, d.date, false)),
+                    );
+                }
                 at = until;
             }
         }
-        Ok(lists)
+        Ok(plan)
     }
 
     /// How many days of `first..=last` have stored hours in `scope` (in each of its interfaces
@@ -814,10 +811,7 @@ impl ReadView<'_> {
             None | Some(Err(TableError::TableDoesNotExist(_))) => return Ok(HashMap::new()),
             Some(Err(error)) => return Err(StoreError::io(error)),
         };
-        let mut ids: Vec<u32> = match scope {
-            Scope::All => published.days.scope_ids().collect(),
-            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
-        };
+        let mut ids = Self::ids_of(published, scope);
         ids.sort_unstable();
         // The label of a later day wins; of one day in two interfaces, the first one's (by id,
         // so the answer does not depend on a map's order).
@@ -876,15 +870,7 @@ impl ReadView<'_> {
         for id in &ids {
             let mut looking = missing.clone();
             let range = table
-                .range::<Day>(
-                    Day {
-                        scope: *id,
-                        date: first,
-                    }..=Day {
-                        scope: *id,
-                        date: newest.min(last),
-                    },
-                )
+                .range(Day::span(*id, first, newest.min(last)))
                 .map_err(StoreError::io)?;
             for entry in range.rev() {
                 let (key, value) = entry.map_err(StoreError::io)?;
@@ -958,36 +944,7 @@ impl ReadView<'_> {
         let days = open_if_there(txn, DAY_DEVICE_REMOTES)?;
         let months = open_if_there(txn, MONTH_DEVICE_REMOTES)?;
         let marks = open_if_there(txn, MONTHS_SUMMED)?;
-        let ids: Vec<u32> = match scope {
-            Scope::All => published.days.scope_ids().collect(),
-            Scope::Interface(_) => Self::scope_id(published, scope).into_iter().collect(),
-        };
-        // (scope, first day, last day, summed): one list for a summed month, else one a day.
-        let mut plan: Vec<(u32, Date, Date, bool)> = Vec::new();
-        for id in ids {
-            // Only stored days with traffic are looked up (a day with pairs has hours).
-            let stored = published.days.range(id, first, last);
-            let mut at = 0;
-            while let Some(day) = stored.get(at) {
-                let (month, end) = (day.date.first_of_month(), day.date.last_of_month());
-                let until = at + stored[at..].partition_point(|d| d.date <= end);
-                let whole = first <= month && end <= last;
-                let summed = match &marks {
-                    Some(marks) if whole => months::is_summed(marks, id, month)?,
-                    _ => false,
-                };
-                if summed {
-                    plan.push((id, month, end, true));
-                } else {
-                    plan.extend(
-                        stored[at..until]
-                            .iter()
-                            .map(|d| (id, d.date, d.date, false)),
-                    );
-                }
-                at = until;
-            }
-        }
+        let plan = self.plan(published, marks.as_ref(), scope, first, last)?;
         let mut sums = Tally::for_lists(plan.len());
         for (id, from, to, summed) in plan {
             let key = DeviceDay {

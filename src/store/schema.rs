@@ -298,6 +298,13 @@ impl Key for DayKey {
     }
 }
 
+impl Day {
+    /// The days of `scope` from `first` to `last`, both included, as one key range.
+    pub fn span(scope: u32, first: Date, last: Date) -> std::ops::RangeInclusive<Day> {
+        Day { scope, date: first }..=Day { scope, date: last }
+    }
+}
+
 /// One device's key on one local day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DeviceDay {

@@ -31,6 +31,7 @@ use nettraffic_sentinel::store::schema::{
 };
 use nettraffic_sentinel::store::{LiveView, Scope, Store};
 
+use crate::store_devices::Lcg;
 use crate::support::TempDir;
 
 const NAS: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
@@ -47,18 +48,6 @@ const LAST: Date = Date::constant(2024, 4, 10);
 
 /// Stored pairs: (scope, date, device) → that device's remote addresses of the day.
 type Days = HashMap<(u32, Date, IpAddr), Vec<RemoteBytes>>;
-
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-}
 
 fn remote_v4(a: u8, b: u8, c: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, 0))
@@ -118,6 +107,12 @@ fn history() -> Days {
 /// Write `days` straight into a new file (as the persister leaves them: a day with pairs has
 /// hours), recorded as database version 2, the layout before month sums.
 fn write(path: &std::path::Path, zone: &Zone, days: &Days) {
+    write_lists(path, zone, days, &DeviceDays::new());
+}
+
+/// Write `pairs` and `devices` straight into a new file, with one hour of each day holding the
+/// day's bytes, recorded as version 2.
+fn write_lists(path: &std::path::Path, zone: &Zone, pairs: &Days, devices: &DeviceDays) {
     drop(Store::open(path, zone.clone(), 1000).expect("create the history"));
     let db = redb::Database::open(path).expect("open with redb");
     let txn = db.begin_write().expect("write");
@@ -125,32 +120,45 @@ fn write(path: &std::path::Path, zone: &Zone, days: &Days) {
         let mut scopes = txn.open_table(SCOPES).expect("scopes");
         scopes.insert("eth0", ETH0).expect("eth0");
         scopes.insert("eth1", ETH1).expect("eth1");
-        let mut hours = txn.open_table(HOURS).expect("hours");
-        let mut pairs = txn.open_table(DAY_DEVICE_REMOTES).expect("pairs");
-        for ((scope, date, device), list) in days {
-            let mut list = list.clone();
+        // (scope, hour start) → the hour's bytes.
+        let mut hours: HashMap<(u32, i64), UpDown> = HashMap::new();
+        let mut stored = |scope: u32, date: Date, list: &[RemoteBytes]| {
+            let mut list = list.to_vec();
             nettraffic_sentinel::store::schema::keep_heaviest(&mut list, usize::MAX);
-            let sum = list
-                .iter()
-                .fold(UpDown::default(), |sum, remote| sum + remote.bytes);
-            let hour = Hour {
+            let sum = hours
+                .entry((scope, day_start(zone, date) + 12 * 3600))
+                .or_default();
+            for entry in &list {
+                *sum += entry.bytes;
+            }
+            encode_remotes(&list)
+        };
+        let mut pairs_table = txn.open_table(DAY_DEVICE_REMOTES).expect("pairs");
+        for ((scope, date, device), list) in pairs {
+            let key = DeviceDay {
                 scope: *scope,
-                start: day_start(zone, *date) + 12 * 3600,
+                date: *date,
+                device: *device,
             };
-            let before = hours.get(hour).expect("hour").map(|v| v.value());
-            hours
-                .insert(hour, before.unwrap_or_default() + sum)
+            let value = stored(*scope, *date, list);
+            pairs_table.insert(key, value.as_slice()).expect("pairs");
+        }
+        let mut devices_table = txn.open_table(DAY_DEVICES).expect("devices");
+        for ((scope, date), list) in devices {
+            let key = Day {
+                scope: *scope,
+                date: *date,
+            };
+            let value = stored(*scope, *date, list);
+            devices_table
+                .insert(key, value.as_slice())
+                .expect("devices");
+        }
+        let mut hours_table = txn.open_table(HOURS).expect("hours");
+        for ((scope, start), bytes) in hours {
+            hours_table
+                .insert(Hour { scope, start }, bytes)
                 .expect("hour");
-            pairs
-                .insert(
-                    DeviceDay {
-                        scope: *scope,
-                        date: *date,
-                        device: *device,
-                    },
-                    encode_remotes(&list).as_slice(),
-                )
-                .expect("pairs");
         }
         let mut meta = txn.open_table(META).expect("meta");
         meta.insert(META_SCHEMA_VERSION, &2u32.to_le_bytes()[..])
@@ -318,6 +326,29 @@ fn month_lists(path: &std::path::Path) -> Vec<(u32, Date, IpAddr)> {
         .collect();
     keys.sort_unstable();
     keys
+}
+
+/// Commit, as the persister of a monitor whose clock reads `day` 12:30, `bytes` in that day's
+/// noon hour of eth0 and what `fill` adds to the snapshot (a clock that jumped back, say).
+fn commit_on_eth0(
+    store: &Arc<Store>,
+    zone: &Zone,
+    day: Date,
+    bytes: UpDown,
+    fill: impl FnOnce(&mut LiveSnapshot),
+) -> Persister {
+    let mut persister = Persister::new(Arc::clone(store));
+    let noon = day_start(zone, day) + 12 * 3600;
+    let mut snapshot = LiveSnapshot::default();
+    snapshot.hours.insert(noon, bytes);
+    fill(&mut snapshot);
+    let view = LiveView {
+        interfaces: vec![("eth0".to_string(), snapshot)],
+    };
+    persister
+        .commit_at(&view, noon + 1800, 86_400)
+        .expect("commit a day of a summed month");
+    persister
 }
 
 fn closed(month: Date) -> bool {
@@ -489,44 +520,25 @@ fn month_sums_follow_the_rule_through_upgrade_damage_rewrite_and_restart() {
 
     // The persister writes a day of a summed month (a clock that jumped back, say): the month's
     // sum goes in the same commit, and the month answers by day, new pair included.
-    let mut persister = Persister::new(Arc::clone(&store));
     let day = d(2024, 2, 10);
-    let noon = day_start(&zone, day) + 12 * 3600;
     let heavy = remote_v4(203, 255, 1);
-    let mut snapshot = LiveSnapshot::default();
-    snapshot.hours.insert(
-        noon,
-        UpDown {
-            up: 7,
-            down: 1_000_000,
-        },
-    );
-    snapshot.pairs.entry(day).or_default().push(HeavyEntry {
-        addr: Pair {
-            device: NAS,
-            remote: heavy,
-        },
-        bytes: UpDown {
-            up: 7,
-            down: 1_000_000,
-        },
-        error: 0,
-    });
-    let view = LiveView {
-        interfaces: vec![("eth0".to_string(), snapshot)],
+    let bytes = UpDown {
+        up: 7,
+        down: 1_000_000,
     };
-    persister
-        .commit_at(&view, noon + 1800, 86_400)
-        .expect("commit a day of February");
+    let persister = commit_on_eth0(&store, &zone, day, bytes, |snapshot| {
+        snapshot.pairs.entry(day).or_default().push(HeavyEntry {
+            addr: Pair {
+                device: NAS,
+                remote: heavy,
+            },
+            bytes,
+            error: 0,
+        });
+    });
     days.get_mut(&(ETH0, day, NAS))
         .expect("the NAS's day")
-        .push(RemoteBytes {
-            addr: heavy,
-            bytes: UpDown {
-                up: 7,
-                down: 1_000_000,
-            },
-        });
+        .push(RemoteBytes { addr: heavy, bytes });
     let february_by_day =
         |id: u32, month: Date| damaged(id, month) && (id, month) != (ETH0, d(2024, 2, 1));
     for range in ranges() {
@@ -650,45 +662,6 @@ fn device_history() -> DeviceDays {
     days
 }
 
-/// Write `days` straight into a new file, with an hour for each day, as version 2.
-fn write_devices(path: &std::path::Path, zone: &Zone, days: &DeviceDays) {
-    drop(Store::open(path, zone.clone(), 1000).expect("create the history"));
-    let db = redb::Database::open(path).expect("open with redb");
-    let txn = db.begin_write().expect("write");
-    {
-        let mut scopes = txn.open_table(SCOPES).expect("scopes");
-        scopes.insert("eth0", ETH0).expect("eth0");
-        scopes.insert("eth1", ETH1).expect("eth1");
-        let mut hours = txn.open_table(HOURS).expect("hours");
-        let mut devices = txn.open_table(DAY_DEVICES).expect("devices");
-        for ((scope, date), list) in days {
-            let mut list = list.clone();
-            nettraffic_sentinel::store::schema::keep_heaviest(&mut list, usize::MAX);
-            let sum = list
-                .iter()
-                .fold(UpDown::default(), |sum, device| sum + device.bytes);
-            let hour = Hour {
-                scope: *scope,
-                start: day_start(zone, *date) + 12 * 3600,
-            };
-            hours.insert(hour, sum).expect("hour");
-            devices
-                .insert(
-                    Day {
-                        scope: *scope,
-                        date: *date,
-                    },
-                    encode_remotes(&list).as_slice(),
-                )
-                .expect("devices");
-        }
-        let mut meta = txn.open_table(META).expect("meta");
-        meta.insert(META_SCHEMA_VERSION, &2u32.to_le_bytes()[..])
-            .expect("version");
-    }
-    txn.commit().expect("commit");
-}
-
 /// The heaviest devices by the rule (as [`expected`] for remote addresses), each with the last
 /// day it was listed on (a month list keeps each device's).
 fn expected_devices(
@@ -775,7 +748,7 @@ fn device_month_sums_follow_the_rule() {
     let path = dir.path().join("t.redb");
     let zone = Zone::named("UTC").expect("zone");
     let mut days = device_history();
-    write_devices(&path, &zone, &days);
+    write_lists(&path, &zone, &Days::new(), &days);
     let store = Arc::new(Store::open(&path, zone.clone(), 1000).expect("open"));
     check_devices(&store, &days, &|_, _| false, "by day");
     let by_day_all = store
@@ -801,27 +774,19 @@ fn device_month_sums_follow_the_rule() {
     assert_eq!(summed_all[..20], by_day_all[..20], "but not the heavy ones");
 
     // The persister writes a day of devices into March of eth0 (a clock that jumped back).
-    let mut persister = Persister::new(Arc::clone(&store));
     let day = Date::constant(2024, 3, 10);
-    let noon = day_start(&zone, day) + 12 * 3600;
     let newcomer = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 200));
     let bytes = UpDown {
         up: 5,
         down: 1_000_000,
     };
-    let mut snapshot = LiveSnapshot::default();
-    snapshot.hours.insert(noon, bytes);
-    snapshot.devices.entry(day).or_default().push(HeavyEntry {
-        addr: newcomer,
-        bytes,
-        error: 0,
+    let persister = commit_on_eth0(&store, &zone, day, bytes, |snapshot| {
+        snapshot.devices.entry(day).or_default().push(HeavyEntry {
+            addr: newcomer,
+            bytes,
+            error: 0,
+        });
     });
-    let view = LiveView {
-        interfaces: vec![("eth0".to_string(), snapshot)],
-    };
-    persister
-        .commit_at(&view, noon + 1800, 86_400)
-        .expect("commit a day of March");
     // The day keeps its `DEVICES_PER_DAY` (256) heaviest: all 200 and the newcomer.
     days.get_mut(&(ETH0, day))
         .expect("the day")
