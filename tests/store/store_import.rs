@@ -16,7 +16,7 @@ use crate::support::{
 /// 2024-06-15 10:00:00 UTC.
 const JUNE: i64 = 1_718_445_600;
 
-fn import(db: &Path, files: &[&Path]) -> Output {
+pub(crate) fn import(db: &Path, files: &[&Path]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_nettraffic-sentinel"))
         .arg("import")
         .args(files)
@@ -35,7 +35,7 @@ fn import(db: &Path, files: &[&Path]) -> Output {
     output
 }
 
-fn capture() -> Vec<u8> {
+pub(crate) fn capture() -> Vec<u8> {
     let frames = [
         // 1970-01-01 00:00:00: LAN → internet, IP length 100: up 100.
         (

@@ -834,7 +834,82 @@ fn device_month_sums_follow_the_rule() {
     check_devices(&store, &days, &damaged, "a damaged month list");
 }
 
+/// `import` into a summed month forgets the month's sums in its own transaction: the imported
+/// device and pair count, read by day, where the month lists (made without them) would leave
+/// them out.
+fn an_import_into_a_summed_month_forgets_its_sums() {
+    const ALL: u32 = 0;
+    let dir = TempDir::new("store-months-import");
+    let path = dir.path().join("t.redb");
+    let zone = Zone::utc();
+    let lan_host = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 2));
+    // June 2024 of "all interfaces" (where `import` writes): 200 other devices a day, and 200
+    // remote addresses a day of the LAN host the capture has, all lighter than what it imports.
+    let one = UpDown { up: 1, down: 0 };
+    let mut pairs = Days::new();
+    let mut devices = DeviceDays::new();
+    let mut date = Date::constant(2024, 6, 1);
+    let mut number = 0u32;
+    while date <= Date::constant(2024, 6, 30) {
+        let remotes = (0..200u32)
+            .map(|i| RemoteBytes {
+                addr: remote_v4(
+                    203,
+                    ((number * 200 + i) >> 8) as u8,
+                    (number * 200 + i) as u8,
+                ),
+                bytes: one,
+            })
+            .collect();
+        pairs.insert((ALL, date, lan_host), remotes);
+        let others = (0..200u16)
+            .map(|i| RemoteBytes {
+                addr: IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, number as u16, 0, i)),
+                bytes: one,
+            })
+            .collect();
+        devices.insert((ALL, date), others);
+        date = date.tomorrow().expect("date");
+        number += 1;
+    }
+    write_lists(&path, &zone, &pairs, &devices);
+    let store = Store::open(&path, zone.clone(), 10).expect("open");
+    let done = store
+        .sum_closed_months(Date::constant(2024, 8, 1), Duration::MAX)
+        .expect("sum June");
+    assert_eq!((done.summed, done.cut), (1, 2), "June, both lists cut");
+    drop(store);
+    assert_eq!(marks(&path), vec![(ALL, Date::constant(2024, 6, 1))]);
+
+    let capture = dir.write("wan.pcap", &crate::store_import::capture());
+    let output = crate::store_import::import(&path, &[&capture]);
+    assert!(output.status.success());
+    assert_eq!(marks(&path), vec![], "the import forgot June's sums");
+    assert_eq!(month_lists(&path), vec![]);
+
+    let june = (Date::constant(2024, 6, 1), Date::constant(2024, 6, 30));
+    let store = Store::open(&path, zone, 10).expect("open again");
+    let read = store.read_stored().expect("read");
+    // The capture: 198.51.100.7 sent the LAN host 200 bytes on the 15th, and it sent 50 back.
+    let imported = UpDown { up: 50, down: 200 };
+    let top = read
+        .top_remotes_of(&Scope::All, lan_host, june.0, june.1, 1)
+        .expect("remotes of the LAN host");
+    assert_eq!(
+        top.iter().map(|r| (r.addr, r.bytes)).collect::<Vec<_>>(),
+        vec![(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), imported)]
+    );
+    let top = read
+        .top_devices(&Scope::All, june.0, june.1, 1)
+        .expect("devices");
+    assert_eq!(
+        top.iter().map(|d| (d.addr, d.bytes)).collect::<Vec<_>>(),
+        vec![(lan_host, imported)]
+    );
+}
+
 tests! {
+    an_import_into_a_summed_month_forgets_its_sums,
     month_sums_follow_the_rule_through_upgrade_damage_rewrite_and_restart,
     the_persister_thread_sums_closed_months_between_commits,
     device_month_sums_follow_the_rule,
