@@ -468,6 +468,8 @@ pub struct Persister {
     failures: u32,
     /// The last commit failed: close and reopen the file before the next.
     reopen: bool,
+    /// Closed months summed since the last time none was left.
+    months_summed: usize,
 }
 
 impl Persister {
@@ -485,6 +487,7 @@ impl Persister {
             lifetime: Lifetime::start(),
             failures: 0,
             reopen: false,
+            months_summed: 0,
         }
     }
 
@@ -756,14 +759,20 @@ impl Persister {
         };
         match self.store.sum_closed_months(yesterday, MONTHS_STEP) {
             Ok(done) => {
+                self.months_summed += done.summed;
                 if done.summed > 0 {
                     debug!(
-                        "summed {} closed months of each device's remote addresses ({} device lists cut to {}); {} left",
-                        done.summed,
-                        done.cut,
-                        crate::store::months::REMOTES_PER_DEVICE_MONTH,
-                        done.left
+                        "summed {} closed months of devices and their remote addresses ({} lists cut to 4,096); {} left",
+                        done.summed, done.cut, done.left
                     );
+                }
+                if done.left == 0 && self.months_summed > 0 {
+                    // Once after start (a file upgraded in place) and once a month after.
+                    info!(
+                        "summed {} closed months of devices and their remote addresses, so ranges over years read one list a month",
+                        self.months_summed
+                    );
+                    self.months_summed = 0;
                 }
                 done.left > 0
             }
