@@ -7,7 +7,8 @@
 //! must hold for every input are asserted; a counting result that merely looks odd is not a failure.
 //!
 //! Running (from `fuzz/`): `cargo +nightly fuzz run capture_file -- -rss_limit_mb=512
-//! -malloc_limit_mb=128 -max_len=65536`, and the same for `frame` and `ring_block`. The working
+//! -malloc_limit_mb=128 -max_len=65536`, and the same for `frame`, `ring_block` and
+//! `stored_value`. The working
 //! corpus `fuzz/corpus/` is not committed: start it from `tests/fuzz_regressions/<target>/`, and for
 //! `capture_file` add the captures of `tests/captures/` (`*.pcap*`, third-party files with their
 //! licences there).
@@ -508,4 +509,107 @@ fn sum<'a>(values: impl Iterator<Item = &'a UpDown>) -> UpDown {
         total += *bytes;
     }
     total
+}
+
+/// Layout of a `stored_value` input: byte 0 picks the stored shape (modulo 4: a list of remote
+/// addresses or devices, a month list of devices, a day's labels, a day's services), the rest is
+/// the value as the history file might hold it, damaged or written by anything.
+///
+/// Asserted: nothing panics; a value that decodes encodes again to one that decodes to the same;
+/// the walkers that sum without decoding accept exactly what the decoders accept (`find_labels`
+/// at least that: it does not read the names it skips); and a `Tally` told to add only whole lists adds
+/// nothing of one it cannot read.
+pub fn stored_value(input: &[u8]) {
+    use nettraffic_sentinel::store::schema::{
+        RemoteBytes, decode_labels, decode_remotes, decode_services_keeping, each_month_device,
+        each_remote, encode_labels, encode_month_devices, encode_remotes, encode_services_keeping,
+        find_labels,
+    };
+    use nettraffic_sentinel::store::tally::Tally;
+    let Some((&shape, value)) = input.split_first() else {
+        return;
+    };
+    // 1900-02-10: a month list's days 29 to 31 do not exist in it.
+    let date = nettraffic_sentinel::store::FIRST_DAY
+        .with()
+        .month(2)
+        .day(10)
+        .build()
+        .expect("a date");
+    match shape % 4 {
+        0 => {
+            let decoded = decode_remotes(value);
+            assert_eq!(each_remote(value, |_, _| ()).is_some(), decoded.is_some());
+            let mut tally = Tally::new();
+            assert_eq!(tally.add_whole_list(value, date), decoded.is_some());
+            let summed = tally.heaviest(usize::MAX).len();
+            if let Some(list) = decoded {
+                assert_eq!(decode_remotes(&encode_remotes(&list)), Some(list.clone()));
+                let distinct: std::collections::HashSet<IpAddr> =
+                    list.iter().map(|entry| entry.addr).collect();
+                assert_eq!(summed, distinct.len());
+            } else {
+                assert_eq!(summed, 0, "a damaged list added something");
+            }
+        }
+        1 => {
+            let mut entries = Vec::new();
+            let whole = each_month_device(value, |addr, bytes, day| {
+                assert!((1..=31).contains(&day), "day {day} handed over");
+                entries.push((
+                    RemoteBytes {
+                        addr: addr.into(),
+                        bytes,
+                    },
+                    day,
+                ));
+            });
+            let mut tally = Tally::new();
+            assert_eq!(tally.add_whole_month_list(value, date), whole.is_some());
+            let summed = tally.heaviest(usize::MAX);
+            assert!(
+                summed
+                    .iter()
+                    .all(|s| s.last.first_of_month() == date.first_of_month())
+            );
+            if whole.is_some() {
+                let mut again = Vec::new();
+                let reread =
+                    each_month_device(&encode_month_devices(&entries), |addr, bytes, day| {
+                        again.push((
+                            RemoteBytes {
+                                addr: addr.into(),
+                                bytes,
+                            },
+                            day,
+                        ));
+                    });
+                assert!(reread.is_some());
+                assert_eq!(again, entries);
+            } else {
+                assert!(summed.is_empty(), "a damaged month list added something");
+            }
+        }
+        2 => {
+            let decoded = decode_labels(value);
+            let mut found = 0usize;
+            // Skipping labels nobody asked for does not read their names, so a name that is not
+            // UTF-8 fails only the device it belongs to: the walk accepts at least what decodes.
+            let walked = find_labels(value, |_| false, |_| found += 1).is_some();
+            assert!(
+                walked || decoded.is_none(),
+                "a list that decodes failed the walk"
+            );
+            assert_eq!(found, 0, "a label nobody asked for was handed over");
+            if let Some(labels) = decoded {
+                assert_eq!(decode_labels(&encode_labels(&labels)), Some(labels));
+            }
+        }
+        _ => {
+            if let Some((services, unknown)) = decode_services_keeping(value) {
+                let again = decode_services_keeping(&encode_services_keeping(&services, &unknown));
+                assert_eq!(again, Some((services, unknown)));
+            }
+        }
+    }
 }

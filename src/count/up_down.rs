@@ -21,8 +21,11 @@ impl UpDown {
         }
     }
 
+    /// Both directions together, stopping at `u64::MAX` like the sums below: a damaged stored
+    /// value may hold two counts near it, which would otherwise overflow (a panic in debug
+    /// builds, a wrong order of the heaviest in release ones).
     pub fn total(&self) -> u64 {
-        self.up + self.down
+        self.up.saturating_add(self.down)
     }
 }
 
@@ -88,5 +91,6 @@ mod tests {
             UpDown { up: 3, down: 9 } - UpDown { up: 5, down: 4 },
             UpDown { up: 0, down: 5 }
         );
+        assert_eq!(big.total(), u64::MAX);
     }
 }

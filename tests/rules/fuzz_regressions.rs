@@ -54,8 +54,13 @@ fn capture_file_inputs() {
     replay("capture_file", harness::capture_file);
 }
 
+fn stored_value_inputs() {
+    replay("stored_value", harness::stored_value);
+}
+
 tests! {
     frame_inputs,
     ring_block_inputs,
     capture_file_inputs,
+    stored_value_inputs,
 }
