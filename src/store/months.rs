@@ -6,23 +6,23 @@
 //!
 //! Why bounded: in the worst case the defaults allow, a device holds all `TOP_IPS_PER_DAY` pairs
 //! of every day, each with a new remote address. Exact month sums would then have as many entries
-//! as their days together, and ten years would still be 3.65 million entries to add (about
-//! 160 ms here, against the 50 ms goal). A month keeps its [`REMOTES_PER_DEVICE_MONTH`] heaviest
+//! as their days together, and ten years would still be 3.65 million entries to add (160–210 ms
+//! here, against the 50 ms goal). A month keeps its [`REMOTES_PER_DEVICE_MONTH`] heaviest
 //! remote addresses per device instead: an address cut from a month's list had no more bytes
 //! that month than the lightest one kept, and a range counts it only in the months (and partial
 //! months, read by day) that kept it, as a range of days counts an address only on the days that
 //! kept it.
 //!
-//! Only a device whose days of the month hold more than that many entries gets a month list; a
-//! summed month reads every other device by day, as it is stored, so a home whose devices stay
-//! below the bound keeps exact answers and pays nothing in the file.
+//! Only a list whose days of the month hold more than that many entries gets a month list; a
+//! summed month reads every other one by day, as it is stored, so a home whose devices stay below
+//! the bounds keeps exact answers and pays nothing in the file.
 //!
 //! A month is summed by the persister once no day of it can change any more (see
 //! [`crate::store::Store::sum_closed_months`]); until then, and for the first and last month of a
-//! range that covers them only in part, reads add the day lists. Writing a day's pairs
-//! ([`super::pairs::write_day`], the persister and `import`) forgets the month's sum in the same
-//! transaction, so a sum never disagrees with its days: the month is read by day until it is
-//! summed again.
+//! range that covers them only in part, reads add the day lists. Writing a day's devices or pairs
+//! ([`super::pairs::write_day`] and the devices' writers, in the persister and `import`) forgets
+//! the month's sums in the same transaction ([`forget`]), so a sum never disagrees with its days:
+//! the month is read by day until it is summed again.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -111,12 +111,11 @@ pub(crate) fn is_summed(
         .is_some())
 }
 
-/// Sum `scope`'s day lists of the month `month` lies in, per device, and mark the month summed.
-/// Only a device whose days hold more than [`REMOTES_PER_DEVICE_MONTH`] entries gets a month
-/// list, of its [`REMOTES_PER_DEVICE_MONTH`] heaviest remote addresses: any other device's days
-/// cost no more to read than such a list, and are read as they are (exactly). A day list that
-/// cannot be read is left out, as range reads leave it out. Returns how many device lists were
-/// cut to the bound.
+/// Sum `scope`'s devices and each device's remote addresses over the month `month` lies in, and
+/// mark the month summed. Only a list whose days hold more than its bound (4,096) in entries gets
+/// a month list, of its heaviest: any other's days cost no more to read than such a list, and are
+/// read as they are (exactly). A day list that cannot be read is left out, as range reads leave it
+/// out. Returns how many lists were cut to their bound.
 ///
 /// # Errors
 /// When the file cannot be read or written.
