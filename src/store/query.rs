@@ -289,14 +289,14 @@ impl ReadView<'_> {
         Ok(())
     }
 
-    /// [`ReadView::each_stored_day`] of `day_devices`, but a summed month the range covers
-    /// whole is handed over as its one month list when it has one ([`super::months`]); a month
-    /// list `each` cannot read is replaced by the month's days.
+    /// [`ReadView::each_stored_day`] of `day_devices`, but a summed month of `plan`
+    /// ([`ReadView::device_plan`]) is handed over as its one month list when it has one
+    /// ([`super::months`]); a month list `each` cannot read is replaced by the month's days.
     fn each_device_list(
         &self,
         scope: &Scope,
-        first: Date,
-        last: Date,
+        (first, last): (Date, Date),
+        plan: &[(u32, Date, Date, bool)],
         mut each: impl FnMut(Listed, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         let state = self.file()?;
@@ -306,8 +306,6 @@ impl ReadView<'_> {
             return Ok(());
         };
         let months = open_if_there(txn, MONTH_DEVICES)?;
-        let marks = open_if_there(txn, MONTHS_SUMMED)?;
-        let plan = self.plan(published, marks.as_ref(), scope, first, last)?;
         for id in Self::ids_of(published, scope) {
             // The whole months handed over as one list, in date order.
             let mut taken: Vec<(Date, Date)> = Vec::new();
@@ -345,15 +343,19 @@ impl ReadView<'_> {
         Ok(())
     }
 
-    /// About how many lists [`ReadView::each_device_list`] hands over: one per summed month the
-    /// range covers whole, one per other stored day (a guess for [`Tally::for_lists`], which
-    /// would reserve far too much room if told of days where months of 4,096 come).
-    fn device_lists(&self, scope: &Scope, first: Date, last: Date) -> Result<usize, StoreError> {
+    /// The [`ReadView::plan`] of `day_devices` over `first..=last`, made once for both passes
+    /// of a range read: which months [`ReadView::each_device_list`] hands over whole, and (its
+    /// length) about how many lists come, for [`Tally::for_lists`], which would reserve far too
+    /// much room if told of days where months of 4,096 come.
+    fn device_plan(
+        &self,
+        scope: &Scope,
+        first: Date,
+        last: Date,
+    ) -> Result<Vec<(u32, Date, Date, bool)>, StoreError> {
         let state = self.file()?;
         let marks = open_if_there(state.txn.as_ref(), MONTHS_SUMMED)?;
-        Ok(self
-            .plan(&state.published, marks.as_ref(), scope, first, last)?
-            .len())
+        self.plan(&state.published, marks.as_ref(), scope, first, last)
     }
 
     /// The stored ids `scope` reads: every scope's for [`Scope::All`].
@@ -1128,9 +1130,13 @@ impl ReadView<'_> {
         if last < first {
             return Ok(Vec::new());
         }
+        let plan = match kind {
+            Addresses::Remotes => Vec::new(),
+            Addresses::Devices => self.device_plan(scope, first, last)?,
+        };
         let lists = match kind {
             Addresses::Remotes => self.stored_days(scope, first, last),
-            Addresses::Devices => self.device_lists(scope, first, last)?,
+            Addresses::Devices => plan.len(),
         };
         let mut sums = trusted_then_checked(|checked| {
             let mut sums = Tally::for_lists(lists);
@@ -1155,7 +1161,7 @@ impl ReadView<'_> {
                         add(Listed::Day(date), value)
                     })?
                 }
-                Addresses::Devices => self.each_device_list(scope, first, last, add)?,
+                Addresses::Devices => self.each_device_list(scope, (first, last), &plan, add)?,
             }
             Ok((!damaged).then_some(sums))
         })?;
