@@ -15,7 +15,7 @@
 //!   classifier live capture builds on `scripts/capbench`'s capture namespace; its baseline walks the
 //!   same blocks and only sums `tp_len`, the zero-work reader's job.
 //!
-//! - `service_rule_pcaps`, `service_rule_mix`: what `service::classify` adds to parse + verdict
+//! - `service_rule_pcaps`, `service_rule_mix`: what reading the service adds to parse + verdict
 //!   (issue 14, not yet counted): bytes by direction against bytes by direction and by service.
 //!
 //! Sinks: the real [`FileTally`] (exact, for `report`); the real [`LiveShard`] that live capture
@@ -46,7 +46,7 @@ use nettraffic_sentinel::count::{Counter, FileTally, Frame, Tally};
 use nettraffic_sentinel::parse::{
     FrameMeta, LinkType, Transport, parse_frame, parse_frame_and_transport,
 };
-use nettraffic_sentinel::service::{self, Service};
+use nettraffic_sentinel::service::{Service, ServiceHint};
 
 const BASELINE: &str = "baseline_sum_wire_len";
 const BYTES_ONLY: &str = "bytes_only_sink";
@@ -215,7 +215,7 @@ impl Tally for BytesOnly {
         _remote: IpAddr,
         _local: IpAddr,
         bytes: u64,
-        _transport: Transport,
+        _service: Service,
     ) {
         match direction {
             Direction::Up => self.up += bytes,
@@ -292,9 +292,10 @@ fn bench_realistic(c: &mut Criterion, name: &str, corpus: &Corpus) {
 }
 
 /// What classifying by service (issue 14) adds per packet before it is wired into counting: parse
-/// and verdict, bytes summed by direction, against `parse_frame_and_transport`, verdict,
-/// `service::classify` and a per-service sum; between them, the transport read but only its
-/// protocol used. Neither keeps hours or addresses, so the difference is the service rule's.
+/// and verdict, bytes summed by direction, against the parse that reads the service straight from
+/// the bytes (`ServiceHint`, as counting does), verdict and a per-service sum of public traffic;
+/// between them, the transport facts read but only their protocol used. Neither keeps hours or
+/// addresses, so the difference is the service rule's.
 fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
     let frames = corpus.frames();
     let classifier = AddressClassifier::default();
@@ -343,14 +344,16 @@ fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
             let mut by_direction = [0u64; 3];
             let mut by_service = [0u64; Service::COUNT];
             for frame in black_box(&frames) {
-                let mut transport = Transport::default();
+                // As counting does: the service read straight from the bytes, kept for traffic.
+                let mut hint = ServiceHint::default();
                 let parsed =
-                    parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut transport);
+                    parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut hint);
                 if let Ok(packet) = parsed {
                     let (slot, direction) = slot_of(classifier.verdict(&packet));
                     by_direction[slot] += u64::from(packet.bytes);
-                    let service = service::classify(&transport, direction);
-                    by_service[service.index()] += u64::from(packet.bytes);
+                    if let Some(direction) = direction {
+                        by_service[hint.service(direction).index()] += u64::from(packet.bytes);
+                    }
                 }
             }
             (by_direction, by_service)

@@ -136,7 +136,10 @@ impl Transport {
             bits |= (src as u64) << SRC_PORT_SHIFT | (dst as u64) << DST_PORT_SHIFT;
             known |= PORTS_KNOWN;
         }
-        if let Some(flags) = tcp_flags {
+        // Only TCP has flags: the rule reads them without asking for the protocol again.
+        if let Some(flags) = tcp_flags
+            && protocol == protocol::TCP
+        {
             bits |= (flags as u64) << FLAGS_SHIFT;
             known |= FLAGS_KNOWN;
         }
@@ -165,16 +168,62 @@ impl Transport {
     /// TCP or UDP source and destination ports, when captured.
     #[inline]
     pub fn ports(&self) -> Option<(u16, u16)> {
-        (self.known() & PORTS_KNOWN != 0).then_some((
+        let has_ports = matches!(self.protocol(), protocol::TCP | protocol::UDP);
+        (has_ports && self.known() & PORTS_KNOWN != 0).then_some((
             (self.0 >> SRC_PORT_SHIFT) as u16,
             (self.0 >> DST_PORT_SHIFT) as u16,
         ))
     }
 
-    /// The TCP flags byte (offset 13 of the TCP header), when captured.
+    /// The TCP flags byte (offset 13 of the TCP header), when captured; `None` for other protocols.
     #[inline]
     pub fn tcp_flags(&self) -> Option<u8> {
-        (self.known() & FLAGS_KNOWN != 0).then_some((self.0 >> FLAGS_SHIFT) as u8)
+        (self.known() & FLAGS_KNOWN != 0).then_some(self.tcp_flags_or_zero())
+    }
+
+    /// [`Transport::tcp_flags`], 0 when there are none (not TCP, or not captured).
+    #[inline]
+    pub fn tcp_flags_or_zero(&self) -> u8 {
+        (self.0 >> FLAGS_SHIFT) as u8
+    }
+}
+
+/// What a parse reads of a packet's transport header: nothing (`()`), the facts ([`Transport`]),
+/// or only the service counting keeps ([`crate::service::ServiceHint`]), built straight from the
+/// bytes so that nothing is packed only to be unpacked again on the capture path.
+pub trait TransportRead: Copy {
+    /// Whether the parse reads the transport header at all.
+    const READS: bool = true;
+
+    /// A fragment after the first, of `protocol`: it carries no transport header.
+    fn later_fragment(protocol: u8) -> Self;
+
+    /// The transport header of `protocol` at the start of `segment`, which ends where the IP
+    /// header says the packet ends or where the capture does; empty when there is none (the
+    /// header was snapped off, or an IPv6 extension header chain stopped at `protocol`).
+    fn segment(protocol: u8, segment: &[u8]) -> Self;
+}
+
+/// Reads nothing: counting without services.
+impl TransportRead for () {
+    const READS: bool = false;
+
+    #[inline(always)]
+    fn later_fragment(_: u8) {}
+
+    #[inline(always)]
+    fn segment(_: u8, _: &[u8]) {}
+}
+
+impl TransportRead for Transport {
+    #[inline(always)]
+    fn later_fragment(protocol: u8) -> Transport {
+        Transport::new(protocol, true, None, None)
+    }
+
+    #[inline(always)]
+    fn segment(protocol: u8, segment: &[u8]) -> Transport {
+        ports(protocol, segment)
     }
 }
 
@@ -225,11 +274,12 @@ const TCP_FLAGS_AT: usize = 13;
 // wider loads than the stores that wrote it, stalling on store forwarding (benches/pipeline).
 #[inline(always)]
 pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Packet, Skip> {
-    parse::<false>(link, frame, meta, &mut Transport::default())
+    parse(link, frame, meta, &mut ())
 }
 
-/// [`parse_frame`], writing the packet's [`Transport`] facts to `transport` (left as it was when
-/// the frame is skipped): what counting by service uses.
+/// [`parse_frame`], writing what `R` reads of the packet's transport header to `transport` (left
+/// as it was when the frame is skipped): the [`Transport`] facts, or only the service counting
+/// keeps ([`crate::service::ServiceHint`]).
 ///
 /// The facts go out through a reference, not in the returned value: a `Result<(Packet,
 /// Transport), _>` lays the addresses out at odd offsets, and the classifier's wide loads of them
@@ -239,13 +289,13 @@ pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Pac
 /// # Errors
 /// As [`parse_frame`].
 #[inline(always)]
-pub fn parse_frame_and_transport(
+pub fn parse_frame_and_transport<R: TransportRead>(
     link: LinkType,
     frame: &[u8],
     meta: &FrameMeta,
-    transport: &mut Transport,
+    transport: &mut R,
 ) -> Result<Packet, Skip> {
-    parse::<true>(link, frame, meta, transport)
+    parse(link, frame, meta, transport)
 }
 
 /// [`parse_frame_and_transport`] returning both together, for tests and fuzzing (slower: see
@@ -262,13 +312,13 @@ pub fn parse_frame_with_transport(
     parse_frame_and_transport(link, frame, meta, &mut transport).map(|packet| (packet, transport))
 }
 
-/// The parse, with the transport facts read only when `TRANSPORT`.
+/// The parse, reading of the transport header what `R` wants.
 #[inline(always)]
-fn parse<const TRANSPORT: bool>(
+fn parse<R: TransportRead>(
     link: LinkType,
     frame: &[u8],
     meta: &FrameMeta,
-    transport_out: &mut Transport,
+    transport_out: &mut R,
 ) -> Result<Packet, Skip> {
     let (offset, version, pkttype) = match link {
         LinkType::Ethernet => {
@@ -298,11 +348,11 @@ fn parse<const TRANSPORT: bool>(
         .max(frame.len() as u32)
         .saturating_sub(offset as u32);
     let (src, dst, header_len, transport) = match version {
-        IpVersion::V4 => ipv4::<TRANSPORT>(ip)?,
-        IpVersion::V6 => ipv6::<TRANSPORT>(ip)?,
+        IpVersion::V4 => ipv4::<R>(ip)?,
+        IpVersion::V6 => ipv6::<R>(ip)?,
         IpVersion::Either => match ip.first().map(|b| b >> 4) {
-            Some(4) => ipv4::<TRANSPORT>(ip)?,
-            Some(6) => ipv6::<TRANSPORT>(ip)?,
+            Some(4) => ipv4::<R>(ip)?,
+            Some(6) => ipv6::<R>(ip)?,
             _ => return Err(Skip::Malformed),
         },
     };
@@ -317,9 +367,7 @@ fn parse<const TRANSPORT: bool>(
         bytes,
         outgoing: pkttype == PACKET_OUTGOING,
     };
-    if TRANSPORT {
-        *transport_out = transport;
-    }
+    *transport_out = transport;
     Ok(packet)
 }
 
@@ -329,6 +377,10 @@ fn ethernet(frame: &[u8], vlan_stripped: bool) -> Result<(usize, IpVersion), Ski
     let header = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| Skip::NotIp)?;
     let mut ether_type = header.ether_type().0;
     let mut offset = header.slice().len();
+    // Untagged IPv4 and IPv6 first, as nearly every frame.
+    if let Some(version) = ip_ethertype(ether_type) {
+        return Ok((offset, version));
+    }
     let mut tags = u8::from(vlan_stripped);
     while is_vlan_tpid(ether_type) && tags < MAX_VLAN_TAGS {
         let rest = frame.get(offset..).unwrap_or_default();
@@ -398,25 +450,25 @@ fn null_family(frame: &[u8]) -> Result<IpVersion, Skip> {
 /// The fixed IPv4 header: addresses and Total Length (used as it is, even below the header
 /// length), and the transport facts.
 #[inline(always)]
-fn ipv4<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
+fn ipv4<R: TransportRead>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
     let header: &[u8; IPV4_MIN_HEADER_LEN] = ip
         .get(..IPV4_MIN_HEADER_LEN)
         .and_then(|h| h.try_into().ok())
         .ok_or(Skip::Malformed)?;
-    let version = header[0] >> 4;
-    let ihl = header[0] & 0x0f;
-    if version != 4 || ihl < 5 {
+    // Version 4 and an IHL of at least 5: the first byte is 0x45..=0x4f (one compare).
+    if !(0x45..=0x4f).contains(&header[0]) {
         return Err(Skip::Malformed);
     }
+    let ihl = header[0] & 0x0f;
     let total_len = u32::from(be16(header, 2));
     let [.., s0, s1, s2, s3, d0, d1, d2, d3] = *header;
     let src = Ipv4Addr::from(u32::from_be_bytes([s0, s1, s2, s3]));
     let dst = Ipv4Addr::from(u32::from_be_bytes([d0, d1, d2, d3]));
     let protocol = header[9];
-    let transport = if !TRANSPORT {
-        Transport::default()
+    let transport = if !R::READS {
+        R::segment(protocol, &[])
     } else if be16(header, 6) & IPV4_FRAGMENT_OFFSET != 0 {
-        Transport::new(protocol, true, None, None)
+        R::later_fragment(protocol)
     } else {
         // A Total Length below the header (0 from segmentation offload on the sending host) says
         // nothing about where the packet ends: the captured bytes do.
@@ -425,7 +477,7 @@ fn ipv4<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transp
             claimed if claimed >= header_len => claimed.min(ip.len()),
             _ => ip.len(),
         };
-        ports(protocol, ip.get(header_len..end).unwrap_or_default())
+        R::segment(protocol, ip.get(header_len..end).unwrap_or_default())
     };
     Ok((IpAddr::V4(src), IpAddr::V4(dst), total_len, transport))
 }
@@ -435,7 +487,7 @@ fn ipv4<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transp
 // Always inlined: returned from a call, the addresses come back through memory and the
 // classifier's wide loads of them stall on store forwarding (benches/pipeline).
 #[inline(always)]
-fn ipv6<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transport), Skip> {
+fn ipv6<R: TransportRead>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
     let header = Ipv6HeaderSlice::from_slice(ip).map_err(|_| Skip::Malformed)?;
     let payload_len = u32::from(header.payload_length());
     let len = if payload_len == 0 {
@@ -449,7 +501,7 @@ fn ipv6<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transp
         header.slice().first_chunk().ok_or(Skip::Malformed)?;
     let src = u128::from_be_bytes(fixed[8..24].try_into().unwrap_or_default());
     let dst = u128::from_be_bytes(fixed[24..40].try_into().unwrap_or_default());
-    let transport = if TRANSPORT {
+    let transport = if R::READS {
         // Payload Length 0 (a jumbogram, an offloaded length) leaves the captured bytes as the end.
         let end = if len == 0 {
             ip.len()
@@ -459,14 +511,14 @@ fn ipv6<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transp
         let packet = ip.get(..end).unwrap_or_default();
         match fixed[6] {
             // No extension headers, as nearly every packet: the walk stays out of line.
-            protocol::TCP | protocol::UDP => ports(
+            protocol::TCP | protocol::UDP => R::segment(
                 fixed[6],
                 packet.get(IPV6_HEADER_LEN as usize..).unwrap_or_default(),
             ),
             next => ipv6_transport(packet, next),
         }
     } else {
-        Transport::default()
+        R::segment(fixed[6], &[])
     };
     Ok((
         IpAddr::V6(Ipv6Addr::from(src)),
@@ -479,7 +531,7 @@ fn ipv6<const TRANSPORT: bool>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, Transp
 /// Walk the IPv6 extension headers (hop-by-hop, routing, destination options, fragment) from
 /// `next` within `packet` (header included, cut at the claimed length) to the transport header.
 #[inline]
-fn ipv6_transport(packet: &[u8], mut next: u8) -> Transport {
+fn ipv6_transport<R: TransportRead>(packet: &[u8], mut next: u8) -> R {
     let mut at = IPV6_HEADER_LEN as usize;
     for _ in 0..MAX_IPV6_EXTENSION_HEADERS {
         match next {
@@ -488,7 +540,7 @@ fn ipv6_transport(packet: &[u8], mut next: u8) -> Transport {
             | protocol::IPV6_DESTINATION_OPTIONS => {
                 // Next Header, Hdr Ext Len in 8-octet units not counting the first 8 (RFC 8200 §4.3).
                 let Some(&[following, ext_len]) = packet.get(at..at + 2) else {
-                    return Transport::new(next, false, None, None);
+                    return R::segment(next, &[]);
                 };
                 next = following;
                 at += (usize::from(ext_len) + 1) * 8;
@@ -496,46 +548,36 @@ fn ipv6_transport(packet: &[u8], mut next: u8) -> Transport {
             protocol::IPV6_FRAGMENT => {
                 // Next Header, reserved, Fragment Offset (13 bits) + flags (RFC 8200 §4.5).
                 let Some(&[following, _, offset_high, offset_low]) = packet.get(at..at + 4) else {
-                    return Transport::new(next, false, None, None);
+                    return R::segment(next, &[]);
                 };
                 if u16::from_be_bytes([offset_high, offset_low]) >> 3 != 0 {
-                    return Transport::new(following, true, None, None);
+                    return R::later_fragment(following);
                 }
                 next = following;
                 at += 8;
             }
-            _ => return ports(next, packet.get(at..).unwrap_or_default()),
+            _ => return R::segment(next, packet.get(at..).unwrap_or_default()),
         }
     }
-    Transport::new(next, false, None, None)
+    R::segment(next, &[])
 }
 
-/// TCP or UDP ports (and TCP flags) from the start of `segment`, as far as it holds them.
-///
-/// Without branches on the protocol: a mix of TCP, UDP and ICMP mispredicts them at every turn
-/// (benches/pipeline `service_rule_mix`); the reads are masked instead.
-#[inline]
-fn ports(protocol: u8, segment: &[u8]) -> Transport {
-    let is_tcp = protocol == protocol::TCP;
-    let has_ports = (is_tcp | (protocol == protocol::UDP)) & (segment.len() >= UDP_PORTS_LEN);
-    let has_flags = is_tcp & (segment.len() > TCP_FLAGS_AT);
-    let word = match segment.first_chunk::<UDP_PORTS_LEN>() {
-        Some(bytes) => u32::from_be_bytes(*bytes),
-        None => 0,
-    };
-    let flags = segment.get(TCP_FLAGS_AT).copied().unwrap_or(0);
-    // Source port in the low half, destination in the next (`Transport`'s layout).
-    let ports = u64::from(word.rotate_left(16)) & mask(has_ports);
-    let flags = (u64::from(flags) << FLAGS_SHIFT) & mask(has_flags);
-    let known = ((u64::from(has_ports) * PORTS_KNOWN) | (u64::from(has_flags) * FLAGS_KNOWN))
-        << KNOWN_SHIFT;
-    Transport(ports | flags | u64::from(protocol) << PROTOCOL_SHIFT | known)
-}
-
-/// All ones when `set`, else zero.
+/// The first four bytes of `segment` as ports and, for TCP, its fourteenth as flags, as far as it
+/// holds them; [`Transport::ports`] gives ports out only for TCP and UDP, so the parse does not
+/// ask for the protocol before reading them.
 #[inline(always)]
-fn mask(set: bool) -> u64 {
-    u64::from(set).wrapping_neg()
+fn ports(protocol: u8, segment: &[u8]) -> Transport {
+    let mut bits = u64::from(protocol) << PROTOCOL_SHIFT;
+    if let Some(word) = segment.first_chunk::<UDP_PORTS_LEN>() {
+        // Source port in the low half, destination in the next (`Transport`'s layout).
+        bits |= u64::from(u32::from_be_bytes(*word).rotate_left(16)) | PORTS_KNOWN << KNOWN_SHIFT;
+        if protocol == protocol::TCP
+            && let Some(&flags) = segment.get(TCP_FLAGS_AT)
+        {
+            bits |= u64::from(flags) << FLAGS_SHIFT | FLAGS_KNOWN << KNOWN_SHIFT;
+        }
+    }
+    Transport(bits)
 }
 
 #[inline]

@@ -27,9 +27,18 @@
 //! so the documented rule is the stateless one above: a SYN or SYN-ACK names its service exactly,
 //! every other segment by the well-known side. A mid-stream segment between two ephemeral ports
 //! where one happens to be in the table is the rule's known error.
+//!
+//! # On the capture path
+//!
+//! Counting does not build [`Transport`] facts and classify them afterwards: the parse reads the
+//! transport header straight into a [`ServiceHint`] (the service as upload and as download, which
+//! differ only when both ports are known and high). Each column of the table is a 64 KiB array of
+//! the service every port names, so a packet costs two loads and a few compares. [`hint`] of the
+//! facts gives the same hint; the rules tests and the `frame` fuzz target check that for every
+//! frame.
 
 use crate::classify::Direction;
-use crate::parse::{TCP_ACK, TCP_SYN, Transport, protocol};
+use crate::parse::{TCP_ACK, TCP_SYN, Transport, TransportRead, protocol};
 
 /// A service: an index into [`TABLE`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -239,68 +248,211 @@ impl Service {
 /// (`None` for LAN traffic), which tells which end is remote.
 #[inline(always)]
 pub fn classify(transport: &Transport, direction: Option<Direction>) -> Service {
-    if transport.is_later_fragment() {
-        return Service::Fragment;
-    }
-    let (tcp, other) = match transport.protocol() {
-        protocol::TCP => (true, Service::OtherTcp),
-        protocol::UDP => (false, Service::OtherUdp),
-        protocol::ICMP | protocol::ICMPV6 => return Service::Icmp,
-        protocol::ESP => return Service::Esp,
-        protocol::GRE => return Service::Gre,
-        _ => return Service::OtherIp,
-    };
-    match service_port(transport, direction) {
-        Some(port) if is_known(tcp, port) => lookup(tcp, port).unwrap_or(other),
-        _ => other,
+    let hint = hint(transport);
+    match direction {
+        Some(direction) => hint.service(direction),
+        None if hint.0[0] == hint.0[1] => hint.0[0],
+        None => lan_both_known(transport),
     }
 }
 
-/// The port the rule takes as the service's side, for TCP and UDP with captured ports.
+/// A packet's service for either verdict it may get: the two differ only when both ports name a
+/// service, neither is a system port and no SYN decides, where the remote side's port wins.
+///
+/// Counting takes the hint straight from the parse, before the verdict, so that one small value
+/// instead of the transport facts lives across the address lookups (benches/pipeline `ring_mix`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceHint([Service; 2]);
+
+/// `other-ip`: what a packet has before its transport header is read.
+impl Default for ServiceHint {
+    fn default() -> ServiceHint {
+        ServiceHint::both(Service::OtherIp)
+    }
+}
+
+impl ServiceHint {
+    #[inline(always)]
+    const fn both(service: Service) -> ServiceHint {
+        ServiceHint([service; 2])
+    }
+
+    /// The service of the packet as upload or as download.
+    #[inline(always)]
+    pub fn service(self, direction: Direction) -> Service {
+        // One indexed load where a `match` compared and selected.
+        self.0[direction as usize]
+    }
+}
+
+/// The packet's [`ServiceHint`] by the module's rule.
+#[inline]
+pub fn hint(transport: &Transport) -> ServiceHint {
+    if transport.is_later_fragment() {
+        return ServiceHint::both(Service::Fragment);
+    }
+    let column = match transport.protocol() {
+        protocol::TCP => Column::Tcp,
+        protocol::UDP => Column::Udp,
+        protocol => return ServiceHint::both(by_protocol(protocol)),
+    };
+    match transport.ports() {
+        Some((src, dst)) => by_ports(column, src, dst, transport.tcp_flags_or_zero()),
+        None => ServiceHint::both(column.other()),
+    }
+}
+
+/// The parse builds the hint straight from the transport header's bytes on the capture path;
+/// [`hint`] of the parsed [`Transport`] gives the same (tests and the fuzz target check it).
+impl TransportRead for ServiceHint {
+    #[inline(always)]
+    fn later_fragment(_: u8) -> ServiceHint {
+        ServiceHint::both(Service::Fragment)
+    }
+
+    #[inline(always)]
+    fn segment(protocol: u8, segment: &[u8]) -> ServiceHint {
+        let column = if protocol == protocol::TCP {
+            Column::Tcp
+        } else if protocol == protocol::UDP {
+            Column::Udp
+        } else {
+            return ServiceHint::both(by_protocol(protocol));
+        };
+        let Some(&[src_high, src_low, dst_high, dst_low]) = segment.first_chunk() else {
+            return ServiceHint::both(column.other());
+        };
+        let flags = match column {
+            Column::Tcp => segment.get(TCP_FLAGS_AT).copied().unwrap_or(0),
+            Column::Udp => 0,
+        };
+        by_ports(
+            column,
+            u16::from_be_bytes([src_high, src_low]),
+            u16::from_be_bytes([dst_high, dst_low]),
+            flags,
+        )
+    }
+}
+
+/// Where the TCP flags byte is in a TCP header (RFC 9293 §3.1).
+const TCP_FLAGS_AT: usize = 13;
+
+/// The rule for TCP and UDP with captured ports; `flags` is TCP's flags byte, 0 when there is
+/// none.
 #[inline(always)]
+fn by_ports(column: Column, src: u16, dst: u16, flags: u8) -> ServiceHint {
+    let ports = column.ports();
+    let other = column.other();
+    let by_src = ports[usize::from(src)];
+    let by_dst = ports[usize::from(dst)];
+    let service = match flags & (TCP_SYN | TCP_ACK) {
+        // A connection opening names its destination, its answer its source.
+        TCP_SYN => by_dst,
+        flags if flags == TCP_SYN | TCP_ACK => by_src,
+        // At most one side known: the known one (or none); both is rare and decided apart.
+        _ if by_src == other => by_dst,
+        _ if by_dst == other || by_src == by_dst => by_src,
+        _ => return both_known(column, src, dst),
+    };
+    ServiceHint::both(service)
+}
+
+/// The class of a protocol without ports. Out of line: inlined, its `match` and the caller's on
+/// TCP and UDP became one jump table, an indirect jump on every packet.
+#[inline(never)]
+fn by_protocol(protocol: u8) -> Service {
+    match protocol {
+        protocol::ICMP | protocol::ICMPV6 => Service::Icmp,
+        protocol::ESP => Service::Esp,
+        protocol::GRE => Service::Gre,
+        _ => Service::OtherIp,
+    }
+}
+
+/// Both ports name a service and no SYN decides: the lower if it is a system port, else the
+/// remote side's: the destination of an upload, the source of a download.
+#[cold]
+#[inline(never)]
+fn both_known(column: Column, src: u16, dst: u16) -> ServiceHint {
+    let ports = column.ports();
+    let lower = src.min(dst);
+    if lower < SYSTEM_PORTS_END {
+        return ServiceHint::both(ports[usize::from(lower)]);
+    }
+    let mut hint = ServiceHint::both(ports[usize::from(dst)]);
+    hint.0[Direction::Down as usize] = ports[usize::from(src)];
+    hint
+}
+
+/// [`classify`] without a remote side, when both ports name a service: the lower port's.
+#[cold]
+#[inline(never)]
+fn lan_both_known(transport: &Transport) -> Service {
+    match service_port(transport, None) {
+        Some(port) if transport.protocol() == protocol::TCP => {
+            tcp_port(port).unwrap_or(Service::OtherTcp)
+        }
+        Some(port) => udp_port(port).unwrap_or(Service::OtherUdp),
+        None => hint(transport).0[0],
+    }
+}
+
+/// The port the rule takes as the service's side, for TCP and UDP with captured ports: what
+/// [`classify`] looks up, spelled out (tests and the fuzz target check the two agree).
 pub fn service_port(transport: &Transport, direction: Option<Direction>) -> Option<u16> {
     if transport.is_later_fragment() {
         return None;
     }
     let (src, dst) = transport.ports()?;
-    match transport.protocol() {
-        protocol::TCP => Some(
-            match transport.tcp_flags().map(|f| f & (TCP_SYN | TCP_ACK)) {
-                Some(TCP_SYN) => dst,
-                Some(flags) if flags == TCP_SYN | TCP_ACK => src,
-                _ => well_known_side(true, src, dst, direction),
-            },
-        ),
-        protocol::UDP => Some(well_known_side(false, src, dst, direction)),
-        _ => None,
+    let tcp = match transport.protocol() {
+        protocol::TCP => true,
+        protocol::UDP => false,
+        _ => return None,
+    };
+    if tcp {
+        match transport.tcp_flags().map(|f| f & (TCP_SYN | TCP_ACK)) {
+            Some(TCP_SYN) => return Some(dst),
+            Some(flags) if flags == TCP_SYN | TCP_ACK => return Some(src),
+            _ => {}
+        }
     }
-}
-
-/// The port in the table if exactly one is; else the lower if a system port; else the remote's.
-#[inline(always)]
-fn well_known_side(tcp: bool, src: u16, dst: u16, direction: Option<Direction>) -> u16 {
-    match (is_known(tcp, src), is_known(tcp, dst)) {
+    let lookup = if tcp { tcp_port } else { udp_port };
+    Some(match (lookup(src).is_some(), lookup(dst).is_some()) {
         (true, false) => src,
         (false, true) => dst,
         _ => {
             let lower = src.min(dst);
             if lower < SYSTEM_PORTS_END {
-                return lower;
-            }
-            match direction {
-                Some(Direction::Up) => dst,
-                Some(Direction::Down) => src,
-                None => lower,
+                lower
+            } else {
+                match direction {
+                    Some(Direction::Up) => dst,
+                    Some(Direction::Down) => src,
+                    None => lower,
+                }
             }
         }
-    }
+    })
 }
 
-/// One bit per port: set when the port names a service in that column of [`TABLE`].
-type PortBits = [u64; 1 << 10];
+/// The TCP or the UDP column of [`TABLE`], as the port table stores them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Tcp,
+    Udp,
+}
 
-const fn port_bits(tcp: bool) -> PortBits {
-    let mut bits = [0u64; 1 << 10];
+/// The service every port names in one column, `other-tcp` / `other-udp` where none.
+type PortServices = [Service; 1 << 16];
+
+const fn port_services(tcp: bool) -> PortServices {
+    let other = if tcp {
+        Service::OtherTcp
+    } else {
+        Service::OtherUdp
+    };
+    let mut services = [other; 1 << 16];
     let mut entry = 0;
     while entry < TABLE.len() {
         let ranges = if tcp {
@@ -310,74 +462,53 @@ const fn port_bits(tcp: bool) -> PortBits {
         };
         let mut range = 0;
         while range < ranges.len() {
-            let (first, last) = ranges[range];
-            let mut port = first as usize;
-            while port <= last as usize {
-                bits[port >> 6] |= 1 << (port & 63);
+            let mut port = ranges[range].0 as usize;
+            while port <= ranges[range].1 as usize {
+                services[port] = TABLE[entry].service;
                 port += 1;
             }
             range += 1;
         }
         entry += 1;
     }
-    bits
+    services
 }
 
-// 8 KiB each, so they stay in the L1 cache; the `match`es below are only asked about a port
-// that is known (a random ephemeral port costs one load instead of a chain of mispredicted
-// compares: benches/pipeline `service_rule_mix`).
-static TCP_KNOWN: PortBits = port_bits(true);
-static UDP_KNOWN: PortBits = port_bits(false);
+// 64 KiB each: one load per port and no compares, where a bitset and a `match` of the known
+// ports cost a chain of data-dependent branches (benches/pipeline `ring_mix`, callgrind). A busy
+// port keeps its cache line; a stream of random ports reads from the L2 cache.
+static TCP_PORTS: PortServices = port_services(true);
+static UDP_PORTS: PortServices = port_services(false);
 
-/// Whether `port` names a service in the TCP or UDP column of [`TABLE`].
-#[inline(always)]
-fn is_known(tcp: bool, port: u16) -> bool {
-    let bits = if tcp { &TCP_KNOWN } else { &UDP_KNOWN };
-    let port = usize::from(port);
-    bits[port >> 6] >> (port & 63) & 1 != 0
+impl Column {
+    #[inline(always)]
+    fn ports(self) -> &'static PortServices {
+        match self {
+            Column::Tcp => &TCP_PORTS,
+            Column::Udp => &UDP_PORTS,
+        }
+    }
+
+    /// What a port that names no service gives.
+    #[inline(always)]
+    fn other(self) -> Service {
+        match self {
+            Column::Tcp => Service::OtherTcp,
+            Column::Udp => Service::OtherUdp,
+        }
+    }
 }
 
-/// The TCP or UDP column of [`TABLE`].
-#[inline(always)]
-fn lookup(tcp: bool, port: u16) -> Option<Service> {
-    if tcp { tcp_port(port) } else { udp_port(port) }
-}
-
-/// The TCP column of [`TABLE`] as a match (a few compares per packet); a test keeps them equal.
+/// The service a TCP port names in [`TABLE`], if any.
 #[inline]
 pub fn tcp_port(port: u16) -> Option<Service> {
-    Some(match port {
-        443 => Service::Https,
-        80 | 8080 => Service::Http,
-        53 => Service::Dns,
-        22 => Service::Ssh,
-        1194 => Service::OpenVpn,
-        6881..=6889 | 51413 => Service::BitTorrent,
-        32400 => Service::Plex,
-        8096 | 8920 => Service::Jellyfin,
-        5000 | 5001 => Service::SynologyDsm,
-        139 | 445 => Service::Smb,
-        873 => Service::Rsync,
-        25 | 465 | 587 => Service::Smtp,
-        143 | 993 => Service::Imap,
-        _ => return None,
-    })
+    Some(TCP_PORTS[usize::from(port)]).filter(|&s| s != Service::OtherTcp)
 }
 
-/// The UDP column of [`TABLE`] as a match; a test keeps them equal.
+/// The service a UDP port names in [`TABLE`], if any.
 #[inline]
 pub fn udp_port(port: u16) -> Option<Service> {
-    Some(match port {
-        443 => Service::Quic,
-        53 => Service::Dns,
-        123 => Service::Ntp,
-        3478 => Service::Stun,
-        51820 => Service::WireGuard,
-        41641 => Service::Tailscale,
-        1194 => Service::OpenVpn,
-        6881..=6889 | 51413 => Service::BitTorrent,
-        _ => return None,
-    })
+    Some(UDP_PORTS[usize::from(port)]).filter(|&s| s != Service::OtherUdp)
 }
 
 #[cfg(test)]

@@ -30,9 +30,9 @@ use nettraffic_sentinel::count::live::LiveShard;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Outcome, UpDown};
 use nettraffic_sentinel::parse::{
     FrameMeta, LinkType, PACKET_OUTGOING, Packet, Skip, Transport, parse_frame,
-    parse_frame_with_transport, protocol,
+    parse_frame_and_transport, parse_frame_with_transport, protocol,
 };
-use nettraffic_sentinel::service::{self, Service};
+use nettraffic_sentinel::service::{self, Service, ServiceHint};
 
 /// Every link type, so one selector byte reaches each of them.
 const LINKS: [LinkType; 7] = [
@@ -439,6 +439,11 @@ fn check_packet(frame: &Frame<'_>, packet: &Packet) {
 /// The transport facts hold together, lie inside the captured bytes, and classify into a service
 /// the rule allows for them, whatever the direction.
 fn check_transport(frame: &Frame<'_>, transport: Transport, min_headers_len: usize) {
+    // Counting builds the service straight from the bytes: it must be the facts' service.
+    let mut hint = ServiceHint::default();
+    let parsed = parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut hint);
+    assert!(parsed.is_ok(), "the service parse fails: {parsed:?}");
+    assert_eq!(hint, service::hint(&transport), "{transport:?}");
     let ports = transport.ports();
     let flags = transport.tcp_flags();
     if transport.is_later_fragment() {

@@ -8,8 +8,7 @@ use foldhash::fast::RandomState;
 use super::{ByService, Tally, UpDown};
 use crate::classify::Direction;
 use crate::clock::HourStart;
-use crate::parse::Transport;
-use crate::service;
+use crate::service::Service;
 
 /// Totals of one capture (or any bounded batch of frames), kept exactly.
 #[derive(Clone, Debug, Default)]
@@ -74,14 +73,10 @@ impl Tally for FileTally {
         remote: IpAddr,
         local: IpAddr,
         bytes: u64,
-        transport: Transport,
+        service: Service,
     ) {
         self.packets_counted += 1;
-        self.services.add(
-            service::classify(&transport, Some(direction)),
-            direction,
-            bytes,
-        );
+        self.services.add(service, direction, bytes);
         self.total.add(direction, bytes);
         match &mut self.current_hour {
             Some((current, acc)) if *current == hour => acc.add(direction, bytes),

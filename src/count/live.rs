@@ -18,8 +18,7 @@ use super::heavy::{HeavyEntry, HeavyHitters, HeavyKey, Pair};
 use super::{ByService, Tally, UpDown};
 use crate::classify::Direction;
 use crate::clock::{HourStart, Zone};
-use crate::parse::Transport;
-use crate::service;
+use crate::service::Service;
 
 /// Hours kept in memory; storage takes them over once it exists. Two days and a bit.
 pub const HOURS_KEPT: usize = 50;
@@ -366,7 +365,7 @@ impl Tally for LiveShard {
         remote: IpAddr,
         local: IpAddr,
         bytes: u64,
-        transport: Transport,
+        service: Service,
     ) {
         self.counters.counted += 1;
         self.counters.total.add(direction, bytes);
@@ -379,11 +378,7 @@ impl Tally for LiveShard {
                 }
             }
         }
-        self.day_services.add(
-            service::classify(&transport, Some(direction)),
-            direction,
-            bytes,
-        );
+        self.day_services.add(service, direction, bytes);
         let slot = &mut self.pending[pending_slot(remote, local)];
         match slot {
             Some(pair) if pair.remote == remote && pair.device == local => {
@@ -599,7 +594,7 @@ mod tests {
 
     const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
 
-    /// A packet without transport facts (the tests of services give them).
+    /// A packet of no particular service (the tests of services give them).
     pub(super) fn count(
         shard: &mut LiveShard,
         hour: HourStart,
@@ -608,7 +603,7 @@ mod tests {
         local: IpAddr,
         bytes: u64,
     ) {
-        shard.traffic(hour, direction, remote, local, bytes, Transport::default());
+        shard.traffic(hour, direction, remote, local, bytes, Service::OtherIp);
     }
 
     fn remote(n: u32) -> IpAddr {
@@ -692,7 +687,8 @@ mod tests {
         // A model check: a random mix of pairs, each with several flows (TCP with SYN, SYN-ACK
         // and data both ways, UDP, ICMP, later fragments, snapped TCP), more pairs than pending
         // slots, flushes at random and a day change, against classifying every packet alone.
-        use crate::parse::{TCP_ACK, TCP_SYN, protocol};
+        use crate::parse::{TCP_ACK, TCP_SYN, Transport, protocol};
+        use crate::service;
         let mut shard = LiveShard::new(Zone::utc(), 2000, 256);
         let mut exact: BTreeMap<Date, ByService> = BTreeMap::new();
         let ports = [
@@ -745,9 +741,9 @@ mod tests {
                 _ => Transport::new(protocol::TCP, false, Some((src, dst)), Some(0x18)),
             };
             let bytes = 40 + next() % 1460;
-            shard.traffic(hour, direction, remote, device, bytes, transport);
-            let day = Zone::utc().date_of(hour);
             let service = service::classify(&transport, Some(direction));
+            shard.traffic(hour, direction, remote, device, bytes, service);
+            let day = Zone::utc().date_of(hour);
             exact.entry(day).or_default().add(service, direction, bytes);
             if next() % 500 == 0 {
                 shard.flush();

@@ -20,7 +20,8 @@ pub use up_down::UpDown;
 
 use crate::classify::{AddressClassifier, Direction, Verdict};
 use crate::clock::{HourClock, HourStart};
-use crate::parse::{FrameMeta, LinkType, Skip, Transport, parse_frame_and_transport};
+use crate::parse::{FrameMeta, LinkType, Skip, parse_frame_and_transport};
+use crate::service::{Service, ServiceHint};
 
 /// One frame as a source hands it over.
 #[derive(Clone, Copy, Debug)]
@@ -36,8 +37,7 @@ pub struct Frame<'a> {
 /// Where counted packets go.
 pub trait Tally {
     /// A public packet: `bytes` up or down in `hour`, exchanged between `local` (the device) and
-    /// `remote`, with its transport facts, from which a tally that keeps services classifies it
-    /// ([`crate::service::classify`]).
+    /// `remote`, of `service` ([`crate::service::classify`]).
     fn traffic(
         &mut self,
         hour: HourStart,
@@ -45,7 +45,7 @@ pub trait Tally {
         remote: IpAddr,
         local: IpAddr,
         bytes: u64,
-        transport: Transport,
+        service: Service,
     );
     /// A packet between two non-public addresses.
     fn lan(&mut self, bytes: u64);
@@ -90,9 +90,9 @@ impl Counter {
     /// Count one frame into `tally`.
     #[inline]
     pub fn count<T: Tally>(&mut self, frame: &Frame<'_>, tally: &mut T) -> Outcome {
-        let mut transport = Transport::default();
+        let mut service = ServiceHint::default();
         let packet =
-            match parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut transport) {
+            match parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut service) {
                 Ok(packet) => packet,
                 Err(Skip::NotIp) => return Outcome::NotIp,
                 Err(Skip::Malformed) => {
@@ -112,7 +112,14 @@ impl Counter {
                 local,
             } => {
                 let hour = self.clock.hour_of(frame.unix_second);
-                tally.traffic(hour, direction, remote, local, bytes, transport);
+                tally.traffic(
+                    hour,
+                    direction,
+                    remote,
+                    local,
+                    bytes,
+                    service.service(direction),
+                );
                 Outcome::Traffic(direction)
             }
         }

@@ -34,8 +34,7 @@ use crate::clock::unix_now;
 use crate::clock::{HourStart, Zone};
 use crate::count::heavy::Pair;
 use crate::count::{ByService, FileTally, Tally, UpDown};
-use crate::parse::Transport;
-use crate::service;
+use crate::service::Service;
 
 /// A file's counts with its remote addresses per local day.
 #[derive(Debug)]
@@ -85,7 +84,7 @@ impl Tally for DayTally {
         remote: IpAddr,
         local: IpAddr,
         bytes: u64,
-        transport: Transport,
+        service: Service,
     ) {
         let day = match self.day_of_hour {
             Some((cached, day)) if cached == hour => day,
@@ -101,12 +100,11 @@ impl Tally for DayTally {
             return;
         }
         self.file
-            .traffic(hour, direction, remote, local, bytes, transport);
-        self.services.entry(day).or_default().add(
-            service::classify(&transport, Some(direction)),
-            direction,
-            bytes,
-        );
+            .traffic(hour, direction, remote, local, bytes, service);
+        self.services
+            .entry(day)
+            .or_default()
+            .add(service, direction, bytes);
         self.days
             .entry(day)
             .or_default()
