@@ -44,7 +44,7 @@ use nettraffic_sentinel::clock::{HourClock, HourStart, Zone};
 use nettraffic_sentinel::count::live::LiveShard;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Tally};
 use nettraffic_sentinel::parse::{
-    FrameMeta, LinkType, Transport, parse_frame, parse_frame_and_transport,
+    FrameMeta, LinkType, Transport, TransportHeader, parse_frame, parse_frame_and_transport,
 };
 use nettraffic_sentinel::service::{Service, ServiceHint};
 
@@ -344,15 +344,17 @@ fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
             let mut by_direction = [0u64; 3];
             let mut by_service = [0u64; Service::COUNT];
             for frame in black_box(&frames) {
-                // As counting does: the service read straight from the bytes, kept for traffic.
-                let mut hint = ServiceHint::default();
+                // As counting does: the header kept unread, the service read straight from its
+                // bytes for public traffic.
+                let mut header = TransportHeader::default();
                 let parsed =
-                    parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut hint);
+                    parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut header);
                 if let Ok(packet) = parsed {
                     let (slot, direction) = slot_of(classifier.verdict(&packet));
                     by_direction[slot] += u64::from(packet.bytes);
                     if let Some(direction) = direction {
-                        by_service[hint.service(direction).index()] += u64::from(packet.bytes);
+                        let service = header.read::<ServiceHint>().service(direction);
+                        by_service[service.index()] += u64::from(packet.bytes);
                     }
                 }
             }

@@ -191,7 +191,7 @@ impl Transport {
 /// What a parse reads of a packet's transport header: nothing (`()`), the facts ([`Transport`]),
 /// or only the service counting keeps ([`crate::service::ServiceHint`]), built straight from the
 /// bytes so that nothing is packed only to be unpacked again on the capture path.
-pub trait TransportRead: Copy {
+pub trait TransportRead<'a>: Copy {
     /// Whether the parse reads the transport header at all.
     const READS: bool = true;
 
@@ -201,11 +201,11 @@ pub trait TransportRead: Copy {
     /// The transport header of `protocol` at the start of `segment`, which ends where the IP
     /// header says the packet ends or where the capture does; empty when there is none (the
     /// header was snapped off, or an IPv6 extension header chain stopped at `protocol`).
-    fn segment(protocol: u8, segment: &[u8]) -> Self;
+    fn segment(protocol: u8, segment: &'a [u8]) -> Self;
 }
 
 /// Reads nothing: counting without services.
-impl TransportRead for () {
+impl TransportRead<'_> for () {
     const READS: bool = false;
 
     #[inline(always)]
@@ -215,7 +215,7 @@ impl TransportRead for () {
     fn segment(_: u8, _: &[u8]) {}
 }
 
-impl TransportRead for Transport {
+impl TransportRead<'_> for Transport {
     #[inline(always)]
     fn later_fragment(protocol: u8) -> Transport {
         Transport::new(protocol, true, None, None)
@@ -224,6 +224,48 @@ impl TransportRead for Transport {
     #[inline(always)]
     fn segment(protocol: u8, segment: &[u8]) -> Transport {
         ports(protocol, segment)
+    }
+}
+
+/// The transport header as the parse found it, not read yet: counting reads it
+/// ([`TransportHeader::read`]) only for packets that turn out to be public traffic, so the bytes
+/// of LAN traffic are never looked at twice.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TransportHeader<'a> {
+    protocol: u8,
+    later_fragment: bool,
+    segment: &'a [u8],
+}
+
+impl<'a> TransportHeader<'a> {
+    /// What `R` reads of the header.
+    #[inline(always)]
+    pub fn read<R: TransportRead<'a>>(&self) -> R {
+        if self.later_fragment {
+            R::later_fragment(self.protocol)
+        } else {
+            R::segment(self.protocol, self.segment)
+        }
+    }
+}
+
+impl<'a> TransportRead<'a> for TransportHeader<'a> {
+    #[inline(always)]
+    fn later_fragment(protocol: u8) -> TransportHeader<'a> {
+        TransportHeader {
+            protocol,
+            later_fragment: true,
+            segment: &[],
+        }
+    }
+
+    #[inline(always)]
+    fn segment(protocol: u8, segment: &'a [u8]) -> TransportHeader<'a> {
+        TransportHeader {
+            protocol,
+            later_fragment: false,
+            segment,
+        }
     }
 }
 
@@ -289,9 +331,9 @@ pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Pac
 /// # Errors
 /// As [`parse_frame`].
 #[inline(always)]
-pub fn parse_frame_and_transport<R: TransportRead>(
+pub fn parse_frame_and_transport<'a, R: TransportRead<'a>>(
     link: LinkType,
-    frame: &[u8],
+    frame: &'a [u8],
     meta: &FrameMeta,
     transport: &mut R,
 ) -> Result<Packet, Skip> {
@@ -314,9 +356,9 @@ pub fn parse_frame_with_transport(
 
 /// The parse, reading of the transport header what `R` wants.
 #[inline(always)]
-fn parse<R: TransportRead>(
+fn parse<'a, R: TransportRead<'a>>(
     link: LinkType,
-    frame: &[u8],
+    frame: &'a [u8],
     meta: &FrameMeta,
     transport_out: &mut R,
 ) -> Result<Packet, Skip> {
@@ -450,7 +492,7 @@ fn null_family(frame: &[u8]) -> Result<IpVersion, Skip> {
 /// The fixed IPv4 header: addresses and Total Length (used as it is, even below the header
 /// length), and the transport facts.
 #[inline(always)]
-fn ipv4<R: TransportRead>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
+fn ipv4<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
     let header: &[u8; IPV4_MIN_HEADER_LEN] = ip
         .get(..IPV4_MIN_HEADER_LEN)
         .and_then(|h| h.try_into().ok())
@@ -487,7 +529,7 @@ fn ipv4<R: TransportRead>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
 // Always inlined: returned from a call, the addresses come back through memory and the
 // classifier's wide loads of them stall on store forwarding (benches/pipeline).
 #[inline(always)]
-fn ipv6<R: TransportRead>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
+fn ipv6<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
     let header = Ipv6HeaderSlice::from_slice(ip).map_err(|_| Skip::Malformed)?;
     let payload_len = u32::from(header.payload_length());
     let len = if payload_len == 0 {
@@ -531,7 +573,7 @@ fn ipv6<R: TransportRead>(ip: &[u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
 /// Walk the IPv6 extension headers (hop-by-hop, routing, destination options, fragment) from
 /// `next` within `packet` (header included, cut at the claimed length) to the transport header.
 #[inline]
-fn ipv6_transport<R: TransportRead>(packet: &[u8], mut next: u8) -> R {
+fn ipv6_transport<'a, R: TransportRead<'a>>(packet: &'a [u8], mut next: u8) -> R {
     let mut at = IPV6_HEADER_LEN as usize;
     for _ in 0..MAX_IPV6_EXTENSION_HEADERS {
         match next {

@@ -30,8 +30,9 @@
 //!
 //! # On the capture path
 //!
-//! Counting does not build [`Transport`] facts and classify them afterwards: the parse reads the
-//! transport header straight into a [`ServiceHint`] (the service as upload and as download, which
+//! Counting does not build [`Transport`] facts and classify them afterwards: the parse keeps the
+//! transport header unread ([`crate::parse::TransportHeader`]), and for public traffic only its
+//! bytes are read straight into a [`ServiceHint`] (the service as upload and as download, which
 //! differ only when both ports are known and high). Each column of the table is a 64 KiB array of
 //! the service every port names, so a packet costs two loads and a few compares. [`hint`] of the
 //! facts gives the same hint; the rules tests and the `frame` fuzz target check that for every
@@ -304,7 +305,7 @@ pub fn hint(transport: &Transport) -> ServiceHint {
 
 /// The parse builds the hint straight from the transport header's bytes on the capture path;
 /// [`hint`] of the parsed [`Transport`] gives the same (tests and the fuzz target check it).
-impl TransportRead for ServiceHint {
+impl TransportRead<'_> for ServiceHint {
     #[inline(always)]
     fn later_fragment(_: u8) -> ServiceHint {
         ServiceHint::both(Service::Fragment)

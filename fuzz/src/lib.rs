@@ -29,7 +29,7 @@ use nettraffic_sentinel::clock::{HourClock, Zone};
 use nettraffic_sentinel::count::live::LiveShard;
 use nettraffic_sentinel::count::{Counter, FileTally, Frame, Outcome, UpDown};
 use nettraffic_sentinel::parse::{
-    FrameMeta, LinkType, PACKET_OUTGOING, Packet, Skip, Transport, parse_frame,
+    FrameMeta, LinkType, PACKET_OUTGOING, Packet, Skip, Transport, TransportHeader, parse_frame,
     parse_frame_and_transport, parse_frame_with_transport, protocol,
 };
 use nettraffic_sentinel::service::{self, Service, ServiceHint};
@@ -439,11 +439,17 @@ fn check_packet(frame: &Frame<'_>, packet: &Packet) {
 /// The transport facts hold together, lie inside the captured bytes, and classify into a service
 /// the rule allows for them, whatever the direction.
 fn check_transport(frame: &Frame<'_>, transport: Transport, min_headers_len: usize) {
-    // Counting builds the service straight from the bytes: it must be the facts' service.
-    let mut hint = ServiceHint::default();
-    let parsed = parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut hint);
-    assert!(parsed.is_ok(), "the service parse fails: {parsed:?}");
-    assert_eq!(hint, service::hint(&transport), "{transport:?}");
+    // Counting keeps the transport header unread and reads the service straight from its bytes
+    // for public traffic: it must be the facts' service, and the header must hold the facts.
+    let mut header = TransportHeader::default();
+    let parsed = parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut header);
+    assert!(parsed.is_ok(), "the counting parse fails: {parsed:?}");
+    assert_eq!(header.read::<Transport>(), transport, "{header:?}");
+    assert_eq!(
+        header.read::<ServiceHint>(),
+        service::hint(&transport),
+        "{transport:?}"
+    );
     let ports = transport.ports();
     let flags = transport.tcp_flags();
     if transport.is_later_fragment() {

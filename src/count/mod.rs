@@ -20,7 +20,7 @@ pub use up_down::UpDown;
 
 use crate::classify::{AddressClassifier, Direction, Verdict};
 use crate::clock::{HourClock, HourStart};
-use crate::parse::{FrameMeta, LinkType, Skip, parse_frame_and_transport};
+use crate::parse::{FrameMeta, LinkType, Skip, TransportHeader, parse_frame_and_transport};
 use crate::service::{Service, ServiceHint};
 
 /// One frame as a source hands it over.
@@ -90,9 +90,9 @@ impl Counter {
     /// Count one frame into `tally`.
     #[inline]
     pub fn count<T: Tally>(&mut self, frame: &Frame<'_>, tally: &mut T) -> Outcome {
-        let mut service = ServiceHint::default();
+        let mut transport = TransportHeader::default();
         let packet =
-            match parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut service) {
+            match parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut transport) {
                 Ok(packet) => packet,
                 Err(Skip::NotIp) => return Outcome::NotIp,
                 Err(Skip::Malformed) => {
@@ -118,7 +118,7 @@ impl Counter {
                     remote,
                     local,
                     bytes,
-                    service.service(direction),
+                    transport.read::<ServiceHint>().service(direction),
                 );
                 Outcome::Traffic(direction)
             }

@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use nettraffic_sentinel::capture::file::read_capture;
 use nettraffic_sentinel::classify::{AddressClassifier, Direction, Verdict};
 use nettraffic_sentinel::parse::{
-    FrameMeta, LinkType, Transport, parse_frame, parse_frame_and_transport,
+    FrameMeta, LinkType, Transport, TransportHeader, parse_frame, parse_frame_and_transport,
     parse_frame_with_transport,
 };
 use nettraffic_sentinel::service::{self, Service, ServiceHint};
@@ -367,10 +367,13 @@ fn totals(path: &std::path::Path) -> Option<(Totals, Totals)> {
             "the two entry points disagree"
         );
         if let Ok((packet, transport)) = parsed {
-            // Counting reads the service straight from the bytes: the same as from the facts.
-            let mut hint = ServiceHint::default();
-            let again = parse_frame_and_transport(record.link, record.data, &meta, &mut hint);
-            assert_eq!(again, Ok(packet), "the service parse disagrees");
+            // Counting keeps the header unread and reads the service straight from its bytes:
+            // the same as from the facts.
+            let mut header = TransportHeader::default();
+            let again = parse_frame_and_transport(record.link, record.data, &meta, &mut header);
+            assert_eq!(again, Ok(packet), "the counting parse disagrees");
+            assert_eq!(header.read::<Transport>(), transport);
+            let hint = header.read::<ServiceHint>();
             assert_eq!(hint, service::hint(&transport), "{transport:?}");
             let direction = match classifier.verdict(&packet) {
                 Verdict::Lan => None,
