@@ -76,7 +76,7 @@ pub struct LiveShard {
     /// probes and heap updates. Emptied into `day`'s tables on a collision, a day change and
     /// [`LiveShard::flush`]; one cache for all three tables keeps the second and third table's
     /// cost per packet near nothing.
-    pending: Vec<Option<PendingPair>>,
+    pending: Box<[Option<PendingPair>; PENDING_SLOTS]>,
     /// The local day of `current_hour` (and of the pending bytes).
     day: Option<Date>,
     /// Bytes per service of `day`, kept out of `services` so a packet costs one add; folded in
@@ -164,7 +164,7 @@ impl LiveShard {
             remotes: DayTables::new(remote_capacity),
             devices: DayTables::new(device_capacity),
             pairs: DayTables::new(remote_capacity),
-            pending: vec![None; PENDING_SLOTS],
+            pending: Box::new([None; PENDING_SLOTS]),
             day: None,
             day_services: ByService::default(),
             services: Vec::new(),
@@ -280,11 +280,11 @@ impl LiveShard {
     /// before it takes a snapshot (so the tables keep their capacity); not by the capture worker,
     /// for which it was a cache-cold cost per block.
     pub fn flush(&mut self) {
-        let mut pending = std::mem::take(&mut self.pending);
-        for pair in pending.iter_mut().filter_map(Option::take) {
-            self.add_pair(pair);
+        for slot in 0..PENDING_SLOTS {
+            if let Some(pair) = self.pending[slot].take() {
+                self.add_pair(pair);
+            }
         }
-        self.pending = pending;
     }
 
     #[inline]
