@@ -292,10 +292,8 @@ pub fn hint(transport: &Transport) -> ServiceHint {
     if transport.is_later_fragment() {
         return ServiceHint::both(Service::Fragment);
     }
-    let column = match transport.protocol() {
-        protocol::TCP => Column::Tcp,
-        protocol::UDP => Column::Udp,
-        protocol => return ServiceHint::both(by_protocol(protocol)),
+    let Some(column) = Column::of(transport.protocol()) else {
+        return ServiceHint::both(by_protocol(transport.protocol()));
     };
     match transport.ports() {
         Some((src, dst)) => by_ports(column, src, dst, transport.tcp_flags_or_zero()),
@@ -313,19 +311,16 @@ impl TransportRead<'_> for ServiceHint {
 
     #[inline(always)]
     fn segment(protocol: u8, segment: &[u8]) -> ServiceHint {
-        let column = if protocol == protocol::TCP {
-            Column::Tcp
-        } else if protocol == protocol::UDP {
-            Column::Udp
-        } else {
+        let Some(column) = Column::of(protocol) else {
             return ServiceHint::both(by_protocol(protocol));
         };
         let Some(&[src_high, src_low, dst_high, dst_low]) = segment.first_chunk() else {
             return ServiceHint::both(column.other());
         };
-        let flags = match column {
-            Column::Tcp => segment.get(TCP_FLAGS_AT).copied().unwrap_or(0),
-            Column::Udp => 0,
+        let flags = if column.udp {
+            0
+        } else {
+            segment.get(TCP_FLAGS_AT).copied().unwrap_or(0)
         };
         by_ports(
             column,
@@ -343,10 +338,9 @@ const TCP_FLAGS_AT: usize = 13;
 /// none.
 #[inline(always)]
 fn by_ports(column: Column, src: u16, dst: u16, flags: u8) -> ServiceHint {
-    let ports = column.ports();
     let other = column.other();
-    let by_src = ports[usize::from(src)];
-    let by_dst = ports[usize::from(dst)];
+    let by_src = column.service(src);
+    let by_dst = column.service(dst);
     let service = match flags & (TCP_SYN | TCP_ACK) {
         // A connection opening names its destination, its answer its source.
         TCP_SYN => by_dst,
@@ -376,13 +370,12 @@ fn by_protocol(protocol: u8) -> Service {
 #[cold]
 #[inline(never)]
 fn both_known(column: Column, src: u16, dst: u16) -> ServiceHint {
-    let ports = column.ports();
     let lower = src.min(dst);
     if lower < SYSTEM_PORTS_END {
-        return ServiceHint::both(ports[usize::from(lower)]);
+        return ServiceHint::both(column.service(lower));
     }
-    let mut hint = ServiceHint::both(ports[usize::from(dst)]);
-    hint.0[Direction::Down as usize] = ports[usize::from(src)];
+    let mut hint = ServiceHint::both(column.service(dst));
+    hint.0[Direction::Down as usize] = column.service(src);
     hint
 }
 
@@ -437,79 +430,91 @@ pub fn service_port(transport: &Transport, direction: Option<Direction>) -> Opti
     })
 }
 
-/// The TCP or the UDP column of [`TABLE`], as the port table stores them.
+/// The TCP or the UDP column of [`TABLE`]: where its ports start in [`PORTS`].
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Column {
-    Tcp,
-    Udp,
+struct Column {
+    udp: bool,
 }
 
-/// The service every port names in one column, `other-tcp` / `other-udp` where none.
-type PortServices = [Service; 1 << 16];
+impl Column {
+    const TCP: Column = Column { udp: false };
+    const UDP: Column = Column { udp: true };
 
-const fn port_services(tcp: bool) -> PortServices {
-    let other = if tcp {
-        Service::OtherTcp
-    } else {
-        Service::OtherUdp
-    };
-    let mut services = [other; 1 << 16];
+    /// The column of a protocol with ports.
+    #[inline(always)]
+    fn of(protocol: u8) -> Option<Column> {
+        let udp = protocol == protocol::UDP;
+        (udp || protocol == protocol::TCP).then_some(Column { udp })
+    }
+
+    /// The service `port` names in this column (`other-tcp` / `other-udp` for none).
+    #[inline(always)]
+    fn service(self, port: u16) -> Service {
+        PORTS[usize::from(self.udp) << 16 | usize::from(port)]
+    }
+
+    /// What a port that names no service gives.
+    #[inline(always)]
+    fn other(self) -> Service {
+        if self.udp {
+            Service::OtherUdp
+        } else {
+            Service::OtherTcp
+        }
+    }
+}
+
+/// The service every TCP port names, then every UDP port; `other-tcp` / `other-udp` where none.
+type PortServices = [Service; 2 << 16];
+
+const fn port_services() -> PortServices {
+    let mut services = [Service::OtherTcp; 2 << 16];
+    let mut port = 1 << 16;
+    while port < services.len() {
+        services[port] = Service::OtherUdp;
+        port += 1;
+    }
     let mut entry = 0;
     while entry < TABLE.len() {
-        let ranges = if tcp {
-            TABLE[entry].tcp
-        } else {
-            TABLE[entry].udp
-        };
-        let mut range = 0;
-        while range < ranges.len() {
-            let mut port = ranges[range].0 as usize;
-            while port <= ranges[range].1 as usize {
-                services[port] = TABLE[entry].service;
-                port += 1;
+        let mut column = 0;
+        while column < 2 {
+            let ranges = if column == 0 {
+                TABLE[entry].tcp
+            } else {
+                TABLE[entry].udp
+            };
+            let mut range = 0;
+            while range < ranges.len() {
+                let mut port = ranges[range].0 as usize;
+                while port <= ranges[range].1 as usize {
+                    services[column << 16 | port] = TABLE[entry].service;
+                    port += 1;
+                }
+                range += 1;
             }
-            range += 1;
+            column += 1;
         }
         entry += 1;
     }
     services
 }
 
-// 64 KiB each: one load per port and no compares, where a bitset and a `match` of the known
-// ports cost a chain of data-dependent branches (benches/pipeline `ring_mix`, callgrind). A busy
-// port keeps its cache line; a stream of random ports reads from the L2 cache.
-static TCP_PORTS: PortServices = port_services(true);
-static UDP_PORTS: PortServices = port_services(false);
-
-impl Column {
-    #[inline(always)]
-    fn ports(self) -> &'static PortServices {
-        match self {
-            Column::Tcp => &TCP_PORTS,
-            Column::Udp => &UDP_PORTS,
-        }
-    }
-
-    /// What a port that names no service gives.
-    #[inline(always)]
-    fn other(self) -> Service {
-        match self {
-            Column::Tcp => Service::OtherTcp,
-            Column::Udp => Service::OtherUdp,
-        }
-    }
-}
+// 128 KiB: one load per port and no compares, where a bitset and a `match` of the known ports
+// cost a chain of data-dependent branches, and no branch on the column (benches/pipeline
+// `ring_mix`, callgrind). A busy port keeps its cache line; a stream of random ports reads from
+// the L2 cache.
+static PORTS: PortServices = port_services();
 
 /// The service a TCP port names in [`TABLE`], if any.
 #[inline]
 pub fn tcp_port(port: u16) -> Option<Service> {
-    Some(TCP_PORTS[usize::from(port)]).filter(|&s| s != Service::OtherTcp)
+    Some(Column::TCP.service(port)).filter(|&s| s != Service::OtherTcp)
 }
 
 /// The service a UDP port names in [`TABLE`], if any.
 #[inline]
 pub fn udp_port(port: u16) -> Option<Service> {
-    Some(UDP_PORTS[usize::from(port)]).filter(|&s| s != Service::OtherUdp)
+    Some(Column::UDP.service(port)).filter(|&s| s != Service::OtherUdp)
 }
 
 #[cfg(test)]
