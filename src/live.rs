@@ -121,7 +121,7 @@ impl InterfaceLive {
     pub fn counters(&self) -> Counters {
         let mut counters = Counters::default();
         for shard in &self.shards {
-            counters += shard.lock().counters;
+            counters += shard.lock().counters();
         }
         counters
     }

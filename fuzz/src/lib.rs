@@ -116,9 +116,9 @@ pub fn ring_block(input: &[u8]) {
     };
     let mut shard = LiveShard::new(Zone::utc(), 64, 256);
     count_block(&mut counter(), &mut shard, &block, link, RING_IFINDEX);
-    assert_eq!(shard.counters.frames, frames);
-    assert_eq!(shard.counters.wire_bytes, wire_bytes);
-    assert!(shard.counters.counted + shard.counters.malformed <= frames);
+    assert_eq!(shard.counters().frames, frames);
+    assert_eq!(shard.counters().wire_bytes, wire_bytes);
+    assert!(shard.counters().counted + shard.counters().malformed <= frames);
 }
 
 /// One frame of any link type through `parse_frame`, `parse_frame_with_transport` (transport

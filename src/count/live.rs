@@ -55,11 +55,13 @@ impl std::ops::AddAssign for Counters {
 /// Everything one worker counts.
 #[derive(Clone, Debug)]
 pub struct LiveShard {
-    pub counters: Counters,
+    /// Everything but the current hour's traffic in `total` ([`LiveShard::counters`] adds it).
+    counters: Counters,
     hours: BTreeMap<HourStart, UpDown>,
-    /// The hour being counted, kept out of the map so a packet costs one comparison; folded
-    /// into `hours` when the hour changes.
-    current_hour: Option<(HourStart, UpDown)>,
+    /// The hour being counted, kept out of the map so a packet costs one comparison, by service
+    /// so that it costs one add; folded into `hours`, `day_services` and the total when the hour
+    /// changes.
+    current_hour: Option<CurrentHour>,
     /// Remote addresses per local day.
     remotes: DayTables,
     /// Local addresses (devices) per local day.
@@ -79,7 +81,7 @@ pub struct LiveShard {
     pending: Box<[Option<PendingPair>; PENDING_SLOTS]>,
     /// The local day of `current_hour` (and of the pending bytes).
     day: Option<Date>,
-    /// Bytes per service of `day`, kept out of `services` so a packet costs one add; folded in
+    /// Bytes per service of `day` before the current hour, kept out of `services`; folded in
     /// when the day changes.
     day_services: ByService,
     /// Bytes per service of the kept days before `day`, oldest first (at most `DAYS_KEPT - 1`).
@@ -87,6 +89,23 @@ pub struct LiveShard {
     /// Bytes per service of the days no longer kept, so `/metrics` counters never go back.
     services_dropped: ByService,
     zone: Zone,
+}
+
+/// The hour a shard is counting.
+#[derive(Clone, Copy, Debug)]
+struct CurrentHour {
+    hour: HourStart,
+    /// What the hour held when it became current again (a clock that went back and forth):
+    /// already in the day's services and the total.
+    earlier: UpDown,
+    /// Bytes since it became current, by service.
+    services: ByService,
+}
+
+impl CurrentHour {
+    fn bytes(&self) -> UpDown {
+        self.earlier + self.services.total()
+    }
 }
 
 /// Bounded heavy-hitter tables of addresses for the kept local days.
@@ -183,10 +202,27 @@ impl LiveShard {
     /// Bytes per hour kept in memory.
     pub fn hours(&self) -> BTreeMap<HourStart, UpDown> {
         let mut hours = self.hours.clone();
-        if let Some((hour, bytes)) = self.current_hour {
-            *hours.entry(hour).or_default() += bytes;
+        if let Some(current) = &self.current_hour {
+            *hours.entry(current.hour).or_default() += current.bytes();
         }
         hours
+    }
+
+    /// The shard's counters, the current hour's traffic included.
+    pub fn counters(&self) -> Counters {
+        let mut counters = self.counters;
+        if let Some(current) = &self.current_hour {
+            counters.total += current.services.total();
+        }
+        counters
+    }
+
+    /// Bytes per service of `day` so far, the current hour's included.
+    fn day_services_now(&self) -> ByService {
+        match &self.current_hour {
+            Some(current) => self.day_services + current.services,
+            None => self.day_services,
+        }
     }
 
     /// Remote addresses per kept local day.
@@ -207,8 +243,11 @@ impl LiveShard {
     /// Fold the current hour into the map and start counting `hour`.
     #[cold]
     fn switch_hour(&mut self, hour: HourStart) {
-        if let Some((previous, bytes)) = self.current_hour.take() {
-            *self.hours.entry(previous).or_default() += bytes;
+        // The hour's day is still `self.day`.
+        if let Some(previous) = self.current_hour.take() {
+            *self.hours.entry(previous.hour).or_default() += previous.bytes();
+            self.day_services += previous.services;
+            self.counters.total += previous.services.total();
         }
         while self.hours.len() >= HOURS_KEPT {
             // Keep the newest hours: a clock that jumped back must not evict the present.
@@ -219,8 +258,12 @@ impl LiveShard {
                 _ => break,
             }
         }
-        let already = self.hours.remove(&hour).unwrap_or_default();
-        self.current_hour = Some((hour, already));
+        let earlier = self.hours.remove(&hour).unwrap_or_default();
+        self.current_hour = Some(CurrentHour {
+            hour,
+            earlier,
+            services: ByService::default(),
+        });
         // A day is made of whole hours, so the pending cache's day only changes with the hour
         // (and the tz database is asked once per hour).
         let day = self.zone.date_of(hour);
@@ -262,14 +305,14 @@ impl LiveShard {
         let mut all = self.services.clone();
         if let Some(day) = self.day {
             let at = all.partition_point(|(d, _)| *d < day);
-            all.insert(at, (day, self.day_services));
+            all.insert(at, (day, self.day_services_now()));
         }
         all
     }
 
     /// Bytes per service since the shard started, dropped days included (for `/metrics`).
     pub fn services_since_start(&self) -> ByService {
-        let mut all = self.services_dropped + self.day_services;
+        let mut all = self.services_dropped + self.day_services_now();
         for (_, bytes) in &self.services {
             all += *bytes;
         }
@@ -368,17 +411,17 @@ impl Tally for LiveShard {
         service: Service,
     ) {
         self.counters.counted += 1;
-        self.counters.total.add(direction, bytes);
         match &mut self.current_hour {
-            Some((current, slot)) if *current == hour => slot.add(direction, bytes),
+            Some(current) if current.hour == hour => {
+                current.services.add(service, direction, bytes)
+            }
             _ => {
                 self.switch_hour(hour);
-                if let Some((_, slot)) = &mut self.current_hour {
-                    slot.add(direction, bytes);
+                if let Some(current) = &mut self.current_hour {
+                    current.services.add(service, direction, bytes);
                 }
             }
         }
-        self.day_services.add(service, direction, bytes);
         let slot = &mut self.pending[pending_slot(remote, local)];
         match slot {
             Some(pair) if pair.remote == remote && pair.device == local => {
@@ -447,7 +490,7 @@ pub struct LiveSnapshot {
 impl LiveSnapshot {
     /// Add a shard into the snapshot.
     pub fn add_shard(&mut self, shard: &LiveShard) {
-        self.counters += shard.counters;
+        self.counters += shard.counters();
         for (hour, bytes) in shard.hours() {
             *self.hours.entry(hour).or_default() += bytes;
         }
@@ -478,12 +521,12 @@ impl LiveSnapshot {
     /// Add a shard's counters, hours and services only: what totals, series and the service
     /// breakdown need, without copying and merging its address tables (which cost far more, and an API request has to be cheap).
     pub fn add_shard_counts(&mut self, shard: &LiveShard) {
-        self.counters += shard.counters;
+        self.counters += shard.counters();
         for (hour, bytes) in &shard.hours {
             *self.hours.entry(*hour).or_default() += *bytes;
         }
-        if let Some((hour, bytes)) = shard.current_hour {
-            *self.hours.entry(hour).or_default() += bytes;
+        if let Some(current) = &shard.current_hour {
+            *self.hours.entry(current.hour).or_default() += current.bytes();
         }
         self.add_shard_services(shard);
     }
@@ -628,9 +671,9 @@ mod tests {
         );
         shard.lan(99);
         shard.malformed();
-        assert_eq!(shard.counters.counted, 3);
-        assert_eq!(shard.counters.total, UpDown { up: 100, down: 57 });
-        assert_eq!(shard.counters.lan_bytes, 99);
+        assert_eq!(shard.counters().counted, 3);
+        assert_eq!(shard.counters().total, UpDown { up: 100, down: 57 });
+        assert_eq!(shard.counters().lan_bytes, 99);
         assert_eq!(shard.hours()[&hour], UpDown { up: 100, down: 50 });
         let days: Vec<String> = shard.remotes().days().map(|(d, _)| d.to_string()).collect();
         assert_eq!(days, ["2024-01-01", "2024-01-02"]);
@@ -680,6 +723,44 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn hours_services_and_total_agree_when_the_clock_goes_back_and_forth() {
+        // The current hour counts by service and is folded in when the hour changes; an hour
+        // that becomes current again keeps what it had. Every reader must see every byte once.
+        let mut shard = LiveShard::new(Zone::utc(), 100, 100);
+        let day_one = 1_704_067_200; // 2024-01-01 00:00 UTC
+        let (a, b, next_day) = (day_one, day_one + 3_600, day_one + 86_400);
+        let steps = [
+            (a, Service::Https, Direction::Down, 1_000),
+            (b, Service::Dns, Direction::Up, 10),
+            (a, Service::Https, Direction::Up, 200),
+            (next_day, Service::Quic, Direction::Down, 7),
+            (a, Service::Ssh, Direction::Down, 30),
+            (b, Service::Dns, Direction::Down, 5),
+        ];
+        let mut hours: BTreeMap<HourStart, UpDown> = BTreeMap::new();
+        let mut by_day: BTreeMap<Date, ByService> = BTreeMap::new();
+        let mut total = UpDown::default();
+        for (i, (hour, service, direction, bytes)) in steps.into_iter().enumerate() {
+            shard.traffic(hour, direction, remote(1), LOCAL, bytes, service);
+            hours.entry(hour).or_default().add(direction, bytes);
+            let day = Zone::utc().date_of(hour);
+            by_day
+                .entry(day)
+                .or_default()
+                .add(service, direction, bytes);
+            total.add(direction, bytes);
+            assert_eq!(shard.hours(), hours, "after step {i}");
+            let services: BTreeMap<Date, ByService> = shard.services().into_iter().collect();
+            assert_eq!(services, by_day, "after step {i}");
+            assert_eq!(shard.counters().total, total, "after step {i}");
+            let since_start = by_day
+                .values()
+                .fold(ByService::default(), |sum, b| sum + *b);
+            assert_eq!(shard.services_since_start(), since_start, "after step {i}");
+        }
     }
 
     #[test]
@@ -1045,7 +1126,7 @@ mod flood {
             devices
         );
         assert_eq!(
-            shard.counters.total.down,
+            shard.counters().total.down,
             flood * 64,
             "every byte is still counted"
         );
