@@ -46,7 +46,7 @@ use nettraffic_sentinel::count::{Counter, FileTally, Frame, Tally};
 use nettraffic_sentinel::parse::{
     FrameMeta, LinkType, Transport, TransportHeader, parse_frame, parse_frame_and_transport,
 };
-use nettraffic_sentinel::service::{Service, ServiceHint};
+use nettraffic_sentinel::service::{self, Service};
 
 const BASELINE: &str = "baseline_sum_wire_len";
 const BYTES_ONLY: &str = "bytes_only_sink";
@@ -293,7 +293,7 @@ fn bench_realistic(c: &mut Criterion, name: &str, corpus: &Corpus) {
 
 /// What classifying by service (issue 14) adds per packet before it is wired into counting: parse
 /// and verdict, bytes summed by direction, against the parse that reads the service straight from
-/// the bytes (`ServiceHint`, as counting does), verdict and a per-service sum of public traffic;
+/// the bytes (`service::of_header`, as counting does), verdict and a per-service sum of public traffic;
 /// between them, the transport facts read but only their protocol used. Neither keeps hours or
 /// addresses, so the difference is the service rule's.
 fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
@@ -353,7 +353,7 @@ fn bench_service_rule(c: &mut Criterion, name: &str, corpus: &Corpus) {
                     let (slot, direction) = slot_of(classifier.verdict(&packet));
                     by_direction[slot] += u64::from(packet.bytes);
                     if let Some(direction) = direction {
-                        let service = header.read::<ServiceHint>().service(direction);
+                        let service = service::of_header(&header, direction);
                         by_service[service.index()] += u64::from(packet.bytes);
                     }
                 }

@@ -189,8 +189,8 @@ impl Transport {
 }
 
 /// What a parse reads of a packet's transport header: nothing (`()`), the facts ([`Transport`]),
-/// or only the service counting keeps ([`crate::service::ServiceHint`]), built straight from the
-/// bytes so that nothing is packed only to be unpacked again on the capture path.
+/// or the header itself, unread ([`TransportHeader`]: counting reads the service from its bytes
+/// only for public traffic, [`crate::service::of_header`]).
 pub trait TransportRead<'a>: Copy {
     /// Whether the parse reads the transport header at all.
     const READS: bool = true;
@@ -238,6 +238,24 @@ pub struct TransportHeader<'a> {
 }
 
 impl<'a> TransportHeader<'a> {
+    /// The IPv4 protocol or the IPv6 next header, as [`Transport::protocol`].
+    #[inline(always)]
+    pub fn protocol(&self) -> u8 {
+        self.protocol
+    }
+
+    /// A fragment after the first: no transport header.
+    #[inline(always)]
+    pub fn is_later_fragment(&self) -> bool {
+        self.later_fragment
+    }
+
+    /// The bytes from the transport header on, cut where the IP header says the packet ends.
+    #[inline(always)]
+    pub fn segment(&self) -> &'a [u8] {
+        self.segment
+    }
+
     /// What `R` reads of the header.
     #[inline(always)]
     pub fn read<R: TransportRead<'a>>(&self) -> R {
@@ -320,8 +338,8 @@ pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Pac
 }
 
 /// [`parse_frame`], writing what `R` reads of the packet's transport header to `transport` (left
-/// as it was when the frame is skipped): the [`Transport`] facts, or only the service counting
-/// keeps ([`crate::service::ServiceHint`]).
+/// as it was when the frame is skipped): the [`Transport`] facts, or the header unread
+/// ([`TransportHeader`]).
 ///
 /// The facts go out through a reference, not in the returned value: a `Result<(Packet,
 /// Transport), _>` lays the addresses out at odd offsets, and the classifier's wide loads of them

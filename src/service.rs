@@ -31,15 +31,14 @@
 //! # On the capture path
 //!
 //! Counting does not build [`Transport`] facts and classify them afterwards: the parse keeps the
-//! transport header unread ([`crate::parse::TransportHeader`]), and for public traffic only its
-//! bytes are read straight into a [`ServiceHint`] (the service as upload and as download, which
-//! differ only when both ports are known and high). Each column of the table is a 64 KiB array of
-//! the service every port names, so a packet costs two loads and a few compares. [`hint`] of the
-//! facts gives the same hint; the rules tests and the `frame` fuzz target check that for every
+//! transport header unread ([`TransportHeader`]), and for public traffic only, once its direction
+//! is known, its bytes are read straight into a service ([`of_header`]). Each column of the table is a 64 KiB array of
+//! the service every port names, so a packet costs two loads and a few compares. [`classify`] of
+//! the facts gives the same; the rules tests and the `frame` fuzz target check that for every
 //! frame.
 
 use crate::classify::Direction;
-use crate::parse::{TCP_ACK, TCP_SYN, Transport, TransportRead, protocol};
+use crate::parse::{TCP_ACK, TCP_SYN, Transport, TransportHeader, protocol};
 
 /// A service: an index into [`TABLE`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -247,88 +246,47 @@ impl Service {
 
 /// The service of a packet by the module's rule; `direction` is the classifier's verdict
 /// (`None` for LAN traffic), which tells which end is remote.
-#[inline(always)]
-pub fn classify(transport: &Transport, direction: Option<Direction>) -> Service {
-    let hint = hint(transport);
-    match direction {
-        Some(direction) => hint.service(direction),
-        None if hint.0[0] == hint.0[1] => hint.0[0],
-        None => lan_both_known(transport),
-    }
-}
-
-/// A packet's service for either verdict it may get: the two differ only when both ports name a
-/// service, neither is a system port and no SYN decides, where the remote side's port wins.
-///
-/// Counting takes the hint straight from the parse, before the verdict, so that one small value
-/// instead of the transport facts lives across the address lookups (benches/pipeline `ring_mix`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServiceHint([Service; 2]);
-
-/// `other-ip`: what a packet has before its transport header is read.
-impl Default for ServiceHint {
-    fn default() -> ServiceHint {
-        ServiceHint::both(Service::OtherIp)
-    }
-}
-
-impl ServiceHint {
-    #[inline(always)]
-    const fn both(service: Service) -> ServiceHint {
-        ServiceHint([service; 2])
-    }
-
-    /// The service of the packet as upload or as download.
-    #[inline(always)]
-    pub fn service(self, direction: Direction) -> Service {
-        // One indexed load where a `match` compared and selected.
-        self.0[direction as usize]
-    }
-}
-
-/// The packet's [`ServiceHint`] by the module's rule.
 #[inline]
-pub fn hint(transport: &Transport) -> ServiceHint {
+pub fn classify(transport: &Transport, direction: Option<Direction>) -> Service {
     if transport.is_later_fragment() {
-        return ServiceHint::both(Service::Fragment);
+        return Service::Fragment;
     }
     let Some(column) = Column::of(transport.protocol()) else {
-        return ServiceHint::both(by_protocol(transport.protocol()));
+        return by_protocol(transport.protocol());
     };
     match transport.ports() {
-        Some((src, dst)) => by_ports(column, src, dst, transport.tcp_flags_or_zero()),
-        None => ServiceHint::both(column.other()),
+        Some((src, dst)) => by_ports(column, src, dst, transport.tcp_flags_or_zero(), direction),
+        None => column.other(),
     }
 }
 
-/// The parse builds the hint straight from the transport header's bytes on the capture path;
-/// [`hint`] of the parsed [`Transport`] gives the same (tests and the fuzz target check it).
-impl TransportRead<'_> for ServiceHint {
-    #[inline(always)]
-    fn later_fragment(_: u8) -> ServiceHint {
-        ServiceHint::both(Service::Fragment)
+/// [`classify`] of a packet of public traffic straight from its transport header's bytes, as
+/// counting does: no [`Transport`] facts are packed only to be unpacked again (the rules tests
+/// and the `frame` fuzz target check the two agree for every frame).
+#[inline(always)]
+pub fn of_header(header: &TransportHeader<'_>, direction: Direction) -> Service {
+    if header.is_later_fragment() {
+        return Service::Fragment;
     }
-
-    #[inline(always)]
-    fn segment(protocol: u8, segment: &[u8]) -> ServiceHint {
-        let Some(column) = Column::of(protocol) else {
-            return ServiceHint::both(by_protocol(protocol));
-        };
-        let Some(&[src_high, src_low, dst_high, dst_low]) = segment.first_chunk() else {
-            return ServiceHint::both(column.other());
-        };
-        let flags = if column.udp {
-            0
-        } else {
-            segment.get(TCP_FLAGS_AT).copied().unwrap_or(0)
-        };
-        by_ports(
-            column,
-            u16::from_be_bytes([src_high, src_low]),
-            u16::from_be_bytes([dst_high, dst_low]),
-            flags,
-        )
-    }
+    let Some(column) = Column::of(header.protocol()) else {
+        return by_protocol(header.protocol());
+    };
+    let segment = header.segment();
+    let Some(&[src_high, src_low, dst_high, dst_low]) = segment.first_chunk() else {
+        return column.other();
+    };
+    let flags = if column.udp {
+        0
+    } else {
+        segment.get(TCP_FLAGS_AT).copied().unwrap_or(0)
+    };
+    by_ports(
+        column,
+        u16::from_be_bytes([src_high, src_low]),
+        u16::from_be_bytes([dst_high, dst_low]),
+        flags,
+        Some(direction),
+    )
 }
 
 /// Where the TCP flags byte is in a TCP header (RFC 9293 §3.1).
@@ -337,20 +295,25 @@ const TCP_FLAGS_AT: usize = 13;
 /// The rule for TCP and UDP with captured ports; `flags` is TCP's flags byte, 0 when there is
 /// none.
 #[inline(always)]
-fn by_ports(column: Column, src: u16, dst: u16, flags: u8) -> ServiceHint {
+fn by_ports(
+    column: Column,
+    src: u16,
+    dst: u16,
+    flags: u8,
+    direction: Option<Direction>,
+) -> Service {
     let other = column.other();
     let by_src = column.service(src);
     let by_dst = column.service(dst);
-    let service = match flags & (TCP_SYN | TCP_ACK) {
+    match flags & (TCP_SYN | TCP_ACK) {
         // A connection opening names its destination, its answer its source.
         TCP_SYN => by_dst,
         flags if flags == TCP_SYN | TCP_ACK => by_src,
         // At most one side known: the known one (or none); both is rare and decided apart.
         _ if by_src == other => by_dst,
         _ if by_dst == other || by_src == by_dst => by_src,
-        _ => return both_known(column, src, dst),
-    };
-    ServiceHint::both(service)
+        _ => both_known(column, src, dst, direction),
+    }
 }
 
 /// The class of a protocol without ports. Out of line: inlined, its `match` and the caller's on
@@ -366,30 +329,22 @@ fn by_protocol(protocol: u8) -> Service {
 }
 
 /// Both ports name a service and no SYN decides: the lower if it is a system port, else the
-/// remote side's: the destination of an upload, the source of a download.
+/// remote side's (the destination of an upload, the source of a download; the lower without a
+/// remote side).
 #[cold]
 #[inline(never)]
-fn both_known(column: Column, src: u16, dst: u16) -> ServiceHint {
+fn both_known(column: Column, src: u16, dst: u16, direction: Option<Direction>) -> Service {
     let lower = src.min(dst);
-    if lower < SYSTEM_PORTS_END {
-        return ServiceHint::both(column.service(lower));
-    }
-    let mut hint = ServiceHint::both(column.service(dst));
-    hint.0[Direction::Down as usize] = column.service(src);
-    hint
-}
-
-/// [`classify`] without a remote side, when both ports name a service: the lower port's.
-#[cold]
-#[inline(never)]
-fn lan_both_known(transport: &Transport) -> Service {
-    match service_port(transport, None) {
-        Some(port) if transport.protocol() == protocol::TCP => {
-            tcp_port(port).unwrap_or(Service::OtherTcp)
+    let port = if lower < SYSTEM_PORTS_END {
+        lower
+    } else {
+        match direction {
+            Some(Direction::Up) => dst,
+            Some(Direction::Down) => src,
+            None => lower,
         }
-        Some(port) => udp_port(port).unwrap_or(Service::OtherUdp),
-        None => hint(transport).0[0],
-    }
+    };
+    column.service(port)
 }
 
 /// The port the rule takes as the service's side, for TCP and UDP with captured ports: what

@@ -32,7 +32,7 @@ use nettraffic_sentinel::parse::{
     FrameMeta, LinkType, PACKET_OUTGOING, Packet, Skip, Transport, TransportHeader, parse_frame,
     parse_frame_and_transport, parse_frame_with_transport, protocol,
 };
-use nettraffic_sentinel::service::{self, Service, ServiceHint};
+use nettraffic_sentinel::service::{self, Service};
 
 /// Every link type, so one selector byte reaches each of them.
 const LINKS: [LinkType; 7] = [
@@ -445,11 +445,13 @@ fn check_transport(frame: &Frame<'_>, transport: Transport, min_headers_len: usi
     let parsed = parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut header);
     assert!(parsed.is_ok(), "the counting parse fails: {parsed:?}");
     assert_eq!(header.read::<Transport>(), transport, "{header:?}");
-    assert_eq!(
-        header.read::<ServiceHint>(),
-        service::hint(&transport),
-        "{transport:?}"
-    );
+    for direction in [Direction::Up, Direction::Down] {
+        assert_eq!(
+            service::of_header(&header, direction),
+            service::classify(&transport, Some(direction)),
+            "{transport:?}"
+        );
+    }
     let ports = transport.ports();
     let flags = transport.tcp_flags();
     if transport.is_later_fragment() {

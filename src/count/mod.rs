@@ -21,7 +21,7 @@ pub use up_down::UpDown;
 use crate::classify::{AddressClassifier, Direction, Verdict};
 use crate::clock::{HourClock, HourStart};
 use crate::parse::{FrameMeta, LinkType, Skip, TransportHeader, parse_frame_and_transport};
-use crate::service::{Service, ServiceHint};
+use crate::service::{self, Service};
 
 /// One frame as a source hands it over.
 #[derive(Clone, Copy, Debug)]
@@ -118,7 +118,7 @@ impl Counter {
                     remote,
                     local,
                     bytes,
-                    transport.read::<ServiceHint>().service(direction),
+                    service::of_header(&transport, direction),
                 );
                 Outcome::Traffic(direction)
             }

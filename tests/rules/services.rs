@@ -20,7 +20,7 @@ use nettraffic_sentinel::parse::{
     FrameMeta, LinkType, Transport, TransportHeader, parse_frame, parse_frame_and_transport,
     parse_frame_with_transport,
 };
-use nettraffic_sentinel::service::{self, Service, ServiceHint};
+use nettraffic_sentinel::service::{self, Service};
 
 use crate::support::{all_captures, capture, eth, ipv4, ipv6, padded, whole};
 
@@ -373,8 +373,13 @@ fn totals(path: &std::path::Path) -> Option<(Totals, Totals)> {
             let again = parse_frame_and_transport(record.link, record.data, &meta, &mut header);
             assert_eq!(again, Ok(packet), "the counting parse disagrees");
             assert_eq!(header.read::<Transport>(), transport);
-            let hint = header.read::<ServiceHint>();
-            assert_eq!(hint, service::hint(&transport), "{transport:?}");
+            for direction in [Direction::Up, Direction::Down] {
+                assert_eq!(
+                    service::of_header(&header, direction),
+                    service::classify(&transport, Some(direction)),
+                    "{transport:?}"
+                );
+            }
             let direction = match classifier.verdict(&packet) {
                 Verdict::Lan => None,
                 Verdict::Traffic { direction, .. } => Some(direction),
