@@ -334,17 +334,22 @@ fn by_protocol(protocol: u8) -> Service {
 #[cold]
 #[inline(never)]
 fn both_known(column: Column, src: u16, dst: u16, direction: Option<Direction>) -> Service {
+    column.service(tie_break(src, dst, direction))
+}
+
+/// The port the rule takes when both or neither name a service: the lower if it is a system
+/// port, else the remote side's (the lower without a remote side).
+#[inline]
+fn tie_break(src: u16, dst: u16, direction: Option<Direction>) -> u16 {
     let lower = src.min(dst);
-    let port = if lower < SYSTEM_PORTS_END {
-        lower
-    } else {
-        match direction {
-            Some(Direction::Up) => dst,
-            Some(Direction::Down) => src,
-            None => lower,
-        }
-    };
-    column.service(port)
+    if lower < SYSTEM_PORTS_END {
+        return lower;
+    }
+    match direction {
+        Some(Direction::Up) => dst,
+        Some(Direction::Down) => src,
+        None => lower,
+    }
 }
 
 /// The port the rule takes as the service's side, for TCP and UDP with captured ports: what
@@ -370,18 +375,7 @@ pub fn service_port(transport: &Transport, direction: Option<Direction>) -> Opti
     Some(match (lookup(src).is_some(), lookup(dst).is_some()) {
         (true, false) => src,
         (false, true) => dst,
-        _ => {
-            let lower = src.min(dst);
-            if lower < SYSTEM_PORTS_END {
-                lower
-            } else {
-                match direction {
-                    Some(Direction::Up) => dst,
-                    Some(Direction::Down) => src,
-                    None => lower,
-                }
-            }
-        }
+        _ => tie_break(src, dst, direction),
     })
 }
 
