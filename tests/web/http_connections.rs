@@ -152,6 +152,10 @@ fn more_trickling_clients_than_the_table_holds_do_not_lock_out_a_new_client() {
 fn silent_connections_are_closed_after_the_idle_timeout() {
     let server = start_echo(None);
     let mut silent = Client::connect(server.local_addr());
+    // The server's idle clock for it starts at its accept, after this: the window in which it
+    // must stay open is counted from here, not from after the other client's request (which a
+    // loaded machine, with the attack tests running beside this one, may take seconds to answer).
+    let connected = Instant::now();
     let mut finished = Client::connect(server.local_addr());
     assert_eq!(
         finished
@@ -162,8 +166,10 @@ fn silent_connections_are_closed_after_the_idle_timeout() {
         200
     );
     let began = Instant::now();
+    let still_open = (IDLE_TIMEOUT - Duration::from_secs(2)).saturating_sub(connected.elapsed());
+    // (A zero read timeout is refused by the OS; nothing is left to check then.)
     assert!(
-        !silent.is_closed_within(IDLE_TIMEOUT - Duration::from_secs(2)),
+        still_open.is_zero() || !silent.is_closed_within(still_open),
         "open before the idle timeout"
     );
     assert!(
