@@ -188,6 +188,63 @@ impl Transport {
     }
 }
 
+/// What the service rule reads of a packet's transport header, whether packed into [`Transport`]
+/// facts or still in the packet's bytes ([`TransportHeader`]): one rule for both
+/// ([`crate::service::classify`], [`crate::service::of_header`]). The rule asks for ports only
+/// of TCP and UDP and for flags only of TCP, so these do not test the protocol again.
+pub trait TransportFacts {
+    fn protocol(&self) -> u8;
+    fn is_later_fragment(&self) -> bool;
+    /// The ports of a TCP or UDP packet, when captured.
+    fn ports_of_tcp_or_udp(&self) -> Option<(u16, u16)>;
+    /// The flags byte of a TCP packet, 0 when not captured.
+    fn flags_of_tcp(&self) -> u8;
+}
+
+impl TransportFacts for Transport {
+    #[inline(always)]
+    fn protocol(&self) -> u8 {
+        Transport::protocol(self)
+    }
+
+    #[inline(always)]
+    fn is_later_fragment(&self) -> bool {
+        Transport::is_later_fragment(self)
+    }
+
+    #[inline(always)]
+    fn ports_of_tcp_or_udp(&self) -> Option<(u16, u16)> {
+        Transport::ports(self)
+    }
+
+    #[inline(always)]
+    fn flags_of_tcp(&self) -> u8 {
+        Transport::tcp_flags_or_zero(self)
+    }
+}
+
+impl TransportFacts for TransportHeader<'_> {
+    #[inline(always)]
+    fn protocol(&self) -> u8 {
+        self.protocol
+    }
+
+    #[inline(always)]
+    fn is_later_fragment(&self) -> bool {
+        self.later_fragment
+    }
+
+    #[inline(always)]
+    fn ports_of_tcp_or_udp(&self) -> Option<(u16, u16)> {
+        segment_ports(self.segment)
+    }
+
+    #[inline(always)]
+    fn flags_of_tcp(&self) -> u8 {
+        segment_tcp_flags(self.segment).unwrap_or(0)
+    }
+}
+
 /// What a parse reads of a packet's transport header: nothing (`()`), the facts ([`Transport`]),
 /// or the header itself, unread ([`TransportHeader`]: counting reads the service from its bytes
 /// only for public traffic, [`crate::service::of_header`]).
@@ -227,9 +284,9 @@ impl TransportRead<'_> for Transport {
     }
 }
 
-/// The transport header as the parse found it, not read yet: counting reads it
-/// ([`TransportHeader::read`]) only for packets that turn out to be public traffic, so the bytes
-/// of LAN traffic are never looked at twice.
+/// The transport header as the parse found it, not read yet: counting reads its service
+/// ([`crate::service::of_header`]) only for packets that turn out to be public traffic, so the
+/// ports of LAN traffic are never looked up. [`TransportHeader::read`] gives the facts it holds.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TransportHeader<'a> {
     protocol: u8,
@@ -238,24 +295,6 @@ pub struct TransportHeader<'a> {
 }
 
 impl<'a> TransportHeader<'a> {
-    /// The IPv4 protocol or the IPv6 next header, as [`Transport::protocol`].
-    #[inline(always)]
-    pub fn protocol(&self) -> u8 {
-        self.protocol
-    }
-
-    /// A fragment after the first: no transport header.
-    #[inline(always)]
-    pub fn is_later_fragment(&self) -> bool {
-        self.later_fragment
-    }
-
-    /// The bytes from the transport header on, cut where the IP header says the packet ends.
-    #[inline(always)]
-    pub fn segment(&self) -> &'a [u8] {
-        self.segment
-    }
-
     /// What `R` reads of the header.
     #[inline(always)]
     pub fn read<R: TransportRead<'a>>(&self) -> R {
@@ -628,16 +667,33 @@ fn ipv6_transport<'a, R: TransportRead<'a>>(packet: &'a [u8], mut next: u8) -> R
 #[inline(always)]
 fn ports(protocol: u8, segment: &[u8]) -> Transport {
     let mut bits = u64::from(protocol) << PROTOCOL_SHIFT;
-    if let Some(word) = segment.first_chunk::<UDP_PORTS_LEN>() {
-        // Source port in the low half, destination in the next (`Transport`'s layout).
-        bits |= u64::from(u32::from_be_bytes(*word).rotate_left(16)) | PORTS_KNOWN << KNOWN_SHIFT;
+    if let Some((src, dst)) = segment_ports(segment) {
+        bits |= u64::from(src) << SRC_PORT_SHIFT
+            | u64::from(dst) << DST_PORT_SHIFT
+            | PORTS_KNOWN << KNOWN_SHIFT;
         if protocol == protocol::TCP
-            && let Some(&flags) = segment.get(TCP_FLAGS_AT)
+            && let Some(flags) = segment_tcp_flags(segment)
         {
             bits |= u64::from(flags) << FLAGS_SHIFT | FLAGS_KNOWN << KNOWN_SHIFT;
         }
     }
     Transport(bits)
+}
+
+/// The source and destination ports at the start of a TCP or UDP header, when captured.
+#[inline(always)]
+fn segment_ports(segment: &[u8]) -> Option<(u16, u16)> {
+    let &[src_high, src_low, dst_high, dst_low] = segment.first_chunk::<UDP_PORTS_LEN>()?;
+    Some((
+        u16::from_be_bytes([src_high, src_low]),
+        u16::from_be_bytes([dst_high, dst_low]),
+    ))
+}
+
+/// The flags byte of a TCP header, when captured.
+#[inline(always)]
+fn segment_tcp_flags(segment: &[u8]) -> Option<u8> {
+    segment.get(TCP_FLAGS_AT).copied()
 }
 
 #[inline]

@@ -32,13 +32,13 @@
 //!
 //! Counting does not build [`Transport`] facts and classify them afterwards: the parse keeps the
 //! transport header unread ([`TransportHeader`]), and for public traffic only, once its direction
-//! is known, its bytes are read straight into a service ([`of_header`]). Each column of the table is a 64 KiB array of
-//! the service every port names, so a packet costs two loads and a few compares. [`classify`] of
-//! the facts gives the same; the rules tests and the `frame` fuzz target check that for every
-//! frame.
+//! is known, the same rule reads its bytes straight into a service ([`of_header`]). One 128 KiB
+//! table holds the service every TCP and every UDP port names, so a packet costs two loads and a
+//! few compares. The rules tests and the `frame` fuzz target check that [`of_header`] and
+//! [`classify`] of the parsed facts agree for every frame.
 
 use crate::classify::Direction;
-use crate::parse::{TCP_ACK, TCP_SYN, Transport, TransportHeader, protocol};
+use crate::parse::{TCP_ACK, TCP_SYN, Transport, TransportFacts, TransportHeader, protocol};
 
 /// A service: an index into [`TABLE`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -248,16 +248,7 @@ impl Service {
 /// (`None` for LAN traffic), which tells which end is remote.
 #[inline]
 pub fn classify(transport: &Transport, direction: Option<Direction>) -> Service {
-    if transport.is_later_fragment() {
-        return Service::Fragment;
-    }
-    let Some(column) = Column::of(transport.protocol()) else {
-        return by_protocol(transport.protocol());
-    };
-    match transport.ports() {
-        Some((src, dst)) => by_ports(column, src, dst, transport.tcp_flags_or_zero(), direction),
-        None => column.other(),
-    }
+    service_of(transport, direction)
 }
 
 /// [`classify`] of a packet of public traffic straight from its transport header's bytes, as
@@ -265,32 +256,26 @@ pub fn classify(transport: &Transport, direction: Option<Direction>) -> Service 
 /// and the `frame` fuzz target check the two agree for every frame).
 #[inline(always)]
 pub fn of_header(header: &TransportHeader<'_>, direction: Direction) -> Service {
-    if header.is_later_fragment() {
-        return Service::Fragment;
-    }
-    let Some(column) = Column::of(header.protocol()) else {
-        return by_protocol(header.protocol());
-    };
-    let segment = header.segment();
-    let Some(&[src_high, src_low, dst_high, dst_low]) = segment.first_chunk() else {
-        return column.other();
-    };
-    let flags = if column.udp {
-        0
-    } else {
-        segment.get(TCP_FLAGS_AT).copied().unwrap_or(0)
-    };
-    by_ports(
-        column,
-        u16::from_be_bytes([src_high, src_low]),
-        u16::from_be_bytes([dst_high, dst_low]),
-        flags,
-        Some(direction),
-    )
+    service_of(header, Some(direction))
 }
 
-/// Where the TCP flags byte is in a TCP header (RFC 9293 §3.1).
-const TCP_FLAGS_AT: usize = 13;
+/// The rule, for the facts in either form.
+#[inline(always)]
+fn service_of(facts: &impl TransportFacts, direction: Option<Direction>) -> Service {
+    if facts.is_later_fragment() {
+        return Service::Fragment;
+    }
+    let Some(column) = Column::of(facts.protocol()) else {
+        return by_protocol(facts.protocol());
+    };
+    match facts.ports_of_tcp_or_udp() {
+        Some((src, dst)) => {
+            let flags = if column.udp { 0 } else { facts.flags_of_tcp() };
+            by_ports(column, src, dst, flags, direction)
+        }
+        None => column.other(),
+    }
+}
 
 /// The rule for TCP and UDP with captured ports; `flags` is TCP's flags byte, 0 when there is
 /// none.
