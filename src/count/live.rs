@@ -400,7 +400,7 @@ impl LiveShard {
 }
 
 impl Tally for LiveShard {
-    #[inline]
+    #[inline(always)]
     fn traffic(
         &mut self,
         hour: HourStart,

@@ -88,7 +88,7 @@ impl Counter {
     }
 
     /// Count one frame into `tally`.
-    #[inline]
+    #[inline(always)]
     pub fn count<T: Tally>(&mut self, frame: &Frame<'_>, tally: &mut T) -> Outcome {
         let mut transport = TransportHeader::default();
         let packet =
