@@ -46,15 +46,15 @@ pub enum Direction {
     Down,
 }
 
-/// Where a packet's bytes go.
+/// Where a packet's bytes go; `A` is the type of its addresses ([`AddressClassifier::verdict_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Verdict<A = IpAddr> {
     /// Public traffic, with the remote (internet-side) address and the local one (the device:
     /// the source of an upload, the destination of a download).
     Traffic {
         direction: Direction,
-        remote: IpAddr,
-        local: IpAddr,
+        remote: A,
+        local: A,
     },
     /// Both ends are non-public.
     Lan,
@@ -161,29 +161,37 @@ impl AddressClassifier {
     }
 
     /// Upload, download or LAN by rule R5.5.
+    #[inline(always)]
+    pub fn verdict(&self, packet: &Packet) -> Verdict {
+        self.verdict_of(packet.src, packet.dst, packet.outgoing)
+    }
+
+    /// [`AddressClassifier::verdict`] of a packet from `src` to `dst`, `outgoing` when this host
+    /// sent it. With `A` an [`std::net::Ipv4Addr`] or an [`Ipv6Addr`] the family is known where the
+    /// verdict is used, so counting tests it nowhere after the parse.
     // Inlining `is_public` alone makes this too large for the compiler to inline, which moves the
     // stall here; both together keep the packet in registers (benches/pipeline).
     #[inline(always)]
-    pub fn verdict(&self, packet: &Packet) -> Verdict {
-        let src_public = self.is_public(packet.src);
-        let dst_public = self.is_public(packet.dst);
+    pub fn verdict_of<A: Copy + Into<IpAddr>>(&self, src: A, dst: A, outgoing: bool) -> Verdict<A> {
+        let src_public = self.is_public(src.into());
+        let dst_public = self.is_public(dst.into());
         let upload = match (src_public, dst_public) {
             (false, false) => return Verdict::Lan,
             (false, true) => true,
             (true, false) => false,
-            (true, true) => packet.outgoing,
+            (true, true) => outgoing,
         };
         if upload {
             Verdict::Traffic {
                 direction: Direction::Up,
-                remote: packet.dst,
-                local: packet.src,
+                remote: dst,
+                local: src,
             }
         } else {
             Verdict::Traffic {
                 direction: Direction::Down,
-                remote: packet.src,
-                local: packet.dst,
+                remote: src,
+                local: dst,
             }
         }
     }

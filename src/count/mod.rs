@@ -20,7 +20,7 @@ pub use up_down::UpDown;
 
 use crate::classify::{AddressClassifier, Direction, Verdict};
 use crate::clock::{HourClock, HourStart};
-use crate::parse::{FrameMeta, LinkType, Skip, TransportHeader, parse_frame_and_transport};
+use crate::parse::{FrameMeta, LinkType, Packet, Skip, TransportHeader, parse_frame_and_transport};
 use crate::service::{self, Service};
 
 /// One frame as a source hands it over.
@@ -100,8 +100,33 @@ impl Counter {
                     return Outcome::Malformed;
                 }
             };
+        // One copy of the rest per address family: with the family known, classification and
+        // the tally's keys test it nowhere, and IPv6's wider addresses take no registers from
+        // the IPv4 copy (benches/pipeline `ring_mix`).
+        match (packet.src, packet.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                self.count_packet(frame, src, dst, &packet, &transport, tally)
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                self.count_packet(frame, src, dst, &packet, &transport, tally)
+            }
+            (src, dst) => self.count_packet(frame, src, dst, &packet, &transport, tally),
+        }
+    }
+
+    /// Count one parsed packet from `src` to `dst` into `tally`.
+    #[inline(always)]
+    fn count_packet<A: Copy + Into<IpAddr>, T: Tally>(
+        &mut self,
+        frame: &Frame<'_>,
+        src: A,
+        dst: A,
+        packet: &Packet,
+        transport: &TransportHeader<'_>,
+        tally: &mut T,
+    ) -> Outcome {
         let bytes = u64::from(packet.bytes);
-        match self.classifier.verdict(&packet) {
+        match self.classifier.verdict_of(src, dst, packet.outgoing) {
             Verdict::Lan => {
                 tally.lan(bytes);
                 Outcome::Lan
@@ -115,10 +140,10 @@ impl Counter {
                 tally.traffic(
                     hour,
                     direction,
-                    remote,
-                    local,
+                    remote.into(),
+                    local.into(),
                     bytes,
-                    service::of_header(&transport, direction),
+                    service::of_header(transport, direction),
                 );
                 Outcome::Traffic(direction)
             }
