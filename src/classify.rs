@@ -6,7 +6,7 @@
 //! per family, indexed by the address's first byte: one table load, then usually one range to
 //! compare (a bisection when many configured prefixes share a first byte).
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
@@ -111,16 +111,24 @@ impl AddressClassifier {
     #[inline(always)]
     pub fn is_public(&self, addr: IpAddr) -> bool {
         match addr {
-            IpAddr::V4(v4) => !self.v4.contains(u32::from(v4)),
-            IpAddr::V6(v6) => {
-                let bits = u128::from(v6);
-                // Only addresses under 00::/8 can be IPv4-mapped; the rest skip that check.
-                if bits.first_byte() == 0 {
-                    return self.is_public_under_00(v6);
-                }
-                !self.v6.contains(bits)
-            }
+            IpAddr::V4(v4) => self.is_public_v4(v4),
+            IpAddr::V6(v6) => self.is_public_v6(v6),
         }
+    }
+
+    #[inline(always)]
+    fn is_public_v4(&self, v4: Ipv4Addr) -> bool {
+        !self.v4.contains(v4.to_bits())
+    }
+
+    #[inline(always)]
+    fn is_public_v6(&self, v6: Ipv6Addr) -> bool {
+        let bits = v6.to_bits();
+        // Only addresses under 00::/8 can be IPv4-mapped; the rest skip that check.
+        if bits.first_byte() == 0 {
+            return self.is_public_under_00(v6);
+        }
+        !self.v6.contains(bits)
     }
 
     /// `is_public` for IPv6 addresses whose first byte is 0: ::ffff:a.b.c.d is classified by its
@@ -167,14 +175,14 @@ impl AddressClassifier {
     }
 
     /// [`AddressClassifier::verdict`] of a packet from `src` to `dst`, `outgoing` when this host
-    /// sent it. With `A` an [`std::net::Ipv4Addr`] or an [`Ipv6Addr`] the family is known where the
+    /// sent it. With `A` an [`Ipv4Addr`] or an [`Ipv6Addr`] the family is known where the
     /// verdict is used, so counting tests it nowhere after the parse.
     // Inlining `is_public` alone makes this too large for the compiler to inline, which moves the
     // stall here; both together keep the packet in registers (benches/pipeline).
     #[inline(always)]
-    pub fn verdict_of<A: Copy + Into<IpAddr>>(&self, src: A, dst: A, outgoing: bool) -> Verdict<A> {
-        let src_public = self.is_public(src.into());
-        let dst_public = self.is_public(dst.into());
+    pub fn verdict_of<A: Address>(&self, src: A, dst: A, outgoing: bool) -> Verdict<A> {
+        let src_public = src.is_public(self);
+        let dst_public = dst.is_public(self);
         let upload = match (src_public, dst_public) {
             (false, false) => return Verdict::Lan,
             (false, true) => true,
@@ -194,6 +202,34 @@ impl AddressClassifier {
                 local: dst,
             }
         }
+    }
+}
+
+/// An address of one family ([`Ipv4Addr`], [`Ipv6Addr`]) or of either ([`IpAddr`]), as
+/// [`AddressClassifier::verdict_of`] takes it: typed by family, an address never becomes an
+/// `IpAddr` (a tag and 16 unaligned bytes) only to be taken apart again.
+pub trait Address: Copy + Into<IpAddr> {
+    fn is_public(self, classifier: &AddressClassifier) -> bool;
+}
+
+impl Address for Ipv4Addr {
+    #[inline(always)]
+    fn is_public(self, classifier: &AddressClassifier) -> bool {
+        classifier.is_public_v4(self)
+    }
+}
+
+impl Address for Ipv6Addr {
+    #[inline(always)]
+    fn is_public(self, classifier: &AddressClassifier) -> bool {
+        classifier.is_public_v6(self)
+    }
+}
+
+impl Address for IpAddr {
+    #[inline(always)]
+    fn is_public(self, classifier: &AddressClassifier) -> bool {
+        classifier.is_public(self)
     }
 }
 

@@ -77,6 +77,49 @@ pub struct Packet {
     pub outgoing: bool,
 }
 
+/// One IP packet with its addresses typed by family, as counting reads it
+/// ([`parse_frame_for_count`]); a [`Packet`] holds the same addresses as `IpAddr`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParsedPacket {
+    pub addresses: Addresses,
+    /// IP-layer bytes by rule R4.3.
+    pub bytes: u32,
+    /// The frame was sent by this host (`PACKET_OUTGOING`).
+    pub outgoing: bool,
+}
+
+/// A packet's source and destination, as the integers of their family (`Ipv4Addr::to_bits`,
+/// `Ipv6Addr::to_bits`). Counting goes on with the family known and the addresses in registers:
+/// an `IpAddr` keeps an IPv6 address in 16 bytes at offset 1, and the compiler moved it through
+/// memory in pieces to read it back as integers (benches/pipeline `ring_mix`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addresses {
+    V4 { src: u32, dst: u32 },
+    V6 { src: u128, dst: u128 },
+}
+
+impl From<ParsedPacket> for Packet {
+    #[inline(always)]
+    fn from(parsed: ParsedPacket) -> Packet {
+        let (src, dst) = match parsed.addresses {
+            Addresses::V4 { src, dst } => (
+                IpAddr::V4(Ipv4Addr::from_bits(src)),
+                IpAddr::V4(Ipv4Addr::from_bits(dst)),
+            ),
+            Addresses::V6 { src, dst } => (
+                IpAddr::V6(Ipv6Addr::from_bits(src)),
+                IpAddr::V6(Ipv6Addr::from_bits(dst)),
+            ),
+        };
+        Packet {
+            src,
+            dst,
+            bytes: parsed.bytes,
+            outgoing: parsed.outgoing,
+        }
+    }
+}
+
 /// IP protocol numbers the parser and service classification name (IANA "Protocol Numbers").
 pub mod protocol {
     pub const ICMP: u8 = 1;
@@ -373,7 +416,7 @@ const TCP_FLAGS_AT: usize = 13;
 // wider loads than the stores that wrote it, stalling on store forwarding (benches/pipeline).
 #[inline(always)]
 pub fn parse_frame(link: LinkType, frame: &[u8], meta: &FrameMeta) -> Result<Packet, Skip> {
-    parse(link, frame, meta, &mut ())
+    parse(link, frame, meta, &mut ()).map(Packet::from)
 }
 
 /// [`parse_frame`], writing what `R` reads of the packet's transport header to `transport` (left
@@ -394,6 +437,21 @@ pub fn parse_frame_and_transport<'a, R: TransportRead<'a>>(
     meta: &FrameMeta,
     transport: &mut R,
 ) -> Result<Packet, Skip> {
+    parse(link, frame, meta, transport).map(Packet::from)
+}
+
+/// [`parse_frame_and_transport`] with the addresses typed by family, as
+/// [`crate::count::Counter`] counts them.
+///
+/// # Errors
+/// As [`parse_frame`].
+#[inline(always)]
+pub fn parse_frame_for_count<'a, R: TransportRead<'a>>(
+    link: LinkType,
+    frame: &'a [u8],
+    meta: &FrameMeta,
+    transport: &mut R,
+) -> Result<ParsedPacket, Skip> {
     parse(link, frame, meta, transport)
 }
 
@@ -418,7 +476,7 @@ fn parse<'a, R: TransportRead<'a>>(
     frame: &'a [u8],
     meta: &FrameMeta,
     transport_out: &mut R,
-) -> Result<Packet, Skip> {
+) -> Result<ParsedPacket, Skip> {
     let (offset, version, pkttype) = match link {
         LinkType::Ethernet => {
             let (offset, version) = ethernet(frame, meta.vlan_stripped)?;
@@ -446,7 +504,7 @@ fn parse<'a, R: TransportRead<'a>>(
         .wire_len
         .max(frame.len() as u32)
         .saturating_sub(offset as u32);
-    let (src, dst, header_len, transport) = match version {
+    let (addresses, header_len, transport) = match version {
         IpVersion::V4 => ipv4::<R>(ip)?,
         IpVersion::V6 => ipv6::<R>(ip)?,
         IpVersion::Either => match ip.first().map(|b| b >> 4) {
@@ -460,9 +518,8 @@ fn parse<'a, R: TransportRead<'a>>(
     } else {
         header_len
     };
-    let packet = Packet {
-        src,
-        dst,
+    let packet = ParsedPacket {
+        addresses,
         bytes,
         outgoing: pkttype == PACKET_OUTGOING,
     };
@@ -549,7 +606,7 @@ fn null_family(frame: &[u8]) -> Result<IpVersion, Skip> {
 /// The fixed IPv4 header: addresses and Total Length (used as it is, even below the header
 /// length), and the transport facts.
 #[inline(always)]
-fn ipv4<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
+fn ipv4<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(Addresses, u32, R), Skip> {
     let header: &[u8; IPV4_MIN_HEADER_LEN] = ip
         .get(..IPV4_MIN_HEADER_LEN)
         .and_then(|h| h.try_into().ok())
@@ -561,8 +618,8 @@ fn ipv4<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(IpAddr, IpAddr, u32, 
     let ihl = header[0] & 0x0f;
     let total_len = u32::from(be16(header, 2));
     let [.., s0, s1, s2, s3, d0, d1, d2, d3] = *header;
-    let src = Ipv4Addr::from(u32::from_be_bytes([s0, s1, s2, s3]));
-    let dst = Ipv4Addr::from(u32::from_be_bytes([d0, d1, d2, d3]));
+    let src = u32::from_be_bytes([s0, s1, s2, s3]);
+    let dst = u32::from_be_bytes([d0, d1, d2, d3]);
     let protocol = header[9];
     let transport = if !R::READS {
         R::segment(protocol, &[])
@@ -578,7 +635,7 @@ fn ipv4<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(IpAddr, IpAddr, u32, 
         };
         R::segment(protocol, ip.get(header_len..end).unwrap_or_default())
     };
-    Ok((IpAddr::V4(src), IpAddr::V4(dst), total_len, transport))
+    Ok((Addresses::V4 { src, dst }, total_len, transport))
 }
 
 /// The IPv6 header: addresses and Payload Length + 40 (0 stays 0: a jumbogram or an offloaded
@@ -586,7 +643,7 @@ fn ipv4<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(IpAddr, IpAddr, u32, 
 // Always inlined: returned from a call, the addresses come back through memory and the
 // classifier's wide loads of them stall on store forwarding (benches/pipeline).
 #[inline(always)]
-fn ipv6<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(IpAddr, IpAddr, u32, R), Skip> {
+fn ipv6<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(Addresses, u32, R), Skip> {
     let header = Ipv6HeaderSlice::from_slice(ip).map_err(|_| Skip::Malformed)?;
     let payload_len = u32::from(header.payload_length());
     let len = if payload_len == 0 {
@@ -619,12 +676,7 @@ fn ipv6<'a, R: TransportRead<'a>>(ip: &'a [u8]) -> Result<(IpAddr, IpAddr, u32, 
     } else {
         R::segment(fixed[6], &[])
     };
-    Ok((
-        IpAddr::V6(Ipv6Addr::from(src)),
-        IpAddr::V6(Ipv6Addr::from(dst)),
-        len,
-        transport,
-    ))
+    Ok((Addresses::V6 { src, dst }, len, transport))
 }
 
 /// Walk the IPv6 extension headers (hop-by-hop, routing, destination options, fragment) from

@@ -12,15 +12,17 @@ pub mod heavy;
 pub mod live;
 mod up_down;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use by_service::ByService;
 pub use file_tally::FileTally;
 pub use up_down::UpDown;
 
-use crate::classify::{AddressClassifier, Direction, Verdict};
+use crate::classify::{Address, AddressClassifier, Direction, Verdict};
 use crate::clock::{HourClock, HourStart};
-use crate::parse::{FrameMeta, LinkType, Packet, Skip, TransportHeader, parse_frame_and_transport};
+use crate::parse::{
+    Addresses, FrameMeta, LinkType, ParsedPacket, Skip, TransportHeader, parse_frame_for_count,
+};
 use crate::service::{self, Service};
 
 /// One frame as a source hands it over.
@@ -92,7 +94,7 @@ impl Counter {
     pub fn count<T: Tally>(&mut self, frame: &Frame<'_>, tally: &mut T) -> Outcome {
         let mut transport = TransportHeader::default();
         let packet =
-            match parse_frame_and_transport(frame.link, frame.data, &frame.meta, &mut transport) {
+            match parse_frame_for_count(frame.link, frame.data, &frame.meta, &mut transport) {
                 Ok(packet) => packet,
                 Err(Skip::NotIp) => return Outcome::NotIp,
                 Err(Skip::Malformed) => {
@@ -103,25 +105,34 @@ impl Counter {
         // One copy of the rest per address family: with the family known, classification and
         // the tally's keys test it nowhere, and IPv6's wider addresses take no registers from
         // the IPv4 copy (benches/pipeline `ring_mix`).
-        match (packet.src, packet.dst) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                self.count_packet(frame, src, dst, &packet, &transport, tally)
-            }
-            (IpAddr::V6(src), IpAddr::V6(dst)) => {
-                self.count_packet(frame, src, dst, &packet, &transport, tally)
-            }
-            (src, dst) => self.count_packet(frame, src, dst, &packet, &transport, tally),
+        match packet.addresses {
+            Addresses::V4 { src, dst } => self.count_packet(
+                frame,
+                Ipv4Addr::from_bits(src),
+                Ipv4Addr::from_bits(dst),
+                &packet,
+                &transport,
+                tally,
+            ),
+            Addresses::V6 { src, dst } => self.count_packet(
+                frame,
+                Ipv6Addr::from_bits(src),
+                Ipv6Addr::from_bits(dst),
+                &packet,
+                &transport,
+                tally,
+            ),
         }
     }
 
     /// Count one parsed packet from `src` to `dst` into `tally`.
     #[inline(always)]
-    fn count_packet<A: Copy + Into<IpAddr>, T: Tally>(
+    fn count_packet<A: Address, T: Tally>(
         &mut self,
         frame: &Frame<'_>,
         src: A,
         dst: A,
-        packet: &Packet,
+        packet: &ParsedPacket,
         transport: &TransportHeader<'_>,
         tally: &mut T,
     ) -> Outcome {
