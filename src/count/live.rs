@@ -220,6 +220,14 @@ impl PairKey {
         }
     }
 
+    /// The pair as the pair tables key it.
+    fn pair(&self) -> Pair {
+        Pair {
+            device: self.device(),
+            remote: self.remote(),
+        }
+    }
+
     /// The pending-cache slot: a multiplicative hash of the pair's bits.
     #[inline(always)]
     fn slot(&self) -> usize {
@@ -410,11 +418,10 @@ impl LiveShard {
     #[inline]
     fn add_pair(&mut self, pair: PendingPair) {
         if let Some(day) = self.day {
-            let (remote, device) = (pair.key.remote(), pair.key.device());
-            let remote_kept = self.remotes.add_bytes(day, remote, pair.bytes);
-            let device_kept = self.devices.add_bytes(day, device, pair.bytes);
+            let key = pair.key.pair();
+            let remote_kept = self.remotes.add_bytes(day, key.remote, pair.bytes);
+            let device_kept = self.devices.add_bytes(day, key.device, pair.bytes);
             if remote_kept && device_kept {
-                let key = Pair { device, remote };
                 let _ = self.pairs.add_bytes(day, key, pair.bytes);
             }
         }
@@ -554,11 +561,7 @@ impl LiveSnapshot {
             merge_entries(&mut self.devices, day, entries);
         }
         self.add_shard_services(shard);
-        let pair = |pending: &PendingPair| Pair {
-            device: pending.key.device(),
-            remote: pending.key.remote(),
-        };
-        for (day, entries) in shard.entries(&shard.pairs, pair) {
+        for (day, entries) in shard.entries(&shard.pairs, |pair| pair.key.pair()) {
             merge_entries(&mut self.pairs, day, entries);
         }
     }
